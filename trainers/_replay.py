@@ -1,0 +1,309 @@
+"""Replay tasks: report recorded learning curves instead of training.
+
+A replay table is one ``.npz`` file (``numpy.savez_compressed``) describing ``n`` recorded
+runs of at most ``E`` epochs. It lets anyone compare samplers and pruners on curves they
+recorded once, through the ordinary ``paretune run`` (``task = "replay:path/to/table.npz"``).
+
+Table format (version 1); every array is indexed by row (one recorded strategy):
+
+===================  ==========  =========================================================
+key                  shape       meaning
+===================  ==========  =========================================================
+``format_version``   ``()``      ``1``
+``strategies``       ``(n,)``    ``Strategy.to_dict()`` of each row, as a JSON string
+``epochs``           ``(n,)``    epochs actually run (``<= E``)
+``curve_<metric>``   ``(n, E)``  a metric reported after each epoch (NaN after ``epochs``);
+                                 ``curve_val_accuracy`` is required, ``curve_train_loss``,
+                                 ``curve_lr``, ``curve_sparsity``, ``curve_train_seconds``
+                                 (cumulative), ``curve_test_accuracy`` are optional
+``test_accuracy``    ``(n,)``    test accuracy after the last epoch
+``params``,          ``(n,)``    costs of the trained model (see ``TrainResult``)
+``nonzero_params``,
+``sparsity``,
+``size_bits``,
+``bitops``,
+``latency_ms``
+``status``           ``(n,)``    optional: ``"completed"`` (default) or ``"diverged"``
+``reason``           ``(n,)``    optional: why a run ended early
+``source_task``      ``()``      optional: the task the runs were recorded on
+===================  ==========  =========================================================
+
+Replaying a row reports, after each recorded epoch, every ``curve_*`` metric plus the
+planned costs ``size_bits``, ``bitops``, ``params`` and ``nonzero_params`` (known before
+training, as the real trainer reports them). A reporter answering "stop" ends the replay
+with status ``stopped``; the result's test accuracy then comes from ``curve_test_accuracy``
+if the table has it, else it is NaN (it was never measured at that epoch). A strategy the
+table does not hold is an error that names the nearest held ones.
+:func:`write_replay_table` writes this format from :class:`TrainResult` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._result import Reporter, TrainResult, TrainStatus
+from ._strategy import Strategy
+from ._task import Task
+
+__all__ = ["FORMAT_VERSION", "make_replay_task", "write_replay_table"]
+
+FORMAT_VERSION = 1
+_COSTS = ("params", "nonzero_params", "sparsity", "size_bits", "bitops", "latency_ms")
+_PLANNED = ("size_bits", "bitops", "params", "nonzero_params")
+_SIGNIFICANT = 10
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.{_SIGNIFICANT}g}")
+    return value
+
+
+def _strategy_key(values: Mapping[str, Any]) -> str:
+    return json.dumps({k: _key_value(v) for k, v in values.items()}, sort_keys=True)
+
+
+def _distance(asked: Mapping[str, Any], held: Mapping[str, Any]) -> float:
+    total = 0.0
+    for name, value in asked.items():
+        other = held.get(name)
+        if _key_value(value) == _key_value(other):
+            continue
+        numeric = (int, float)
+        if (
+            isinstance(value, numeric)
+            and isinstance(other, numeric)
+            and not isinstance(value, bool)
+            and value > 0
+            and other > 0
+        ):
+            total += min(1.0, abs(math.log10(float(value) / float(other))))
+        else:
+            total += 1.0
+    return total
+
+
+def _differences(asked: Mapping[str, Any], held: Mapping[str, Any]) -> str:
+    parts = [
+        f"{name}={held.get(name)!r}"
+        for name in asked
+        if _key_value(asked[name]) != _key_value(held.get(name))
+    ]
+    return "{" + ", ".join(parts) + "}"
+
+
+class _ReplayTable:
+    """A loaded table: row lookup by strategy and the replay of one row."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise ValueError(f"Replay table {str(path)!r} does not exist (or is not a file).")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        self.path = path
+        version = int(arrays.get("format_version", np.asarray(-1)))
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: format_version must be {FORMAT_VERSION} (got {version}); "
+                "see paretune.trainers._replay for the table format."
+            )
+        required = ("strategies", "epochs", "curve_val_accuracy", "test_accuracy", *_COSTS)
+        missing = [key for key in required if key not in arrays]
+        if missing:
+            raise ValueError(
+                f"{path}: the replay table lacks {', '.join(missing)} "
+                f"(it holds {', '.join(sorted(arrays))})."
+            )
+        self.curves: dict[str, NDArray[np.float64]] = {
+            key[len("curve_") :]: np.asarray(value, dtype=np.float64)
+            for key, value in arrays.items()
+            if key.startswith("curve_")
+        }
+        n, width = self.curves["val_accuracy"].shape
+        for name, curve in self.curves.items():
+            if curve.shape != (n, width):
+                raise ValueError(
+                    f"{path}: curve_{name} has shape {curve.shape}; expected ({n}, {width})."
+                )
+        self.epochs = np.asarray(arrays["epochs"], dtype=np.int64)
+        self.columns = {
+            key: np.asarray(arrays[key], dtype=np.float64) for key in ("test_accuracy", *_COSTS)
+        }
+        self.status = [str(s) for s in arrays.get("status", np.full(n, "completed"))]
+        self.reason = [str(s) for s in arrays.get("reason", np.full(n, ""))]
+        self.source_task = str(arrays.get("source_task", ""))
+        self.width = width
+        self.held = [json.loads(str(s)) for s in arrays["strategies"]]
+        for key, column in [("epochs", self.epochs), *self.columns.items()]:
+            if column.shape != (n,):
+                raise ValueError(f"{path}: {key} has shape {column.shape}; expected ({n},).")
+        if len(self.held) != n or not np.all((self.epochs >= 1) & (self.epochs <= width)):
+            raise ValueError(
+                f"{path}: strategies must hold {n} rows and epochs must lie in 1..{width}."
+            )
+        self.rows = {
+            _strategy_key(Strategy.from_dict(values).to_dict()): row
+            for row, values in enumerate(self.held)
+        }
+
+    def row_of(self, strategy: Strategy) -> int:
+        asked = strategy.to_dict()
+        row = self.rows.get(_strategy_key(asked))
+        if row is not None:
+            return row
+        ranked = sorted(range(len(self.held)), key=lambda i: _distance(asked, self.held[i]))
+        nearest = "; ".join(_differences(asked, self.held[i]) for i in ranked[:3])
+        raise ValueError(
+            f"The replay table {str(self.path)!r} does not hold this strategy. "
+            f"Nearest held ones differ in: {nearest}."
+        )
+
+    def __call__(self, strategy: Strategy, report: Reporter | None) -> TrainResult:
+        row = self.row_of(strategy)
+        last = int(self.epochs[row])
+        planned = {name: float(self.columns[name][row]) for name in _PLANNED}
+        curve: list[dict[str, float]] = []
+        stopped = False
+        for epoch in range(1, last + 1):
+            metrics = {name: float(values[row, epoch - 1]) for name, values in self.curves.items()}
+            metrics.pop("test_accuracy", None)
+            metrics.update(planned)
+            curve.append(metrics)
+            if report is not None and report(epoch, metrics):
+                stopped = epoch < last or self.status[row] != "completed"
+                break
+        ran = len(curve)
+        if stopped:
+            status, reason = TrainStatus.STOPPED, f"stopped by the reporter after epoch {ran}"
+        elif self.status[row] == "completed":
+            status, reason = TrainStatus.COMPLETED, ""
+        else:
+            status, reason = TrainStatus(self.status[row]), self.reason[row]
+        test_curve = self.curves.get("test_accuracy")
+        if ran == last:
+            test = float(self.columns["test_accuracy"][row])
+        elif test_curve is not None:
+            test = float(test_curve[row, ran - 1])
+        else:
+            test = math.nan
+        seconds = self.curves.get("train_seconds")
+        return TrainResult(
+            status=status,
+            reason=reason,
+            val_accuracy=float(self.curves["val_accuracy"][row, ran - 1]),
+            test_accuracy=test,
+            params=int(self.columns["params"][row]),
+            nonzero_params=int(self.columns["nonzero_params"][row]),
+            sparsity=float(self.columns["sparsity"][row]),
+            size_bits=planned["size_bits"],
+            bitops=planned["bitops"],
+            latency_ms=float(self.columns["latency_ms"][row]),
+            train_seconds=float(seconds[row, ran - 1]) if seconds is not None else 0.0,
+            epochs=ran,
+            curve=tuple(curve),
+            strategy=strategy,
+        )
+
+
+def make_replay_task(path: str | Path) -> Task:
+    """A task that replays the recorded runs in the table at ``path`` (see module docstring).
+
+    Args:
+        path: The ``.npz`` replay table.
+
+    Returns:
+        A :class:`Task` named ``"replay:<path>"`` whose ``replay`` field reports recorded
+        curves; its ``default_epochs`` is the table's longest run.
+
+    Raises:
+        ValueError: If the file is missing or not a valid replay table.
+
+    Examples:
+        >>> import tempfile, os
+        >>> run = TrainResult(status=TrainStatus.COMPLETED, reason="", val_accuracy=0.8,
+        ...     test_accuracy=0.79, params=10, nonzero_params=10, sparsity=0.0,
+        ...     size_bits=320.0, bitops=0.0, latency_ms=0.1, train_seconds=2.0, epochs=2,
+        ...     curve=({"val_accuracy": 0.6}, {"val_accuracy": 0.8}), strategy=Strategy())
+        >>> path = os.path.join(tempfile.mkdtemp(), "table.npz")
+        >>> write_replay_table(path, [run])
+        >>> task = make_replay_task(path)
+        >>> task.default_epochs
+        2
+        >>> task.replay(Strategy(), lambda epoch, metrics: True).status.value
+        'stopped'
+        >>> task.replay(Strategy(lr=0.1), None)
+        Traceback (most recent call last):
+        ...
+        ValueError: The replay table '...' does not hold ... differ in: {lr=0.001}.
+    """
+    table = _ReplayTable(Path(path))
+    source = f" recorded on {table.source_task}" if table.source_task else ""
+    return Task(
+        name=f"replay:{path}",
+        description=f"replays {len(table.held)} runs{source} from {path}",
+        default_epochs=int(table.epochs.max()),
+        options={"path": str(path)},
+        replay=table,
+    )
+
+
+def write_replay_table(
+    path: str | Path, results: Sequence[TrainResult], *, source_task: str = ""
+) -> None:
+    """Write runs as a replay table (``numpy.savez_compressed``, format of this module).
+
+    Every metric that appears in some run's curve becomes a ``curve_<metric>`` column
+    (float32; NaN where a run did not report it); planned costs, which every epoch repeats,
+    are kept once per run.
+
+    Args:
+        path: Where to write the ``.npz`` file.
+        results: The runs; each strategy must appear once.
+        source_task: The task the runs were recorded on (shown in the replay task).
+
+    Raises:
+        ValueError: If ``results`` is empty, a run reported no epoch, or a strategy repeats.
+    """
+    if not results:
+        raise ValueError("The 'results' parameter of write_replay_table must not be empty.")
+    keys = [_strategy_key(result.strategy.to_dict()) for result in results]
+    if len(set(keys)) != len(keys):
+        raise ValueError("The 'results' parameter of write_replay_table repeats a strategy.")
+    if any(not result.curve for result in results):
+        raise ValueError("Every run in 'results' must have reported at least one epoch.")
+    width = max(len(result.curve) for result in results)
+    names = sorted(
+        {name for result in results for point in result.curve for name in point}
+        - set(_PLANNED)
+        - {"epoch"}
+    )
+    curves = {name: np.full((len(results), width), np.nan, dtype=np.float32) for name in names}
+    for row, result in enumerate(results):
+        for epoch, point in enumerate(result.curve):
+            for name in names:
+                if name in point:
+                    curves[name][row, epoch] = point[name]
+    arrays: dict[str, NDArray[Any]] = {f"curve_{name}": curve for name, curve in curves.items()}
+    arrays.update(
+        {
+            name: np.asarray([getattr(result, name) for result in results], dtype=np.float64)
+            for name in ("test_accuracy", *_COSTS)
+        }
+    )
+    arrays["format_version"] = np.asarray(FORMAT_VERSION)
+    arrays["strategies"] = np.asarray(
+        [json.dumps(result.strategy.to_dict()) for result in results], dtype=str
+    )
+    arrays["epochs"] = np.asarray([len(result.curve) for result in results], dtype=np.int32)
+    arrays["status"] = np.asarray([result.status.value for result in results], dtype=str)
+    arrays["reason"] = np.asarray([result.reason for result in results], dtype=str)
+    arrays["source_task"] = np.asarray(source_task)
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
