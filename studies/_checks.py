@@ -1,0 +1,95 @@
+"""Typed readers for study-file values: each returns the value or raises ``StudyFileError``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from paretune.studies._errors import StudyFileError, format_value, unknown_key_message
+
+__all__ = ["Where"]
+
+
+@dataclass(frozen=True)
+class Where:
+    """A place in a study file: the file label and the key path, used to word errors.
+
+    Examples:
+        >>> where = Where("x.toml", "space").child("lr").child("low")
+        >>> where.key
+        'space.lr.low'
+        >>> where.integer(0, minimum=1)
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be an integer >= 1 (got 0)
+    """
+
+    source: str
+    key: str = ""
+
+    def child(self, name: str) -> Where:
+        """The place of a key inside this table."""
+        return Where(self.source, f"{self.key}.{name}" if self.key else name)
+
+    def error(self, message: str) -> StudyFileError:
+        """An error at this place (the message continues the key path)."""
+        return StudyFileError(self.source, self.key, message)
+
+    def fail(self, allowed: str, value: Any) -> StudyFileError:
+        """``KEY must be ALLOWED (got VALUE)``."""
+        return self.error(f"must be {allowed} (got {format_value(value)})")
+
+    def table(self, value: Any) -> Mapping[str, Any]:
+        """A TOML table."""
+        if not isinstance(value, Mapping):
+            raise self.fail("a table", value)
+        return value
+
+    def keys(self, table: Mapping[str, Any], known: Iterable[str]) -> None:
+        """Refuse keys that are not in ``known``, listing the known ones."""
+        known = list(known)
+        for key in table:
+            if key not in known:
+                raise self.child(key).error(unknown_key_message(key, known))
+
+    def string(self, value: Any, *, choices: Iterable[str] | None = None) -> str:
+        """A non-empty string, optionally one of ``choices``."""
+        if choices is not None:
+            listed = list(choices)
+            if not isinstance(value, str) or value not in listed:
+                raise self.fail("one of " + ", ".join(format_value(c) for c in listed), value)
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail("a non-empty string", value)
+        return value
+
+    def integer(self, value: Any, *, minimum: int | None = None) -> int:
+        """An integer (booleans refused), optionally ``>= minimum``."""
+        bound = f" >= {minimum}" if minimum is not None else ""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"an integer{bound}", value)
+        if minimum is not None and value < minimum:
+            raise self.fail(f"an integer{bound}", value)
+        return value
+
+    def number(self, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
+        """A finite number, optionally ``>= minimum`` (``> minimum`` when ``strict``)."""
+        bound = ""
+        if minimum is not None:
+            bound = f" {'>' if strict else '>='} {format_value(minimum)}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"a number{bound}", value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise self.fail(f"a finite number{bound}", value)
+        if minimum is not None and (number < minimum or (strict and number == minimum)):
+            raise self.fail(f"a number{bound}", value)
+        return number
+
+    def boolean(self, value: Any) -> bool:
+        """``true`` or ``false``."""
+        if not isinstance(value, bool):
+            raise self.fail("true or false", value)
+        return value

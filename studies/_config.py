@@ -1,0 +1,148 @@
+"""The validated, frozen content of a study file and its translation into a search spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paretune.search import StudySpec
+    from paretune.spaces import StrategySpace
+
+__all__ = ["RayOptions", "StudyConfig", "BACKENDS"]
+
+BACKENDS = ("local", "ray")
+
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RayOptions:
+    """How a study runs on Ray Tune (the ``[ray]`` table of a study file).
+
+    Attributes:
+        address: The Ray cluster to join (``"auto"``, ``"ray://host:10001"``); ``None``
+            starts a local Ray.
+        gpus_per_trial: Share of a GPU each trial gets (``0.5`` = two trials per GPU).
+        cpus_per_trial: CPUs each trial gets.
+        max_concurrent: Most trials running at once; ``None`` lets Ray decide.
+        storage_path: Where Ray keeps trial checkpoints (a shared directory on a cluster).
+        max_failures: How many times a trial whose worker died is retried.
+
+    Examples:
+        >>> RayOptions().max_failures
+        2
+        >>> RayOptions(gpus_per_trial=0.25).gpus_per_trial
+        0.25
+    """
+
+    address: str | None = None
+    gpus_per_trial: float = 0.0
+    cpus_per_trial: int = 1
+    max_concurrent: int | None = None
+    storage_path: str | None = None
+    max_failures: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """Everything a study file says, validated (build one with ``load_config``).
+
+    Attributes:
+        name: The Optuna study name.
+        task: The task name (``"digits-mlp"``, ``"replay:PATH"``, ``"pkg.mod:make_task"``).
+        task_options: Options handed to the task factory.
+        data_dir: Where the task finds (or downloads) its data; ``None`` for the default.
+        objectives: ``"accuracy"`` (maximized) and/or cost names (minimized), in order.
+        sampler: Sampler name; ``sampler_options`` its keyword options.
+        sampler_options: Keyword options of the sampler.
+        pruner: Pruner name; ``pruner_options`` its keyword options.
+        pruner_options: Keyword options of the pruner.
+        n_trials: How many finished (complete or pruned) trials the study should hold.
+        timeout: Seconds after which no new trial starts; ``None`` for no limit.
+        seed: Seed of the sampler (and the training seed unless the space sets ``seed``).
+        storage: Optuna storage URL.
+        constraints: Cost name -> largest allowed value.
+        space: The strategy space to search.
+        max_total_epochs: Budget of training epochs over the whole study; ``None`` = none.
+        device: Where trials train (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        backend: ``"local"`` (this machine, ``jobs`` processes) or ``"ray"``.
+        jobs: Worker processes of the local backend.
+        ray: Options of the Ray backend.
+        source: The study file this config was read from (``None`` when built in Python).
+    """
+
+    name: str
+    task: str
+    objectives: tuple[str, ...]
+    space: StrategySpace
+    storage: str
+    task_options: Mapping[str, Any] = field(default_factory=_empty)
+    data_dir: str | None = None
+    sampler: str = "tpe"
+    sampler_options: Mapping[str, Any] = field(default_factory=_empty)
+    pruner: str = "none"
+    pruner_options: Mapping[str, Any] = field(default_factory=_empty)
+    n_trials: int = 20
+    timeout: float | None = None
+    seed: int = 0
+    constraints: Mapping[str, float] = field(default_factory=_empty)
+    max_total_epochs: int | None = None
+    device: str = "auto"
+    backend: str = "local"
+    jobs: int = 1
+    ray: RayOptions = field(default_factory=RayOptions)
+    source: Path | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """What the study stores about its task (the study's ``metadata`` user attribute).
+
+        Returns:
+            A JSON-able dict: task, task_options, data_dir, device, source.
+        """
+        return {
+            "task": self.task,
+            "task_options": _plain(self.task_options),
+            "data_dir": self.data_dir,
+            "device": self.device,
+            "source": str(self.source) if self.source is not None else None,
+        }
+
+    def to_spec(self) -> StudySpec:
+        """The search engine's view of this study.
+
+        Returns:
+            A ``paretune.search.StudySpec`` with the storage, objectives, space, sampler,
+            pruner, seed, constraints, epoch budget and the task metadata.
+        """
+        from paretune.search import StudySpec
+
+        return StudySpec(
+            name=self.name,
+            storage=self.storage,
+            objectives=self.objectives,
+            space=self.space,
+            sampler=self.sampler,
+            sampler_options=_plain(self.sampler_options),
+            pruner=self.pruner,
+            pruner_options=_plain(self.pruner_options),
+            seed=self.seed,
+            constraints=dict(self.constraints),
+            max_total_epochs=self.max_total_epochs,
+            metadata=self.metadata(),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Deep copy of mappings/sequences into plain dicts/lists (JSON-able, picklable)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,375 @@
+"""Reading a study file (TOML) into a validated, frozen :class:`StudyConfig`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from paretune.studies._builtin import resolve_study
+from paretune.studies._checks import Where
+from paretune.studies._config import BACKENDS, RayOptions, StudyConfig
+from paretune.studies._duration import parse_duration
+from paretune.studies._errors import StudyFileError, format_value
+from paretune.studies._space_file import read_space
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["OBJECTIVES", "COSTS", "TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "read_study"]
+
+#: Cost names a study can minimize (or constrain); "accuracy" is maximized.
+COSTS = ("size_bits", "bitops", "latency_ms", "train_seconds", "params", "nonzero_params")
+OBJECTIVES = ("accuracy", *COSTS)
+
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "task",
+    "task_options",
+    "data_dir",
+    "objectives",
+    "constraints",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "timeout",
+    "seed",
+    "storage",
+    "max_total_epochs",
+    "device",
+    "backend",
+    "jobs",
+    "space",
+    "ray",
+)
+RAY_KEYS = (
+    "address",
+    "gpus_per_trial",
+    "cpus_per_trial",
+    "max_concurrent",
+    "storage_path",
+    "max_failures",
+)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
+
+
+def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """Read and validate a study file.
+
+    Args:
+        ref: A path to a ``.toml`` study file or a built-in name (``"digits-quick"``).
+        overrides: Values that replace the file's, by key (``"n_trials"``) or dotted key
+            path (``"ray.address"``); they are validated like the file's own values.
+
+    Returns:
+        The frozen, validated config.
+
+    Raises:
+        StudyFileError: When the file is missing, is not TOML, has an unknown key, or a
+            value that is not allowed; the message names the file, the key path, the value
+            and what is allowed.
+
+    Examples:
+        >>> config = load_config("digits-quick", overrides={"n_trials": 5})
+        >>> config.name, config.n_trials, config.objectives
+        ('digits-quick', 5, ('accuracy', 'size_bits'))
+        >>> load_config("digits-quick", overrides={"n_trials": 0})
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: overrides['n_trials']: must be an integer >= 1 (got 0)
+    """
+    labels = {key: f"overrides[{key!r}]" for key in overrides or {}}
+    return read_study(ref, overrides=overrides, labels=labels)
+
+
+def read_study(
+    ref: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> StudyConfig:
+    """:func:`load_config`, naming each override in errors by ``labels[key]`` (a CLI flag).
+
+    Args:
+        ref: A path to a ``.toml`` study file or a built-in name.
+        overrides: Values that replace the file's (see :func:`load_config`).
+        labels: How to name an overridden key in messages (``{"n_trials": "--n-trials"}``).
+
+    Returns:
+        The frozen, validated config.
+    """
+    path, source = resolve_study(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StudyFileError(source, "", f"cannot be read: {error}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise StudyFileError(source, "", f"is not valid TOML: {error}") from None
+    data: dict[str, Any] = _deep_copy(raw)
+    origins: dict[str, str] = {}
+    for key, value in (overrides or {}).items():
+        _set_path(data, key, value)
+        origins[key] = (labels or {}).get(key, f"overrides[{key!r}]")
+    return _Reader(source, origins).config(data, path)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    if value is None:
+        node.pop(last, None)
+    else:
+        node[last] = value
+
+
+class _Reader:
+    """Validates each top-level key; errors for overridden keys name the override."""
+
+    def __init__(self, source: str, origins: Mapping[str, str]) -> None:
+        self.source = source
+        self.origins = origins
+
+    def at(self, key: str) -> Where:
+        if key in self.origins:
+            return _OverrideWhere(self.origins[key], "")
+        return Where(self.source, key)
+
+    def config(self, data: Mapping[str, Any], path: Path) -> StudyConfig:
+        root = Where(self.source)
+        root.keys(data, TOP_LEVEL_KEYS)
+        if "task" not in data:
+            raise root.error('has no task: add e.g. task = "digits-mlp"')
+        if "space" not in data:
+            raise root.error("has no [space] table: say which strategy fields to search")
+        name = self.name(data.get("name", path.stem.replace("_", "-")))
+        if "description" in data:
+            self.at("description").string(data["description"])
+        objectives = self.objectives(data.get("objectives", ["accuracy"]))
+        seed = self.at("seed").integer(data.get("seed", 0), minimum=0)
+        sampler, sampler_options = self.sampler(data.get("sampler", "tpe"), objectives, seed)
+        pruner, pruner_options = self.pruner(data.get("pruner", "none"), objectives)
+        timeout = None
+        if "timeout" in data:
+            try:
+                timeout = parse_duration(data["timeout"])
+            except ValueError as error:
+                raise self.at("timeout").error(
+                    f"{error} (got {format_value(data['timeout'])})"
+                ) from None
+        max_epochs = None
+        if "max_total_epochs" in data:
+            max_epochs = self.at("max_total_epochs").integer(data["max_total_epochs"], minimum=1)
+        data_dir = None
+        if "data_dir" in data:
+            data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
+        task_options = self.at("task_options").table(data.get("task_options", {}))
+        task, default_epochs = self.task(data["task"], task_options, data_dir)
+        space = read_space(data["space"], self.at("space"), seed=seed, epochs=default_epochs)
+        return StudyConfig(
+            name=name,
+            task=task,
+            task_options=MappingProxyType(_deep_copy(task_options)),
+            data_dir=data_dir,
+            objectives=objectives,
+            space=space,
+            storage=self.storage(data.get("storage", f"sqlite:///runs/{name}.db")),
+            sampler=sampler,
+            sampler_options=MappingProxyType(sampler_options),
+            pruner=pruner,
+            pruner_options=MappingProxyType(pruner_options),
+            n_trials=self.at("n_trials").integer(data.get("n_trials", 20), minimum=1),
+            timeout=timeout,
+            seed=seed,
+            constraints=MappingProxyType(self.constraints(data.get("constraints", {}))),
+            max_total_epochs=max_epochs,
+            device=self.device(data.get("device", "auto")),
+            backend=self.at("backend").string(data.get("backend", "local"), choices=BACKENDS),
+            jobs=self.at("jobs").integer(data.get("jobs", 1), minimum=1),
+            ray=self.ray(data.get("ray", {})),
+            source=path.resolve(),
+        )
+
+    # -- one key each ----------------------------------------------------------------------
+    def name(self, value: Any) -> str:
+        where = self.at("name")
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
+            raise where.fail(
+                "a name of letters, digits, '-', '_' or '.' starting with a letter or digit",
+                value,
+            )
+        return value
+
+    def objectives(self, value: Any) -> tuple[str, ...]:
+        where = self.at("objectives")
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise where.fail(f"a non-empty list of {_names(OBJECTIVES)}", value)
+        seen: list[str] = []
+        for index, item in enumerate(value):
+            item_where = Where(where.source, f"{where.key}[{index}]") if where.key else where
+            item = item_where.string(item, choices=OBJECTIVES)
+            if item in seen:
+                raise item_where.error(f"repeats the objective {format_value(item)}")
+            seen.append(item)
+        return tuple(seen)
+
+    def sampler(
+        self, value: Any, objectives: tuple[str, ...], seed: int
+    ) -> tuple[str, dict[str, Any]]:
+        from paretune import search
+
+        where = self.at("sampler")
+        name, options = self.named_table(where, value)
+        known = search.list_samplers()
+        where_name = where.child("name") if isinstance(value, Mapping) else where
+        where_name.string(name, choices=known)
+        try:
+            search.get_sampler(name, seed=seed, n_objectives=len(objectives), **options)
+        except (ValueError, TypeError) as error:
+            raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
+        return name, options
+
+    def pruner(self, value: Any, objectives: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+        from paretune import search
+
+        where = self.at("pruner")
+        name, options = self.named_table(where, value)
+        known = search.list_pruners()
+        where_name = where.child("name") if isinstance(value, Mapping) else where
+        where_name.string(name, choices=known)
+        try:
+            search.get_pruner(name, **options)
+        except (ValueError, TypeError) as error:
+            raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
+        return name, options
+
+    def named_table(self, where: Where, value: Any) -> tuple[Any, dict[str, Any]]:
+        """``"name"`` or ``{ name = "...", option = ... }``."""
+        if isinstance(value, Mapping):
+            if "name" not in value:
+                raise where.error(f"needs 'name' (got {format_value(dict(value))})")
+            options = {k: _deep_copy(v) for k, v in value.items() if k != "name"}
+            return value["name"], options
+        return value, {}
+
+    def task(
+        self, value: Any, options: Mapping[str, Any], data_dir: str | None
+    ) -> tuple[str, int]:
+        """The task name and its default epochs (the task is built, its data is not loaded)."""
+        from paretune import trainers
+
+        where = self.at("task")
+        name = where.string(value)
+        factory = name.startswith("replay:") or re.fullmatch(r"[\w.]+:\w+", name)
+        known = trainers.list_tasks()
+        if not factory and name not in known:
+            raise where.fail(
+                f'one of {_names(known)}, "replay:PATH" or "package.module:make_task"', value
+            )
+        try:
+            task = trainers.get_task(name, data_dir=data_dir, options=dict(options))
+        except (ValueError, TypeError, ImportError, OSError) as error:
+            blame = self.at("task_options") if options and not factory else where
+            raise blame.error(f"does not give a usable task {name!r}: {error}") from None
+        return name, task.default_epochs
+
+    def storage(self, value: Any) -> str:
+        where = self.at("storage")
+        url = where.string(value)
+        scheme = url.split(":", 1)[0].split("+", 1)[0]
+        if "://" not in url or scheme not in _STORAGE_SCHEMES:
+            raise where.fail(
+                'an Optuna storage URL such as "sqlite:///runs/x.db", '
+                '"postgresql://user@host/db" or "journal:///runs/x.log"',
+                value,
+            )
+        return url
+
+    def constraints(self, value: Any) -> dict[str, float]:
+        where = self.at("constraints")
+        table = where.table(value)
+        result: dict[str, float] = {}
+        for key, bound in table.items():
+            if key not in COSTS:
+                raise where.child(key).error(
+                    f"is not a cost that can be constrained. Known: {', '.join(COSTS)}"
+                )
+            result[key] = where.child(key).number(bound, minimum=0.0, strict=True)
+        return result
+
+    def device(self, value: Any) -> str:
+        where = self.at("device")
+        if not isinstance(value, str) or not _DEVICE.fullmatch(value):
+            raise where.fail('"auto", "cpu", "cuda", "cuda:N" or "mps"', value)
+        return value
+
+    def ray(self, value: Any) -> RayOptions:
+        where = self.at("ray")
+        table = where.table(value)
+        where.keys(table, RAY_KEYS)
+
+        def at(key: str) -> Where:
+            dotted = f"ray.{key}"
+            if dotted in self.origins:
+                return _OverrideWhere(self.origins[dotted], "")
+            return where.child(key)
+
+        options: dict[str, Any] = {}
+        if "address" in table:
+            options["address"] = at("address").string(table["address"])
+        if "gpus_per_trial" in table:
+            options["gpus_per_trial"] = at("gpus_per_trial").number(
+                table["gpus_per_trial"], minimum=0.0
+            )
+        if "cpus_per_trial" in table:
+            options["cpus_per_trial"] = at("cpus_per_trial").integer(
+                table["cpus_per_trial"], minimum=1
+            )
+        if "max_concurrent" in table:
+            options["max_concurrent"] = at("max_concurrent").integer(
+                table["max_concurrent"], minimum=1
+            )
+        if "storage_path" in table:
+            options["storage_path"] = at("storage_path").string(table["storage_path"])
+        if "max_failures" in table:
+            options["max_failures"] = at("max_failures").integer(
+                table["max_failures"], minimum=0
+            )
+        return RayOptions(**options)
+
+
+class _OverrideWhere(Where):
+    """A place that is an override (a CLI flag): the message starts with the flag."""
+
+    def child(self, name: str) -> Where:
+        return Where(self.source, name)
+
+
+def _names(values: Any) -> str:
+    return ", ".join(format_value(v) for v in values)
