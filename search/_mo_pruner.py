@@ -1,0 +1,159 @@
+"""The ``mo-asha`` pruner: :class:`~paretune.search._mo_asha.MOAsha` for the local executor.
+
+It keeps no state of its own. At a rung it reads, from the study's storage, the ``curve``
+user attribute of every other trial (running, completed or pruned) that reached that epoch,
+so trials run by other processes (``--jobs``) or earlier sessions of the same study count.
+Points are built from the study's ``objectives`` attribute: validation accuracy at the rung
+and each cost objective as reported at that epoch (planned costs from epoch 1, measured ones
+once reported; a cost some trial at the rung has not reported is left out of that
+comparison).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._decision import Decision
+from paretune.search._mo_asha import MOAsha, TieBreak, rung_point
+from paretune.search._objectives import metric_of
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["MOAshaPruner"]
+
+
+def _entry_at(curve: Sequence[Mapping[str, Any]], epoch: int) -> Mapping[str, Any] | None:
+    """The curve entry of ``epoch`` (by its ``epoch`` key if entries carry one, else by index)."""
+    if len(curve) >= epoch:
+        entry = curve[epoch - 1]
+        if entry.get("epoch", epoch) == epoch:
+            return entry
+    for entry in curve:
+        if entry.get("epoch") == epoch:
+            return entry
+    return None
+
+
+class MOAshaPruner:
+    """Multi-objective asynchronous successive halving over a study's storage.
+
+    Args:
+        min_epochs: Grace period, the first rung (int >= 1).
+        reduction_factor: Keep the top ``1 / reduction_factor`` at each rung (float > 1).
+        max_epochs: Last epoch of a trial whose strategy does not say (its ``epochs``).
+        tie_break: ``"crowding"`` or ``"epsilon-net"`` (see ``paretune.search._mo_asha``).
+
+    Attributes:
+        last_reason: Why the last STOP was decided (the ``prune_reason`` to record), else None.
+
+    Examples:
+        >>> pruner = MOAshaPruner(min_epochs=2, reduction_factor=3)
+        >>> pruner
+        MOAshaPruner(min_epochs=2, reduction_factor=3, max_epochs=None, tie_break='crowding')
+        >>> pruner.core.rungs(20)
+        (2, 6, 18)
+    """
+
+    def __init__(
+        self,
+        *,
+        min_epochs: int = 1,
+        reduction_factor: float = 3.0,
+        max_epochs: int | None = None,
+        tie_break: str = "crowding",
+    ) -> None:
+        self.core = MOAsha(
+            min_epochs=min_epochs,
+            reduction_factor=reduction_factor,
+            max_epochs=max_epochs,
+            tie_break=tie_break,
+        )
+        self.last_reason: str | None = None
+
+    def __repr__(self) -> str:
+        core = self.core
+        tie = core.tie_break.value if isinstance(core.tie_break, TieBreak) else core.tie_break
+        return (
+            f"MOAshaPruner(min_epochs={core.min_epochs}, reduction_factor={core.reduction_factor}"
+            f", max_epochs={core.max_epochs}, tie_break={tie!r})"
+        )
+
+    def decide(
+        self,
+        *,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        epoch: int,
+        metrics: Mapping[str, float],
+    ) -> Decision:
+        """CONTINUE, or STOP when ``trial`` is outside the top share at this rung."""
+        import optuna
+
+        self.last_reason = None
+        last = self._last_epoch(trial)
+        if not self.core.is_rung(epoch, last):
+            return Decision.CONTINUE
+        metric_names = self._metrics(study)
+        point = self._point(metrics, metric_names)
+        others: list[tuple[float, ...]] = []
+        states = (
+            optuna.trial.TrialState.RUNNING,
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+        )
+        for other in sorted(
+            study.get_trials(deepcopy=False, states=states), key=lambda t: t.number
+        ):
+            if other.number == trial.number:
+                continue
+            entry = _entry_at(other.user_attrs.get("curve") or [], epoch)
+            if entry is not None:
+                others.append(self._point(entry, metric_names))
+        verdict = self.core.judge(epoch=epoch, point=point, others=others, max_epochs=last)
+        if verdict.decision is Decision.STOP:
+            self.last_reason = verdict.reason()
+        return verdict.decision
+
+    def _last_epoch(self, trial: optuna.Trial) -> int | None:
+        strategy = trial.user_attrs.get("strategy")
+        if isinstance(strategy, Mapping) and isinstance(strategy.get("epochs"), int):
+            return int(strategy["epochs"])
+        epochs = trial.params.get("epochs")
+        if isinstance(epochs, int):
+            return epochs
+        if self.core.max_epochs is None:
+            raise ValueError(
+                f"The mo-asha pruner cannot tell the last epoch of trial {trial.number}: "
+                "it has no 'strategy' user attribute or 'epochs' parameter. "
+                "Set the pruner option max_epochs."
+            )
+        return None
+
+    @staticmethod
+    def _metrics(study: optuna.Study) -> tuple[str, ...]:
+        objectives = study.user_attrs.get("objectives")
+        if not objectives:
+            raise ValueError(
+                f"The mo-asha pruner needs the study's objectives: study {study.study_name!r} "
+                "has no 'objectives' attribute (open it with paretune.search.open_study)."
+            )
+        if objectives[0] != "accuracy":
+            raise ValueError(
+                "The mo-asha pruner ranks trials by accuracy and costs; the study's first "
+                f"objective must be 'accuracy'. Got {list(objectives)!r} instead."
+            )
+        return tuple(metric_of(name) for name in objectives)
+
+    @staticmethod
+    def _point(values: Mapping[str, Any], names: Sequence[str]) -> tuple[float, ...]:
+        def value(name: str) -> float:
+            raw = values.get(name)
+            return math.nan if raw is None else float(raw)
+
+        point: tuple[float, ...] = rung_point(
+            accuracy=value(names[0]), costs=[value(name) for name in names[1:]]
+        )
+        return point
