@@ -1,5 +1,67 @@
-"""Training strategies applied for real: optimizers, schedules, pruning, quantization, cost."""
+"""Training strategies applied for real: optimizers, schedules, pruning, quantization, cost.
+
+Examples:
+    >>> from paretune import trainers
+    >>> task = trainers.get_task("synthetic", options={"n_samples": 200})
+    >>> result = trainers.train(task, trainers.Strategy(epochs=1), device="cpu")
+    >>> result.status
+    <TrainStatus.COMPLETED: 'completed'>
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._cost import static_cost
+from ._datasets import read_idx
+from ._evaluate import evaluate
+from ._optimizers import (
+    OptimizerInfo,
+    build_optimizer,
+    list_optimizers,
+    optimizer_info,
+    register_optimizer,
+)
+from ._quant import quantize_weight
+from ._result import COST_NAMES, Reporter, TrainResult, TrainStatus
+from ._schedules import (
+    ScheduleInfo,
+    learning_rate,
+    list_schedules,
+    register_schedule,
+    schedule_info,
+)
+from ._strategy import BIT_WIDTHS, Strategy, conditional_parameters
+from ._task import DataSplits, Task
+from ._tasks import TaskSpec, describe_tasks, get_task, list_tasks, register_task
+from ._train import train
+
+__all__ = [
+    "BIT_WIDTHS",
+    "COST_NAMES",
+    "DataSplits",
+    "OptimizerInfo",
+    "Reporter",
+    "ScheduleInfo",
+    "Strategy",
+    "Task",
+    "TaskSpec",
+    "TrainResult",
+    "TrainStatus",
+    "build_optimizer",
+    "conditional_parameters",
+    "describe_tasks",
+    "evaluate",
+    "get_task",
+    "learning_rate",
+    "list_optimizers",
+    "list_schedules",
+    "list_tasks",
+    "optimizer_info",
+    "quantize_weight",
+    "read_idx",
+    "register_optimizer",
+    "register_schedule",
+    "register_task",
+    "schedule_info",
+    "static_cost",
+    "train",
+]

@@ -1,0 +1,165 @@
+"""Quantization-aware training: symmetric per-output-channel weights, per-tensor activations.
+
+Weights of ``b`` bits are rounded to ``scale * q`` with integer ``q`` in
+``[-(2**(b-1) - 1), 2**(b-1) - 1]`` and one ``scale = max|w| / (2**(b-1) - 1)`` per output
+channel, so a channel takes at most ``2**b - 1`` distinct values (zero included, which keeps
+pruned weights at zero). The rounding is skipped in the backward pass (straight-through
+estimator). Activations, when ``act_bits`` is set, are quantized the same way per tensor at the
+input of every linear / convolution layer, with a dynamic scale.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "QuantConv2d",
+    "QuantLinear",
+    "bake_quantization",
+    "fake_quantize",
+    "prepare_quantization",
+    "quantize_weight",
+]
+
+
+def quantize_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
+    """``weight`` rounded to ``bits`` bits per output channel (dim 0), no gradient trick.
+
+    Examples:
+        >>> w = torch.tensor([[0.1, -0.4, 0.35], [1.0, 0.6, 0.2]])
+        >>> quantize_weight(w, 2)
+        tensor([[ 0.0000, -0.4000,  0.4000],
+                [ 1.0000,  1.0000,  0.0000]])
+    """
+    qmax = 2 ** (bits - 1) - 1
+    reduce_dims = tuple(range(1, weight.dim()))
+    scale = weight.detach().abs().amax(dim=reduce_dims, keepdim=True) / qmax
+    scale = scale.clamp_min(torch.finfo(weight.dtype).tiny)
+    return torch.round(weight / scale).clamp_(-qmax, qmax).mul_(scale)
+
+
+def fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
+    """Quantized values forward, identity gradient backward (straight-through estimator).
+
+    Examples:
+        >>> w = torch.tensor([[0.3, -0.9]], requires_grad=True)
+        >>> fake_quantize(w, 2).sum().backward()
+        >>> w.grad
+        tensor([[1., 1.]])
+    """
+    return weight + (quantize_weight(weight, bits) - weight).detach()
+
+
+def _fake_quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+    qmax = 2 ** (bits - 1) - 1
+    scale = (x.detach().abs().amax() / qmax).clamp_min(torch.finfo(torch.float32).tiny)
+    quantized: torch.Tensor = torch.round(x / scale).clamp(-qmax, qmax) * scale
+    return x + (quantized - x).detach()
+
+
+class QuantLinear(nn.Linear):
+    """``nn.Linear`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
+
+    ``None`` leaves that side in float.
+    """
+
+    weight_bits: int | None = None
+    act_bits: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.act_bits is not None:
+            x = _fake_quantize_activation(x, self.act_bits)
+        weight = self.weight
+        if self.weight_bits is not None:
+            weight = fake_quantize(weight, self.weight_bits)
+        return F.linear(x, weight, self.bias)
+
+
+class QuantConv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
+
+    ``None`` leaves that side in float.
+    """
+
+    weight_bits: int | None = None
+    act_bits: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.act_bits is not None:
+            x = _fake_quantize_activation(x, self.act_bits)
+        weight = self.weight
+        if self.weight_bits is not None:
+            weight = fake_quantize(weight, self.weight_bits)
+        out: torch.Tensor = self._conv_forward(x, weight, self.bias)
+        return out
+
+
+def _quant_copy(module: nn.Module) -> nn.Module:
+    new: QuantLinear | QuantConv2d
+    if isinstance(module, nn.Linear):
+        new = QuantLinear(
+            module.in_features, module.out_features, bias=module.bias is not None, device="meta"
+        )
+    elif isinstance(module, nn.Conv2d):
+        new = QuantConv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,  # type: ignore[arg-type]
+            stride=module.stride,  # type: ignore[arg-type]
+            padding=module.padding,  # type: ignore[arg-type]
+            dilation=module.dilation,  # type: ignore[arg-type]
+            groups=module.groups,
+            bias=module.bias is not None,
+            padding_mode=module.padding_mode,
+            device="meta",
+        )
+    else:  # pragma: no cover - callers pass only Linear / Conv2d
+        raise TypeError(type(module).__name__)
+    new.weight = module.weight
+    new.bias = module.bias
+    new.train(module.training)
+    return new
+
+
+def prepare_quantization(model: nn.Module, *, bits: int, act_bits: int | None) -> nn.Module:
+    """Swap every ``nn.Linear`` / ``nn.Conv2d`` of ``model`` for its quantized twin, in place.
+
+    The twins share the original parameters. ``bits == 32`` leaves weights in float;
+    ``act_bits`` of ``None`` or 32 leaves activations in float.
+
+    Examples:
+        >>> model = prepare_quantization(nn.Sequential(nn.Linear(3, 2)), bits=4, act_bits=None)
+        >>> type(model[0]).__name__, model[0].weight_bits
+        ('QuantLinear', 4)
+    """
+    weight_bits = None if bits >= 32 else bits
+    activation_bits = None if act_bits is None or act_bits >= 32 else act_bits
+    if weight_bits is None and activation_bits is None:
+        return model
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, QuantLinear | QuantConv2d):
+                quant = child
+            elif type(child) in (nn.Linear, nn.Conv2d):
+                quant = _quant_copy(child)  # type: ignore[assignment]
+                setattr(parent, name, quant)
+            else:
+                continue
+            quant.weight_bits = weight_bits
+            quant.act_bits = activation_bits
+    return model
+
+
+@torch.no_grad()
+def bake_quantization(model: nn.Module) -> None:
+    """Write the quantized weights into the parameters and stop fake-quantizing them.
+
+    Afterwards each output channel of a quantized layer really holds at most ``2**bits``
+    distinct values; activation quantization (``act_bits``) stays active.
+    """
+    for module in model.modules():
+        if isinstance(module, QuantLinear | QuantConv2d) and module.weight_bits is not None:
+            module.weight.copy_(quantize_weight(module.weight, module.weight_bits))
+            module.weight_bits = None

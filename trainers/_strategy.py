@@ -1,0 +1,270 @@
+"""The ``Strategy``: concrete, validated values for every training-strategy dimension."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._optimizers import list_optimizers, optimizer_info
+from ._schedules import list_schedules, schedule_info
+
+__all__ = ["BIT_WIDTHS", "Strategy", "conditional_parameters"]
+
+#: Allowed weight / activation bit widths; 32 means float (no quantization).
+BIT_WIDTHS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 16, 32)
+
+_OPTIMIZER_SUBS = ("momentum", "beta1", "beta2", "eps")
+_SCHEDULE_SUBS = ("decay_gamma", "step_size")
+
+
+def _bad(name: str, what: str, value: Any) -> ValueError:
+    return ValueError(f"The {name!r} parameter of Strategy must be {what}. Got {value!r} instead.")
+
+
+def _as_float(name: str, value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _bad(name, what, value)
+    result = float(value)
+    if not math.isfinite(result):
+        raise _bad(name, what, value)
+    return result
+
+
+def _as_int(name: str, value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise _bad(name, what, value)
+    return int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    """How to train: optimizer, rate schedule, batch size, regularization, pruning, bits.
+
+    Sub-parameters (``momentum``, ``beta1``, ``beta2``, ``eps``, ``decay_gamma``,
+    ``step_size``) are ``None`` by default and filled with their defaults where the chosen
+    optimizer or schedule takes them; setting one that does not apply raises ``ValueError``.
+
+    Attributes:
+        optimizer: One of :func:`list_optimizers`.
+        lr: Base learning rate (> 0).
+        momentum: Momentum in [0, 1) for optimizers with ``has_momentum``.
+        beta1: Adam's first-moment decay in [0, 1) (adam family).
+        beta2: Adam's second-moment decay in [0, 1) (adam family).
+        eps: Denominator term (> 0) for optimizers with ``has_eps``.
+        schedule: One of :func:`list_schedules`.
+        warmup_epochs: Epochs of linear warm-up before the schedule (>= 0).
+        decay_gamma: Decay factor in (0, 1] (exponential, step).
+        step_size: Epochs between decays (>= 1, step).
+        batch_size: Samples per step (>= 1).
+        weight_decay: L2 strength (decoupled for adamw), >= 0.
+        l1: L1 strength on the prunable weights, >= 0.
+        dropout: Dropout probability in [0, 1).
+        prune_rate: Fraction of the prunable weights that end at exactly zero, in [0, 1).
+        bits: Weight bit width, one of :data:`BIT_WIDTHS` (32 = float).
+        act_bits: Activation bit width (``None`` = float activations).
+        epochs: Epochs to train (>= 1).
+        seed: Seed of every random choice of the run (>= 0).
+
+    Examples:
+        >>> s = Strategy(optimizer="momentum", lr=0.05)
+        >>> s.momentum, s.beta1
+        (0.9, None)
+        >>> Strategy(optimizer="adam", momentum=0.9)
+        Traceback (most recent call last):
+        ...
+        ValueError: The 'momentum' parameter of Strategy does not apply to optimizer 'adam' \
+(it applies to momentum, nesterov, rmsprop). Got 0.9 instead; leave it None.
+        >>> Strategy(lr=-0.1)
+        Traceback (most recent call last):
+        ...
+        ValueError: The 'lr' parameter of Strategy must be a float > 0. Got -0.1 instead.
+        >>> Strategy.from_dict(Strategy(schedule="step").to_dict()) == Strategy(schedule="step")
+        True
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    eps: float | None = None
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    decay_gamma: float | None = None
+    step_size: int | None = None
+    batch_size: int = 32
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    dropout: float = 0.0
+    prune_rate: float = 0.0
+    bits: int = 32
+    act_bits: int | None = None
+    epochs: int = 20
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if self.optimizer not in list_optimizers():
+            raise _bad("optimizer", f"one of {', '.join(list_optimizers())}", self.optimizer)
+        if self.schedule not in list_schedules():
+            raise _bad("schedule", f"one of {', '.join(list_schedules())}", self.schedule)
+        lr = _as_float("lr", self.lr, "a float > 0")
+        if lr <= 0:
+            raise _bad("lr", "a float > 0", self.lr)
+        put(self, "lr", lr)
+        for name, low in (("weight_decay", 0.0), ("l1", 0.0)):
+            value = _as_float(name, getattr(self, name), "a float >= 0")
+            if value < low:
+                raise _bad(name, "a float >= 0", getattr(self, name))
+            put(self, name, value)
+        for name in ("dropout", "prune_rate"):
+            value = _as_float(name, getattr(self, name), "a float in [0, 1)")
+            if not 0.0 <= value < 1.0:
+                raise _bad(name, "a float in [0, 1)", getattr(self, name))
+            put(self, name, value)
+        for name, low in (("batch_size", 1), ("epochs", 1), ("warmup_epochs", 0), ("seed", 0)):
+            value = _as_int(name, getattr(self, name), f"an int >= {low}")
+            if value < low:
+                raise _bad(name, f"an int >= {low}", getattr(self, name))
+            put(self, name, value)
+        widths = "an int in {" + ", ".join(map(str, BIT_WIDTHS)) + "}"
+        bits = _as_int("bits", self.bits, widths)
+        if bits not in BIT_WIDTHS:
+            raise _bad("bits", widths, self.bits)
+        put(self, "bits", bits)
+        if self.act_bits is not None:
+            act_bits = _as_int("act_bits", self.act_bits, f"None or {widths}")
+            if act_bits not in BIT_WIDTHS:
+                raise _bad("act_bits", f"None or {widths}", self.act_bits)
+            put(self, "act_bits", act_bits)
+        self._resolve_optimizer_subs()
+        self._resolve_schedule_subs()
+
+    def _not_applicable(self, name: str, parent: str) -> ValueError:
+        parents = conditional_parameters()[name][1]
+        value = getattr(self, parent)
+        return ValueError(
+            f"The {name!r} parameter of Strategy does not apply to {parent} {value!r} "
+            f"(it applies to {', '.join(parents)}). Got {getattr(self, name)!r} instead; "
+            "leave it None."
+        )
+
+    def _resolve_optimizer_subs(self) -> None:
+        info = optimizer_info(self.optimizer)
+        put = object.__setattr__
+        for name in _OPTIMIZER_SUBS:
+            if name not in info.sub_parameters and getattr(self, name) is not None:
+                raise self._not_applicable(name, "optimizer")
+        if info.has_momentum:
+            if self.momentum is None:
+                put(self, "momentum", info.default_momentum)
+            what = "a float in (0, 1)" if info.min_momentum_exclusive else "a float in [0, 1)"
+            momentum = _as_float("momentum", self.momentum, what)
+            low_ok = momentum > 0 if info.min_momentum_exclusive else momentum >= 0
+            if not (low_ok and momentum < 1):
+                raise _bad("momentum", what, self.momentum)
+            put(self, "momentum", momentum)
+        if info.has_betas:
+            for name, default in (("beta1", 0.9), ("beta2", 0.999)):
+                value = default if getattr(self, name) is None else getattr(self, name)
+                beta = _as_float(name, value, "a float in [0, 1)")
+                if not 0 <= beta < 1:
+                    raise _bad(name, "a float in [0, 1)", value)
+                put(self, name, beta)
+        if info.has_eps:
+            value = info.default_eps if self.eps is None else self.eps
+            eps = _as_float("eps", value, "a float > 0")
+            if eps <= 0:
+                raise _bad("eps", "a float > 0", value)
+            put(self, "eps", eps)
+
+    def _resolve_schedule_subs(self) -> None:
+        info = schedule_info(self.schedule)
+        put = object.__setattr__
+        for name in _SCHEDULE_SUBS:
+            if name not in info.sub_parameters and getattr(self, name) is not None:
+                raise self._not_applicable(name, "schedule")
+        if info.has_decay_gamma:
+            value = info.default_decay_gamma if self.decay_gamma is None else self.decay_gamma
+            gamma = _as_float("decay_gamma", value, "a float in (0, 1]")
+            if not 0 < gamma <= 1:
+                raise _bad("decay_gamma", "a float in (0, 1]", value)
+            put(self, "decay_gamma", gamma)
+        if info.has_step_size:
+            value = max(1, self.epochs // 3) if self.step_size is None else self.step_size
+            step = _as_int("step_size", value, "an int >= 1")
+            if step < 1:
+                raise _bad("step_size", "an int >= 1", value)
+            put(self, "step_size", step)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field with its resolved value (JSON-able).
+
+        Examples:
+            >>> Strategy(optimizer="sgd").to_dict()["momentum"] is None
+            True
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Strategy:
+        """A Strategy from a mapping of field values; unknown keys raise ``ValueError``.
+
+        Examples:
+            >>> Strategy.from_dict({"optimizer": "sgd", "lr": 0.1}).lr
+            0.1
+            >>> Strategy.from_dict({"learning_rate": 0.1})
+            Traceback (most recent call last):
+            ...
+            ValueError: Unknown Strategy field(s) learning_rate. Known: optimizer, lr, ...
+        """
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = [key for key in values if key not in known]
+        if unknown:
+            raise ValueError(
+                f"Unknown Strategy field(s) {', '.join(map(str, unknown))}. "
+                f"Known: {', '.join(known)}."
+            )
+        return cls(**dict(values))
+
+    def replace(self, **changes: Any) -> Strategy:
+        """A copy with ``changes``; sub-parameters that stop applying are dropped.
+
+        Unlike :func:`dataclasses.replace`, switching ``optimizer`` or ``schedule`` resets the
+        resolved sub-parameters of the old choice (unless given in ``changes``).
+
+        Examples:
+            >>> Strategy(optimizer="adam").replace(optimizer="momentum").beta1 is None
+            True
+        """
+        values = self.to_dict()
+        conditions = conditional_parameters()
+        for name, (parent, _) in conditions.items():
+            if parent in changes and name not in changes:
+                values[name] = None
+        values.update(changes)
+        return Strategy.from_dict(values)
+
+
+def conditional_parameters() -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """Each sub-parameter -> (parent field, parent values where it applies), from the registries.
+
+    Examples:
+        >>> conditions = conditional_parameters()
+        >>> conditions["beta1"]
+        ('optimizer', ('adam', 'adamw'))
+        >>> conditions["step_size"]
+        ('schedule', ('step',))
+    """
+    result: dict[str, tuple[str, tuple[Any, ...]]] = {}
+    for name in _OPTIMIZER_SUBS:
+        parents = tuple(o for o in list_optimizers() if name in optimizer_info(o).sub_parameters)
+        result[name] = ("optimizer", parents)
+    for name in _SCHEDULE_SUBS:
+        parents = tuple(s for s in list_schedules() if name in schedule_info(s).sub_parameters)
+        result[name] = ("schedule", parents)
+    return result

@@ -1,0 +1,129 @@
+"""``Task``: a dataset plus a model factory plus defaults; ``DataSplits``: its tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from ._result import Reporter, TrainResult
+    from ._strategy import Strategy
+
+__all__ = ["DataSplits", "Task"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSplits:
+    """Train / validation / test tensors (inputs float, labels int64), on the CPU.
+
+    The test split is only ever used to report ``test_accuracy``.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def __post_init__(self) -> None:
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if len(x) != len(y):
+                raise ValueError(f"The {split} split has {len(x)} inputs but {len(y)} labels.")
+            if len(x) == 0:
+                raise ValueError(f"The {split} split is empty.")
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, target)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """What to train: a dataset, a model factory and defaults.
+
+    A task either trains (``build_model`` and ``load_data`` given) or replays recorded results
+    (``replay`` given: :func:`train` delegates to it and trains nothing).
+
+    Attributes:
+        name: The name it was created under (``"digits-mlp"``).
+        description: One line for listings.
+        default_epochs: Sensible epochs for this task (studies use it as a default).
+        build_model: ``build_model(dropout)`` -> a fresh, randomly initialised model.
+        load_data: ``load_data()`` -> :class:`DataSplits` (may be cached by the task).
+        input_shape: Shape of one input sample (for cost measurement without data).
+        num_classes: Number of classes.
+        loss: ``loss(logits, labels)`` -> scalar (cross-entropy by default).
+        augment: Optional ``augment(batch, generator)`` applied to training batches only.
+        options: The options the task was created with.
+        replay: Optional ``replay(strategy, report)`` -> TrainResult.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> task = get_task("synthetic", options={"n_samples": 300})
+        >>> task.name, task.input_shape, task.num_classes
+        ('synthetic', (20,), 3)
+        >>> Task(name="broken")
+        Traceback (most recent call last):
+        ...
+        ValueError: Task 'broken' needs either replay or both build_model and load_data.
+    """
+
+    name: str
+    description: str = ""
+    default_epochs: int = 20
+    build_model: Callable[[float], nn.Module] | None = None
+    load_data: Callable[[], DataSplits] | None = None
+    input_shape: tuple[int, ...] = ()
+    num_classes: int = 0
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _cross_entropy
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    replay: Callable[[Strategy, Reporter | None], TrainResult] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(
+                f"The 'name' parameter of Task must be a non-empty str. Got {self.name!r} instead."
+            )
+        if (
+            isinstance(self.default_epochs, bool)
+            or not isinstance(self.default_epochs, int)
+            or self.default_epochs < 1
+        ):
+            raise ValueError(
+                "The 'default_epochs' parameter of Task must be an int >= 1. "
+                f"Got {self.default_epochs!r} instead."
+            )
+        if self.replay is None and (self.build_model is None or self.load_data is None):
+            raise ValueError(
+                f"Task {self.name!r} needs either replay or both build_model and load_data."
+            )
+        if self.replay is None and (not self.input_shape or self.num_classes < 2):
+            raise ValueError(
+                f"Task {self.name!r} needs an input_shape and num_classes >= 2 "
+                f"(got {self.input_shape!r} and {self.num_classes!r})."
+            )
+
+    @property
+    def trains(self) -> bool:
+        """True when the task trains a model (False for replay tasks)."""
+        return self.replay is None
+
+    def new_model(self, dropout: float = 0.0) -> nn.Module:
+        """A fresh model from ``build_model`` (raises for a replay task)."""
+        if self.build_model is None:
+            raise ValueError(f"Task {self.name!r} replays recorded results; it has no model.")
+        return self.build_model(dropout)
+
+    def data(self) -> DataSplits:
+        """The task's splits from ``load_data`` (raises for a replay task)."""
+        if self.load_data is None:
+            raise ValueError(f"Task {self.name!r} replays recorded results; it has no data.")
+        return self.load_data()

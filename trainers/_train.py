@@ -1,0 +1,333 @@
+"""The training loop: one readable function from a Task and a Strategy to a TrainResult."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._cost import layer_stats, measure_cost, measure_latency_ms, planned_cost, prunable_weights
+from ._evaluate import accuracy
+from ._optimizers import build_optimizer
+from ._pruning import MagnitudePruner
+from ._quant import bake_quantization, prepare_quantization
+from ._result import Reporter, TrainResult, TrainStatus
+from ._schedules import learning_rate
+from ._strategy import Strategy
+from ._task import Task
+
+__all__ = ["PRUNE_BEGIN", "PRUNE_END", "PRUNE_UPDATES", "resolve_device", "train"]
+
+#: Gradual pruning runs from this fraction of the training steps ...
+PRUNE_BEGIN = 0.1
+#: ... to this one (then the masks are only kept) ...
+PRUNE_END = 0.7
+#: ... with about this many mask updates.
+PRUNE_UPDATES = 20
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else must be usable here.
+
+    Examples:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"The 'device' parameter of train must be 'auto', 'cpu' or 'cuda[:N]'. "
+            f"Got {device!r} instead."
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"Device {device!r} was requested but CUDA is not available.")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"The 'device' parameter of train must be 'auto', 'cpu' or 'cuda[:N]'. "
+            f"Got {device!r} instead."
+        )
+    return resolved
+
+
+@contextlib.contextmanager
+def _private_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Seed torch's global generators for this run and restore them afterwards."""
+    cuda = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda"
+        else []
+    )
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(cuda[0]):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def train(
+    task: Task,
+    strategy: Strategy,
+    *,
+    report: Reporter | None = None,
+    device: str = "auto",
+    amp: bool = False,
+    fit_on_validation: bool = False,
+    keep_model: bool = False,
+    checkpoint_dir: str | None = None,
+) -> TrainResult:
+    """Train ``task``'s model with ``strategy`` and measure the result.
+
+    After every epoch the model is evaluated on the validation split and
+    ``report(epoch, metrics)`` is called with ``val_accuracy``, ``train_loss``, ``lr``,
+    ``sparsity`` (current), ``train_seconds`` (cumulative) and the planned ``size_bits``,
+    ``bitops``, ``params`` and ``nonzero_params``; returning True stops training cleanly
+    (status STOPPED). A NaN or infinite training loss ends the run as DIVERGED (no exception).
+
+    Args:
+        task: What to train (a replay task's ``replay`` is called instead of training).
+        strategy: How to train.
+        report: Optional ``report(epoch, metrics) -> stop``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+        amp: Mixed precision (bfloat16 autocast); CUDA only.
+        fit_on_validation: Train on train + validation (for a final model).
+        keep_model: Return the trained model in ``TrainResult.model``.
+        checkpoint_dir: Save the state there after each epoch and resume from it if present.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> task = get_task("synthetic", options={"n_samples": 200})
+        >>> result = train(task, Strategy(epochs=2, lr=0.01), device="cpu")
+        >>> result.status.value, result.epochs, len(result.curve)
+        ('completed', 2, 2)
+    """
+    if not isinstance(task, Task):
+        raise TypeError(f"The 'task' parameter of train must be a Task. Got {task!r} instead.")
+    if not isinstance(strategy, Strategy):
+        raise TypeError(
+            f"The 'strategy' parameter of train must be a Strategy. Got {strategy!r} instead."
+        )
+    if task.replay is not None:
+        return task.replay(strategy, report)
+    target = resolve_device(device)
+    if amp and target.type != "cuda":
+        raise ValueError("amp=True needs a CUDA device; this run is on the CPU.")
+    with _private_rng(target, strategy.seed):
+        return _Run(
+            task,
+            strategy,
+            device=target,
+            amp=amp,
+            fit_on_validation=fit_on_validation,
+            checkpoint_dir=checkpoint_dir,
+        ).run(report, keep_model=keep_model)
+
+
+class _Run:
+    """The state of one training run; :meth:`run` is the loop."""
+
+    def __init__(
+        self,
+        task: Task,
+        strategy: Strategy,
+        *,
+        device: torch.device,
+        amp: bool,
+        fit_on_validation: bool,
+        checkpoint_dir: str | None,
+    ) -> None:
+        self.task = task
+        self.strategy = strategy
+        self.device = device
+        self.amp = amp
+        self.fit_on_validation = fit_on_validation
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+
+        data = task.data()
+        x_train, y_train = data.x_train, data.y_train
+        if fit_on_validation:
+            x_train = torch.cat([x_train, data.x_val])
+            y_train = torch.cat([y_train, data.y_val])
+        self.x_train, self.y_train = x_train.to(device), y_train.to(device)
+        self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
+        self.x_test, self.y_test = data.x_test, data.y_test
+
+        self.model: nn.Module = task.new_model(strategy.dropout).to(device)
+        self.stats = layer_stats(self.model, task.input_shape)
+        self.planned = planned_cost(self.stats, strategy)
+        prepare_quantization(self.model, bits=strategy.bits, act_bits=strategy.act_bits)
+        self.weights = prunable_weights(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), strategy)
+
+        self.steps_per_epoch = math.ceil(len(self.x_train) / strategy.batch_size)
+        total = self.steps_per_epoch * strategy.epochs
+        self.pruner: MagnitudePruner | None = None
+        if strategy.prune_rate > 0:
+            begin = round(PRUNE_BEGIN * total)
+            end = max(begin, min(total - 1, round(PRUNE_END * total)))
+            self.pruner = MagnitudePruner(
+                self.weights,
+                target=strategy.prune_rate,
+                begin=begin,
+                end=end,
+                frequency=max(1, (end - begin) // PRUNE_UPDATES),
+            )
+        self.shuffle = torch.Generator().manual_seed(strategy.seed)
+        self.augment_rng: torch.Generator | None = None
+        if task.augment is not None:
+            self.augment_rng = torch.Generator(device=device).manual_seed(strategy.seed + 1)
+        self.epoch = 0
+        self.step = 0
+        self.train_seconds = 0.0
+        self.curve: list[dict[str, float]] = []
+
+    def run(self, report: Reporter | None, *, keep_model: bool) -> TrainResult:
+        """Train epoch by epoch, report, then measure the final model."""
+        self._resume()
+        status, reason = TrainStatus.COMPLETED, ""
+        while self.epoch < self.strategy.epochs:
+            started = time.perf_counter()
+            lr = learning_rate(self.strategy, self.epoch + 1)
+            train_loss = self._train_epoch(lr)
+            if not math.isfinite(train_loss):
+                status = TrainStatus.DIVERGED
+                reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
+                break
+            val_accuracy = accuracy(self.model, self.x_val, self.y_val)
+            self.epoch += 1
+            self.train_seconds += time.perf_counter() - started
+            metrics = {
+                "val_accuracy": val_accuracy,
+                "train_loss": train_loss,
+                "lr": lr,
+                "sparsity": self.pruner.sparsity if self.pruner else 0.0,
+                "train_seconds": self.train_seconds,
+                **self.planned,
+            }
+            self.curve.append(metrics)
+            self._save()
+            if report is not None and report(self.epoch, dict(metrics)):
+                status = TrainStatus.STOPPED
+                reason = f"stopped by the reporter after epoch {self.epoch}"
+                break
+        return self._result(status, reason, keep_model=keep_model)
+
+    def _train_epoch(self, lr: float) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        model, optimizer, loss_fn = self.model, self.optimizer, self.task.loss
+        x, y, batch_size = self.x_train, self.y_train, self.strategy.batch_size
+        augment, augment_rng = self.task.augment, self.augment_rng
+        pruner, l1 = self.pruner, self.strategy.l1
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        order = torch.randperm(len(x), generator=self.shuffle).to(self.device)
+        total = torch.zeros((), device=self.device)
+        model.train()
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            xb, yb = x[index], y[index]
+            if augment is not None and augment_rng is not None:
+                xb = augment(xb, augment_rng)
+            with autocast:
+                loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if l1 > 0:  # the gradient of l1 * sum|w| over the prunable weights
+                grads = [w.grad for w in self.weights if w.grad is not None]
+                signs = torch._foreach_sign([w for w in self.weights if w.grad is not None])
+                torch._foreach_add_(grads, signs, alpha=l1)
+            optimizer.step()
+            if pruner is not None:
+                pruner.after_step(self.step)
+            self.step += 1
+            total += loss.detach()
+        return float(total.item()) / self.steps_per_epoch
+
+    def _result(self, status: TrainStatus, reason: str, *, keep_model: bool) -> TrainResult:
+        bake_quantization(self.model)
+        cost = measure_cost(
+            self.model, self.stats, bits=self.strategy.bits, act_bits=self.strategy.act_bits
+        )
+        diverged = status is TrainStatus.DIVERGED
+        val_accuracy = 0.0 if diverged else accuracy(self.model, self.x_val, self.y_val)
+        test_accuracy = 0.0 if diverged else accuracy(self.model, self.x_test, self.y_test)
+        return TrainResult(
+            status=status,
+            reason=reason,
+            val_accuracy=val_accuracy,
+            test_accuracy=test_accuracy,
+            params=int(cost["params"]),
+            nonzero_params=int(cost["nonzero_params"]),
+            sparsity=cost["sparsity"],
+            size_bits=cost["size_bits"],
+            bitops=cost["bitops"],
+            latency_ms=measure_latency_ms(self.model, self.task.input_shape),
+            train_seconds=self.train_seconds,
+            epochs=self.epoch,
+            curve=tuple(self.curve),
+            strategy=self.strategy,
+            model=self.model if keep_model else None,
+        )
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "strategy": self.strategy.to_dict(),
+            "task": self.task.name,
+            "fit_on_validation": self.fit_on_validation,
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "curve": self.curve,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "pruner": self.pruner.state_dict() if self.pruner else None,
+            "shuffle_rng": self.shuffle.get_state(),
+            "augment_rng": self.augment_rng.get_state() if self.augment_rng else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+        }
+        return state
+
+    def _save(self) -> None:
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir, self._state())
+
+    def _resume(self) -> None:
+        if self.checkpoint_dir is None:
+            return
+        state = load_checkpoint(self.checkpoint_dir)
+        if state is None:
+            return
+        if state["strategy"] != self.strategy.to_dict() or state["task"] != self.task.name:
+            raise ValueError(
+                f"The checkpoint in {str(self.checkpoint_dir)!r} belongs to another run "
+                f"(task {state['task']!r}, strategy {state['strategy']}); use an empty directory."
+            )
+        if state["fit_on_validation"] != self.fit_on_validation:
+            raise ValueError("The checkpoint was written with another fit_on_validation.")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.pruner is not None and state["pruner"] is not None:
+            self.pruner.load_state_dict(state["pruner"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        if self.augment_rng is not None and state["augment_rng"] is not None:
+            self.augment_rng.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.train_seconds = float(state["train_seconds"])
+        self.curve = [dict(point) for point in state["curve"]]
