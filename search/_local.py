@@ -1,0 +1,496 @@
+"""The local executor: ask -> suggest -> objective -> tell, in this process or N processes.
+
+``run_local`` is only a loop over Optuna's public ask/tell calls (like ``study.optimize``),
+with paretune's reporter (curve + pruner) in the middle and :func:`record_result` at the end.
+With ``jobs > 1`` it starts worker processes (``spawn``) that open the same storage; a shared
+quota hands out trial slots, so the study ends with exactly ``n_trials`` finished trials.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._budget import epochs_spent
+from paretune.search._objectives import metric_of
+from paretune.search._optuna_compat import frozen_trial
+from paretune.search._pruners import get_pruner
+from paretune.search._record import record_failure, record_result
+from paretune.search._reporter import TrialReporter
+from paretune.search._spec import StudySpec
+from paretune.search._storage import is_parallel_safe
+from paretune.search._study import mark_worker, open_study, recover_interrupted, session_seed
+from paretune.search._summary import Progress, RunSummary, StopReason
+from paretune.spaces import suggest
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+__all__ = ["Objective", "ObjectiveFactory", "run_local"]
+
+Reporter = Callable[[int, Mapping[str, float]], bool]
+Objective = Callable[..., Mapping[str, Any]]
+ObjectiveFactory = Callable[[], Objective]
+ProgressCallback = Callable[[Progress], None]
+
+_POLL_S = 0.2
+
+
+class _Quota:
+    """Counters shared by the workers of one run (process-safe).
+
+    ``claim`` hands out one of ``missing`` trial slots; a trial that ends FAIL gives its slot
+    back, so failures are retried until the study holds the finished trials it should.
+    """
+
+    def __init__(
+        self, *, missing: int, complete: int, pruned: int, failed: int, epochs: int
+    ) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._lock = ctx.Lock()
+        self._missing = ctx.Value("q", missing, lock=False)
+        self._claimed = ctx.Value("q", 0, lock=False)
+        self._complete = ctx.Value("q", complete, lock=False)
+        self._pruned = ctx.Value("q", pruned, lock=False)
+        self._failed = ctx.Value("q", failed, lock=False)
+        self._epochs = ctx.Value("q", epochs, lock=False)
+        self._ran = ctx.Value("q", 0, lock=False)
+        self._running = ctx.Value("q", 0, lock=False)
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self._claimed.value >= self._missing.value:
+                return False
+            self._claimed.value += 1
+            self._running.value += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._claimed.value -= 1
+            self._running.value -= 1
+
+    def finish(self, state: optuna.trial.TrialState, epochs: int) -> None:
+        import optuna
+
+        with self._lock:
+            self._ran.value += 1
+            self._running.value -= 1
+            self._epochs.value += epochs
+            if state is optuna.trial.TrialState.COMPLETE:
+                self._complete.value += 1
+            elif state is optuna.trial.TrialState.PRUNED:
+                self._pruned.value += 1
+            else:
+                self._failed.value += 1
+                self._claimed.value -= 1
+
+    def satisfied(self) -> bool:
+        """Whether every slot was used by a trial that finished COMPLETE or PRUNED."""
+        with self._lock:
+            return bool(self._claimed.value >= self._missing.value and self._running.value == 0)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "complete": self._complete.value,
+                "pruned": self._pruned.value,
+                "failed": self._failed.value,
+                "epochs": self._epochs.value,
+                "ran": self._ran.value,
+                "running": self._running.value,
+            }
+
+    def epochs(self) -> int:
+        with self._lock:
+            return int(self._epochs.value)
+
+
+class _Front:
+    """The feasible COMPLETE trials' objective values, for the front size in progress."""
+
+    def __init__(self, directions: Sequence[str]) -> None:
+        self._signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+        self._points: list[list[float]] = []
+
+    def clear(self) -> None:
+        self._points = []
+
+    def add(self, values: Sequence[float]) -> None:
+        self._points.append([s * v for s, v in zip(self._signs, values, strict=True)])
+
+    def add_trials(self, trials: Sequence[FrozenTrial]) -> None:
+        import optuna
+
+        for trial in trials:
+            if (
+                trial.state is optuna.trial.TrialState.COMPLETE
+                and trial.values is not None
+                and all(c <= 0 for c in trial.constraints.values())
+            ):
+                self.add(trial.values)
+
+    def size(self) -> int:
+        if not self._points:
+            return 0
+        from paretune.search._pareto import pareto_front_mask
+
+        return int(pareto_front_mask(self._points).sum())
+
+
+def _result_values(
+    objectives: Sequence[str], constraints: Mapping[str, float], result: Mapping[str, Any]
+) -> list[float] | None:
+    """Objective values of a COMPLETE, feasible result (None when infeasible)."""
+    for cost, limit in constraints.items():
+        if float(result.get(cost, 0.0)) > limit:
+            return None
+    return [float(result[metric_of(o)]) for o in objectives]
+
+
+def _run_trials(
+    *,
+    study: optuna.Study,
+    spec: StudySpec,
+    objective: Objective,
+    quota: _Quota,
+    deadline: float | None,
+    on_trial: Callable[[optuna.trial.TrialState, Mapping[str, Any] | None], None] | None,
+) -> StopReason:
+    """The worker loop: claim a slot, ask, suggest, run the objective, record; repeat."""
+    import optuna
+
+    pruner = get_pruner(spec.pruner, n_objectives=len(spec.objectives), **spec.pruner_options)
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            return StopReason.TIMEOUT
+        if spec.max_total_epochs is not None and quota.epochs() >= spec.max_total_epochs:
+            return StopReason.MAX_TOTAL_EPOCHS
+        if not quota.claim():
+            return StopReason.N_TRIALS
+        trial = study.ask()
+        reporter = TrialReporter(study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner)
+        result: Mapping[str, Any] | None = None
+        try:
+            mark_worker(study, trial)
+            params = suggest(spec.space, trial)
+            try:
+                result = objective(params, reporter, None)
+            except Exception as error:  # the study goes on: this trial fails with the reason
+                state = record_failure(
+                    study, trial, f"{type(error).__name__}: {error}", curve=reporter.curve
+                )
+                result = None
+            else:
+                state = record_result(
+                    study,
+                    trial,
+                    result,
+                    objectives=spec.objectives,
+                    constraints=spec.constraints,
+                    prune_reason=reporter.prune_reason,
+                )
+        except BaseException:
+            # KeyboardInterrupt (Ctrl-C) or an error outside the objective: the trial must not
+            # stay RUNNING. Record it as interrupted, queue its parameters again, re-raise.
+            if frozen_trial(study, trial).state is optuna.trial.TrialState.RUNNING:
+                record_failure(study, trial, "interrupted", curve=reporter.curve)
+                study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+            quota.release()
+            raise
+        epochs = len(reporter.curve)
+        if result is not None and isinstance(result.get("epochs"), int):
+            epochs = int(result["epochs"])
+        quota.finish(state, epochs)
+        if on_trial is not None:
+            on_trial(state, result)
+
+
+def _counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    import optuna
+
+    states = [t.state for t in trials]
+    return {
+        "complete": states.count(optuna.trial.TrialState.COMPLETE),
+        "pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "failed": states.count(optuna.trial.TrialState.FAIL),
+    }
+
+
+def _check_args(n_trials: int, timeout: float | None, jobs: int, storage: str) -> None:
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
+        raise ValueError(
+            f"The 'n_trials' parameter of run_local must be an int >= 0. Got {n_trials!r} instead."
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(
+            f"The 'timeout' parameter of run_local must be a number > 0 (seconds) or None. "
+            f"Got {timeout!r} instead."
+        )
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(
+            f"The 'jobs' parameter of run_local must be an int >= 1. Got {jobs!r} instead."
+        )
+    if jobs > 1 and not is_parallel_safe(storage):
+        raise ValueError(
+            f"The 'jobs' parameter of run_local must be 1 with a SQLite storage ({storage}): "
+            f"SQLite fails under parallel writers. Got jobs={jobs}. For several processes on "
+            f"one machine use a journal file (storage='journal:///runs/NAME.log'); for "
+            f"several machines use a server (storage='postgresql://USER@HOST/DB')."
+        )
+
+
+def run_local(
+    spec: StudySpec,
+    *,
+    objective_factory: ObjectiveFactory,
+    n_trials: int,
+    timeout: float | None = None,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+) -> RunSummary:
+    """Run (or resume) the study of ``spec`` on this machine until it holds ``n_trials``.
+
+    ``n_trials`` counts finished trials (COMPLETE + PRUNED) in the study, old ones included:
+    re-running a finished study runs nothing (``stop_reason = ALREADY_DONE``), an interrupted
+    one runs only what is missing, a larger ``n_trials`` extends it. FAIL trials (raising or
+    diverging objectives) are recorded and do not count. Trials left RUNNING by a dead process
+    are marked FAIL ``interrupted`` first and their parameters queued to run again.
+
+    Args:
+        spec: The study.
+        objective_factory: Builds the objective (once per worker process); it must be
+            picklable when ``jobs > 1`` (a module-level function or ``functools.partial``).
+            The objective is called as ``objective(params, report, checkpoint_dir)`` and
+            returns a ``TrainResult.to_dict()``-shaped mapping.
+        n_trials: Finished trials the study should hold.
+        timeout: Stop starting trials after this many seconds.
+        jobs: Worker processes. More than 1 needs a storage that takes parallel writers
+            (``journal:///...`` or a database server), not SQLite.
+        progress: Called with a :class:`Progress` after every finished trial.
+
+    Raises:
+        ValueError: Bad arguments, or ``jobs > 1`` on SQLite.
+        KeyboardInterrupt: Re-raised after the running trial(s) are recorded as FAIL
+            ``interrupted`` (their parameters queued); the next run resumes.
+
+    Examples:
+        >>> import tempfile
+        >>> from paretune.spaces import FloatDistribution, StrategySpace
+        >>> def objective(params, report, checkpoint_dir=None):
+        ...     report(1, {"val_accuracy": params["lr"]})
+        ...     return {"status": "completed", "reason": "", "val_accuracy": params["lr"],
+        ...             "epochs": 1, "strategy": params}
+        >>> spec = StudySpec(name="demo", storage=f"sqlite:///{tempfile.mkdtemp()}/demo.db",
+        ...     objectives=("accuracy",), sampler="random",
+        ...     space=StrategySpace(params={"lr": FloatDistribution(low=0.0, high=1.0)}))
+        >>> run_local(spec, objective_factory=lambda: objective, n_trials=3).done
+        3
+        >>> run_local(spec, objective_factory=lambda: objective, n_trials=3).stop_reason
+        <StopReason.ALREADY_DONE: 'already_done'>
+    """
+    _check_args(n_trials, timeout, jobs, spec.storage)
+    started = time.time()
+    study = open_study(spec)
+    recovered = tuple(recover_interrupted(study))
+    trials = study.get_trials(deepcopy=False)
+    counts = _counts(trials)
+    spent = epochs_spent(trials)
+    front = _Front(spec.directions)
+    front.add_trials(trials)
+    missing = n_trials - counts["complete"] - counts["pruned"]
+    quota = _Quota(missing=max(0, missing), epochs=spent, **counts)
+
+    def summary(reason: StopReason) -> RunSummary:
+        snap = quota.snapshot()
+        return RunSummary(
+            study_name=spec.name,
+            storage=spec.storage,
+            n_trials=n_trials,
+            complete=snap["complete"],
+            pruned=snap["pruned"],
+            failed=snap["failed"],
+            ran=snap["ran"],
+            recovered=recovered,
+            front_size=front.size(),
+            epochs_spent=snap["epochs"],
+            elapsed_s=time.time() - started,
+            stop_reason=reason,
+        )
+
+    if missing <= 0:
+        return summary(StopReason.ALREADY_DONE)
+    deadline = None if timeout is None else started + float(timeout)
+
+    def emit() -> None:
+        if progress is None:
+            return
+        snap = quota.snapshot()
+        progress(
+            Progress(
+                n_trials=n_trials,
+                complete=snap["complete"],
+                pruned=snap["pruned"],
+                failed=snap["failed"],
+                running=snap["running"],
+                front_size=front.size(),
+                epochs_spent=snap["epochs"],
+                elapsed_s=time.time() - started,
+            )
+        )
+
+    if jobs == 1:
+        study.sampler = _session_sampler(spec, n_existing=len(trials), worker=0)
+
+        def on_trial(state: optuna.trial.TrialState, result: Mapping[str, Any] | None) -> None:
+            import optuna
+
+            if state is optuna.trial.TrialState.COMPLETE and result is not None:
+                values = _result_values(spec.objectives, spec.constraints, result)
+                if values is not None:
+                    front.add(values)
+            emit()
+
+        emit()
+        reason = _run_trials(
+            study=study,
+            spec=spec,
+            objective=objective_factory(),
+            quota=quota,
+            deadline=deadline,
+            on_trial=on_trial,
+        )
+        return summary(reason)
+
+    def on_change() -> None:
+        _refresh_front(study, front)
+        emit()
+
+    _run_processes(
+        spec=spec,
+        objective_factory=objective_factory,
+        quota=quota,
+        deadline=deadline,
+        jobs=jobs,
+        n_existing=len(trials),
+        on_change=on_change,
+    )
+    return summary(_stop_reason(quota, spec, deadline))
+
+
+def _session_sampler(
+    spec: StudySpec, *, n_existing: int, worker: int
+) -> optuna.samplers.BaseSampler:
+    from paretune.search._samplers import get_sampler
+
+    sampler: optuna.samplers.BaseSampler = get_sampler(
+        spec.sampler,
+        seed=session_seed(spec.seed, n_existing=n_existing, worker=worker),
+        n_objectives=len(spec.objectives),
+        **spec.sampler_options,
+    )
+    return sampler
+
+
+def _stop_reason(quota: _Quota, spec: StudySpec, deadline: float | None) -> StopReason:
+    """Why the workers stopped, read from the shared counters."""
+    snap = quota.snapshot()
+    if quota.satisfied():
+        return StopReason.N_TRIALS
+    if spec.max_total_epochs is not None and snap["epochs"] >= spec.max_total_epochs:
+        return StopReason.MAX_TOTAL_EPOCHS
+    if deadline is not None and time.time() >= deadline:
+        return StopReason.TIMEOUT
+    return StopReason.N_TRIALS
+
+
+def _refresh_front(study: optuna.Study, front: _Front) -> None:
+    """Reload the COMPLETE trials into ``front`` (workers finish trials in other processes)."""
+    import optuna
+
+    front.clear()
+    front.add_trials(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _worker_main(
+    spec: StudySpec,
+    objective_factory: ObjectiveFactory,
+    quota: _Quota,
+    worker: int,
+    n_existing: int,
+    deadline: float | None,
+    verbosity: int,
+) -> None:
+    """Entry point of a worker process: open the study and run trials until the quota is met."""
+    import sys
+
+    import optuna
+
+    optuna.logging.set_verbosity(verbosity)
+    study = open_study(
+        spec, sampler_seed=session_seed(spec.seed, n_existing=n_existing, worker=worker)
+    )
+    try:
+        _run_trials(
+            study=study,
+            spec=spec,
+            objective=objective_factory(),
+            quota=quota,
+            deadline=deadline,
+            on_trial=None,
+        )
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _run_processes(
+    *,
+    spec: StudySpec,
+    objective_factory: ObjectiveFactory,
+    quota: _Quota,
+    deadline: float | None,
+    jobs: int,
+    n_existing: int,
+    on_change: Callable[[], None],
+) -> None:
+    """Start ``jobs`` worker processes and wait for them, calling ``on_change`` as trials end."""
+    import optuna
+
+    ctx = multiprocessing.get_context("spawn")
+    verbosity = optuna.logging.get_verbosity()
+    processes = [
+        ctx.Process(
+            target=_worker_main,
+            args=(spec, objective_factory, quota, worker, n_existing, deadline, verbosity),
+            name=f"paretune-worker-{worker}",
+        )
+        for worker in range(jobs)
+    ]
+    for process in processes:
+        process.start()
+    seen = -1
+    try:
+        while any(p.is_alive() for p in processes):
+            processes[0].join(_POLL_S) if processes[0].is_alive() else time.sleep(_POLL_S)
+            ran = quota.snapshot()["ran"]
+            if ran != seen:
+                seen = ran
+                on_change()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the workers too (same process group): each records its running trial
+        # as interrupted and exits. Wait for them, then stop.
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+        raise
+    on_change()
+    crashed = [p for p in processes if p.exitcode not in (0, None)]
+    if crashed:
+        codes = ", ".join(f"{p.name} exited with code {p.exitcode}" for p in crashed)
+        raise RuntimeError(f"{codes}. Finished trials are kept; run the study again to resume.")

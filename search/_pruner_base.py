@@ -1,0 +1,45 @@
+"""The pruner interface: after each epoch, decide whether a trial goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from paretune.search._decision import Decision
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["TrialPruner"]
+
+
+@runtime_checkable
+class TrialPruner(Protocol):
+    """Decides, after each reported epoch, whether a trial continues or stops.
+
+    An implementation reads what it needs from ``study`` (other trials' curves, the
+    ``objectives`` study attribute) and from ``metrics`` (the epoch's reported values:
+    ``val_accuracy``, ``train_loss``, costs ...). It may write to ``trial`` (intermediate
+    values, rung attributes). It must not train, sleep or sample.
+
+    Examples:
+        >>> class StopAfter:
+        ...     def __init__(self, epochs): self.epochs = epochs
+        ...     def decide(self, *, study, trial, epoch, metrics):
+        ...         return Decision.STOP if epoch >= self.epochs else Decision.CONTINUE
+        >>> isinstance(StopAfter(3), TrialPruner)
+        True
+        >>> StopAfter(3).decide(study=None, trial=None, epoch=3, metrics={})
+        <Decision.STOP: 'stop'>
+    """
+
+    def decide(
+        self,
+        *,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        epoch: int,
+        metrics: Mapping[str, float],
+    ) -> Decision:
+        """Return :attr:`Decision.STOP` to stop the trial after ``epoch`` (numbered from 1)."""
+        ...

@@ -1,0 +1,249 @@
+"""Pruner registry: paretune's :class:`TrialPruner` objects by name.
+
+The single-objective entries wrap Optuna's pruners: after each epoch the trial reports the
+study's objective metric as an intermediate value and the Optuna pruner answers. Other
+modules add entries with :func:`register_pruner` (for example ``mo-asha``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._decision import Decision
+from paretune.search._objectives import metric_of
+from paretune.search._options import check_options
+from paretune.search._optuna_compat import frozen_trial
+from paretune.search._pruner_base import TrialPruner
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "NoPruner",
+    "OptunaPruner",
+    "PrunerInfo",
+    "get_pruner",
+    "list_pruners",
+    "pruner_info",
+    "register_pruner",
+]
+
+PrunerFactory = Callable[..., TrialPruner]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrunerInfo:
+    """A registered pruner.
+
+    Attributes:
+        name: Registry name.
+        factory: ``factory(**options) -> TrialPruner``.
+        multi_objective: Whether it works on studies with more than one objective.
+        description: One line for ``paretune spaces``.
+    """
+
+    name: str
+    factory: PrunerFactory
+    multi_objective: bool
+    description: str
+
+
+_REGISTRY: dict[str, PrunerInfo] = {}
+
+
+def register_pruner(
+    name: str, factory: PrunerFactory, *, multi_objective: bool, description: str
+) -> None:
+    """Add a pruner to the registry; a name already taken raises ``ValueError``.
+
+    Examples:
+        >>> register_pruner("median", NoPruner, multi_objective=True, description="")
+        Traceback (most recent call last):
+        ...
+        ValueError: A pruner named 'median' is already registered. Registered: asha, ...
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
+    if name in _REGISTRY:
+        raise ValueError(
+            f"A pruner named {name!r} is already registered. "
+            f"Registered: {', '.join(list_pruners())}."
+        )
+    _REGISTRY[name] = PrunerInfo(
+        name=name, factory=factory, multi_objective=multi_objective, description=description
+    )
+
+
+def list_pruners() -> list[str]:
+    """Registered pruner names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def pruner_info(name: str) -> PrunerInfo:
+    """The registry entry for ``name``; unknown names raise ``ValueError`` listing the known."""
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown pruner {name!r}. Known: {', '.join(list_pruners())}.")
+    return _REGISTRY[name]
+
+
+def _refuse_multi_objective(name: str, n_objectives: int) -> None:
+    multi = [n for n in list_pruners() if _REGISTRY[n].multi_objective]
+    raise ValueError(
+        f"Pruner {name!r} works on single-objective studies; this study has {n_objectives} "
+        f"objectives. Pruners for several objectives: {', '.join(multi)}."
+    )
+
+
+def get_pruner(name: str, *, n_objectives: int | None = None, **options: Any) -> TrialPruner:
+    """Build a pruner by name.
+
+    Args:
+        name: Registry name (:func:`list_pruners`).
+        n_objectives: Objectives of the study it will prune; a single-objective pruner
+            refuses more than one. None: checked later, when it first decides.
+        **options: The pruner's keyword options (checked against its signature).
+
+    Examples:
+        >>> get_pruner("median", n_startup_trials=2)
+        OptunaPruner(name='median', metric=None)
+        >>> get_pruner("median", n_objectives=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Pruner 'median' works on single-objective studies; this study has 2 ...
+        >>> get_pruner("median", patience=3)
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown option 'patience' for pruner 'median'. Known: interval_steps, ...
+    """
+    info = pruner_info(name)
+    if n_objectives is not None and n_objectives > 1 and not info.multi_objective:
+        _refuse_multi_objective(name, n_objectives)
+    check_options("pruner", name, info.factory, options)
+    try:
+        return info.factory(**options)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Invalid options {options!r} for pruner {name!r}: {error}") from None
+
+
+class NoPruner:
+    """Never stops a trial (the ``none`` pruner).
+
+    Examples:
+        >>> NoPruner().decide(study=None, trial=None, epoch=1, metrics={})
+        <Decision.CONTINUE: 'continue'>
+    """
+
+    def decide(
+        self,
+        *,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        epoch: int,
+        metrics: Mapping[str, float],
+    ) -> Decision:
+        """Always :attr:`Decision.CONTINUE`."""
+        return Decision.CONTINUE
+
+    def __repr__(self) -> str:
+        return "NoPruner()"
+
+
+class OptunaPruner:
+    """A single-objective Optuna pruner behind the :class:`TrialPruner` interface.
+
+    Each epoch reports ``metrics[metric]`` as the trial's intermediate value and asks the
+    Optuna pruner. ``metric`` defaults to the study's objective (``val_accuracy`` for
+    ``accuracy``), read from the study attribute ``objectives``.
+
+    Args:
+        name: Registry name (for messages).
+        pruner: The Optuna pruner.
+        metric: Reported metric to prune on (None: the study's objective).
+    """
+
+    def __init__(
+        self, *, name: str, pruner: optuna.pruners.BasePruner, metric: str | None = None
+    ) -> None:
+        self.name = name
+        self.pruner = pruner
+        self.metric = metric
+        self._metric_of_study: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"OptunaPruner(name={self.name!r}, metric={self.metric!r})"
+
+    def _metric_for(self, study: optuna.Study) -> str:
+        if self.metric is not None:
+            return self.metric
+        if study.study_name not in self._metric_of_study:
+            objectives = study.user_attrs.get("objectives")
+            if not objectives:
+                raise ValueError(
+                    f"Pruner {self.name!r} cannot tell which metric to prune on: study "
+                    f"{study.study_name!r} has no 'objectives' attribute. Pass metric=NAME."
+                )
+            self._metric_of_study[study.study_name] = metric_of(objectives[0])
+        return self._metric_of_study[study.study_name]
+
+    def decide(
+        self,
+        *,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        epoch: int,
+        metrics: Mapping[str, float],
+    ) -> Decision:
+        """Report the metric for ``epoch`` and return the Optuna pruner's answer."""
+        n_objectives = len(study.directions)
+        if n_objectives != 1:
+            _refuse_multi_objective(self.name, n_objectives)
+        metric = self._metric_for(study)
+        if metric not in metrics:
+            raise ValueError(
+                f"Pruner {self.name!r} prunes on {metric!r}, which the trainer did not report. "
+                f"Reported: {', '.join(sorted(metrics))}."
+            )
+        trial.report(float(metrics[metric]), epoch)
+        stop = self.pruner.prune(study, frozen_trial(study, trial))
+        return Decision.STOP if stop else Decision.CONTINUE
+
+
+class _OptunaPrunerFactory:
+    """Builds an :class:`OptunaPruner` around one Optuna pruner class (its signature + metric)."""
+
+    def __init__(self, name: str, class_name: str) -> None:
+        self._name = name
+        self._class_name = class_name
+
+    def _cls(self) -> Any:
+        import optuna
+
+        return getattr(optuna.pruners, self._class_name)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self._cls())
+        metric = inspect.Parameter("metric", inspect.Parameter.KEYWORD_ONLY, default=None)
+        return signature.replace(parameters=[*signature.parameters.values(), metric])
+
+    def __call__(self, *, metric: str | None = None, **options: Any) -> TrialPruner:
+        return OptunaPruner(name=self._name, pruner=self._cls()(**options), metric=metric)
+
+
+register_pruner("none", NoPruner, multi_objective=True, description="Never stop a trial early.")
+for _name, _class_name, _description in [
+    ("median", "MedianPruner", "Stop below the median of earlier trials at the same epoch."),
+    ("percentile", "PercentilePruner", "Stop outside a percentile of earlier trials."),
+    ("asha", "SuccessiveHalvingPruner", "Asynchronous successive halving (ASHA)."),
+    ("hyperband", "HyperbandPruner", "Hyperband: several ASHA brackets."),
+    ("threshold", "ThresholdPruner", "Stop when the metric leaves [lower, upper]."),
+]:
+    register_pruner(
+        _name,
+        _OptunaPrunerFactory(_name, _class_name),
+        multi_objective=False,
+        description=_description,
+    )

@@ -1,0 +1,213 @@
+"""The one place an objective's result becomes a finished Optuna trial.
+
+:func:`record_result` writes the user attributes (strategy, every measurement, the curve),
+the constraint values, and tells the study COMPLETE, PRUNED or FAIL. :func:`record_failure`
+does the same for a trial that raised or was interrupted. Every executor (local, processes,
+Ray) calls these two functions and nothing else to finish a trial.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._objectives import metric_of
+from paretune.search._optuna_compat import set_trial_user_attrs, trial_by_number, trial_id_of
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["MEASUREMENTS", "record_failure", "record_result"]
+
+#: Result keys copied to user attributes of every trial that has them.
+MEASUREMENTS: tuple[str, ...] = (
+    "val_accuracy",
+    "test_accuracy",
+    "params",
+    "nonzero_params",
+    "sparsity",
+    "size_bits",
+    "bitops",
+    "latency_ms",
+    "train_seconds",
+    "epochs",
+)
+
+_STATUSES = ("completed", "stopped", "diverged")
+
+
+def _handle(study: optuna.Study, trial: optuna.Trial | int) -> optuna.Trial:
+    handle: optuna.Trial = trial_by_number(study, trial) if isinstance(trial, int) else trial
+    return handle
+
+
+def _study_setup(
+    study: optuna.Study,
+    objectives: Sequence[str] | None,
+    constraints: Mapping[str, float] | None,
+) -> tuple[Sequence[str], Mapping[str, float]]:
+    if objectives is not None and constraints is not None:
+        return objectives, constraints
+    attrs = study.user_attrs
+    if "objectives" not in attrs:
+        raise ValueError(
+            f"Study {study.study_name!r} has no 'objectives' attribute; open it with "
+            "paretune.search.open_study or pass objectives=."
+        )
+    return (
+        objectives if objectives is not None else attrs["objectives"],
+        constraints if constraints is not None else attrs.get("constraints", {}),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able copy of a measurement (numbers as int/float, numpy scalars included)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _attrs_of(result: Mapping[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    if "strategy" in result:
+        attrs["strategy"] = dict(result["strategy"])
+    for key in MEASUREMENTS:
+        if key in result:
+            attrs[key] = _plain(result[key])
+    if "curve" in result:
+        attrs["curve"] = [
+            {k: _plain(v) for k, v in dict(point).items()} for point in result["curve"]
+        ]
+    return attrs
+
+
+def _complete_values(objectives: Sequence[str], result: Mapping[str, Any]) -> list[float] | str:
+    """Objective values in order, or the reason they cannot be used."""
+    values: list[float] = []
+    for objective in objectives:
+        key = metric_of(objective)
+        if key not in result:
+            return f"the result has no {key!r} (needed for objective {objective!r})"
+        try:
+            value = float(result[key])
+        except (TypeError, ValueError):
+            return f"objective {objective!r} ({key}) is not a number: {result[key]!r}"
+        if not math.isfinite(value):
+            return f"objective {objective!r} ({key}) is {value}"
+        values.append(value)
+    return values
+
+
+def record_result(
+    study: optuna.Study,
+    trial: optuna.Trial | int,
+    result: Mapping[str, Any],
+    *,
+    objectives: Sequence[str] | None = None,
+    constraints: Mapping[str, float] | None = None,
+    prune_reason: str | None = None,
+) -> optuna.trial.TrialState:
+    """Record an objective's result on a running trial and finish it.
+
+    - ``status == "completed"``: COMPLETE, values in ``objectives`` order (``accuracy`` is
+      ``val_accuracy``); a missing or non-finite value makes it FAIL with ``fail_reason``.
+    - ``status == "stopped"`` (the pruner asked to stop): PRUNED with ``pruned_at_epoch``
+      (epochs run) and ``prune_reason``.
+    - ``status == "diverged"`` (or anything else): FAIL with ``fail_reason``.
+
+    With constraints, each ``cost - max`` is recorded by ``trial.set_constraint`` (feasible
+    when ``<= 0``), so constraint-aware samplers and Optuna's plots use it.
+
+    Args:
+        study: The study.
+        trial: The running trial, or its number.
+        result: ``TrainResult.to_dict()``-shaped mapping.
+        objectives: The study's objectives (default: its ``objectives`` attribute).
+        constraints: The study's constraints (default: its ``constraints`` attribute).
+        prune_reason: Why the pruner stopped the trial (for PRUNED).
+
+    Returns:
+        The state the trial was finished with.
+
+    Examples:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> trial = study.ask()
+        >>> result = {"status": "completed", "reason": "", "val_accuracy": 0.9,
+        ...           "size_bits": 800.0, "epochs": 3, "strategy": {"lr": 0.1}}
+        >>> record_result(study, trial, result, objectives=("accuracy", "size_bits"),
+        ...               constraints={"size_bits": 1000.0})
+        <TrialState.COMPLETE: 1>
+        >>> frozen = study.trials[0]
+        >>> frozen.values, frozen.user_attrs["epochs"], frozen.constraints
+        ([0.9, 800.0], 3, {'size_bits': -200.0})
+    """
+    import optuna
+
+    handle = _handle(study, trial)
+    objectives, constraints = _study_setup(study, objectives, constraints)
+    attrs = _attrs_of(result)
+    status = result.get("status")
+    values: list[float] | None = None
+    state = optuna.trial.TrialState.FAIL
+    if status == "completed":
+        checked = _complete_values(objectives, result)
+        if isinstance(checked, str):
+            attrs["fail_reason"] = checked
+        else:
+            values, state = checked, optuna.trial.TrialState.COMPLETE
+    elif status == "stopped":
+        state = optuna.trial.TrialState.PRUNED
+        attrs["pruned_at_epoch"] = _plain(result.get("epochs", len(attrs.get("curve", []))))
+        attrs["prune_reason"] = prune_reason or result.get("reason") or "stopped by the pruner"
+    elif status == "diverged":
+        attrs["fail_reason"] = result.get("reason") or "training diverged"
+    else:
+        attrs["fail_reason"] = (
+            f"the objective returned status {status!r}; expected one of {', '.join(_STATUSES)}"
+        )
+    set_trial_user_attrs(study._storage, trial_id_of(handle), attrs)
+    if state is not optuna.trial.TrialState.FAIL:
+        for cost, limit in constraints.items():
+            if cost in result and result[cost] is not None:
+                handle.set_constraint(cost, float(result[cost]) - float(limit))
+    study.tell(handle, values, state=state)
+    return state
+
+
+def record_failure(
+    study: optuna.Study,
+    trial: optuna.Trial | int,
+    reason: str,
+    *,
+    curve: Sequence[Mapping[str, Any]] | None = None,
+) -> optuna.trial.TrialState:
+    """Finish a running trial as FAIL with ``fail_reason`` (and its partial curve, if any).
+
+    Examples:
+        >>> import optuna
+        >>> study = optuna.create_study()
+        >>> trial = study.ask()
+        >>> record_failure(study, trial, "ValueError: lr must be > 0")
+        <TrialState.FAIL: 3>
+        >>> study.trials[0].user_attrs
+        {'fail_reason': 'ValueError: lr must be > 0'}
+    """
+    import optuna
+
+    handle = _handle(study, trial)
+    attrs: dict[str, Any] = {"fail_reason": reason}
+    if curve:
+        attrs["curve"] = [dict(point) for point in curve]
+        attrs["epochs"] = len(attrs["curve"])
+    set_trial_user_attrs(study._storage, trial_id_of(handle), attrs)
+    study.tell(handle, state=optuna.trial.TrialState.FAIL)
+    return optuna.trial.TrialState.FAIL

@@ -1,0 +1,157 @@
+"""Sampler registry: Optuna samplers by name, always seeded.
+
+Each entry is a frozen :class:`SamplerInfo` with capability flags, so callers ask
+"does this sampler handle several objectives?" instead of hard-coding names.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._options import check_options
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["SamplerInfo", "get_sampler", "list_samplers", "register_sampler", "sampler_info"]
+
+SamplerFactory = Callable[..., "optuna.samplers.BaseSampler"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerInfo:
+    """A registered sampler.
+
+    Attributes:
+        name: Registry name.
+        factory: ``factory(seed=int, **options) -> optuna.samplers.BaseSampler``.
+        multi_objective: Whether it handles more than one objective.
+        description: One line for ``paretune spaces``.
+    """
+
+    name: str
+    factory: SamplerFactory
+    multi_objective: bool
+    description: str
+
+
+_REGISTRY: dict[str, SamplerInfo] = {}
+
+
+def register_sampler(
+    name: str, factory: SamplerFactory, *, multi_objective: bool, description: str
+) -> None:
+    """Add a sampler to the registry; a name already taken raises ``ValueError``.
+
+    Examples:
+        >>> register_sampler("tpe", lambda *, seed: None, multi_objective=True, description="")
+        Traceback (most recent call last):
+        ...
+        ValueError: A sampler named 'tpe' is already registered. Registered: cmaes, gp, ...
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
+    if name in _REGISTRY:
+        raise ValueError(
+            f"A sampler named {name!r} is already registered. "
+            f"Registered: {', '.join(list_samplers())}."
+        )
+    _REGISTRY[name] = SamplerInfo(
+        name=name, factory=factory, multi_objective=multi_objective, description=description
+    )
+
+
+def list_samplers() -> list[str]:
+    """Registered sampler names, sorted.
+
+    Examples:
+        >>> list_samplers()
+        ['cmaes', 'gp', 'nsga2', 'nsga3', 'qmc', 'random', 'tpe']
+    """
+    return sorted(_REGISTRY)
+
+
+def sampler_info(name: str) -> SamplerInfo:
+    """The registry entry for ``name``; unknown names raise ``ValueError`` listing the known."""
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown sampler {name!r}. Known: {', '.join(list_samplers())}.")
+    return _REGISTRY[name]
+
+
+def get_sampler(
+    name: str, *, seed: int, n_objectives: int = 1, **options: Any
+) -> optuna.samplers.BaseSampler:
+    """Build a seeded sampler by name.
+
+    Args:
+        name: Registry name (:func:`list_samplers`).
+        seed: Seed of the sampler's random generator.
+        n_objectives: Number of objectives of the study (a single-objective sampler refuses
+            more than one).
+        **options: Keyword arguments of the Optuna sampler (checked against its signature).
+
+    Examples:
+        >>> type(get_sampler("nsga2", seed=0, n_objectives=2, population_size=8)).__name__
+        'NSGAIISampler'
+        >>> get_sampler("cmaes", seed=0, n_objectives=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Sampler 'cmaes' handles one objective; this study has 2. ...
+    """
+    info = sampler_info(name)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"The 'seed' parameter must be an int. Got {seed!r} instead.")
+    if n_objectives > 1 and not info.multi_objective:
+        multi = [n for n in list_samplers() if _REGISTRY[n].multi_objective]
+        raise ValueError(
+            f"Sampler {name!r} handles one objective; this study has {n_objectives}. "
+            f"Multi-objective samplers: {', '.join(multi)}."
+        )
+    check_options("sampler", name, info.factory, options, reserved=("seed", "constraints_func"))
+    try:
+        return info.factory(seed=seed, **options)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Invalid options {options!r} for sampler {name!r}: {error}") from None
+
+
+# --- built-in samplers (Optuna imported only when one is built) ---------------------------
+
+
+class _OptunaSampler:
+    """Factory for one Optuna sampler class, with that class's keyword signature."""
+
+    def __init__(self, class_name: str, **defaults: Any) -> None:
+        self._class_name = class_name
+        self._defaults = defaults
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        import optuna
+
+        return inspect.signature(getattr(optuna.samplers, self._class_name))
+
+    def __call__(self, *, seed: int, **options: Any) -> optuna.samplers.BaseSampler:
+        import optuna
+
+        cls = getattr(optuna.samplers, self._class_name)
+        sampler: optuna.samplers.BaseSampler = cls(seed=seed, **{**self._defaults, **options})
+        return sampler
+
+
+# Conditional and categorical parameters are sampled independently by gp, cmaes and qmc; that
+# is expected in a strategy space, so they do not warn about it on every trial.
+_QUIET = {"warn_independent_sampling": False}
+
+for _name, _factory, _multi, _description in [
+    ("tpe", _OptunaSampler("TPESampler"), True, "Tree-structured Parzen estimator (Bayesian)."),
+    ("nsga2", _OptunaSampler("NSGAIISampler"), True, "NSGA-II genetic algorithm."),
+    ("nsga3", _OptunaSampler("NSGAIIISampler"), True, "NSGA-III, for many objectives."),
+    ("gp", _OptunaSampler("GPSampler", **_QUIET), True, "Gaussian-process BO (needs torch)."),
+    ("cmaes", _OptunaSampler("CmaEsSampler", **_QUIET), False, "CMA-ES (needs cmaes)."),
+    ("qmc", _OptunaSampler("QMCSampler", **_QUIET), True, "Quasi-Monte Carlo space filling."),
+    ("random", _OptunaSampler("RandomSampler"), True, "Uniform random search."),
+]:
+    register_sampler(_name, _factory, multi_objective=_multi, description=_description)

@@ -1,0 +1,198 @@
+"""Open (create or resume) the Optuna study of a :class:`StudySpec`; recover dead trials."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from paretune.search._optuna_compat import storage_of, trial_id_of
+from paretune.search._pruners import get_pruner
+from paretune.search._record import record_failure
+from paretune.search._samplers import get_sampler
+from paretune.search._spec import StudySpec
+from paretune.search._storage import make_storage
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["WORKER_ATTR", "mark_worker", "open_study", "recover_interrupted", "session_seed"]
+
+#: Trial system attribute naming the process that runs it: ``"HOST:PID:START"``.
+WORKER_ATTR = "paretune:worker"
+
+
+def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.Study:
+    """Create the study of ``spec`` in its storage, or load it when it exists.
+
+    A new study gets the user attributes ``objectives``, ``space`` (JSON), ``constraints``,
+    ``metadata``, ``sampler``, ``pruner`` and ``seed``; an existing one must have been created
+    with the same objectives, space and constraints.
+
+    Args:
+        spec: The study.
+        sampler_seed: Seed of the sampler (default ``spec.seed``).
+
+    Raises:
+        ValueError: Bad storage URL, sampler or pruner options, or a study of the same name
+            with other objectives / space / constraints.
+
+    Examples:
+        >>> import tempfile
+        >>> from paretune.spaces import FloatDistribution, StrategySpace
+        >>> folder = tempfile.mkdtemp()
+        >>> spec = StudySpec(name="demo", storage=f"sqlite:///{folder}/demo.db",
+        ...     objectives=("accuracy", "size_bits"),
+        ...     space=StrategySpace(params={"lr": FloatDistribution(low=1e-4, high=1.0, log=True)}))
+        >>> study = open_study(spec)
+        >>> [d.name for d in study.directions], study.user_attrs["objectives"]
+        (['MAXIMIZE', 'MINIMIZE'], ['accuracy', 'size_bits'])
+    """
+    import optuna
+
+    n_objectives = len(spec.objectives)
+    sampler = get_sampler(
+        spec.sampler,
+        seed=spec.seed if sampler_seed is None else sampler_seed,
+        n_objectives=n_objectives,
+        **spec.sampler_options,
+    )
+    get_pruner(spec.pruner, n_objectives=n_objectives, **spec.pruner_options)
+    storage = make_storage(spec.storage)
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            study_name=spec.name,
+            directions=list(spec.directions),
+            load_if_exists=True,
+        )
+    except ValueError as error:
+        raise ValueError(f"Cannot open study {spec.name!r} in {spec.storage}: {error}") from None
+    wanted: dict[str, Any] = {
+        "objectives": list(spec.objectives),
+        "space": spec.space.to_json(),
+        "constraints": dict(spec.constraints),
+    }
+    stored = study.user_attrs
+    if "objectives" not in stored:
+        extra = {
+            "metadata": dict(spec.metadata),
+            "sampler": spec.sampler,
+            "pruner": spec.pruner,
+            "seed": spec.seed,
+        }
+        for key, value in {**wanted, **extra}.items():
+            study.set_user_attr(key, value)
+        return study
+    for key, value in wanted.items():
+        before = stored.get(key)
+        if key == "space" and isinstance(before, str):
+            same = json.loads(before) == json.loads(value)
+        else:
+            same = before == value
+        if not same:
+            raise ValueError(
+                f"Study {spec.name!r} in {spec.storage} was created with {key} {before!r}; "
+                f"this run has {value!r}. Give the study a new name (or a new storage) to "
+                f"run with other {key}."
+            )
+    return study
+
+
+def session_seed(seed: int, *, n_existing: int, worker: int) -> int:
+    """The sampler seed of one worker of one run.
+
+    A fresh study's first worker uses ``seed`` itself (same seed, same trials). A resumed
+    study or another worker gets a seed derived from ``(seed, n_existing, worker)``, so it
+    does not replay the random draws of the earlier run or of its sibling workers.
+
+    Examples:
+        >>> session_seed(7, n_existing=0, worker=0)
+        7
+        >>> session_seed(7, n_existing=10, worker=0) == session_seed(7, n_existing=10, worker=0)
+        True
+        >>> session_seed(7, n_existing=0, worker=1) != 7
+        True
+    """
+    if n_existing == 0 and worker == 0:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, n_existing, worker]).generate_state(1)[0])
+
+
+def _process_start(pid: int) -> str:
+    """The start time of process ``pid`` (Linux; empty elsewhere), to tell reused pids apart."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _process_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def worker_token() -> str:
+    """``"HOST:PID:START"`` of this process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def _is_dead(token: str) -> bool:
+    """Whether the process named by ``token`` is known to be gone (only for this host)."""
+    host, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    if _process_state(pid) == "Z":
+        return True
+    return bool(start) and _process_start(pid) != start
+
+
+def mark_worker(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Record which process runs ``trial`` (read by :func:`recover_interrupted`)."""
+    storage_of(study).set_trial_system_attr(trial_id_of(trial), WORKER_ATTR, worker_token())
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose process died; queue their parameters to run again.
+
+    A trial counts as orphaned when its worker attribute names a process on this host that no
+    longer exists (killed, crashed, power loss). Trials of live processes and of other hosts
+    are left alone. Each orphan becomes FAIL with ``fail_reason = "interrupted"`` and its
+    sampled parameters are enqueued (with user attribute ``retry_of``).
+
+    Returns:
+        The numbers of the trials marked interrupted.
+    """
+    import optuna
+
+    recovered: list[int] = []
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        token = frozen.system_attrs.get(WORKER_ATTR)
+        if not isinstance(token, str) or not _is_dead(token):
+            continue
+        curve = frozen.user_attrs.get("curve")
+        try:
+            record_failure(study, frozen.number, "interrupted", curve=curve)
+        except RuntimeError:  # finished meanwhile by another process
+            continue
+        study.enqueue_trial(dict(frozen.params), user_attrs={"retry_of": frozen.number})
+        recovered.append(frozen.number)
+    return recovered

@@ -1,0 +1,102 @@
+"""What a run reports while it runs (:class:`Progress`) and when it ends (:class:`RunSummary`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["Progress", "RunSummary", "StopReason"]
+
+
+class StopReason(Enum):
+    """Why a run stopped starting trials.
+
+    Examples:
+        >>> StopReason("timeout") is StopReason.TIMEOUT
+        True
+    """
+
+    #: The study already held ``n_trials`` finished trials: nothing was run.
+    ALREADY_DONE = "already_done"
+    #: The study now holds ``n_trials`` finished (complete or pruned) trials.
+    N_TRIALS = "n_trials"
+    #: ``timeout`` seconds passed.
+    TIMEOUT = "timeout"
+    #: ``max_total_epochs`` were trained.
+    MAX_TOTAL_EPOCHS = "max_total_epochs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress:
+    """The state of a running study, passed to the ``progress`` callback after each trial.
+
+    Attributes:
+        n_trials: Finished trials the study should hold at the end.
+        complete: COMPLETE trials in the study.
+        pruned: PRUNED trials in the study.
+        failed: FAIL trials in the study.
+        running: Trials running now (this run's workers).
+        front_size: Feasible COMPLETE trials on the Pareto front (the best one for a single
+            objective).
+        epochs_spent: Epochs trained in the study so far.
+        elapsed_s: Seconds since this run started.
+
+    Examples:
+        >>> p = Progress(n_trials=10, complete=3, pruned=1, failed=0, running=1,
+        ...              front_size=2, epochs_spent=30, elapsed_s=4.0)
+        >>> p.done
+        4
+    """
+
+    n_trials: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    front_size: int
+    epochs_spent: int
+    elapsed_s: float
+
+    @property
+    def done(self) -> int:
+        """Finished trials that count towards ``n_trials`` (complete + pruned)."""
+        return self.complete + self.pruned
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """The outcome of one ``run_local`` / ``run_ray`` call.
+
+    Attributes:
+        study_name: The study.
+        storage: Its storage URL.
+        n_trials: Finished trials the study should hold.
+        complete: COMPLETE trials in the study at the end.
+        pruned: PRUNED trials in the study at the end.
+        failed: FAIL trials in the study at the end.
+        ran: Trials this call finished (any state).
+        recovered: Numbers of trials found RUNNING from a dead process and marked FAIL
+            ``interrupted`` (their parameters were queued to run again).
+        front_size: Feasible COMPLETE trials on the Pareto front.
+        epochs_spent: Epochs trained in the study.
+        elapsed_s: Seconds this call took.
+        stop_reason: Why it stopped.
+    """
+
+    study_name: str
+    storage: str
+    n_trials: int
+    complete: int
+    pruned: int
+    failed: int
+    ran: int
+    recovered: tuple[int, ...]
+    front_size: int
+    epochs_spent: int
+    elapsed_s: float
+    stop_reason: StopReason
+
+    @property
+    def done(self) -> int:
+        """Finished trials that count towards ``n_trials`` (complete + pruned)."""
+        return self.complete + self.pruned
