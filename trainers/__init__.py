@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._cost import static_cost
 from ._datasets import read_idx
 from ._evaluate import evaluate
+from ._export import ExportedModel, export_model, load_exported
 from ._optimizers import (
     OptimizerInfo,
     build_optimizer,
@@ -38,6 +39,7 @@ __all__ = [
     "BIT_WIDTHS",
     "COST_NAMES",
     "DataSplits",
+    "ExportedModel",
     "OptimizerInfo",
     "Reporter",
     "ScheduleInfo",
@@ -50,11 +52,13 @@ __all__ = [
     "conditional_parameters",
     "describe_tasks",
     "evaluate",
+    "export_model",
     "get_task",
     "learning_rate",
     "list_optimizers",
     "list_schedules",
     "list_tasks",
+    "load_exported",
     "optimizer_info",
     "quantize_weight",
     "read_idx",

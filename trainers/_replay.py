@@ -28,9 +28,10 @@ key                  shape       meaning
 ``source_task``      ``()``      optional: the task the runs were recorded on
 ===================  ==========  =========================================================
 
-Replaying a row reports, after each recorded epoch, every ``curve_*`` metric plus the
-planned costs ``size_bits``, ``bitops``, ``params`` and ``nonzero_params`` (known before
-training, as the real trainer reports them). A reporter answering "stop" ends the replay
+Replaying a row reports, after each recorded epoch, every ``curve_*`` metric; the planned
+costs ``size_bits``, ``bitops``, ``params`` and ``nonzero_params`` (known before training,
+reported every epoch by the real trainer) come from their ``curve_*`` columns when the table
+has them, else from the run's final measured costs. A reporter answering "stop" ends the replay
 with status ``stopped``; the result's test accuracy then comes from ``curve_test_accuracy``
 if the table has it, else it is NaN (it was never measured at that epoch). A strategy the
 table does not hold is an error that names the nearest held ones.
@@ -172,9 +173,11 @@ class _ReplayTable:
         curve: list[dict[str, float]] = []
         stopped = False
         for epoch in range(1, last + 1):
-            metrics = {name: float(values[row, epoch - 1]) for name, values in self.curves.items()}
+            metrics = dict(planned)
+            metrics.update(
+                (name, float(values[row, epoch - 1])) for name, values in self.curves.items()
+            )
             metrics.pop("test_accuracy", None)
-            metrics.update(planned)
             curve.append(metrics)
             if report is not None and report(epoch, metrics):
                 stopped = epoch < last or self.status[row] != "completed"
@@ -260,8 +263,8 @@ def write_replay_table(
     """Write runs as a replay table (``numpy.savez_compressed``, format of this module).
 
     Every metric that appears in some run's curve becomes a ``curve_<metric>`` column
-    (float32; NaN where a run did not report it); planned costs, which every epoch repeats,
-    are kept once per run.
+    (float32; NaN where a run did not report it), the planned costs the trainer reports
+    each epoch included; the result's measured costs are kept once per run.
 
     Args:
         path: Where to write the ``.npz`` file.
@@ -280,9 +283,7 @@ def write_replay_table(
         raise ValueError("Every run in 'results' must have reported at least one epoch.")
     width = max(len(result.curve) for result in results)
     names = sorted(
-        {name for result in results for point in result.curve for name in point}
-        - set(_PLANNED)
-        - {"epoch"}
+        {name for result in results for point in result.curve for name in point} - {"epoch"}
     )
     curves = {name: np.full((len(results), width), np.nan, dtype=np.float32) for name in names}
     for row, result in enumerate(results):

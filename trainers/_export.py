@@ -1,0 +1,170 @@
+"""Save a trained model with its strategy and metrics; load it back.
+
+A directory written by :func:`export_model` holds:
+
+* ``model.pt``: the model (pickled ``nn.Module``, on the CPU);
+* ``weights.pt``: the prunable weights in their compact form: for a quantized model, integer
+  codes (int8 up to 8 bits, int16 for 16) and one float scale per output channel, so the
+  weights really take at most ``2**bits`` values per channel and pruned weights are code 0;
+  :func:`load_exported` writes ``codes * scale`` back into the model;
+* ``strategy.json``, ``metrics.json`` (the result without curve), ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._cost import prunable_layers
+from ._result import TrainResult
+from ._strategy import Strategy
+from ._task import Task
+
+__all__ = ["ExportedModel", "export_model", "load_exported"]
+
+_FORMAT = "paretune-weights-v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedModel:
+    """What :func:`load_exported` returns.
+
+    Attributes:
+        model: The model in eval mode on the CPU.
+        strategy: The strategy it was trained with.
+        metrics: The measurements of its training run (``TrainResult.to_dict()`` less curve).
+        task_name: Name of the task it was trained on.
+        task_options: Options of that task.
+    """
+
+    model: nn.Module
+    strategy: Strategy
+    metrics: dict[str, Any]
+    task_name: str
+    task_options: dict[str, Any]
+
+
+def _codes(weight: torch.Tensor, bits: int) -> dict[str, torch.Tensor]:
+    if bits >= 32:
+        return {"values": weight.detach().clone()}
+    qmax = 2 ** (bits - 1) - 1
+    dims = tuple(range(1, weight.dim()))
+    scale = weight.detach().abs().amax(dim=dims, keepdim=True) / qmax
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    dtype = torch.int8 if bits <= 8 else torch.int16
+    codes = torch.round(weight.detach() / safe).clamp(-qmax, qmax).to(dtype)
+    return {"codes": codes, "scale": scale.flatten().float()}
+
+
+def _weights(codes: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    if "values" in codes:
+        return codes["values"].to(like.dtype)
+    shape = (-1,) + (1,) * (like.dim() - 1)
+    return (codes["codes"].to(torch.float32) * codes["scale"].view(shape)).to(like.dtype)
+
+
+def export_model(directory: str | Path, *, result: TrainResult, task: Task) -> Path:
+    """Write ``result``'s model, strategy and metrics to ``directory`` (created if needed).
+
+    The result must come from ``train(..., keep_model=True)``.
+
+    Examples:
+        >>> import tempfile
+        >>> from paretune.trainers import Strategy, evaluate, get_task, train
+        >>> task = get_task("synthetic", options={"n_samples": 200})
+        >>> result = train(task, Strategy(epochs=1, bits=4), device="cpu", keep_model=True)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     exported = load_exported(export_model(folder, result=result, task=task))
+        >>> evaluate(exported.model, task) == result.test_accuracy
+        True
+    """
+    if result.model is None:
+        raise ValueError("The result holds no model: train with keep_model=True to export it.")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(result.model).to("cpu").eval()
+    bits = result.strategy.bits
+    prunable = {id(layer) for layer in prunable_layers(model)}
+    layers = {
+        name: _codes(module.weight, bits)
+        for name, module in model.named_modules()
+        if id(module) in prunable
+    }
+    torch.save(model, folder / "model.pt")
+    torch.save({"format": _FORMAT, "bits": bits, "layers": layers}, folder / "weights.pt")
+    metrics = {k: v for k, v in result.to_dict().items() if k not in ("curve", "strategy")}
+    metrics["task"] = task.name
+    metrics["task_options"] = dict(task.options)
+    (folder / "strategy.json").write_text(json.dumps(result.strategy.to_dict(), indent=2) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    (folder / "MODEL_CARD.md").write_text(_model_card(result, task))
+    return folder
+
+
+def load_exported(directory: str | Path) -> ExportedModel:
+    """Load what :func:`export_model` wrote (the model in eval mode on the CPU)."""
+    folder = Path(directory)
+    for name in ("model.pt", "weights.pt", "strategy.json", "metrics.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{name!r} not found in {str(folder)!r}: not an export.")
+    model: nn.Module = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    packed = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+    if packed.get("format") != _FORMAT:
+        raise ValueError(f"Unknown weights format {packed.get('format')!r} in {str(folder)!r}.")
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, codes in packed["layers"].items():
+            weight = modules[name].weight
+            weight.copy_(_weights(codes, weight))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    strategy = Strategy.from_dict(json.loads((folder / "strategy.json").read_text()))
+    return ExportedModel(
+        model=model.eval(),
+        strategy=strategy,
+        metrics=metrics,
+        task_name=str(metrics.get("task", "")),
+        task_options=dict(metrics.get("task_options", {})),
+    )
+
+
+def _model_card(result: TrainResult, task: Task) -> str:
+    strategy = result.strategy.to_dict()
+    lines = [
+        f"# Model card: {task.name}",
+        "",
+        f"{task.description}",
+        "",
+        f"Status: {result.status.value} after {result.epochs} epochs. {result.reason}".rstrip(),
+        "",
+        "## Strategy",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in strategy.items() if v is not None),
+        "",
+        "## Measurements",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| validation accuracy | {result.val_accuracy:.4f} |",
+        f"| test accuracy | {result.test_accuracy:.4f} |",
+        f"| params | {result.params} |",
+        f"| nonzero params | {result.nonzero_params} |",
+        f"| sparsity | {result.sparsity:.4f} |",
+        f"| size (bits) | {result.size_bits:.0f} |",
+        f"| BitOps | {result.bitops:.4g} |",
+        f"| latency (ms, batch 1) | {result.latency_ms:.4f} |",
+        f"| training seconds | {result.train_seconds:.2f} |",
+        "",
+        "size_bits = nonzero prunable weights x bits + other parameters x 32. Prunable weights "
+        "are those of the linear and convolution layers; they are stored in weights.pt as "
+        "integer codes with one scale per output channel when bits < 32.",
+        "",
+    ]
+    return "\n".join(lines)
