@@ -2,4 +2,24 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from paretune.studies._builtin import builtin_studies, resolve_study
+from paretune.studies._config import RayOptions, StudyConfig
+from paretune.studies._duration import parse_duration
+from paretune.studies._errors import StudyFileError
+from paretune.studies._loader import load_config
+from paretune.studies._objective import TrainingObjective, build_objective, objective_factory
+from paretune.studies._runner import run_study
+
+__all__ = [
+    "RayOptions",
+    "StudyConfig",
+    "StudyFileError",
+    "TrainingObjective",
+    "build_objective",
+    "builtin_studies",
+    "load_config",
+    "objective_factory",
+    "parse_duration",
+    "resolve_study",
+    "run_study",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
 from paretune.studies._builtin import resolve_study
 from paretune.studies._checks import Where
 from paretune.studies._config import BACKENDS, RayOptions, StudyConfig
@@ -21,11 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["OBJECTIVES", "COSTS", "TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "read_study"]
-
-#: Cost names a study can minimize (or constrain); "accuracy" is maximized.
-COSTS = ("size_bits", "bitops", "latency_ms", "train_seconds", "params", "nonzero_params")
-OBJECTIVES = ("accuracy", *COSTS)
+__all__ = ["TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "read_study"]
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -59,7 +56,6 @@ RAY_KEYS = (
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-_STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "journal")
 
 
 def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
@@ -190,6 +186,7 @@ class _Reader:
         task_options = self.at("task_options").table(data.get("task_options", {}))
         task, default_epochs = self.task(data["task"], task_options, data_dir)
         space = read_space(data["space"], self.at("space"), seed=seed, epochs=default_epochs)
+        storage = self.storage(data.get("storage", f"sqlite:///runs/{name}.db"))
         return StudyConfig(
             name=name,
             task=task,
@@ -197,7 +194,7 @@ class _Reader:
             data_dir=data_dir,
             objectives=objectives,
             space=space,
-            storage=self.storage(data.get("storage", f"sqlite:///runs/{name}.db")),
+            storage=storage,
             sampler=sampler,
             sampler_options=MappingProxyType(sampler_options),
             pruner=pruner,
@@ -209,7 +206,7 @@ class _Reader:
             max_total_epochs=max_epochs,
             device=self.device(data.get("device", "auto")),
             backend=self.at("backend").string(data.get("backend", "local"), choices=BACKENDS),
-            jobs=self.at("jobs").integer(data.get("jobs", 1), minimum=1),
+            jobs=self.jobs(data.get("jobs", 1), storage),
             ray=self.ray(data.get("ray", {})),
             source=path.resolve(),
         )
@@ -264,7 +261,7 @@ class _Reader:
         where_name = where.child("name") if isinstance(value, Mapping) else where
         where_name.string(name, choices=known)
         try:
-            search.get_pruner(name, **options)
+            search.get_pruner(name, n_objectives=len(objectives), **options)
         except (ValueError, TypeError) as error:
             raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
         return name, options
@@ -302,14 +299,22 @@ class _Reader:
     def storage(self, value: Any) -> str:
         where = self.at("storage")
         url = where.string(value)
-        scheme = url.split(":", 1)[0].split("+", 1)[0]
-        if "://" not in url or scheme not in _STORAGE_SCHEMES:
-            raise where.fail(
-                'an Optuna storage URL such as "sqlite:///runs/x.db", '
-                '"postgresql://user@host/db" or "journal:///runs/x.log"',
-                value,
-            )
+        try:
+            validate_storage_url(url)
+        except ValueError as error:
+            raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
         return url
+
+    def jobs(self, value: Any, storage: str) -> int:
+        where = self.at("jobs")
+        jobs = where.integer(value, minimum=1)
+        if jobs > 1 and not is_parallel_safe(storage):
+            raise where.error(
+                f"must be 1 with a SQLite storage ({storage}), which fails under parallel "
+                f'writers (got {jobs}). Use storage = "journal:///runs/NAME.log" for several '
+                'processes on one machine, or "postgresql://USER@HOST/DB" for several machines'
+            )
+        return jobs
 
     def constraints(self, value: Any) -> dict[str, float]:
         where = self.at("constraints")

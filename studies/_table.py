@@ -21,10 +21,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         sgd   12
     """
     cells = [[_cell(v) for v in row] for row in rows]
-    numeric = [
-        bool(rows) and all(isinstance(row[i], int | float) or row[i] is None for row in rows)
-        for i in range(len(headers))
-    ]
+    numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
     widths = [
         max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)
     ]
@@ -39,6 +36,22 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     out = [line(list(headers)), line(["-" * w for w in widths])]
     out.extend(line(row) for row in cells)
     return "\n".join(out)
+
+
+def _is_number(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _cell(value: object) -> str:

@@ -1,0 +1,103 @@
+"""The ``paretune`` command: one subcommand per ``studies/_cmd_<name>.py`` module.
+
+Each command module exposes ``add_parser(subparsers) -> None`` and ``run(args) -> int``.
+Exit codes: 0 done, 2 bad input (one line naming the file, key, value and what is allowed),
+1 anything else, 130 interrupted with Ctrl-C (the next run resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: Subcommands, in the order ``paretune --help`` lists them.
+COMMANDS = ("run", "status", "spaces", "tasks")  # TEMP: report, select (team REPORT) not there yet
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"paretune.studies._cmd_{name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand of :data:`COMMANDS`.
+
+    Examples:
+        >>> args = build_parser().parse_args(["run", "digits-quick", "--n-trials", "5"])
+        >>> args.command, args.study, args.n_trials
+        ('run', 'digits-quick', 5)
+    """
+    parser = argparse.ArgumentParser(
+        prog="paretune",
+        description=(
+            "Search training strategies (optimizer, learning rate, schedule, batch size, "
+            "regularization, pruning, bit width) for the best accuracy at each cost."
+        ),
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="on an unexpected error, print the full Python traceback",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = _command_module(name)
+        module.add_parser(subparsers)
+        chosen = subparsers.choices[name]
+        chosen.set_defaults(_run=module.run)
+    return parser
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs every study creation at INFO; the CLI prints its own lines instead."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``paretune`` with ``argv`` (default: the process arguments).
+
+    Returns:
+        The exit code.
+    """
+    from paretune.studies._errors import StudyFileError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_optuna()
+    try:
+        code: int = args._run(args)
+    except StudyFileError as error:
+        print(f"paretune: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(
+            "\nparetune: interrupted. Run the same command again to resume.", file=sys.stderr
+        )
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as error:  # the last line of defence: one message, no traceback
+        if args.traceback:
+            traceback.print_exc()
+        message = str(error) or type(error).__name__
+        print(f"paretune: error: {message} ({type(error).__name__})", file=sys.stderr)
+        if not args.traceback:
+            print("paretune: run with --traceback for the details", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

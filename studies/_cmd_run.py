@@ -1,0 +1,111 @@
+"""``paretune run STUDY``: run a study, or resume it until it holds ``n_trials`` trials."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from paretune.studies._duration import parse_duration
+
+__all__ = ["add_parser", "run", "overrides_from_args"]
+
+#: flag destination -> (study-file key, flag as the user writes it)
+FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "n_trials": ("n_trials", "--n-trials"),
+    "timeout": ("timeout", "--timeout"),
+    "storage": ("storage", "--storage"),
+    "jobs": ("jobs", "--jobs"),
+    "seed": ("seed", "--seed"),
+    "max_total_epochs": ("max_total_epochs", "--max-total-epochs"),
+    "backend": ("backend", "--backend"),
+    "device": ("device", "--device"),
+    "data_dir": ("data_dir", "--data-dir"),
+    "address": ("ray.address", "--address"),
+    "gpus_per_trial": ("ray.gpus_per_trial", "--gpus-per-trial"),
+    "cpus_per_trial": ("ray.cpus_per_trial", "--cpus-per-trial"),
+    "max_concurrent": ("ray.max_concurrent", "--max-concurrent"),
+    "storage_path": ("ray.storage_path", "--storage-path"),
+}
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (got {text!r})") from None
+
+
+def add_study_argument(parser: argparse.ArgumentParser) -> None:
+    """The positional ``STUDY`` argument shared by the commands that read a study file."""
+    parser.add_argument(
+        "study",
+        metavar="STUDY",
+        help="a study file (studies/digits_quick.toml) or a built-in name (digits-quick)",
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``run`` and its flags (each overrides the study file's key)."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a study, or resume it until it holds n_trials finished trials",
+        description=(
+            "Run a study or resume it: n_trials (in the file or --n-trials) is the number of "
+            "finished (complete or pruned) trials the study should hold. Re-running a "
+            "finished study runs nothing; an interrupted one runs only what is missing; a "
+            "larger --n-trials extends it. Flags override the study file's keys."
+        ),
+    )
+    add_study_argument(parser)
+    parser.add_argument("--n-trials", type=int, metavar="N", help="finished trials to hold")
+    parser.add_argument(
+        "--timeout", type=_duration, metavar="T", help='stop starting trials after T ("10m")'
+    )
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL")
+    parser.add_argument(
+        "--jobs", type=int, metavar="N", help="worker processes (needs journal:/// storage)"
+    )
+    parser.add_argument("--seed", type=int, metavar="S", help="sampler seed")
+    parser.add_argument(
+        "--max-total-epochs", type=int, metavar="N", help="epoch budget of the whole study"
+    )
+    parser.add_argument("--backend", metavar="local|ray", help="where trials run")
+    parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the task's data lies")
+    ray = parser.add_argument_group("Ray backend (--backend ray)")
+    ray.add_argument("--address", metavar="A", help='Ray cluster address ("auto")')
+    ray.add_argument("--gpus-per-trial", type=float, metavar="F", help="GPU share per trial")
+    ray.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs per trial")
+    ray.add_argument("--max-concurrent", type=int, metavar="N", help="most trials at once")
+    ray.add_argument("--storage-path", metavar="P", help="where Ray keeps checkpoints")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress line (the summary is still printed)"
+    )
+
+
+def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The study-file overrides the flags give, and the flag naming each (for messages).
+
+    Examples:
+        >>> ns = argparse.Namespace(n_trials=5, timeout=None, address="auto")
+        >>> overrides_from_args(ns)
+        ({'n_trials': 5, 'ray.address': 'auto'}, {'n_trials': '--n-trials', 'ray.address': '--address'})
+    """
+    overrides: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for dest, (key, flag) in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides[key] = value
+            labels[key] = flag
+    return overrides, labels
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the study file, open (or resume) the study and run the missing trials."""
+    from paretune.studies._loader import read_study
+    from paretune.studies._runner import run_study
+
+    overrides, labels = overrides_from_args(args)
+    config = read_study(args.study, overrides=overrides, labels=labels)
+    return run_study(config, label=args.study, quiet=args.quiet)

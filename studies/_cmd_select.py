@@ -1,0 +1,248 @@
+"""``paretune select STUDY``: choose one strategy under limits, say why, optionally export it.
+
+Exit codes: 0 chosen, 2 bad input (one message, no traceback), 3 nothing meets the limits
+(the closest strategies are printed), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from paretune.studies._cmd_report import BadInput, add_study_arguments, open_existing_study
+
+if TYPE_CHECKING:
+    from paretune.search import Candidate, Selection
+
+__all__ = ["EXIT_NOTHING_FEASIBLE", "add_parser", "run", "selection_to_dict"]
+
+EXIT_NOTHING_FEASIBLE = 3
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``select``."""
+    parser = subparsers.add_parser(
+        "select",
+        help="choose a strategy under accuracy/cost limits (or the knee) and export it",
+        description=(
+            "Choose one strategy from a study's complete trials. With --max limits: the most "
+            "accurate strategy within them; with only --min-accuracy: the cheapest on the "
+            "study's first cost; with --knee: the knee of the feasible Pareto front; with "
+            "nothing: the most accurate. The study's own constraints always apply. Exit code "
+            "3 (and the closest strategies) when nothing meets the limits."
+        ),
+        epilog=(
+            "units: sizes in bit, kbit, Mbit, B, kB, MB, KiB, MiB (size_bits=50kbit, 2MB); "
+            "times in us, ms, s, min (latency_ms=3ms); counts with k, M, G (bitops=1.5G)"
+        ),
+    )
+    add_study_arguments(parser)
+    parser.add_argument(
+        "--min-accuracy", metavar="A", help="lowest validation accuracy (0.95 or 95%%)"
+    )
+    parser.add_argument(
+        "--max",
+        dest="limits",
+        action="append",
+        default=[],
+        metavar="COST=VALUE",
+        help="largest allowed cost, with units (size_bits=50kbit); repeatable",
+    )
+    parser.add_argument("--knee", action="store_true", help="the knee of the feasible front")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="retrain the chosen strategy on train+validation and export the model to DIR",
+    )
+    parser.add_argument(
+        "--device", default="auto", metavar="D", help="device for --export (auto, cpu, cuda)"
+    )
+
+
+def _min_accuracy(text: str | None) -> float | None:
+    if text is None:
+        return None
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise BadInput(
+            f"--min-accuracy must be a number in [0, 1] or a percentage (got {text!r})"
+        ) from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise BadInput(f"--min-accuracy must be in [0, 1] (got {text!r})")
+    return value
+
+
+def _limits(texts: Sequence[str]) -> dict[str, float]:
+    from paretune.search import parse_limit
+
+    limits: dict[str, float] = {}
+    for text in texts:
+        try:
+            cost, value = parse_limit(text)
+        except ValueError as error:
+            raise BadInput(f"--max {text}: {error}") from None
+        limits[cost] = min(value, limits.get(cost, math.inf))
+    return limits
+
+
+def _candidate_dict(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "trial": candidate.number,
+        "val_accuracy": candidate.accuracy,
+        "test_accuracy": candidate.test_accuracy
+        if math.isfinite(candidate.test_accuracy)
+        else None,
+        "costs": dict(candidate.costs),
+        "strategy": dict(candidate.strategy),
+    }
+
+
+def selection_to_dict(selection: Selection, *, study_name: str) -> dict[str, Any]:
+    """The JSON document ``select --json`` prints.
+
+    Examples:
+        >>> from paretune.search import Candidate, select_strategy
+        >>> c = Candidate(3, 0.9, 0.88, {"size_bits": 800.0}, {"bits": 4})
+        >>> doc = selection_to_dict(select_strategy([c], objectives=["accuracy", "size_bits"]),
+        ...                         study_name="s")
+        >>> doc["chosen"]["trial"], doc["rule"], doc["feasible"]
+        (3, 'most accurate', True)
+    """
+    return {
+        "study": study_name,
+        "feasible": selection.chosen is not None,
+        "rule": selection.rule.value,
+        "reason": selection.reason,
+        "min_accuracy": selection.min_accuracy,
+        "limits": dict(selection.limits),
+        "n_candidates": selection.n_candidates,
+        "chosen": _candidate_dict(selection.chosen) if selection.chosen else None,
+        "front": [_candidate_dict(c) for c in selection.feasible_front],
+        "closest": [
+            {**_candidate_dict(s.candidate), "misses": dict(s.misses)} for s in selection.closest
+        ],
+    }
+
+
+def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
+    from paretune.search import format_quantity
+
+    chosen = selection.chosen
+    if chosen is None:
+        print(f"nothing feasible: {selection.reason}")
+        if selection.closest:
+            print("closest strategies (how far each misses its limits):")
+        for shortfall in selection.closest:
+            c = shortfall.candidate
+            misses = ", ".join(f"{k} by {v:.1%}" for k, v in shortfall.misses.items())
+            costs = ", ".join(
+                f"{k} {format_quantity(v, cost=k)}"
+                for k, v in c.costs.items()
+                if k in objectives or k in shortfall.misses
+            )
+            print(f"  trial {c.number}: val acc {c.accuracy:.4f}, {costs}; misses {misses}")
+        return
+    print(f"chosen: trial {chosen.number} ({selection.rule.value})")
+    print(f"why: {selection.reason}")
+    test = f"{chosen.test_accuracy:.4f}" if math.isfinite(chosen.test_accuracy) else "not recorded"
+    print(f"validation accuracy {chosen.accuracy:.4f}; test accuracy {test}")
+    for name, value in chosen.costs.items():
+        print(f"  {name:<15} {format_quantity(value, cost=name)}")
+    print("strategy:")
+    for key, value in chosen.strategy.items():
+        print(f"  {key:<15} {value}")
+
+
+def _export(
+    study_attrs: Mapping[str, Any], chosen: Candidate, directory: str, device: str
+) -> dict[str, Any]:
+    from paretune import trainers
+
+    metadata = study_attrs.get("metadata") or {}
+    task_name = metadata.get("task")
+    if not task_name:
+        raise BadInput("--export: the study does not record its task (metadata.task)")
+    task = trainers.get_task(
+        str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
+    )
+    strategy = trainers.Strategy.from_dict(chosen.strategy)
+    result = trainers.train(task, strategy, device=device, fit_on_validation=True, keep_model=True)
+    if result.status is not trainers.TrainStatus.COMPLETED:
+        raise RuntimeError(
+            f"retraining trial {chosen.number} ended {result.status.value}: {result.reason}"
+        )
+    path = trainers.export_model(directory, result=result, task=task)
+    reloaded = trainers.load_exported(path)
+    reloaded_accuracy = trainers.evaluate(reloaded.model, task, split="test")
+    return {
+        "directory": str(path),
+        "task": str(task_name),
+        "test_accuracy": result.test_accuracy,
+        "reloaded_test_accuracy": reloaded_accuracy,
+        "sparsity": result.sparsity,
+        "size_bits": result.size_bits,
+        "bitops": result.bitops,
+        "latency_ms": result.latency_ms,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Choose, print, and export."""
+    from paretune.search import candidates_from_trials, select_strategy
+
+    try:
+        min_accuracy = _min_accuracy(args.min_accuracy)
+        limits = _limits(args.limits)
+        study = open_existing_study(args)
+        objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
+        constraints = {
+            str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()
+        }
+        merged = {**constraints}
+        for cost, value in limits.items():
+            merged[cost] = min(value, merged.get(cost, math.inf))
+        candidates = candidates_from_trials(study.get_trials(deepcopy=False))
+        try:
+            selection = select_strategy(
+                candidates,
+                objectives=objectives,
+                min_accuracy=min_accuracy,
+                limits=merged,
+                knee=args.knee,
+            )
+        except ValueError as error:
+            raise BadInput(str(error)) from None
+    except BadInput as error:
+        print(f"paretune: error: {error}", file=sys.stderr)
+        return 2
+    document = selection_to_dict(selection, study_name=study.study_name)
+    if selection.chosen is not None and args.export:
+        if not args.json:
+            print(f"retraining trial {selection.chosen.number} on train+validation ...")
+        try:
+            document["export"] = _export(
+                study.user_attrs, selection.chosen, args.export, args.device
+            )
+        except BadInput as error:
+            print(f"paretune: error: {error}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    else:
+        _print_text(selection, objectives)
+        exported = document.get("export")
+        if exported:
+            print(
+                f"exported to {exported['directory']}: test accuracy "
+                f"{exported['test_accuracy']:.4f} (reloaded: "
+                f"{exported['reloaded_test_accuracy']:.4f}), sparsity "
+                f"{exported['sparsity']:.1%}, size {exported['size_bits']:.0f} bits"
+            )
+    return 0 if selection.chosen is not None else EXIT_NOTHING_FEASIBLE

@@ -1,0 +1,159 @@
+"""``paretune status STUDY``: trials by state, epochs pruning saved, and the current front."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from paretune.studies._cmd_run import add_study_argument
+from paretune.studies._table import format_table
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+__all__ = ["add_parser", "run", "front_rows", "load_existing_study"]
+
+_STRATEGY_COLUMNS = ("optimizer", "lr", "schedule", "batch_size", "prune_rate", "bits")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``status``."""
+    parser = subparsers.add_parser(
+        "status",
+        help="show a study's trials by state and its current Pareto front",
+        description=(
+            "Show how many trials a study holds in each state, how many epochs pruning "
+            "saved, and the current Pareto front (feasible complete trials) as a table."
+        ),
+    )
+    add_study_argument(parser)
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (overrides)")
+
+
+def load_existing_study(name: str, storage: str) -> optuna.Study:
+    """Load a study that must already exist (never creates a storage file or a study).
+
+    Raises:
+        LookupError: When the storage file or the study does not exist.
+    """
+    import optuna
+
+    from paretune import search
+
+    path = search.storage_path(storage)
+    if path is not None and not path.exists():
+        raise LookupError(f"no study {name!r} yet: {path} does not exist")
+    try:
+        return optuna.load_study(study_name=name, storage=search.make_storage(storage))
+    except KeyError:
+        raise LookupError(f"no study {name!r} in {storage}") from None
+
+
+def _number(value: Any, objective: str) -> Any:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    if objective in ("accuracy", "val_accuracy", "test_accuracy"):
+        return f"{value:.4f}"
+    if math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return float(f"{value:.4g}")
+
+
+def front_rows(
+    trials: Sequence[FrozenTrial], objectives: Sequence[str]
+) -> tuple[list[str], list[list[Any]]]:
+    """The Pareto front of the feasible COMPLETE trials, as table headers and rows.
+
+    Rows are sorted best first on the first objective; columns are the trial number, the
+    objectives, test accuracy and the main strategy fields.
+
+    Examples:
+        >>> import optuna
+        >>> a = optuna.trial.create_trial(values=[0.9, 100.0], user_attrs={"strategy": {"bits": 8}})
+        >>> b = optuna.trial.create_trial(values=[0.8, 200.0], user_attrs={"strategy": {"bits": 32}})
+        >>> headers, rows = front_rows([a, b], ["accuracy", "size_bits"])
+        >>> headers[:3], len(rows), rows[0][1:3]
+        (['trial', 'accuracy', 'size_bits'], 1, ['0.9000', 100])
+    """
+    import optuna
+
+    from paretune.search import direction_of, pareto_front_mask
+
+    feasible = [
+        t
+        for t in trials
+        if t.state is optuna.trial.TrialState.COMPLETE
+        and t.values is not None
+        and all(c <= 0 for c in (t.constraints or {}).values())
+    ]
+    headers = ["trial", *objectives, "test_acc", *_STRATEGY_COLUMNS]
+    if not feasible:
+        return headers, []
+    signs = [-1.0 if direction_of(o) == "maximize" else 1.0 for o in objectives]
+    points = [[s * v for s, v in zip(signs, t.values, strict=True)] for t in feasible]
+    mask = pareto_front_mask(points)
+    front = [t for t, keep in zip(feasible, mask, strict=True) if keep]
+    front.sort(key=lambda t: signs[0] * t.values[0])
+    rows = []
+    for trial in front:
+        strategy = trial.user_attrs.get("strategy") or {}
+        rows.append(
+            [
+                trial.number,
+                *(_number(v, o) for v, o in zip(trial.values, objectives, strict=True)),
+                _number(trial.user_attrs.get("test_accuracy"), "test_accuracy"),
+                *(_number(strategy.get(c), c) for c in _STRATEGY_COLUMNS),
+            ]
+        )
+    return headers, rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the study's state."""
+    import optuna
+
+    from paretune import search
+    from paretune.studies._loader import read_study
+
+    overrides = {"storage": args.storage} if args.storage else {}
+    config = read_study(args.study, overrides=overrides, labels={"storage": "--storage"})
+    try:
+        study = load_existing_study(config.name, config.storage)
+    except LookupError as error:
+        print(f"paretune: {error}; start it with: paretune run {args.study}")
+        return 1
+    trials = study.get_trials(deepcopy=False)
+    objectives = list(study.user_attrs.get("objectives", config.objectives))
+    states = [t.state for t in trials]
+    failed = [t for t in trials if t.state is optuna.trial.TrialState.FAIL]
+    interrupted = sum(1 for t in failed if t.user_attrs.get("fail_reason") == "interrupted")
+    done = states.count(optuna.trial.TrialState.COMPLETE) + states.count(
+        optuna.trial.TrialState.PRUNED
+    )
+    print(f"study {config.name} in {config.storage}: {done}/{config.n_trials} finished trials")
+    rows = [
+        [state.name.lower(), states.count(state)]
+        for state in optuna.trial.TrialState
+        if states.count(state)
+    ]
+    print(format_table(["state", "trials"], rows or [["(none)", 0]]))
+    if interrupted:
+        print(f"({interrupted} of the failed trials were interrupted; their strategies re-run)")
+    print(
+        f"epochs trained: {search.epochs_spent(trials)}; saved by pruning: "
+        f"{search.epochs_saved(trials)} (over "
+        f"{states.count(optuna.trial.TrialState.PRUNED)} pruned trials)"
+    )
+    constraints = study.user_attrs.get("constraints") or {}
+    limits = ", ".join(f"{k} <= {v:g}" for k, v in constraints.items())
+    headers, front = front_rows(trials, objectives)
+    title = f"Pareto front ({len(front)} trials" + (f"; feasible: {limits})" if limits else ")")
+    print(f"\n{title}")
+    if front:
+        print(format_table(headers, front))
+    else:
+        print("(no feasible complete trial yet)")
+    return 0
