@@ -24,6 +24,8 @@ from paretune.search._pruners import (
     register_pruner,
 )
 from paretune.search._record import MEASUREMENTS, record_failure, record_result
+from paretune.search._report_data import ReportData, build_report_data
+from paretune.search._report_html import render_report_html, write_report
 from paretune.search._reporter import TrialReporter
 from paretune.search._samplers import (
     SamplerInfo,
@@ -31,6 +33,16 @@ from paretune.search._samplers import (
     list_samplers,
     register_sampler,
     sampler_info,
+)
+from paretune.search._select import (
+    Candidate,
+    Selection,
+    SelectionRule,
+    candidates_from_trials,
+    format_quantity,
+    parse_limit,
+    parse_quantity,
+    select_strategy,
 )
 from paretune.search._spec import StudySpec
 from paretune.search._storage import (
@@ -46,6 +58,7 @@ __all__ = [
     "COSTS",
     "MEASUREMENTS",
     "OBJECTIVES",
+    "Candidate",
     "Decision",
     "NoPruner",
     "Objective",
@@ -53,16 +66,22 @@ __all__ = [
     "OptunaPruner",
     "Progress",
     "PrunerInfo",
+    "ReportData",
     "RunSummary",
     "SamplerInfo",
+    "Selection",
+    "SelectionRule",
     "StopReason",
     "StudySpec",
     "TrialPruner",
     "TrialReporter",
+    "build_report_data",
+    "candidates_from_trials",
     "crowding_distance",
     "direction_of",
     "epochs_saved",
     "epochs_spent",
+    "format_quantity",
     "get_pruner",
     "get_sampler",
     "hypervolume",
@@ -75,15 +94,20 @@ __all__ = [
     "non_dominated_sort",
     "open_study",
     "pareto_front_mask",
+    "parse_limit",
+    "parse_quantity",
     "pruner_info",
     "record_failure",
     "record_result",
     "recover_interrupted",
     "register_pruner",
     "register_sampler",
+    "render_report_html",
     "run_local",
     "sampler_info",
+    "select_strategy",
     "storage_path",
     "trial_epochs",
     "validate_storage_url",
+    "write_report",
 ]

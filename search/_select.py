@@ -1,0 +1,494 @@
+"""Choosing one strategy from a study: limits with units, the most accurate, cheapest or knee.
+
+Pure functions over :class:`Candidate` records (one per COMPLETE trial, read from the trial's
+user attributes), so the same rules serve ``paretune select`` and the report's "what common
+constraints pick" table.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
+from typing import Any, NamedTuple
+
+import numpy as np
+from paretune.search._pareto import knee_point, pareto_front_mask
+
+__all__ = [
+    "COST_UNITS",
+    "Candidate",
+    "Selection",
+    "SelectionRule",
+    "Shortfall",
+    "candidates_from_trials",
+    "format_quantity",
+    "parse_limit",
+    "parse_quantity",
+    "select_strategy",
+]
+
+#: Cost names a limit may name, with the unit of the stored value.
+COST_UNITS: Mapping[str, str] = {
+    "size_bits": "bit",
+    "bitops": "op",
+    "latency_ms": "ms",
+    "train_seconds": "s",
+    "params": "param",
+    "nonzero_params": "param",
+}
+
+_SIZE_PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "ki": 2.0**10, "mi": 2.0**20}
+_SIZE_PREFIX |= {"gi": 2.0**30}
+_TIME_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0}
+_TIME_SECONDS |= {"min": 60.0, "h": 3600.0}
+_COUNT_PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµ]*)\s*$")
+_UNIT_HELP = {
+    "bit": "bit, kbit, Mbit, Gbit, B, kB, MB, GB, KiB, MiB, GiB",
+    "ms": "ns, us, ms, s, min, h",
+    "s": "ns, us, ms, s, min, h",
+    "op": "k, M, G, T",
+    "param": "k, M, G, T",
+}
+
+
+def _size_factor(unit: str) -> float | None:
+    """Bits per ``unit``: ``b``/``bit`` are bits, ``B`` bytes; k/M/G/Ki/Mi/Gi prefixes."""
+    if unit.endswith("B"):
+        per, stem = 8.0, unit[:-1]
+    elif unit.lower().endswith("bits"):
+        per, stem = 1.0, unit[:-4]
+    elif unit.lower().endswith("bit"):
+        per, stem = 1.0, unit[:-3]
+    elif unit.endswith("b"):
+        per, stem = 1.0, unit[:-1]
+    else:
+        return None
+    prefix = _SIZE_PREFIX.get(stem.lower())
+    return None if prefix is None else per * prefix
+
+
+def _unit_factor(cost: str, unit: str) -> float | None:
+    kind = COST_UNITS[cost]
+    if unit == "":
+        return 1.0
+    if kind == "bit":
+        return _size_factor(unit)
+    if kind in ("ms", "s"):
+        seconds = _TIME_SECONDS.get(unit)
+        if seconds is None:
+            return None
+        return seconds * 1e3 if kind == "ms" else seconds
+    return _COUNT_PREFIX.get(unit)
+
+
+def _check_cost(cost: str) -> None:
+    if cost not in COST_UNITS:
+        raise ValueError(f"Unknown cost {cost!r}. Known: {', '.join(COST_UNITS)}.")
+
+
+def parse_quantity(text: str | float, *, cost: str) -> float:
+    """Turn ``"50kbit"``, ``"2MB"``, ``"3ms"``, ``"1.5G"`` into the cost's stored unit.
+
+    Sizes are stored in bits (``b``/``bit`` = bit, ``B`` = byte, SI prefixes k/M/G and binary
+    Ki/Mi/Gi), latency in milliseconds, training time in seconds, BitOps and parameter counts
+    as plain counts (prefixes k/M/G/T). A bare number is already in the stored unit.
+
+    Args:
+        text: The quantity as typed, or a number.
+        cost: The cost it limits (one of ``COST_UNITS``).
+
+    Returns:
+        The value in the cost's stored unit.
+
+    Raises:
+        ValueError: For an unknown cost, an unreadable number, a unit that does not fit the
+            cost, or a value that is negative or not finite.
+
+    Examples:
+        >>> parse_quantity("50kbit", cost="size_bits")
+        50000.0
+        >>> parse_quantity("2MB", cost="size_bits")
+        16000000.0
+        >>> parse_quantity("3ms", cost="latency_ms"), parse_quantity("0.5s", cost="latency_ms")
+        (3.0, 500.0)
+        >>> parse_quantity("1.5G", cost="bitops")
+        1500000000.0
+    """
+    _check_cost(cost)
+    kind = COST_UNITS[cost]
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        match = _NUMBER.match(str(text))
+        if match is None:
+            raise ValueError(
+                f"The {cost!r} limit must be a number with an optional unit "
+                f"({_UNIT_HELP[kind]}). Got {text!r} instead."
+            )
+        value, unit = float(match.group(1)), match.group(2)
+    factor = _unit_factor(cost, unit)
+    if factor is None:
+        raise ValueError(
+            f"The {cost!r} limit must use a unit of {kind}s: {_UNIT_HELP[kind]}. "
+            f"Got {text!r} instead."
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"The {cost!r} limit must be a finite number >= 0. Got {text!r} instead.")
+    return value * factor
+
+
+def parse_limit(text: str) -> tuple[str, float]:
+    """Read a ``COST=VALUE`` limit (``"size_bits=50kbit"``).
+
+    Args:
+        text: The limit as typed after ``--max``.
+
+    Returns:
+        ``(cost, value in the cost's stored unit)``.
+
+    Raises:
+        ValueError: If there is no ``=``, the cost is unknown or the value unreadable.
+
+    Examples:
+        >>> parse_limit("size_bits=2kB")
+        ('size_bits', 16000.0)
+        >>> parse_limit("latency_ms = 3ms")
+        ('latency_ms', 3.0)
+    """
+    cost, sep, value = text.partition("=")
+    if not sep:
+        raise ValueError(
+            f"A limit must be written COST=VALUE (e.g. size_bits=50kbit). Got {text!r} instead."
+        )
+    cost = cost.strip()
+    _check_cost(cost)
+    return cost, parse_quantity(value.strip(), cost=cost)
+
+
+def format_quantity(value: float, *, cost: str) -> str:
+    """A cost value in readable units (the inverse of :func:`parse_quantity`, rounded).
+
+    Args:
+        value: The value in the cost's stored unit.
+        cost: The cost name; unknown costs are printed as plain numbers.
+
+    Returns:
+        A short string such as ``"42.1 kbit"``, ``"3.2 ms"``, ``"1.50 G"``.
+
+    Examples:
+        >>> format_quantity(42100, cost="size_bits")
+        '42.1 kbit (5.26 kB)'
+        >>> format_quantity(3.25, cost="latency_ms"), format_quantity(1.5e9, cost="bitops")
+        ('3.25 ms', '1.5 G')
+    """
+    if not math.isfinite(value):
+        return str(value)
+    kind = COST_UNITS.get(cost)
+    if kind == "bit":
+        return f"{_si(value)}bit ({_si(value / 8)}B)"
+    if kind == "ms":
+        return f"{value:.3g} ms" if value >= 1 else f"{value * 1e3:.3g} us"
+    if kind == "s":
+        return f"{value:.3g} s" if value < 120 else f"{value / 60:.3g} min"
+    if kind in ("op", "param"):
+        return _si(value).strip()
+    return f"{value:.4g}"
+
+
+def _si(value: float) -> str:
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.3g} "
+
+
+class Candidate(NamedTuple):
+    """A COMPLETE trial as selection sees it.
+
+    Attributes:
+        number: The Optuna trial number.
+        accuracy: Validation accuracy (the objective ``"accuracy"``).
+        test_accuracy: Test accuracy (NaN when not recorded).
+        costs: Every recorded cost (name -> value in its stored unit).
+        strategy: The complete strategy (user attribute ``strategy``).
+    """
+
+    number: int
+    accuracy: float
+    test_accuracy: float
+    costs: Mapping[str, float]
+    strategy: Mapping[str, Any]
+
+
+class SelectionRule(Enum):
+    """How a strategy was chosen among the feasible ones."""
+
+    MOST_ACCURATE = "most accurate"
+    CHEAPEST = "cheapest"
+    KNEE = "knee"
+
+
+class Shortfall(NamedTuple):
+    """How far an infeasible candidate misses the limits.
+
+    Attributes:
+        candidate: The trial.
+        score: Sum of the relative misses (0 would be feasible).
+        misses: Limit name (``"accuracy"`` or a cost) -> relative miss (> 0).
+    """
+
+    candidate: Candidate
+    score: float
+    misses: Mapping[str, float]
+
+
+class Selection(NamedTuple):
+    """The outcome of :func:`select_strategy`.
+
+    Attributes:
+        chosen: The chosen candidate, or ``None`` when nothing is feasible.
+        rule: The rule that chose it.
+        reason: One paragraph saying why it won (or why nothing did).
+        limits: The cost limits applied (study constraints merged with the given ones).
+        min_accuracy: The accuracy floor applied.
+        n_candidates: Complete trials considered.
+        feasible_front: Non-dominated feasible candidates, cheapest first.
+        closest: When nothing is feasible, the candidates that miss the limits by least.
+    """
+
+    chosen: Candidate | None
+    rule: SelectionRule
+    reason: str
+    limits: Mapping[str, float]
+    min_accuracy: float | None
+    n_candidates: int
+    feasible_front: tuple[Candidate, ...]
+    closest: tuple[Shortfall, ...]
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def candidates_from_trials(trials: Iterable[Any]) -> list[Candidate]:
+    """Candidates from Optuna ``FrozenTrial`` records (COMPLETE trials only).
+
+    Accuracy is the user attribute ``val_accuracy``; costs are the user attributes named in
+    :data:`COST_UNITS`. A trial without a finite ``val_accuracy`` is left out.
+
+    Args:
+        trials: Frozen trials (``study.get_trials(deepcopy=False)``).
+
+    Returns:
+        One candidate per usable COMPLETE trial, in trial-number order.
+    """
+    import optuna
+
+    found: list[Candidate] = []
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            continue
+        attrs = trial.user_attrs
+        accuracy = _as_float(attrs.get("val_accuracy"))
+        if not math.isfinite(accuracy):
+            continue
+        costs = {c: _as_float(attrs[c]) for c in COST_UNITS if c in attrs}
+        strategy = attrs.get("strategy")
+        found.append(
+            Candidate(
+                number=trial.number,
+                accuracy=accuracy,
+                test_accuracy=_as_float(attrs.get("test_accuracy")),
+                costs=costs,
+                strategy=dict(strategy) if isinstance(strategy, Mapping) else dict(trial.params),
+            )
+        )
+    found.sort(key=lambda c: c.number)
+    return found
+
+
+def _cost_of(candidate: Candidate, cost: str) -> float:
+    value = candidate.costs.get(cost)
+    if value is None:
+        raise ValueError(
+            f"Trial {candidate.number} did not record the cost {cost!r}. "
+            f"Recorded: {', '.join(sorted(candidate.costs)) or 'none'}."
+        )
+    return value
+
+
+def _points(candidates: Sequence[Candidate], costs: Sequence[str]) -> np.ndarray:
+    rows = [[-c.accuracy, *(_cost_of(c, name) for name in costs)] for c in candidates]
+    return np.asarray(rows, dtype=np.float64).reshape(len(candidates), 1 + len(costs))
+
+
+def select_strategy(
+    candidates: Sequence[Candidate],
+    *,
+    objectives: Sequence[str],
+    min_accuracy: float | None = None,
+    limits: Mapping[str, float] | None = None,
+    knee: bool = False,
+    n_closest: int = 5,
+) -> Selection:
+    """Choose one strategy under an accuracy floor and cost limits.
+
+    The rule: with ``knee``, the knee point of the feasible Pareto front (accuracy against
+    the study's cost objectives); else with any cost limit, the most accurate feasible
+    strategy; else with only ``min_accuracy``, the cheapest feasible strategy on the study's
+    first cost objective (``size_bits`` when the study has none); with nothing, the most
+    accurate. Ties go to the cheaper strategy, then the lower trial number.
+
+    Args:
+        candidates: Complete trials (see :func:`candidates_from_trials`).
+        objectives: The study's objectives (``"accuracy"`` and cost names).
+        min_accuracy: Lowest acceptable validation accuracy.
+        limits: Cost name -> largest allowed value, in stored units.
+        knee: Choose the knee of the feasible front.
+        n_closest: How many near misses to return when nothing is feasible.
+
+    Returns:
+        The :class:`Selection`.
+
+    Raises:
+        ValueError: For an unknown cost, a cost some trial did not record, or an accuracy
+            floor outside [0, 1].
+
+    Examples:
+        >>> a = Candidate(0, 0.90, 0.89, {"size_bits": 8000.0}, {"bits": 4})
+        >>> b = Candidate(1, 0.95, 0.94, {"size_bits": 32000.0}, {"bits": 16})
+        >>> s = select_strategy([a, b], objectives=["accuracy", "size_bits"],
+        ...                     limits={"size_bits": 10000})
+        >>> s.chosen.number, s.rule.value
+        (0, 'most accurate')
+        >>> select_strategy([a, b], objectives=["accuracy", "size_bits"],
+        ...                 min_accuracy=0.99).chosen is None
+        True
+    """
+    limits = dict(limits or {})
+    for cost, value in limits.items():
+        _check_cost(cost)
+        if not math.isfinite(float(value)) or float(value) < 0:
+            raise ValueError(
+                f"The {cost!r} limit must be a finite number >= 0. Got {value!r} instead."
+            )
+    if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
+        raise ValueError(
+            f"The 'min_accuracy' parameter must be a float in [0, 1]. Got {min_accuracy!r} instead."
+        )
+    cost_objectives = [o for o in objectives if o != "accuracy"]
+    for cost in cost_objectives:
+        _check_cost(cost)
+    primary = cost_objectives[0] if cost_objectives else next(iter(limits), "size_bits")
+    if knee:
+        rule = SelectionRule.KNEE
+    elif limits or min_accuracy is None:
+        rule = SelectionRule.MOST_ACCURATE
+    else:
+        rule = SelectionRule.CHEAPEST
+
+    def misses(c: Candidate) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if min_accuracy is not None and c.accuracy < min_accuracy:
+            out["accuracy"] = (min_accuracy - c.accuracy) / max(min_accuracy, 1e-12)
+        for cost, limit in limits.items():
+            value = _cost_of(c, cost)
+            if value > limit:
+                out[cost] = (value - limit) / max(limit, 1e-12)
+        return out
+
+    checked = [(c, misses(c)) for c in candidates]
+    feasible = [c for c, m in checked if not m]
+    conditions = _describe_limits(min_accuracy, limits)
+    if not feasible:
+        ranked = sorted(
+            (Shortfall(c, sum(m.values()), m) for c, m in checked),
+            key=lambda s: (s.score, s.candidate.number),
+        )
+        reason = (
+            f"No strategy among the {len(candidates)} complete trials meets {conditions}."
+            if candidates
+            else "The study has no complete trial to choose from."
+        )
+        return Selection(
+            None, rule, reason, limits, min_accuracy, len(candidates), (), tuple(ranked[:n_closest])
+        )
+
+    if rule is SelectionRule.CHEAPEST:
+        front_costs = cost_objectives or [primary]
+    else:
+        front_costs = cost_objectives
+    points = _points(feasible, front_costs)
+    mask = pareto_front_mask(points)
+    front = [c for c, on in zip(feasible, mask, strict=True) if on]
+    front.sort(key=lambda c: (*(_cost_of(c, n) for n in front_costs), -c.accuracy, c.number))
+
+    if rule is SelectionRule.KNEE:
+        chosen = feasible[knee_point(points)]
+    elif rule is SelectionRule.CHEAPEST:
+        chosen = min(feasible, key=lambda c: (_cost_of(c, primary), -c.accuracy, c.number))
+    else:
+        chosen = min(
+            feasible,
+            key=lambda c: (-c.accuracy, *(_cost_of(c, n) for n in cost_objectives), c.number),
+        )
+    reason = _explain(chosen, rule, feasible, len(candidates), conditions, primary, front_costs)
+    return Selection(chosen, rule, reason, limits, min_accuracy, len(candidates), tuple(front), ())
+
+
+def _describe_limits(min_accuracy: float | None, limits: Mapping[str, float]) -> str:
+    parts = [f"accuracy >= {min_accuracy:.4g}"] if min_accuracy is not None else []
+    parts += [f"{cost} <= {format_quantity(v, cost=cost)}" for cost, v in limits.items()]
+    return " and ".join(parts) if parts else "no limit"
+
+
+def _explain(
+    chosen: Candidate,
+    rule: SelectionRule,
+    feasible: Sequence[Candidate],
+    n_candidates: int,
+    conditions: str,
+    primary: str,
+    front_costs: Sequence[str],
+) -> str:
+    pool = (
+        f"the {len(feasible)} of {n_candidates} complete trials with {conditions}"
+        if conditions != "no limit"
+        else f"all {n_candidates} complete trials"
+    )
+    costs = ", ".join(
+        f"{n} {format_quantity(chosen.costs[n], cost=n)}" for n in front_costs if n in chosen.costs
+    )
+    measured = f"validation accuracy {chosen.accuracy:.4f}"
+    if math.isfinite(chosen.test_accuracy):
+        measured += f" (test {chosen.test_accuracy:.4f})"
+    if costs:
+        measured += f", {costs}"
+    others = [c for c in feasible if c.number != chosen.number]
+    if rule is SelectionRule.MOST_ACCURATE:
+        text = f"Trial {chosen.number} is the most accurate of {pool}: {measured}."
+        if others:
+            runner = max(others, key=lambda c: (c.accuracy, -c.number))
+            text += f" Next best: trial {runner.number} at {runner.accuracy:.4f}."
+        return text
+    if rule is SelectionRule.CHEAPEST:
+        text = f"Trial {chosen.number} has the smallest {primary} of {pool}: {measured}."
+        if others:
+            runner = min(others, key=lambda c: (c.costs.get(primary, math.inf), c.number))
+            value = runner.costs.get(primary, math.nan)
+            text += (
+                f" Next cheapest: trial {runner.number} at {format_quantity(value, cost=primary)}."
+            )
+        return text
+    objectives = " vs ".join(["accuracy", *front_costs])
+    return (
+        f"Trial {chosen.number} is the knee of the Pareto front ({objectives}) of {pool}: "
+        f"after scaling each objective to [0, 1] over the front it is the point closest to "
+        f"the ideal corner, where buying more accuracy starts to cost much more. {measured}."
+    )
