@@ -17,7 +17,7 @@ from types import ModuleType
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Subcommands, in the order ``paretune --help`` lists them.
-COMMANDS = ("run", "status", "spaces", "tasks")  # TEMP: report, select (team REPORT) not there yet
+COMMANDS = ("run", "status", "report", "select", "spaces", "tasks")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
