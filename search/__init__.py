@@ -23,6 +23,7 @@ from paretune.search._pruners import (
     pruner_info,
     register_pruner,
 )
+from paretune.search._ray_executor import run_ray
 from paretune.search._record import MEASUREMENTS, record_failure, record_result
 from paretune.search._report_data import ReportData, build_report_data
 from paretune.search._report_html import render_report_html, write_report
@@ -104,6 +105,7 @@ __all__ = [
     "register_sampler",
     "render_report_html",
     "run_local",
+    "run_ray",
     "sampler_info",
     "select_strategy",
     "storage_path",

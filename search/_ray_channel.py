@@ -1,0 +1,81 @@
+"""A small Ray actor that carries messages between the Tune driver and the trial workers.
+
+Ray Tune's schedulers end a trial by killing its actor, so the trainer never returns and the
+result a local run records (test accuracy, latency, the ``stopped`` status) is lost. paretune
+instead passes the scheduler's decision to the trainer's ``report`` call, which answers
+"stop", so the trainer ends cleanly and returns its result like a local pruned trial. The
+driver writes stop requests here; each worker reads them after every reported epoch, and
+writes the reason of an exception before it re-raises it (the driver records that reason on
+the trial when Ray gives up retrying).
+
+Only the driver creates the actor; workers look it up by name. This module imports Ray and is
+itself only imported lazily, by the Ray executor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+
+class TrialChannel:
+    """Stop requests (driver to worker) and failure reasons (worker to driver), by trial id.
+
+    The plain class is usable without Ray, which is how the examples below run; the executor
+    runs it as a named Ray actor (see :func:`open_channel`).
+
+    Examples:
+        >>> channel = TrialChannel()
+        >>> channel.stop_requested("t1") is None
+        True
+        >>> channel.request_stop("t1", "asha: below the rung cutoff at epoch 2")
+        >>> channel.stop_requested("t1")
+        'asha: below the rung cutoff at epoch 2'
+        >>> channel.note_error("t2", "CUDA out of memory")
+        >>> channel.last_error("t2")
+        'CUDA out of memory'
+        >>> channel.clear("t1")
+        >>> channel.stop_requested("t1") is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self._stops: dict[str, str] = {}
+        self._errors: dict[str, str] = {}
+
+    def request_stop(self, trial_id: str, reason: str) -> None:
+        """Ask the trial's trainer to stop after the epoch it just reported."""
+        self._stops[trial_id] = reason
+
+    def stop_requested(self, trial_id: str) -> str | None:
+        """The reason the trial should stop, or None to continue."""
+        return self._stops.get(trial_id)
+
+    def note_error(self, trial_id: str, reason: str) -> None:
+        """Remember why the trial's last attempt raised."""
+        self._errors[trial_id] = reason
+
+    def last_error(self, trial_id: str) -> str | None:
+        """Why the trial's last attempt raised, or None if it never said."""
+        return self._errors.get(trial_id)
+
+    def clear(self, trial_id: str) -> None:
+        """Forget a finished trial."""
+        self._stops.pop(trial_id, None)
+        self._errors.pop(trial_id, None)
+
+
+def open_channel(name: str) -> Any:
+    """The named channel actor: created by the first caller, shared by everyone after.
+
+    The actor is owned by the driver's job, so it ends with the driver; a resumed run makes a
+    new one (stop requests of the dead driver are moot: their trials were killed with it).
+    """
+    actor_class = ray.remote(num_cpus=0)(TrialChannel)
+    return actor_class.options(name=name, get_if_exists=True, lifetime=None).remote()
+
+
+def find_channel(name: str) -> Any:
+    """The channel actor the driver made, looked up from a worker."""
+    return ray.get_actor(name)

@@ -1,0 +1,362 @@
+"""Run a study on Ray Tune: the sampler in the driver, trainers in Ray workers, one Optuna study.
+
+:func:`run_ray` is the Ray counterpart of :func:`~paretune.search.run_local`. Both go through
+the same ask -> suggest -> train -> record path, so a study can be run locally, then on a
+cluster, then locally again, and every result lands in the one Optuna study:
+
+* sampling is Ray Tune's ``OptunaSearch`` over the study (``_ray_searcher.py``);
+* each trial runs the objective in a Ray worker with ``report`` bound to ``tune.report``
+  (``_ray_trainable.py``) and the trainer's checkpoint attached to every epoch;
+* the pruner runs as a Ray ``TrialScheduler`` (``_ray_scheduler.py``).
+
+Ray is imported only when :func:`run_ray` is called (``import paretune.search`` stays light).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+    from paretune.search._spec import StudySpec
+    from paretune.search._summary import RunSummary
+
+__all__ = ["gpu_share", "run_ray"]
+
+logger = logging.getLogger(__name__)
+
+ObjectiveFactory = Callable[[], Callable[..., Mapping[str, Any]]]
+
+
+def gpu_share(gpus_per_trial: float) -> float | None:
+    """Check a per-trial GPU request; return the memory fraction each trial may use.
+
+    A trial gets whole GPUs (an int >= 1: no cap, None) or a fraction that divides one GPU
+    evenly (1/2, 1/4, ...: that many trials share a GPU, each capped at the fraction). Zero
+    means CPU only (None).
+
+    Raises:
+        ValueError: In the scikit-learn wording.
+
+    Examples:
+        >>> gpu_share(0.25), gpu_share(0), gpu_share(2)
+        (0.25, None, None)
+        >>> gpu_share(0.3)
+        Traceback (most recent call last):
+        ...
+        ValueError: The 'gpus_per_trial' parameter of run_ray must be 0, a whole number, or a \
+fraction that divides 1 (0.5, 0.25, 0.2, ...). Got 0.3 instead.
+    """
+    value = gpus_per_trial
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(
+            "The 'gpus_per_trial' parameter of run_ray must be a float >= 0. "
+            f"Got {value!r} instead."
+        )
+    if value == 0:
+        return None
+    if value >= 1:
+        if float(value).is_integer():
+            return None
+    else:
+        per_gpu = 1.0 / value
+        if math.isclose(per_gpu, round(per_gpu), rel_tol=0, abs_tol=1e-9):
+            return float(value)
+    raise ValueError(
+        "The 'gpus_per_trial' parameter of run_ray must be 0, a whole number, or a fraction "
+        f"that divides 1 (0.5, 0.25, 0.2, ...). Got {value!r} instead."
+    )
+
+
+def _check_args(
+    *,
+    n_trials: int,
+    cpus_per_trial: float,
+    max_concurrent: int | None,
+    max_failures: int,
+    timeout: float | None,
+    address: str | None,
+) -> None:
+    def bad(name: str, what: str, value: Any) -> ValueError:
+        return ValueError(
+            f"The {name!r} parameter of run_ray must be {what}. Got {value!r} instead."
+        )
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not is_int(n_trials) or n_trials < 1:
+        raise bad("n_trials", "an int >= 1", n_trials)
+    if (
+        isinstance(cpus_per_trial, bool)
+        or not isinstance(cpus_per_trial, (int, float))
+        or not cpus_per_trial > 0
+    ):
+        raise bad("cpus_per_trial", "a float > 0", cpus_per_trial)
+    if max_concurrent is not None and (not is_int(max_concurrent) or max_concurrent < 1):
+        raise bad("max_concurrent", "an int >= 1 or None", max_concurrent)
+    if not is_int(max_failures) or max_failures < 0:
+        raise bad("max_failures", "an int >= 0", max_failures)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise bad("timeout", "a float > 0 or None", timeout)
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise bad("address", "'auto', 'HOST:PORT', 'ray://HOST:PORT' or None", address)
+
+
+def _experiment_root(storage_path: str | os.PathLike[str] | None) -> str:
+    """Where Ray Tune keeps experiments: a URI as given, a local path made absolute."""
+    if storage_path is None:
+        return str(Path("runs", "ray").resolve())
+    text = os.fspath(storage_path)
+    return text if "://" in text else str(Path(text).expanduser().resolve())
+
+
+def _fit(tuner: Any) -> bool:
+    """Run a Tuner; True when it ended because the driver was interrupted (SIGINT)."""
+    grid = tuner.fit()
+    unfinished = 0
+    for index in range(len(grid)):
+        outcome = grid[index]
+        if outcome.error is None and not outcome.metrics.get("done", False):
+            unfinished += 1
+    return unfinished > 0
+
+
+def run_ray(
+    spec: StudySpec,
+    *,
+    objective_factory: ObjectiveFactory,
+    n_trials: int,
+    address: str | None = None,
+    gpus_per_trial: float = 0,
+    cpus_per_trial: float = 1,
+    max_concurrent: int | None = None,
+    storage_path: str | os.PathLike[str] | None = None,
+    max_failures: int = 2,
+    timeout: float | None = None,
+) -> RunSummary:
+    """Run the study on Ray Tune until it holds ``n_trials`` finished trials.
+
+    Without ``address`` (and with no Ray started in this process) a local Ray is started and
+    stopped again at the end; with one (``"auto"``, ``"HOST:PORT"``) the run joins that
+    cluster. A Ray already initialized in this process is used as it is.
+
+    The Ray experiment lives in ``storage_path/<study name>`` (default ``runs/ray`` under the
+    working directory; on several nodes it must be shared storage, NFS or ``s3://...``). When
+    an interrupted experiment is found there it is resumed first (Ray Tune's restore: running
+    trials continue from their last epoch); results already in the Optuna storage are never
+    recorded twice. Then new trials start until the study holds ``n_trials`` finished
+    (COMPLETE + PRUNED) trials.
+
+    Args:
+        spec: The study (its storage must be reachable from the driver).
+        objective_factory: Picklable callable building the objective in each worker.
+        n_trials: Finished trials the study should hold at the end.
+        address: Ray cluster to join, or None for a local Ray.
+        gpus_per_trial: GPUs per trial: 0, a whole number, or a fraction dividing 1 (0.25:
+            four trials share a GPU, each capped at a quarter of its memory).
+        cpus_per_trial: CPUs reserved per trial.
+        max_concurrent: Most trials running at once (None: as many as resources allow).
+        storage_path: Where Ray Tune keeps its experiment (shared storage on a cluster).
+        max_failures: Retries of a trial whose worker failed, each resuming from the last
+            epoch checkpoint; then the trial is recorded FAIL with the error.
+        timeout: Seconds after which no new trial starts (running trials finish).
+
+    Returns:
+        The :class:`~paretune.search.RunSummary` of the study after the run.
+
+    Raises:
+        ValueError: A bad argument, or a pruner that has no Ray scheduler.
+        KeyboardInterrupt: The driver was interrupted; running the same call again resumes.
+    """
+    _check_args(
+        n_trials=n_trials,
+        cpus_per_trial=cpus_per_trial,
+        max_concurrent=max_concurrent,
+        max_failures=max_failures,
+        timeout=timeout,
+        address=address,
+    )
+    fraction = gpu_share(gpus_per_trial)
+    if not callable(objective_factory):
+        raise ValueError(
+            "The 'objective_factory' parameter of run_ray must be a callable that builds the "
+            f"objective. Got {objective_factory!r} instead."
+        )
+
+    import ray
+    from paretune.search._ray_channel import open_channel
+    from paretune.search._ray_scheduler import make_scheduler
+    from paretune.search._ray_searcher import StudySearcher
+    from paretune.search._ray_trainable import run_trial
+    from paretune.search._study import open_study, recover_interrupted
+    from ray import tune
+
+    started = time.time()
+    channel_name = f"paretune-channel:{spec.name}"
+    make_scheduler(spec, channel_name=channel_name)  # bad pruner settings fail before Ray starts
+    study = open_study(spec)
+    root = _experiment_root(storage_path)
+    path = f"{root.rstrip('/')}/{spec.name}"
+    if _counts(study)["done"] >= n_trials:
+        recovered = tuple(recover_interrupted(study))
+        return _summary(spec, study, n_trials=n_trials, started=started, recovered=recovered)
+    restorable = tune.Tuner.can_restore(path)
+
+    own_ray = not ray.is_initialized()
+    if own_ray:
+        ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
+    # The driver holds the channel actor for the whole run (an actor with no handle left is
+    # destroyed, even a named one).
+    channel = open_channel(channel_name)
+    try:
+        resources: dict[str, float] = {"cpu": float(cpus_per_trial)}
+        if gpus_per_trial:
+            resources["gpu"] = float(gpus_per_trial)
+        trainable = tune.with_resources(
+            functools.partial(
+                run_trial,
+                objective_factory=objective_factory,
+                channel_name=channel_name,
+                gpu_fraction=fraction,
+            ),
+            resources,
+        )
+        interrupted = False
+        if restorable:
+            logger.info("resuming the Ray Tune experiment in %s", path)
+            tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True)
+            interrupted = _fit(tuner)
+        # Trials a dead driver had asked for but not yet checkpointed in its experiment:
+        # FAIL "interrupted", their parameters queued again (as run_local does).
+        recovered = tuple(recover_interrupted(study))
+        remaining = None if timeout is None else timeout - (time.time() - started)
+        if (
+            not interrupted
+            and _counts(study)["done"] < n_trials
+            and (remaining is None or remaining > 0)
+        ):
+            searcher = StudySearcher(
+                spec=spec,
+                n_trials=n_trials,
+                timeout=remaining,
+                channel_name=channel_name,
+                max_failed_trials=n_trials,
+            )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    scheduler=make_scheduler(spec, channel_name=channel_name),
+                    num_samples=-1,
+                    max_concurrent_trials=max_concurrent,
+                    reuse_actors=False,
+                ),
+                run_config=tune.RunConfig(
+                    name=spec.name,
+                    storage_path=root,
+                    failure_config=tune.FailureConfig(max_failures=max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    verbose=0,
+                ),
+            )
+            interrupted = _fit(tuner)
+    finally:
+        del channel
+        if own_ray:
+            ray.shutdown()
+    if interrupted:
+        raise KeyboardInterrupt(
+            f"the Ray run of study {spec.name!r} was interrupted; its experiment is saved in "
+            f"{path} and running the same command again resumes it"
+        )
+    return _summary(
+        spec, study, n_trials=n_trials, started=started, recovered=recovered, timeout=timeout
+    )
+
+
+def _counts(study: optuna.Study) -> dict[str, int]:
+    from optuna.trial import TrialState
+
+    states = [trial.state for trial in study.get_trials(deepcopy=False)]
+    complete = states.count(TrialState.COMPLETE)
+    pruned = states.count(TrialState.PRUNED)
+    failed = states.count(TrialState.FAIL)
+    return {"complete": complete, "pruned": pruned, "failed": failed, "done": complete + pruned}
+
+
+def _front_size(study: optuna.Study) -> int:
+    """Feasible COMPLETE trials on the Pareto front (all objectives turned to minimize)."""
+    import numpy as np
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+    points = [
+        [sign * value for sign, value in zip(signs, trial.values, strict=True)]
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if trial.values is not None and all(c <= 0 for c in trial.constraints.values())
+    ]
+    if not points:
+        return 0
+    from paretune.search._pareto import pareto_front_mask
+
+    return int(np.count_nonzero(pareto_front_mask(np.asarray(points, dtype=float))))
+
+
+def _summary(
+    spec: StudySpec,
+    study: optuna.Study,
+    *,
+    n_trials: int,
+    started: float,
+    recovered: tuple[int, ...],
+    timeout: float | None = None,
+) -> RunSummary:
+    import datetime
+
+    from paretune.search._budget import epochs_spent
+    from paretune.search._summary import RunSummary, StopReason
+
+    trials = study.get_trials(deepcopy=False)
+    counts = _counts(study)
+    since = datetime.datetime.fromtimestamp(started)
+    ran = sum(
+        1
+        for trial in trials
+        if trial.datetime_complete is not None and trial.datetime_complete >= since
+    )
+    spent = epochs_spent(trials)
+    if ran == 0 and counts["done"] >= n_trials:
+        reason = StopReason.ALREADY_DONE
+    elif counts["done"] >= n_trials:
+        reason = StopReason.N_TRIALS
+    elif spec.max_total_epochs is not None and spent >= spec.max_total_epochs:
+        reason = StopReason.MAX_TOTAL_EPOCHS
+    elif timeout is not None and time.time() - started >= timeout:
+        reason = StopReason.TIMEOUT
+    else:
+        reason = StopReason.N_TRIALS
+    return RunSummary(
+        study_name=spec.name,
+        storage=spec.storage,
+        n_trials=n_trials,
+        complete=counts["complete"],
+        pruned=counts["pruned"],
+        failed=counts["failed"],
+        ran=ran,
+        recovered=recovered,
+        front_size=_front_size(study),
+        epochs_spent=spent,
+        elapsed_s=time.time() - started,
+        stop_reason=reason,
+    )

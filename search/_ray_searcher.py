@@ -1,0 +1,220 @@
+"""Ray Tune's ``OptunaSearch``, writing into the paretune study the same way a local run does.
+
+Sampling is Ray Tune's own ``OptunaSearch`` with the define-by-run function
+:func:`paretune.spaces.suggest` and the study's sampler, on the study that
+:func:`~paretune.search.open_study` opens (same storage, same ``study_name``), so a Ray run and
+a local run of one study are one Optuna study. What changes is what is told to Optuna:
+
+* each reported epoch is recorded on the trial as the local reporter records it (curve,
+  intermediate value);
+* the finished trial is recorded by :func:`paretune.search._record.record_result` from the
+  trainer's own result, so a trial that a scheduler stopped is PRUNED at the epoch it
+  reached (``OptunaSearch`` would tell Optuna COMPLETE with the partial-budget value);
+* a trial Ray gave up on is FAIL with the worker's exception as ``fail_reason``;
+* a trial already finished in the storage (a resumed experiment replaying it) is never told
+  twice.
+
+It also decides when the run is over: ``n_trials`` finished (COMPLETE + PRUNED) trials in the
+study, the time budget, the study's epoch budget, or too many failures.
+
+This module imports Ray and is only imported lazily, by the Ray executor.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import ray
+from paretune.search._objectives import direction_of, metric_of
+from paretune.search._optuna_compat import frozen_trial
+from paretune.search._ray_channel import open_channel
+from paretune.search._ray_scheduler import RAY_NATIVE
+from paretune.search._ray_trainable import EPOCH_KEY, METRICS_KEY, RESULT_KEY, TRIAL_NUMBER_KEY
+from paretune.search._record import record_failure, record_result
+from paretune.search._study import mark_worker
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+if TYPE_CHECKING:
+    import optuna
+    from paretune.search._spec import StudySpec
+    from paretune.spaces import StrategySpace
+
+logger = logging.getLogger(__name__)
+
+
+def _define_by_run(space: StrategySpace, trial: Any) -> dict[str, Any]:
+    from paretune.spaces import suggest
+
+    params: dict[str, Any] = suggest(space, trial)
+    return params
+
+
+class StudySearcher(OptunaSearch):
+    """``OptunaSearch`` over a paretune study (see the module docstring).
+
+    Args:
+        spec: The study.
+        n_trials: Finished (COMPLETE + PRUNED) trials the study should hold at the end.
+        timeout: Seconds after which no new trial starts (running ones finish).
+        channel_name: Name of the trial channel actor (failure reasons of workers).
+        max_failed_trials: Stop starting trials once this many failed in this run.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: StudySpec,
+        n_trials: int,
+        timeout: float | None,
+        channel_name: str,
+        max_failed_trials: int,
+    ) -> None:
+        self._spec = spec
+        self._n_trials = n_trials
+        self._timeout = timeout
+        self._channel_name = channel_name
+        self._max_failed_trials = max_failed_trials
+        self._deadline: float | None = None
+        self._failed = 0
+        self._curves: dict[str, dict[int, dict[str, float]]] = {}
+        # Ray's own single-objective schedulers decide without Optuna; record the
+        # intermediate values the local Optuna pruner would have reported.
+        self._report_intermediate = len(spec.objectives) == 1 and spec.pruner in RAY_NATIVE
+        metrics = [metric_of(name) for name in spec.objectives]
+        modes = ["max" if direction_of(name) == "maximize" else "min" for name in spec.objectives]
+        super().__init__(
+            space=functools.partial(_define_by_run, spec.space),
+            metric=metrics[0] if len(metrics) == 1 else metrics,
+            mode=modes[0] if len(modes) == 1 else modes,
+            study_name=spec.name,
+        )
+
+    # -- the study ---------------------------------------------------------------------------
+
+    def _setup_study(self, mode: str | list[str]) -> None:
+        from paretune.search._study import open_study, session_seed
+
+        probe = open_study(self._spec)
+        seed = session_seed(self._spec.seed, n_existing=len(probe.trials), worker=0)
+        self._ot_study = open_study(self._spec, sampler_seed=seed)
+
+    @property
+    def study(self) -> optuna.Study:
+        """The paretune study trials are written to."""
+        study = self._ot_study
+        if study is None:
+            raise RuntimeError("the searcher has no study yet")
+        return study
+
+    # -- when to stop ------------------------------------------------------------------------
+
+    def _in_flight(self) -> int:
+        return len(set(self._ot_trials) - self._completed_trials)
+
+    def _finished_in_study(self) -> int:
+        from optuna.trial import TrialState
+
+        states = (TrialState.COMPLETE, TrialState.PRUNED)
+        return len(self.study.get_trials(deepcopy=False, states=states))
+
+    def _budget_spent(self) -> bool:
+        limit = self._spec.max_total_epochs
+        if limit is None:
+            return False
+        from paretune.search import epochs_spent
+
+        return bool(epochs_spent(self.study.get_trials(deepcopy=False)) >= limit)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        """New parameters for Tune trial ``trial_id``, None to wait, or ``FINISHED``."""
+        if trial_id not in self._ot_trials:
+            if self._deadline is None and self._timeout is not None:
+                self._deadline = time.monotonic() + self._timeout
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return Searcher.FINISHED
+            if self._failed >= self._max_failed_trials or self._budget_spent():
+                return Searcher.FINISHED
+            in_flight = self._in_flight()
+            if self._finished_in_study() + in_flight >= self._n_trials:
+                # A running trial may still fail; wait for it before calling the run finished.
+                return None if in_flight else Searcher.FINISHED
+        params = super().suggest(trial_id)
+        if params is None:
+            return None
+        ot_trial = self._ot_trials[trial_id]
+        mark_worker(self.study, ot_trial)
+        return {**params, TRIAL_NUMBER_KEY: ot_trial.number}
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Record one reported epoch on the Optuna trial, as the local reporter does."""
+        if RESULT_KEY in result or METRICS_KEY not in result:
+            return
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        epoch = int(result[EPOCH_KEY])
+        metrics: dict[str, float] = json.loads(result[METRICS_KEY])
+        curve = self._curves.setdefault(trial_id, {})
+        if epoch in curve:
+            return  # a retried trial replaying an epoch it had reported
+        curve[epoch] = {"epoch": epoch, **metrics}
+        ot_trial.set_user_attr("curve", [curve[e] for e in sorted(curve)])
+        if self._report_intermediate:
+            ot_trial.report(float(metrics[str(self._metric)]), epoch)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Record the finished trial: the trainer's result, or FAIL with the worker's reason."""
+        if trial_id in self._completed_trials:
+            return
+        self._completed_trials.add(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None:
+            return
+        curve = [point for _, point in sorted(self._curves.pop(trial_id, {}).items())]
+        if frozen_trial(self.study, ot_trial).state.is_finished():
+            logger.info("trial %d is already recorded; not telling it twice", ot_trial.number)
+            return
+        channel = open_channel(self._channel_name)
+        if result is not None and RESULT_KEY in result:
+            payload: Mapping[str, Any] = json.loads(result[RESULT_KEY])
+            record_result(
+                self.study,
+                ot_trial,
+                payload,
+                objectives=self._spec.objectives,
+                constraints=self._spec.constraints,
+                prune_reason=ray.get(channel.stop_requested.remote(trial_id)),
+            )
+        elif error:
+            self._failed += 1
+            reason = ray.get(channel.last_error.remote(trial_id))
+            record_failure(
+                self.study,
+                ot_trial,
+                reason or "the Ray worker running the trial died",
+                curve=curve,
+            )
+        else:
+            record_failure(self.study, ot_trial, "interrupted", curve=curve)
+        channel.clear.remote(trial_id)
+
+    # -- checkpointing -----------------------------------------------------------------------
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Load the searcher of an interrupted run; its time budget starts again from now."""
+        super().restore(checkpoint_path)
+        self._deadline = None
+        self._failed = 0
+        for trial_id, ot_trial in self._ot_trials.items():
+            if trial_id not in self._completed_trials:
+                mark_worker(self.study, ot_trial)  # this driver runs them now

@@ -1,0 +1,110 @@
+"""What runs inside a Ray Tune worker: build the objective, train, report every epoch.
+
+The trainer's ``report(epoch, metrics)`` is bound to ``ray.tune.report``: each epoch becomes
+one Tune result (with the trainer's checkpoint directory attached, so a retried or resumed
+trial continues from its last epoch), and its answer is the stop request the driver's
+scheduler left on the trial channel. When the objective returns, its whole result is sent as
+one last Tune result; the driver's searcher records it with the same function as a local run.
+
+This module imports Ray and is only imported lazily, by the Ray executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ray
+from paretune.search._ray_channel import find_channel
+from ray import tune
+
+# Keys of the Tune results that carry paretune data as JSON (flat, so Tune does not split them).
+METRICS_KEY = "paretune_metrics"
+RESULT_KEY = "paretune_result"
+EPOCH_KEY = "epoch"
+# Key of the Tune config that carries the Optuna trial number (not passed to the objective).
+TRIAL_NUMBER_KEY = "paretune_trial"
+
+
+def epoch_result(epoch: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+    """The Tune result for one reported epoch: the metrics flat (for schedulers) and as JSON.
+
+    Examples:
+        >>> r = epoch_result(2, {"val_accuracy": 0.5, "lr": 0.01})
+        >>> r["epoch"], r["val_accuracy"], json.loads(r["paretune_metrics"])["lr"]
+        (2, 0.5, 0.01)
+    """
+    flat = {str(key): float(value) for key, value in metrics.items()}
+    return {**flat, EPOCH_KEY: int(epoch), METRICS_KEY: json.dumps(flat)}
+
+
+def final_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The last Tune result of a trial: the objective's whole result as JSON.
+
+    The flat copies of the numeric fields keep Tune's metric checks and the schedulers
+    (which read ``epoch`` and the objective's metric) satisfied.
+
+    Examples:
+        >>> r = final_result({"status": "completed", "epochs": 3, "val_accuracy": 0.9})
+        >>> r["epoch"], json.loads(r["paretune_result"])["status"]
+        (3, 'completed')
+    """
+    flat = {
+        key: float(value)
+        for key, value in result.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+    return {**flat, EPOCH_KEY: int(result.get("epochs", 0)), RESULT_KEY: json.dumps(dict(result))}
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    objective_factory: Callable[[], Callable[..., Mapping[str, Any]]],
+    channel_name: str,
+    gpu_fraction: float | None,
+) -> None:
+    """Train one trial in a Ray worker (the function given to ``tune.Tuner``).
+
+    Args:
+        config: The sampled parameters (the searcher's suggestion).
+        objective_factory: Builds the objective in this worker.
+        channel_name: Name of the driver's :class:`~paretune.search._ray_channel.TrialChannel`.
+        gpu_fraction: This trial's share of its GPU when it is given less than a whole one;
+            passed to the objective as ``gpu_memory_fraction`` so it can cap its memory.
+    """
+    context = tune.get_context()
+    trial_id = context.get_trial_id()
+    channel = find_channel(channel_name)
+    checkpoint_dir = tempfile.mkdtemp(prefix="paretune-trial-")
+    try:
+        restored = tune.get_checkpoint()
+        if restored is not None:
+            restored.to_directory(checkpoint_dir)
+
+        def report(epoch: int, metrics: Mapping[str, float]) -> bool:
+            checkpoint = (
+                tune.Checkpoint.from_directory(checkpoint_dir)
+                if os.listdir(checkpoint_dir)
+                else None
+            )
+            tune.report(epoch_result(epoch, metrics), checkpoint=checkpoint)
+            return ray.get(channel.stop_requested.remote(trial_id)) is not None
+
+        kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir}
+        if gpu_fraction is not None:
+            kwargs["gpu_memory_fraction"] = gpu_fraction
+        try:
+            objective = objective_factory()
+            params = {k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY}
+            result = objective(params, report, **kwargs)
+        except Exception as error:
+            ray.get(channel.note_error.remote(trial_id, f"{type(error).__name__}: {error}"))
+            raise
+        tune.report(final_result(result))
+    finally:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
