@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._decision import Decision
+from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._objectives import metric_of
 from paretune.search._options import check_options
 from paretune.search._optuna_compat import frozen_trial
@@ -247,3 +248,9 @@ for _name, _class_name, _description in [
         multi_objective=False,
         description=_description,
     )
+register_pruner(
+    "mo-asha",
+    MOAshaPruner,
+    multi_objective=True,
+    description="Multi-objective ASHA: non-dominated sorting over accuracy and costs per rung.",
+)
