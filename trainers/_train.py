@@ -255,6 +255,7 @@ class _Run:
 
     def _result(self, status: TrainStatus, reason: str, *, keep_model: bool) -> TrainResult:
         bake_quantization(self.model)
+        self.model.eval()
         cost = measure_cost(
             self.model, self.stats, bits=self.strategy.bits, act_bits=self.strategy.act_bits
         )
