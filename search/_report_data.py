@@ -228,6 +228,13 @@ def _feasible(metrics: Mapping[str, float], constraints: Mapping[str, float]) ->
     return all(metrics.get(c, math.inf) <= limit for c, limit in constraints.items())
 
 
+def _meets_trial_constraints(trial: Any) -> bool:
+    """Optuna's own record (``trial.set_constraint``): every value <= 0 means feasible."""
+    recorded = getattr(trial, "constraints", None) or ()
+    values = recorded.values() if isinstance(recorded, Mapping) else recorded
+    return all(_float(v) <= 0 for v in values)
+
+
 def rows_from_trials(
     trials: Iterable[Any], *, constraints: Mapping[str, float] | None = None
 ) -> tuple[TrialRow, ...]:
@@ -263,7 +270,7 @@ def rows_from_trials(
                 metrics=metrics,
                 strategy=dict(strategy) if isinstance(strategy, Mapping) else dict(trial.params),
                 curve=curve,
-                feasible=_feasible(metrics, constraints),
+                feasible=_feasible(metrics, constraints) and _meets_trial_constraints(trial),
                 note=note,
             )
         )
@@ -473,6 +480,8 @@ def constraint_picks(
 ) -> tuple[ConstraintPick, ...]:
     """The most accurate strategy under common size budgets, plus the knee.
 
+    Only trials that meet the study's constraints (``TrialRow.feasible``) take part.
+
     The dense float model is ``params * 32`` bits (the largest ``params`` recorded); each
     fraction of it becomes a ``size_bits`` limit, combined with the study's own constraints.
 
@@ -486,6 +495,7 @@ def constraint_picks(
         One :class:`ConstraintPick` per budget, then the unconstrained best and the knee.
     """
     constraints = dict(constraints or {})
+    rows = [r for r in rows if r.feasible or r.state != "COMPLETE"]
     candidates = [
         r.candidate()
         for r in rows

@@ -1,0 +1,131 @@
+"""The HTML report: self-contained, offline, escaped, WebGL at scale, bounded size."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+from paretune.search import build_report_data, render_report_html, write_report
+from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _study(
+    n: int, *, name: str = "demo", objectives: tuple[str, ...] = ("accuracy", "size_bits")
+) -> optuna.Study:
+    study = create_synthetic_study(storage=None, study_name=name, objectives=objectives, task=EVIL)
+    add_synthetic_trials(study, n_trials=n, seed=0)
+    return study
+
+
+def _figures(text: str) -> dict[str, dict[str, object]]:
+    found = re.findall(
+        r'<script type="application/json" class="paretune-figure" data-target="([^"]+)">(.*?)</script>',
+        text,
+        flags=re.S,
+    )
+    return {target: json.loads(body) for target, body in found}
+
+
+@pytest.fixture(scope="module")
+def small_report() -> tuple[str, object]:
+    study = _study(120, name=EVIL, objectives=("accuracy", "size_bits", "latency_ms"))
+    data = build_report_data(study, max_importance_trials=100)
+    return render_report_html(data), data
+
+
+def test_study_strings_are_escaped(small_report: tuple[str, object]) -> None:
+    text, _ = small_report
+    # the only <script> tags are ours: plotly.js, the JSON blocks and the boot script
+    assert EVIL not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    tags = re.findall(r"<script[^>]*>", text)
+    assert all(t == "<script>" or 'type="application/json"' in t for t in tags)
+    assert text.count("<script>") == 2  # plotly.js + boot
+
+
+def test_no_external_resource_is_referenced(small_report: tuple[str, object]) -> None:
+    text, _ = small_report
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
+    assert "@import" not in text and "url(" not in text.split("<script>")[0]
+    assert "cdn.plot.ly/plotly" not in text.split("<script>")[0]
+    assert "MathJax" not in text.split("<script>")[0]
+
+
+def test_every_section_is_present(small_report: tuple[str, object]) -> None:
+    text, data = small_report
+    for heading in ("Summary", "Pareto front", "Non-dominated strategies",
+                    "What common budgets pick", "Hypervolume against trials",
+                    "Optimization history", "Which settings matter", "Learning curves"):  # fmt: skip
+        assert heading in text
+    figures = _figures(text)
+    assert set(figures) == {
+        "plot-front-0", "plot-front-1", "plot-multi", "plot-hypervolume", "plot-history",
+        "plot-importance", "plot-curves",
+    }  # fmt: skip
+    # the front trace has one point per 2-D front member
+    for i, view in enumerate(data.fronts):  # type: ignore[attr-defined]
+        traces = figures[f"plot-front-{i}"]["data"]  # type: ignore[index]
+        front = [t for t in traces if t["name"].startswith("Pareto front")]
+        assert len(front) == 1 and len(front[0]["x"]) == len(view.front)
+        pruned = [t for t in traces if t["name"].startswith("pruned")]
+        assert len(pruned[0]["x"]) == len(view.pruned)
+    assert figures["plot-multi"]["data"][0]["type"] == "scatter3d"  # type: ignore[index]
+    # the table lists the whole front with every dimension
+    table = text.split('id="table"')[1].split('id="picks"')[0]
+    assert table.count("<tr") == len(data.front) + 1  # type: ignore[attr-defined]
+    for dimension in data.dimensions:  # type: ignore[attr-defined]
+        assert f">{dimension}</th>" in table
+
+
+def test_small_reports_use_svg_and_large_ones_webgl() -> None:
+    data = build_report_data(_study(60), max_importance_trials=50)
+    small = _figures(render_report_html(data, webgl_above=1000))
+    large = _figures(render_report_html(data, webgl_above=10))
+    kinds = lambda figs: {t["type"] for t in figs["plot-front-0"]["data"]}  # noqa: E731
+    assert "scattergl" not in kinds(small)
+    assert "scattergl" in kinds(large)
+
+
+def test_hover_text_carries_the_whole_strategy(small_report: tuple[str, object]) -> None:
+    text, data = small_report
+    hover = json.loads(re.search(r'id="paretune-hover">(.*?)</script>', text, re.S).group(1))  # type: ignore[union-attr]
+    assert len(hover) == len(data.rows)  # type: ignore[attr-defined]
+    row = data.rows[data.front[0]]  # type: ignore[attr-defined]
+    for key in row.strategy:
+        assert f"{key} = " in hover[data.front[0]]  # type: ignore[attr-defined]
+
+
+def test_four_objectives_get_a_pairwise_view() -> None:
+    study = _study(80, objectives=("accuracy", "size_bits", "latency_ms", "bitops"))
+    figures = _figures(render_report_html(build_report_data(study, max_importance_trials=50)))
+    assert figures["plot-multi"]["data"][0]["type"] == "splom"  # type: ignore[index]
+
+
+def test_single_objective_study_with_constraint(tmp_path: Path) -> None:
+    study = create_synthetic_study(
+        storage=None, study_name="one", objectives=("accuracy",), constraints={"size_bits": 20000}
+    )
+    add_synthetic_trials(study, n_trials=80, seed=5)
+    data = build_report_data(study, max_importance_trials=50)
+    assert [v.cost for v in data.fronts] == ["size_bits"]
+    assert all(data.rows[i].metrics["size_bits"] <= 20000 for i in data.fronts[0].front)
+    path = write_report(data, tmp_path / "sub" / "r.html")
+    assert path.is_file() and "breaks a study constraint" in path.read_text()
+
+
+@pytest.mark.slow
+def test_twenty_thousand_trials_stay_under_twenty_megabytes(tmp_path: Path) -> None:
+    study = _study(20_000)
+    data = build_report_data(study, max_importance_trials=500)
+    path = write_report(data, tmp_path / "big.html")
+    assert path.stat().st_size <= 20 * 1024 * 1024
+    figures = _figures(path.read_text())
+    types = {t["type"] for t in figures["plot-front-0"]["data"]}  # type: ignore[index]
+    assert "scattergl" in types
