@@ -26,7 +26,8 @@ def _study(
 
 def _figures(text: str) -> dict[str, dict[str, object]]:
     found = re.findall(
-        r'<script type="application/json" class="paretune-figure" data-target="([^"]+)">(.*?)</script>',
+        r'<script type="application/json" class="paretune-figure" '
+        r'data-target="([^"]+)">(.*?)</script>',
         text,
         flags=re.S,
     )
@@ -60,9 +61,10 @@ def test_no_external_resource_is_referenced(small_report: tuple[str, object]) ->
 
 def test_every_section_is_present(small_report: tuple[str, object]) -> None:
     text, data = small_report
-    for heading in ("Summary", "Pareto front", "Non-dominated strategies",
-                    "What common budgets pick", "Hypervolume against trials",
-                    "Optimization history", "Which settings matter", "Learning curves"):  # fmt: skip
+    headings = ("Summary", "Pareto front", "Non-dominated strategies", "What common budgets pick",
+                "Hypervolume against trials", "Optimization history", "Which settings matter",
+                "Learning curves")  # fmt: skip
+    for heading in headings:
         assert heading in text
     figures = _figures(text)
     assert set(figures) == {
