@@ -107,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
     from paretune.studies._runner import run_study
 
     overrides, labels = overrides_from_args(args)
-    config = read_study(args.study, overrides=overrides, labels=labels)
+    config = read_study(args.study, overrides=overrides, labels=labels, check_data=True)
     return run_study(config, label=args.study, quiet=args.quiet)

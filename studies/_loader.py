@@ -67,7 +67,8 @@ def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> Stud
             path (``"ray.address"``); they are validated like the file's own values.
 
     Returns:
-        The frozen, validated config.
+        The frozen, validated config. The task is built to check its name and options, but
+        its data is neither loaded nor required to be present yet.
 
     Raises:
         StudyFileError: When the file is missing, is not TOML, has an unknown key, or a
@@ -92,6 +93,7 @@ def read_study(
     *,
     overrides: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
+    check_data: bool = False,
 ) -> StudyConfig:
     """:func:`load_config`, naming each override in errors by ``labels[key]`` (a CLI flag).
 
@@ -99,6 +101,8 @@ def read_study(
         ref: A path to a ``.toml`` study file or a built-in name.
         overrides: Values that replace the file's (see :func:`load_config`).
         labels: How to name an overridden key in messages (``{"n_trials": "--n-trials"}``).
+        check_data: Also require the task's data files to be present in ``data_dir``
+            (``paretune run`` does; reading a study's status does not need the data).
 
     Returns:
         The frozen, validated config.
@@ -117,7 +121,7 @@ def read_study(
     for key, value in (overrides or {}).items():
         _set_path(data, key, value)
         origins[key] = (labels or {}).get(key, f"overrides[{key!r}]")
-    return _Reader(source, origins).config(data, path)
+    return _Reader(source, origins, check_data=check_data).config(data, path)
 
 
 def _deep_copy(value: Any) -> Any:
@@ -146,9 +150,10 @@ def _set_path(data: dict[str, Any], key: str, value: Any) -> None:
 class _Reader:
     """Validates each top-level key; errors for overridden keys name the override."""
 
-    def __init__(self, source: str, origins: Mapping[str, str]) -> None:
+    def __init__(self, source: str, origins: Mapping[str, str], *, check_data: bool) -> None:
         self.source = source
         self.origins = origins
+        self.check_data = check_data
 
     def at(self, key: str) -> Where:
         if key in self.origins:
@@ -277,8 +282,12 @@ class _Reader:
 
     def task(
         self, value: Any, options: Mapping[str, Any], data_dir: str | None
-    ) -> tuple[str, int]:
-        """The task name and its default epochs (the task is built, its data is not loaded)."""
+    ) -> tuple[str, int | None]:
+        """The task name and its default epochs (the task is built, its data is not loaded).
+
+        The default epochs are ``None`` when the task's data files are missing and
+        ``check_data`` is off.
+        """
         from paretune import trainers
 
         where = self.at("task")
@@ -291,6 +300,11 @@ class _Reader:
             )
         try:
             task = trainers.get_task(name, data_dir=data_dir, options=dict(options))
+        except FileNotFoundError as error:
+            # The task is well named but its data is not (yet) there: only a run needs it.
+            if self.check_data:
+                raise self.at("data_dir").error(f"does not hold the task's data: {error}") from None
+            return name, None
         except (ValueError, TypeError, ImportError, OSError) as error:
             blame = self.at("task_options") if options and not factory else where
             raise blame.error(f"does not give a usable task {name!r}: {error}") from None
