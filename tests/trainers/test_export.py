@@ -1,0 +1,81 @@
+"""Export and reload: same test accuracy, really sparse and quantized weights on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from paretune.trainers import (
+    Strategy,
+    Task,
+    evaluate,
+    export_model,
+    get_task,
+    load_exported,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    return get_task("synthetic", options={"n_samples": 300})
+
+
+@pytest.mark.parametrize(("rate", "bits"), [(0.0, 32), (0.8, 4), (0.5, 2), (0.3, 16)])
+def test_export_reload_keeps_accuracy_sparsity_and_bits(
+    task: Task, tmp_path: Path, rate: float, bits: int
+) -> None:
+    strategy = Strategy(epochs=3, prune_rate=rate, bits=bits)
+    result = train(task, strategy, device="cpu", keep_model=True)
+    folder = export_model(tmp_path / "model", result=result, task=task)
+    assert {p.name for p in folder.iterdir()} >= {
+        "model.pt",
+        "weights.pt",
+        "strategy.json",
+        "metrics.json",
+        "MODEL_CARD.md",
+    }
+    exported = load_exported(folder)
+    assert exported.strategy == strategy
+    assert exported.task_name == "synthetic"
+    assert exported.metrics["test_accuracy"] == result.test_accuracy
+    assert evaluate(exported.model, task) == result.test_accuracy
+    assert evaluate(exported.model, task, split="val") == result.val_accuracy
+
+    packed = torch.load(folder / "weights.pt", weights_only=True)
+    layers = packed["layers"]
+    assert len(layers) == 3
+    codes = [entry.get("codes", entry.get("values")) for entry in layers.values()]
+    zeros = sum(int((c == 0).sum()) for c in codes) / sum(c.numel() for c in codes)
+    assert zeros >= rate - 0.005  # really sparse on disk
+    if bits < 32:
+        qmax = 2 ** (bits - 1) - 1
+        for entry in layers.values():
+            assert entry["codes"].dtype == (torch.int8 if bits <= 8 else torch.int16)
+            assert int(entry["codes"].abs().max()) <= qmax
+            assert entry["scale"].shape == (entry["codes"].shape[0],)
+        for name, module in exported.model.named_modules():
+            if name in layers:
+                for channel in module.weight.detach():
+                    assert len(torch.unique(channel)) <= 2**bits
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["sparsity"] == pytest.approx(result.sparsity)
+    assert "size_bits" in (folder / "MODEL_CARD.md").read_text()
+
+
+def test_export_needs_the_model(task: Task, tmp_path: Path) -> None:
+    result = train(task, Strategy(epochs=1), device="cpu")
+    with pytest.raises(ValueError, match="keep_model=True"):
+        export_model(tmp_path, result=result, task=task)
+
+
+def test_load_exported_names_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="'model.pt' not found"):
+        load_exported(tmp_path)
+
+
+def test_evaluate_rejects_unknown_split(task: Task) -> None:
+    with pytest.raises(ValueError, match="The 'split' parameter of evaluate must be one of"):
+        evaluate(task.new_model(), task, split="dev")

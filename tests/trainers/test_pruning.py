@@ -1,0 +1,91 @@
+"""Gradual global magnitude pruning: schedule oracle, sort oracle, exact final sparsity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from paretune.trainers import Strategy, Task, get_task, train
+from paretune.trainers._pruning import MagnitudePruner, cubic_sparsity, global_magnitude_masks
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    return get_task("synthetic", options={"n_samples": 300})
+
+
+def test_cubic_schedule_matches_zhu_and_gupta() -> None:
+    target, begin, end = 0.8, 10, 50
+    for step in range(0, 70):
+        if step < begin:
+            expected = 0.0
+        elif step >= end:
+            expected = target
+        else:
+            expected = target + (0.0 - target) * (1 - (step - begin) / (end - begin)) ** 3
+        assert cubic_sparsity(step, target=target, begin=begin, end=end) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.77, 0.99])
+def test_global_masks_zero_the_smallest_weights_like_a_sort(sparsity: float) -> None:
+    generator = torch.Generator().manual_seed(3)
+    weights = [torch.randn(5, 7, generator=generator), torch.randn(11, generator=generator) * 3]
+    masks = global_magnitude_masks(weights, sparsity)
+    flat = np.concatenate([w.abs().flatten().numpy() for w in weights])
+    count = round(sparsity * flat.size)
+    expected = np.ones(flat.size)
+    expected[np.argsort(flat, kind="stable")[:count]] = 0.0
+    got = np.concatenate([m.flatten().numpy() for m in masks])
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_pruner_keeps_masked_weights_at_zero_between_updates() -> None:
+    weight = torch.nn.Parameter(torch.linspace(-1, 1, 100))
+    pruner = MagnitudePruner([weight], target=0.5, begin=0, end=0, frequency=1)
+    pruner.after_step(0)
+    zeros = weight.detach() == 0
+    assert int(zeros.sum()) == 50
+    with torch.no_grad():
+        weight += 0.3  # an optimizer step moves every weight ...
+    pruner.after_step(1)
+    assert torch.equal(weight.detach() == 0, zeros)  # ... the mask puts the pruned back
+
+
+def test_pruner_rejects_bad_settings() -> None:
+    with pytest.raises(ValueError, match="must be a float in \\[0, 1\\)"):
+        MagnitudePruner([torch.zeros(3)], target=1.0, begin=0, end=1, frequency=1)
+    with pytest.raises(ValueError, match="begin <= end"):
+        MagnitudePruner([torch.zeros(3)], target=0.5, begin=5, end=1, frequency=1)
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.5, 0.9, 0.97])
+def test_final_sparsity_is_the_prune_rate(task: Task, rate: float) -> None:
+    result = train(task, Strategy(epochs=4, prune_rate=rate), device="cpu", keep_model=True)
+    assert abs(result.sparsity - rate) <= 0.005
+    assert result.model is not None
+    weights = [m.weight for m in result.model.modules() if isinstance(m, torch.nn.Linear)]
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    total = sum(w.numel() for w in weights)
+    assert abs(zeros / total - rate) <= 0.005
+    assert result.curve[-1]["sparsity"] == pytest.approx(rate)
+
+
+def test_sparsity_rises_gradually_and_the_mask_is_kept(task: Task) -> None:
+    result = train(task, Strategy(epochs=10, prune_rate=0.8), device="cpu")
+    rates = [point["sparsity"] for point in result.curve]
+    assert rates == sorted(rates)
+    assert rates[0] < 0.8 and 0.0 < rates[2] < 0.8
+    assert rates[-3:] == pytest.approx([0.8, 0.8, 0.8])  # the mask is kept to the end
+    assert abs(result.sparsity - 0.8) <= 0.005
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_quantization_keeps_pruned_weights_at_zero(task: Task, bits: int) -> None:
+    result = train(task, Strategy(epochs=3, prune_rate=0.5, bits=bits), device="cpu")
+    assert result.sparsity >= 0.5 - 0.005
+
+
+def test_no_pruning_leaves_weights_dense(task: Task) -> None:
+    result = train(task, Strategy(epochs=1), device="cpu")
+    assert result.sparsity == 0.0
+    assert result.nonzero_params == result.params

@@ -1,0 +1,112 @@
+"""Quantization-aware training: NumPy oracle, straight-through gradient, distinct values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from paretune.trainers import BIT_WIDTHS, Strategy, Task, get_task, train
+from paretune.trainers._quant import (
+    QuantConv2d,
+    QuantLinear,
+    bake_quantization,
+    fake_quantize,
+    prepare_quantization,
+    quantize_weight,
+)
+
+QUANTIZED = [b for b in BIT_WIDTHS if b < 32]
+
+
+def numpy_quantize(w: np.ndarray, bits: int) -> np.ndarray:
+    qmax = 2 ** (bits - 1) - 1
+    rows = w.reshape(w.shape[0], -1)
+    scale = np.abs(rows).max(axis=1, keepdims=True) / qmax
+    scale[scale == 0] = 1.0
+    return (np.clip(np.round(rows / scale), -qmax, qmax) * scale).reshape(w.shape)
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    return get_task("synthetic", options={"n_samples": 300})
+
+
+@pytest.mark.parametrize("bits", QUANTIZED)
+def test_quantizer_matches_a_numpy_reference(bits: int) -> None:
+    w = torch.randn(6, 3, 3, 3, generator=torch.Generator().manual_seed(bits))
+    w[2] = 0.0  # an all-zero channel stays zero
+    np.testing.assert_allclose(
+        quantize_weight(w, bits).numpy(), numpy_quantize(w.numpy(), bits), rtol=1e-6, atol=1e-7
+    )
+
+
+def test_straight_through_gradient_is_the_identity() -> None:
+    w = torch.randn(4, 5, requires_grad=True)
+    upstream = torch.randn(4, 5)
+    (fake_quantize(w, 3) * upstream).sum().backward()
+    assert w.grad is not None
+    torch.testing.assert_close(w.grad, upstream)
+
+
+def test_prepare_swaps_layers_and_shares_parameters() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    weight = model[0].weight
+    prepare_quantization(model, bits=4, act_bits=8)
+    assert isinstance(model[0], QuantConv2d) and isinstance(model[2], QuantLinear)
+    assert model[0].weight is weight and (model[0].weight_bits, model[0].act_bits) == (4, 8)
+    float_model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    assert type(prepare_quantization(float_model, bits=32, act_bits=None)[0]) is torch.nn.Linear
+
+
+@pytest.mark.parametrize("bits", QUANTIZED)
+def test_trained_weights_take_at_most_2_to_the_bits_values_per_channel(
+    task: Task, bits: int
+) -> None:
+    result = train(task, Strategy(epochs=1, bits=bits), device="cpu", keep_model=True)
+    assert result.model is not None
+    layers = [m for m in result.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers and all(isinstance(m, QuantLinear) for m in layers)
+    for layer in layers:
+        for channel in layer.weight.detach():
+            assert len(torch.unique(channel)) <= 2**bits
+        # really quantized: one scale per channel explains every value as an integer multiple
+        torch.testing.assert_close(layer.weight.detach(), quantize_weight(layer.weight, bits))
+    assert result.size_bits == pytest.approx(
+        sum(int((m.weight != 0).sum()) * bits + m.bias.numel() * 32 for m in layers)
+    )
+
+
+def test_float_training_has_many_distinct_values(task: Task) -> None:
+    result = train(task, Strategy(epochs=1), device="cpu", keep_model=True)
+    assert result.model is not None
+    first = next(m for m in result.model.modules() if isinstance(m, torch.nn.Linear))
+    assert len(torch.unique(first.weight.detach())) > 2**8
+
+
+def test_activation_quantization_limits_layer_inputs() -> None:
+    model = prepare_quantization(torch.nn.Sequential(torch.nn.Linear(50, 1)), bits=32, act_bits=2)
+    layer = model[0]
+    x = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    # with 2-bit activations the input becomes {-s, 0, s}, s = max|x|: recompute from that
+    scale = x.abs().max()
+    xq = torch.round(x / scale).clamp(-1, 1) * scale
+    expected = torch.nn.functional.linear(xq, layer.weight, layer.bias)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_act_bits_change_training_and_bitops(task: Task) -> None:
+    plain = train(task, Strategy(epochs=1, bits=8), device="cpu")
+    act = train(task, Strategy(epochs=1, bits=8, act_bits=4), device="cpu", keep_model=True)
+    assert act.model is not None
+    layers = [m for m in act.model.modules() if isinstance(m, torch.nn.Linear)]
+    nonzero = sum(int((m.weight != 0).sum()) for m in layers)  # an MLP uses each weight once
+    assert act.bitops == nonzero * 8 * 4
+    assert act.curve[0]["train_loss"] != plain.curve[0]["train_loss"]
+
+
+def test_bake_writes_quantized_values_once() -> None:
+    model = prepare_quantization(torch.nn.Sequential(torch.nn.Linear(4, 3)), bits=3, act_bits=None)
+    expected = quantize_weight(model[0].weight, 3)
+    bake_quantization(model)
+    torch.testing.assert_close(model[0].weight.detach(), expected)
+    assert model[0].weight_bits is None
