@@ -259,7 +259,7 @@ def run_ray(
                     scheduler=make_scheduler(spec, channel_name=channel_name),
                     num_samples=-1,
                     max_concurrent_trials=max_concurrent,
-                    reuse_actors=False,
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name=spec.name,

@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
 #: Pruners that run as Ray Tune's own schedulers, with the Optuna options each understands.
 RAY_NATIVE: dict[str, tuple[str, ...]] = {
-    "asha": ("min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
-    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "asha": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
+    "median": ("n_startup_trials", "n_warmup_steps"),
 }
 
 

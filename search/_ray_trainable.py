@@ -20,7 +20,7 @@ from typing import Any
 
 import ray
 from paretune.search._ray_channel import find_channel
-from ray import tune
+from ray import cloudpickle, tune
 
 # Keys of the Tune results that carry paretune data as JSON (flat, so Tune does not split them).
 METRICS_KEY = "paretune_metrics"
@@ -61,6 +61,21 @@ def final_result(result: Mapping[str, Any]) -> dict[str, Any]:
     return {**flat, EPOCH_KEY: int(result.get("epochs", 0)), RESULT_KEY: json.dumps(dict(result))}
 
 
+# The objective each worker process built, by its pickled factory: with actor reuse, the next
+# trial on the same worker skips importing torch and loading the task's data again.
+_BUILT: dict[bytes, Callable[..., Mapping[str, Any]]] = {}
+
+
+def _objective_of(
+    factory: Callable[[], Callable[..., Mapping[str, Any]]],
+) -> Callable[..., Mapping[str, Any]]:
+    key = cloudpickle.dumps(factory)
+    if key not in _BUILT:
+        _BUILT.clear()
+        _BUILT[key] = factory()
+    return _BUILT[key]
+
+
 def run_trial(
     config: dict[str, Any],
     *,
@@ -99,7 +114,7 @@ def run_trial(
         if gpu_fraction is not None:
             kwargs["gpu_memory_fraction"] = gpu_fraction
         try:
-            objective = objective_factory()
+            objective = _objective_of(objective_factory)
             params = {k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY}
             result = objective(params, report, **kwargs)
         except Exception as error:

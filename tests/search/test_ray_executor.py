@@ -1,0 +1,322 @@
+"""run_ray on a real local Ray (2 CPUs): records, pruning as PRUNED, worker failures, validation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from paretune.search import StudySpec, run_local, run_ray
+from paretune.search._ray_executor import gpu_share
+from paretune.spaces import (
+    CategoricalDistribution,
+    Fixed,
+    FloatDistribution,
+    StrategySpace,
+)
+
+ray = pytest.importorskip("ray", reason="ray is not installed")
+
+
+class SleepyObjective:
+    """A trainer stand-in for executor tests: each epoch sleeps, accuracy grows with lr.
+
+    It honours the objective contract (``report`` may stop it; ``checkpoint_dir`` holds the
+    last epoch and is resumed from) and, with ``marker_dir``, writes one JSON file per call
+    (process id, first epoch run, lr) so tests can find and kill the worker and see resumes.
+    """
+
+    def __init__(self, *, seconds: float, marker_dir: str | None = None) -> None:
+        self.seconds = seconds
+        self.marker_dir = marker_dir
+
+    def __call__(
+        self,
+        params: Mapping[str, Any],
+        report: Callable[[int, Mapping[str, float]], bool] | None,
+        checkpoint_dir: str | None = None,
+    ) -> dict[str, Any]:
+        state_file = Path(checkpoint_dir, "state.json") if checkpoint_dir else None
+        start, curve = 1, []
+        if state_file is not None and state_file.exists():
+            saved = json.loads(state_file.read_text())
+            start, curve = saved["epoch"] + 1, saved["curve"]
+        if self.marker_dir is not None:
+            marker = Path(self.marker_dir, f"{os.getpid()}-{time.monotonic_ns()}.json")
+            marker.write_text(json.dumps({"pid": os.getpid(), "start": start, "lr": params["lr"]}))
+        epochs, lr = int(params["epochs"]), float(params["lr"])
+        size = 100.0 * float(params.get("bits", 32))
+        status, epoch = "completed", start - 1
+        for epoch in range(start, epochs + 1):
+            time.sleep(self.seconds)
+            accuracy = 1.0 - math.exp(-3.0 * lr * epoch)
+            metrics = {"val_accuracy": accuracy, "train_loss": 1.0 - accuracy, "size_bits": size}
+            curve.append({"epoch": epoch, **metrics})
+            if state_file is not None:
+                state_file.write_text(json.dumps({"epoch": epoch, "curve": curve}))
+            if report is not None and report(epoch, metrics):
+                status = "stopped"
+                break
+        last = curve[-1]
+        return {
+            "status": status,
+            "reason": "stopped by report" if status == "stopped" else "",
+            "val_accuracy": last["val_accuracy"],
+            "test_accuracy": last["val_accuracy"] - 0.01,
+            "params": 10,
+            "nonzero_params": 10,
+            "sparsity": 0.0,
+            "size_bits": size,
+            "bitops": 1000.0,
+            "latency_ms": 0.1,
+            "train_seconds": self.seconds * epoch,
+            "epochs": epoch,
+            "curve": curve,
+            "strategy": dict(params),
+        }
+
+
+def sleepy(seconds: float, marker_dir: str | None = None) -> SleepyObjective:
+    return SleepyObjective(seconds=seconds, marker_dir=marker_dir)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    from ray import cloudpickle
+
+    # Ray workers cannot import this test module by name: send its objects by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _spec(tmp: Path, name: str, **extra: Any) -> StudySpec:
+    space = extra.pop(
+        "space",
+        StrategySpace(
+            params={
+                "lr": CategoricalDistribution(choices=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)),
+                "epochs": Fixed(value=4),
+            }
+        ),
+    )
+    return StudySpec(
+        name=name,
+        storage=f"sqlite:///{tmp}/{name}.db",
+        objectives=extra.pop("objectives", ("accuracy",)),
+        space=space,
+        sampler=extra.pop("sampler", "random"),
+        **extra,
+    )
+
+
+def _trials(spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=spec.name, storage=spec.storage).trials
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_run_records_the_same_trials_as_a_local_run(local_ray: None, tmp_path: Path) -> None:
+    from paretune.studies._objective import build_objective
+
+    factory = functools.partial(build_objective, task="synthetic", task_options={"n_samples": 300})
+    space = StrategySpace(
+        params={
+            "optimizer": CategoricalDistribution(choices=("sgd", "adam")),
+            "lr": FloatDistribution(low=1e-3, high=0.1, log=True),
+            "epochs": Fixed(value=2),
+        }
+    )
+    objectives = ("accuracy", "size_bits")
+    local = _spec(tmp_path, "local", space=space, objectives=objectives)
+    remote = _spec(tmp_path, "remote", space=space, objectives=objectives)
+    run_local(local, objective_factory=factory, n_trials=3)
+    summary = run_ray(remote, objective_factory=factory, n_trials=3, storage_path=tmp_path / "ray")
+
+    assert (summary.complete, summary.pruned, summary.failed, summary.ran) == (3, 0, 0, 3)
+    by_local, by_ray = _trials(local), _trials(remote)
+    assert [t.state for t in by_ray] == [optuna.trial.TrialState.COMPLETE] * 3
+    for a, b in zip(by_local, by_ray, strict=True):
+        # Same seed, same sampler, same deterministic trainer: the same trials.
+        assert a.params == b.params
+        assert a.values == pytest.approx(b.values)
+        assert set(a.user_attrs) == set(b.user_attrs)
+        assert a.user_attrs["strategy"] == b.user_attrs["strategy"]
+        assert len(b.user_attrs["curve"]) == len(a.user_attrs["curve"]) == 2
+        assert set(b.user_attrs["curve"][0]) == set(a.user_attrs["curve"][0])
+    # The Ray study is an ordinary paretune study: a local run continues it.
+    assert run_local(remote, objective_factory=factory, n_trials=4).done == 4
+    assert len(_trials(remote)) == 4
+
+
+@pytest.mark.ray
+def test_scheduler_stops_are_recorded_pruned_with_the_epoch_reached(
+    local_ray: None, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "asha", pruner="asha", pruner_options={"reduction_factor": 2})
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(sleepy, 0.05),
+        n_trials=8,
+        max_concurrent=1,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert summary.done == 8 and len(trials) == 8
+    assert pruned, "ASHA with reduction factor 2 stopped no trial"
+    for trial in pruned:
+        epochs = trial.user_attrs["epochs"]
+        assert trial.user_attrs["pruned_at_epoch"] == epochs < 4
+        assert [p["epoch"] for p in trial.user_attrs["curve"]] == list(range(1, epochs + 1))
+        assert trial.user_attrs["prune_reason"].startswith("asha pruner (Ray Tune Async")
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+        assert "test_accuracy" in trial.user_attrs  # the trainer's own result, not a kill
+    assert all(t.user_attrs["epochs"] == 4 for t in complete)
+
+
+@pytest.mark.ray
+def test_mo_asha_runs_as_a_ray_scheduler(local_ray: None, tmp_path: Path) -> None:
+    space = StrategySpace(
+        params={
+            "lr": CategoricalDistribution(choices=(0.05, 0.1, 0.2, 0.4)),
+            "bits": CategoricalDistribution(choices=(8, 32)),
+            "epochs": Fixed(value=4),
+        }
+    )
+    spec = _spec(
+        tmp_path,
+        "moasha",
+        space=space,
+        objectives=("accuracy", "size_bits"),
+        pruner="mo-asha",
+        pruner_options={"min_epochs": 1, "reduction_factor": 3},
+    )
+    run_ray(
+        spec,
+        objective_factory=functools.partial(sleepy, 0.05),
+        n_trials=8,
+        max_concurrent=1,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(trials) == 8 and pruned
+    for trial in pruned:
+        assert trial.user_attrs["prune_reason"].startswith("mo-asha: rank")
+        assert trial.user_attrs["pruned_at_epoch"] in (1, 3)  # the rungs below epoch 4
+
+
+@pytest.mark.ray
+def test_a_killed_worker_is_retried_from_its_checkpoint(local_ray: None, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    spec = _spec(tmp_path, "killed")
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(markers.iterdir()):
+            time.sleep(0.05)
+        first = json.loads(sorted(markers.iterdir())[0].read_text())
+        time.sleep(1.5)  # epoch 1 done and checkpointed, epoch 2 under way
+        os.kill(first["pid"], signal.SIGKILL)
+        killed.append(first["pid"])
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(sleepy, 1.0, str(markers)),
+        n_trials=2,
+        max_failures=2,
+        storage_path=tmp_path / "ray",
+    )
+    killer.join()
+
+    calls = [json.loads(path.read_text()) for path in markers.iterdir()]
+    victim = next(call for call in calls if call["pid"] == killed[0])
+    retries = [c for c in calls if c["lr"] == victim["lr"] and c["pid"] != victim["pid"]]
+    assert retries and retries[-1]["start"] > 1, calls  # resumed, not restarted
+    assert (summary.complete, summary.failed) == (2, 0)
+    for trial in _trials(spec):
+        assert [p["epoch"] for p in trial.user_attrs["curve"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.ray
+def test_failing_objective_is_recorded_fail_with_its_reason(
+    local_ray: None, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "failing")
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(_broken_objective),
+        n_trials=1,
+        max_failures=0,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    assert summary.done == 0 and summary.failed == 1 == len(trials)
+    assert trials[0].user_attrs["fail_reason"] == "RuntimeError: CUDA out of memory (simulated)"
+
+
+def _raise(params: Mapping[str, Any], report: Any, checkpoint_dir: str | None = None) -> None:
+    raise RuntimeError("CUDA out of memory (simulated)")
+
+
+def _broken_objective() -> Callable[..., Any]:
+    return _raise
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0, None), (1, None), (2, None), (0.5, 0.5), (0.25, 0.25), (0.2, 0.2)]
+)
+def test_gpu_share_accepts_whole_gpus_and_fractions_that_divide_one(
+    value: float, expected: float | None
+) -> None:
+    assert gpu_share(value) == expected
+
+
+@pytest.mark.parametrize("value", [0.3, 0.4, 1.5, -1, True, "0.5"])
+def test_gpu_share_refuses_other_values(value: Any) -> None:
+    with pytest.raises(ValueError, match="'gpus_per_trial' parameter of run_ray must be"):
+        gpu_share(value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_trials": 0}, "'n_trials' parameter of run_ray must be an int >= 1. Got 0"),
+        ({"cpus_per_trial": 0}, "'cpus_per_trial' parameter of run_ray must be a float > 0"),
+        ({"max_concurrent": 0}, "'max_concurrent' parameter of run_ray must be an int >= 1"),
+        ({"max_failures": -1}, "'max_failures' parameter of run_ray must be an int >= 0"),
+        ({"timeout": 0}, "'timeout' parameter of run_ray must be a float > 0"),
+        ({"gpus_per_trial": 0.3}, "fraction that divides 1"),
+    ],
+)
+def test_bad_arguments_fail_before_ray_starts(
+    tmp_path: Path, kwargs: dict[str, Any], match: str
+) -> None:
+    args: dict[str, Any] = {"objective_factory": functools.partial(sleepy, 0.0), "n_trials": 1}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        run_ray(_spec(tmp_path, "bad"), **args)
+
+
+def test_pruner_options_without_a_ray_equivalent_are_refused(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "opts", pruner="median", pruner_options={"n_min_trials": 2})
+    with pytest.raises(ValueError, match="Known on the Ray backend: n_startup_trials"):
+        run_ray(spec, objective_factory=functools.partial(sleepy, 0.0), n_trials=1)
