@@ -16,7 +16,6 @@ from typing import Any
 
 import optuna
 import pytest
-
 from paretune.search import StudySpec, run_local, run_ray
 from paretune.search._ray_executor import gpu_share
 from paretune.spaces import (
