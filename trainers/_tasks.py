@@ -203,9 +203,32 @@ def _digits_cnn(data_dir: str | None, options: Mapping[str, Any]) -> Task:
 
 
 def _synthetic(data_dir: str | None, options: Mapping[str, Any]) -> Task:
+    for key in ("n_samples", "n_features", "n_informative", "n_classes", "hidden", "seed"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (key != "seed"):
+            low = 0 if key == "seed" else 1
+            raise ValueError(
+                f"The {key!r} option of task 'synthetic' must be an int >= {low}. "
+                f"Got {value!r} instead."
+            )
     sizes = {k: int(options[k]) for k in ("n_samples", "n_features", "n_informative")}
     n_classes, seed = int(options["n_classes"]), int(options["seed"])
     hidden = int(options["hidden"])
+    if sizes["n_informative"] > sizes["n_features"]:
+        raise ValueError(
+            "The 'n_informative' option of task 'synthetic' must be <= n_features "
+            f"({sizes['n_features']}). Got {sizes['n_informative']} instead."
+        )
+    if n_classes < 2 or 2 * n_classes > 2 ** sizes["n_informative"]:
+        raise ValueError(
+            "The 'n_classes' option of task 'synthetic' must be >= 2 and <= "
+            f"2 ** n_informative / 2. Got {n_classes} instead."
+        )
+    if sizes["n_samples"] < 5 * n_classes:
+        raise ValueError(
+            "The 'n_samples' option of task 'synthetic' must be >= 5 * n_classes "
+            f"(each split needs every class). Got {sizes['n_samples']} instead."
+        )
     return Task(
         name="synthetic",
         description=describe_tasks()["synthetic"],
