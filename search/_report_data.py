@@ -581,9 +581,9 @@ def importances(
 
 def _dimensions(rows: Sequence[TrialRow]) -> tuple[str, ...]:
     order = (
-        "optimizer", "lr", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_epochs",
-        "decay_gamma", "step_size", "batch_size", "weight_decay", "l1", "dropout",
-        "prune_rate", "bits", "act_bits", "epochs", "seed",
+        "bits", "act_bits", "prune_rate", "optimizer", "lr", "momentum", "beta1", "beta2",
+        "eps", "schedule", "warmup_epochs", "decay_gamma", "step_size", "batch_size",
+        "weight_decay", "l1", "dropout", "epochs", "seed",
     )  # fmt: skip
     seen: dict[str, None] = {}
     for row in rows:

@@ -273,11 +273,17 @@ def _multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
                  "z": column(indices, names[0]), "customdata": list(indices), "meta": "hover",
                  "marker": marker}
             )  # fmt: skip
+        log = {view.cost: view.log_x for view in data.fronts}
+
+        def axis(name: str) -> dict[str, Any]:
+            suffix = " (log)" if log.get(name) else ""
+            return {"title": {"text": _axis_title(name) + suffix},
+                    "type": "log" if log.get(name) else "linear"}  # fmt: skip
+
         layout = {
             "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
-            "scene": {"xaxis": {"title": {"text": _axis_title(names[1])}},
-                      "yaxis": {"title": {"text": _axis_title(names[2])}},
-                      "zaxis": {"title": {"text": _axis_title(names[0])}}},
+            "scene": {"xaxis": axis(names[1]), "yaxis": axis(names[2]), "zaxis": axis(names[0]),
+                      "camera": {"eye": {"x": 1.6, "y": -1.6, "z": 0.8}}},
             "legend": {"orientation": "h"}, "paper_bgcolor": "white",
         }  # fmt: skip
         return {"data": traces, "layout": layout}
@@ -463,7 +469,8 @@ def _front_table_html(data: ReportData) -> str:
     for i in shown:
         row = rows[i]
         mark = ' class="reco-row"' if recommended and recommended.number == row.number else ""
-        cells = [str(row.number), _acc(row.accuracy), _acc(row.test_accuracy)]
+        number = f"★ {row.number}" if mark else str(row.number)
+        cells = [number, _acc(row.accuracy), _acc(row.test_accuracy)]
         cells += [_metric(row, m) for m in metrics]
         values = [
             _esc(_fmt_value(row.strategy[d])) if d in row.strategy else "–" for d in data.dimensions
@@ -581,8 +588,8 @@ accuracy. Red star: the recommended strategy. Click legend entries to hide group
 {fronts}
 {multi_html}
 <h2 id="table">Non-dominated strategies</h2>
-<p class="help">Sorted by cost, cheapest first. Size counts the stored weights (nonzero weights
-× bits); BitOps are per inference; sparsity is the share of weights pruned to zero.</p>
+<p class="help">Sorted by cost, cheapest first; ★ marks the recommended strategy. Size counts
+the stored weights (nonzero weights × bits); BitOps are per inference; sparsity is the share of weights pruned to zero.</p>
 {_front_table_html(data)}
 <h2 id="picks">What common budgets pick</h2>
 <p class="help">The most accurate strategy whose size fits a share of the dense float32 model

@@ -140,7 +140,7 @@ def _trial(rng: np.random.Generator, objectives: Sequence[str], state_draw: floa
     values: list[float] | None = None
     if state == optuna.trial.TrialState.COMPLETE:
         attrs["val_accuracy"] = round(final, 5)
-        attrs["test_accuracy"] = round(final - float(rng.normal(0.005, 0.01)), 5)
+        attrs["test_accuracy"] = round(min(1.0, final - float(rng.normal(0.005, 0.01))), 5)
         attrs["status"] = "completed"
         values = [attrs["val_accuracy"] if o == "accuracy" else costs[o] for o in objectives]
     elif state == optuna.trial.TrialState.PRUNED:

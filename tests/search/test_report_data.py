@@ -194,7 +194,7 @@ def test_build_report_data_on_a_synthetic_study() -> None:
     # size depends only on prune_rate and bits in the synthetic model
     size_importance = data.importances["size_bits"]
     assert max(size_importance, key=lambda k: size_importance[k]) in ("bits", "prune_rate")
-    assert "lr" in data.dimensions and data.dimensions[0] == "optimizer"
+    assert "lr" in data.dimensions and data.dimensions[:3] == ("bits", "prune_rate", "optimizer")
 
 
 def test_importances_subsample_is_seeded_and_bounded() -> None:
