@@ -589,7 +589,8 @@ accuracy. Red star: the recommended strategy. Click legend entries to hide group
 {multi_html}
 <h2 id="table">Non-dominated strategies</h2>
 <p class="help">Sorted by cost, cheapest first; ★ marks the recommended strategy. Size counts
-the stored weights (nonzero weights × bits); BitOps are per inference; sparsity is the share of weights pruned to zero.</p>
+the stored weights (nonzero weights × bits); BitOps are per inference; sparsity is the share
+of weights pruned to zero.</p>
 {_front_table_html(data)}
 <h2 id="picks">What common budgets pick</h2>
 <p class="help">The most accurate strategy whose size fits a share of the dense float32 model
