@@ -49,7 +49,8 @@ def resolve_study(ref: str) -> tuple[Path, str]:
         >>> resolve_study("digits-quik")
         Traceback (most recent call last):
         ...
-        paretune.studies._errors.StudyFileError: digits-quik: is neither a study file nor a built-in study (did you mean 'digits-quick'?). Built-in: ...
+        paretune.studies._errors.StudyFileError: digits-quik: is neither a study file nor a
+        built-in study (did you mean 'digits-quick'?). Built-in: ...
     """
     path = Path(ref).expanduser()
     if path.is_file():

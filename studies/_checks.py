@@ -23,7 +23,8 @@ class Where:
         >>> where.integer(0, minimum=1)
         Traceback (most recent call last):
         ...
-        paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be an integer >= 1 (got 0)
+        paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be an integer >= 1
+        (got 0)
     """
 
     source: str

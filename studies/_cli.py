@@ -82,9 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"paretune: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(
-            "\nparetune: interrupted. Run the same command again to resume.", file=sys.stderr
-        )
+        print("\nparetune: interrupted. Run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR

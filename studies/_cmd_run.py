@@ -30,7 +30,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 
 def _duration(text: str) -> float:
     try:
-        return parse_duration(text)
+        return float(parse_duration(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{error} (got {text!r})") from None
 
@@ -88,8 +88,11 @@ def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
 
     Examples:
         >>> ns = argparse.Namespace(n_trials=5, timeout=None, address="auto")
-        >>> overrides_from_args(ns)
-        ({'n_trials': 5, 'ray.address': 'auto'}, {'n_trials': '--n-trials', 'ray.address': '--address'})
+        >>> overrides, labels = overrides_from_args(ns)
+        >>> overrides
+        {'n_trials': 5, 'ray.address': 'auto'}
+        >>> labels
+        {'n_trials': '--n-trials', 'ray.address': '--address'}
     """
     overrides: dict[str, Any] = {}
     labels: dict[str, str] = {}
@@ -108,4 +111,5 @@ def run(args: argparse.Namespace) -> int:
 
     overrides, labels = overrides_from_args(args)
     config = read_study(args.study, overrides=overrides, labels=labels, check_data=True)
-    return run_study(config, label=args.study, quiet=args.quiet)
+    code: int = run_study(config, label=args.study, quiet=args.quiet)
+    return code

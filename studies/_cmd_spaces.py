@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     schedules = []
     for name in trainers.list_schedules():
         schedule = trainers.schedule_info(name)
-        schedules.append(
-            [name, ", ".join(schedule.sub_parameters) or "-", schedule.description]
-        )
+        schedules.append([name, ", ".join(schedule.sub_parameters) or "-", schedule.description])
     print("\nSchedules (schedule = ...; every schedule also takes warmup_epochs)")
     print(format_table(["name", "sub-parameters", "description"], schedules))
 

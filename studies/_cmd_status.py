@@ -40,7 +40,6 @@ def load_existing_study(name: str, storage: str) -> optuna.Study:
         LookupError: When the storage file or the study does not exist.
     """
     import optuna
-
     from paretune import search
 
     path = search.storage_path(storage)
@@ -72,14 +71,13 @@ def front_rows(
 
     Examples:
         >>> import optuna
-        >>> a = optuna.trial.create_trial(values=[0.9, 100.0], user_attrs={"strategy": {"bits": 8}})
-        >>> b = optuna.trial.create_trial(values=[0.8, 200.0], user_attrs={"strategy": {"bits": 32}})
+        >>> a = optuna.trial.create_trial(values=[0.9, 100.0], user_attrs={"strategy": {}})
+        >>> b = optuna.trial.create_trial(values=[0.8, 200.0], user_attrs={"strategy": {}})
         >>> headers, rows = front_rows([a, b], ["accuracy", "size_bits"])
         >>> headers[:3], len(rows), rows[0][1:3]
         (['trial', 'accuracy', 'size_bits'], 1, ['0.9000', 100])
     """
     import optuna
-
     from paretune.search import direction_of, pareto_front_mask
 
     feasible = [
@@ -114,7 +112,6 @@ def front_rows(
 def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
     import optuna
-
     from paretune import search
     from paretune.studies._loader import read_study
 

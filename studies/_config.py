@@ -17,7 +17,6 @@ __all__ = ["RayOptions", "StudyConfig", "BACKENDS"]
 BACKENDS = ("local", "ray")
 
 
-
 def _empty() -> Mapping[str, Any]:
     return MappingProxyType({})
 

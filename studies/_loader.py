@@ -82,7 +82,8 @@ def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> Stud
         >>> load_config("digits-quick", overrides={"n_trials": 0})
         Traceback (most recent call last):
         ...
-        paretune.studies._errors.StudyFileError: overrides['n_trials']: must be an integer >= 1 (got 0)
+        paretune.studies._errors.StudyFileError: overrides['n_trials']: must be an integer
+        >= 1 (got 0)
     """
     labels = {key: f"overrides[{key!r}]" for key in overrides or {}}
     return read_study(ref, overrides=overrides, labels=labels)
@@ -157,7 +158,7 @@ class _Reader:
 
     def at(self, key: str) -> Where:
         if key in self.origins:
-            return _OverrideWhere(self.origins[key], "")
+            return Where(self.origins[key])
         return Where(self.source, key)
 
     def config(self, data: Mapping[str, Any], path: Path) -> StudyConfig:
@@ -167,13 +168,14 @@ class _Reader:
             raise root.error('has no task: add e.g. task = "digits-mlp"')
         if "space" not in data:
             raise root.error("has no [space] table: say which strategy fields to search")
+        # Keys that need no trainer come first: a mistake there is reported without
+        # importing torch.
         name = self.name(data.get("name", path.stem.replace("_", "-")))
         if "description" in data:
             self.at("description").string(data["description"])
         objectives = self.objectives(data.get("objectives", ["accuracy"]))
         seed = self.at("seed").integer(data.get("seed", 0), minimum=0)
-        sampler, sampler_options = self.sampler(data.get("sampler", "tpe"), objectives, seed)
-        pruner, pruner_options = self.pruner(data.get("pruner", "none"), objectives)
+        n_trials = self.at("n_trials").integer(data.get("n_trials", 20), minimum=1)
         timeout = None
         if "timeout" in data:
             try:
@@ -185,13 +187,20 @@ class _Reader:
         max_epochs = None
         if "max_total_epochs" in data:
             max_epochs = self.at("max_total_epochs").integer(data["max_total_epochs"], minimum=1)
+        storage = self.storage(data.get("storage", f"sqlite:///runs/{name}.db"))
+        constraints = self.constraints(data.get("constraints", {}))
+        device = self.device(data.get("device", "auto"))
+        backend = self.at("backend").string(data.get("backend", "local"), choices=BACKENDS)
+        jobs = self.jobs(data.get("jobs", 1), storage)
+        ray = self.ray(data.get("ray", {}))
         data_dir = None
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
         task_options = self.at("task_options").table(data.get("task_options", {}))
+        sampler, sampler_options = self.sampler(data.get("sampler", "tpe"), objectives, seed)
+        pruner, pruner_options = self.pruner(data.get("pruner", "none"), objectives)
         task, default_epochs = self.task(data["task"], task_options, data_dir)
         space = read_space(data["space"], self.at("space"), seed=seed, epochs=default_epochs)
-        storage = self.storage(data.get("storage", f"sqlite:///runs/{name}.db"))
         return StudyConfig(
             name=name,
             task=task,
@@ -204,15 +213,15 @@ class _Reader:
             sampler_options=MappingProxyType(sampler_options),
             pruner=pruner,
             pruner_options=MappingProxyType(pruner_options),
-            n_trials=self.at("n_trials").integer(data.get("n_trials", 20), minimum=1),
+            n_trials=n_trials,
             timeout=timeout,
             seed=seed,
-            constraints=MappingProxyType(self.constraints(data.get("constraints", {}))),
+            constraints=MappingProxyType(constraints),
             max_total_epochs=max_epochs,
-            device=self.device(data.get("device", "auto")),
-            backend=self.at("backend").string(data.get("backend", "local"), choices=BACKENDS),
-            jobs=self.jobs(data.get("jobs", 1), storage),
-            ray=self.ray(data.get("ray", {})),
+            device=device,
+            backend=backend,
+            jobs=jobs,
+            ray=ray,
             source=path.resolve(),
         )
 
@@ -317,7 +326,7 @@ class _Reader:
             validate_storage_url(url)
         except ValueError as error:
             raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
-        return url
+        return str(url)
 
     def jobs(self, value: Any, storage: str) -> int:
         where = self.at("jobs")
@@ -328,7 +337,7 @@ class _Reader:
                 f'writers (got {jobs}). Use storage = "journal:///runs/NAME.log" for several '
                 'processes on one machine, or "postgresql://USER@HOST/DB" for several machines'
             )
-        return jobs
+        return int(jobs)
 
     def constraints(self, value: Any) -> dict[str, float]:
         where = self.at("constraints")
@@ -356,7 +365,7 @@ class _Reader:
         def at(key: str) -> Where:
             dotted = f"ray.{key}"
             if dotted in self.origins:
-                return _OverrideWhere(self.origins[dotted], "")
+                return Where(self.origins[dotted])
             return where.child(key)
 
         options: dict[str, Any] = {}
@@ -377,17 +386,8 @@ class _Reader:
         if "storage_path" in table:
             options["storage_path"] = at("storage_path").string(table["storage_path"])
         if "max_failures" in table:
-            options["max_failures"] = at("max_failures").integer(
-                table["max_failures"], minimum=0
-            )
+            options["max_failures"] = at("max_failures").integer(table["max_failures"], minimum=0)
         return RayOptions(**options)
-
-
-class _OverrideWhere(Where):
-    """A place that is an override (a CLI flag): the message starts with the flag."""
-
-    def child(self, name: str) -> Where:
-        return Where(self.source, name)
 
 
 def _names(values: Any) -> str:

@@ -57,9 +57,7 @@ class TrainingObjective:
         if self._task is None:
             from paretune.trainers import get_task
 
-            self._task = get_task(
-                self.task_name, data_dir=self.data_dir, options=self.task_options
-            )
+            self._task = get_task(self.task_name, data_dir=self.data_dir, options=self.task_options)
         return self._task
 
     def __call__(
@@ -88,7 +86,8 @@ class TrainingObjective:
         result = train(
             task, strategy, report=report, device=self.device, checkpoint_dir=checkpoint_dir
         )
-        return result.to_dict()
+        record: dict[str, Any] = result.to_dict()
+        return record
 
 
 def build_objective(
@@ -104,9 +103,7 @@ def build_objective(
         >>> build_objective(task="synthetic").task_name
         'synthetic'
     """
-    return TrainingObjective(
-        task=task, task_options=task_options, data_dir=data_dir, device=device
-    )
+    return TrainingObjective(task=task, task_options=task_options, data_dir=data_dir, device=device)
 
 
 def objective_factory(config: StudyConfig) -> functools.partial[TrainingObjective]:

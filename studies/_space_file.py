@@ -178,9 +178,7 @@ class _SpaceReader:
         for key, bound in (("low", low), ("high", high)):
             self.probe(where.child(key), name, bound)
         if kind is int:
-            return self.build(
-                where, IntDistribution, low=low, high=high, log=log, step=step or 1
-            )
+            return self.build(where, IntDistribution, low=low, high=high, log=log, step=step or 1)
         return self.build(where, FloatDistribution, low=low, high=high, log=log, step=step)
 
     def build(self, where: Where, cls: Any, **kwargs: Any) -> Any:
@@ -239,9 +237,7 @@ def _listing(values: Any) -> str:
     return ", ".join(format_value(v) for v in values)
 
 
-def read_space(
-    table: Any, where: Where, *, seed: int, epochs: int | None = None
-) -> StrategySpace:
+def read_space(table: Any, where: Where, *, seed: int, epochs: int | None = None) -> StrategySpace:
     """Turn the ``[space]`` table of a study file into a ``StrategySpace``.
 
     Args:
@@ -269,10 +265,10 @@ def read_space(
         ...            seed=0)
         Traceback (most recent call last):
         ...
-        paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be > 0 when log = true (got 0)
+        paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be > 0 when log =
+        true (got 0)
     """
     mapping = where.table(table)
     if not mapping:
         raise where.error("is empty: give at least one strategy field (e.g. lr = { ... })")
     return _SpaceReader(mapping, where).read(seed=seed, epochs=epochs)
-

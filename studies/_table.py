@@ -22,9 +22,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     """
     cells = [[_cell(v) for v in row] for row in rows]
     numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
-    widths = [
-        max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)
-    ]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
         parts = [

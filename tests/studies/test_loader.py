@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from paretune.search import StudySpec
 from paretune.spaces import CategoricalDistribution, Fixed, FloatDistribution, IntDistribution
 from paretune.studies import (
@@ -211,7 +210,6 @@ def test_sub_parameter_is_unconditional_when_the_default_parent_applies(tmp_path
 
 def test_sampled_sub_parameters_only_appear_where_they_apply(tmp_path: Path) -> None:
     import optuna
-
     from paretune.spaces import suggest
     from paretune.trainers import Strategy
 
@@ -233,23 +231,53 @@ def test_sampled_sub_parameters_only_appear_where_they_apply(tmp_path: Path) -> 
 # --- errors: file, key path, value, what is allowed --------------------------------------------
 
 BAD_SPACES: list[tuple[str, str]] = [
-    ("lr = { low = 0, high = 1, log = true }", r"space\.lr\.low must be > 0 when log = true \(got 0\)"),
+    (
+        "lr = { low = 0, high = 1, log = true }",
+        r"space\.lr\.low must be > 0 when log = true \(got 0\)",
+    ),
     ("lr = { low = 0.5, high = 0.1 }", r"space\.lr\.high must be >= low = 0\.5 \(got 0\.1\)"),
     ("lr = { low = 0.1 }", r"space\.lr needs 'high'"),
-    ("lr = { low = 0.1, high = 1, hi = 2 }", r"space\.lr\.hi is not a known key \(did you mean 'high'\?\)\. Known: high, log, low, step"),
-    ("lr = { low = 0.1, high = 1, log = true, step = 0.1 }", r"space\.lr cannot have both log = true and a step"),
-    ("dropout = { low = 0.0, high = 0.5, step = 0.2 }", r"space\.dropout\.step must divide high - low = 0\.5 \(got 0\.2\)"),
-    ("batch_size = { low = 1.5, high = 3 }", r"space\.batch_size\.low must be an integer \(got 1\.5\)"),
-    ('optimizer = ["sgd", "adamx"]', r"space\.optimizer\[1\] is not allowed \(got \"adamx\"\).*one of sgd, momentum, nesterov, adam"),
-    ('optimizer = { low = 1, high = 2 }', r"space\.optimizer cannot be a range"),
+    (
+        "lr = { low = 0.1, high = 1, hi = 2 }",
+        r"space\.lr\.hi is not a known key \(did you mean 'high'\?\)\. Known: high, log, low, step",
+    ),
+    (
+        "lr = { low = 0.1, high = 1, log = true, step = 0.1 }",
+        r"space\.lr cannot have both log = true and a step",
+    ),
+    (
+        "dropout = { low = 0.0, high = 0.5, step = 0.2 }",
+        r"space\.dropout\.step must divide high - low = 0\.5 \(got 0\.2\)",
+    ),
+    (
+        "batch_size = { low = 1.5, high = 3 }",
+        r"space\.batch_size\.low must be an integer \(got 1\.5\)",
+    ),
+    (
+        'optimizer = ["sgd", "adamx"]',
+        r"space\.optimizer\[1\] is not allowed \(got \"adamx\"\)"
+        r".*one of sgd, momentum, nesterov, adam",
+    ),
+    ("optimizer = { low = 1, high = 2 }", r"space\.optimizer cannot be a range"),
     ("optimizer = []", r"space\.optimizer must be a non-empty list of choices \(got \[\]\)"),
     ("bits = [4, 4]", r"space\.bits\[1\] repeats the choice 4"),
     ("bits = 12", r"space\.bits is not allowed \(got 12\).*bits"),
     ('lr = "fast"', r'space\.lr must be a number \(got "fast"\)'),
     ("learning_rate = 0.1", r"space\.learning_rate is not a known key.*Known: .*lr"),
-    ('optimizer = ["adam"]\nmomentum = { low = 0.5, high = 0.9 }', r'space\.momentum can never be used: momentum only applies when optimizer is one of "momentum".*space\.optimizer only allows "adam"'),
-    ("decay_gamma = 0.5", r'space\.decay_gamma can never be used.*schedule is not in \[space\], so it is always "constant"'),
-    ("prune_rate = { low = 0.0, high = 1.0 }", r"space\.prune_rate\.high is not allowed \(got 1\.0\)"),
+    (
+        'optimizer = ["adam"]\nmomentum = { low = 0.5, high = 0.9 }',
+        r"space\.momentum can never be used: momentum only applies when optimizer is one of "
+        r'"momentum".*space\.optimizer only allows "adam"',
+    ),
+    (
+        "decay_gamma = 0.5",
+        r"space\.decay_gamma can never be used"
+        r'.*schedule is not in \[space\], so it is always "constant"',
+    ),
+    (
+        "prune_rate = { low = 0.0, high = 1.0 }",
+        r"space\.prune_rate\.high is not allowed \(got 1\.0\)",
+    ),
 ]
 
 
@@ -262,12 +290,21 @@ def test_bad_space_entries_are_refused(tmp_path: Path, space: str, message: str)
 
 BAD_TOP: list[tuple[str, str]] = [
     ('smapler = "tpe"', r"smapler is not a known key \(did you mean 'sampler'\?\)\. Known: "),
-    ('objectives = ["accuracy", "speed"]', r'objectives\[1\] must be one of "accuracy", "size_bits"'),
+    (
+        'objectives = ["accuracy", "speed"]',
+        r'objectives\[1\] must be one of "accuracy", "size_bits"',
+    ),
     ('objectives = ["accuracy", "accuracy"]', r'objectives\[1\] repeats the objective "accuracy"'),
     ("objectives = []", r"objectives must be a non-empty list"),
     ('sampler = "anneal"', r'sampler must be one of "cmaes", "gp", .* \(got "anneal"\)'),
-    ('sampler = "cmaes"', r'sampler is not usable \(got "cmaes"\): Sampler .cmaes. handles one objective'),
-    ('sampler = { name = "tpe", n_startup = 3 }', r"sampler is not usable.*Unknown option 'n_startup'"),
+    (
+        'sampler = "cmaes"',
+        r'sampler is not usable \(got "cmaes"\): Sampler .cmaes. handles one objective',
+    ),
+    (
+        'sampler = { name = "tpe", n_startup = 3 }',
+        r"sampler is not usable.*Unknown option 'n_startup'",
+    ),
     ("sampler = { population_size = 3 }", r"sampler needs 'name'"),
     ('pruner = "median"', r"pruner is not usable.*single-objective"),
     ("n_trials = 0", r"n_trials must be an integer >= 1 \(got 0\)"),
@@ -276,14 +313,23 @@ BAD_TOP: list[tuple[str, str]] = [
     ("timeout = -5", r"timeout must be a duration > 0"),
     ("seed = -1", r"seed must be an integer >= 0 \(got -1\)"),
     ('storage = "runs/x.db"', r"storage is not usable \(got \"runs/x\.db\"\).*storage URL"),
-    ("constraints = { accuracy = 0.9 }", r"constraints\.accuracy is not a cost that can be constrained"),
-    ("constraints = { size_bits = -1 }", r"constraints\.size_bits must be a number > 0\.0 \(got -1\)"),
+    (
+        "constraints = { accuracy = 0.9 }",
+        r"constraints\.accuracy is not a cost that can be constrained",
+    ),
+    (
+        "constraints = { size_bits = -1 }",
+        r"constraints\.size_bits must be a number > 0\.0 \(got -1\)",
+    ),
     ("max_total_epochs = 0", r"max_total_epochs must be an integer >= 1 \(got 0\)"),
     ('device = "gpu"', r'device must be "auto", "cpu", "cuda", "cuda:N" or "mps" \(got "gpu"\)'),
     ('backend = "slurm"', r'backend must be one of "local", "ray" \(got "slurm"\)'),
     ("jobs = 2", r"jobs must be 1 with a SQLite storage"),
     ('name = "my study"', r'name must be a name of letters, digits.*\(got "my study"\)'),
-    ("task_options = { width = 3 }", r"task_options does not give a usable task .synthetic.: Unknown option.*width"),
+    (
+        "task_options = { width = 3 }",
+        r"task_options does not give a usable task .synthetic.: Unknown option.*width",
+    ),
     ("[ray]\ngpus = 1", r"ray\.gpus is not a known key.*Known: address, cpus_per_trial"),
 ]
 
@@ -292,13 +338,11 @@ BAD_TOP: list[tuple[str, str]] = [
 def test_bad_top_level_values_are_refused(tmp_path: Path, line: str, message: str) -> None:
     # a later key replaces the one in BASE (TOML refuses duplicates, so drop it first)
     key = line.split("=")[0].strip().strip("[]")
-    base = "\n".join(
-        row for row in BASE.splitlines() if row.split("=")[0].strip() != key
-    )
+    base = "\n".join(row for row in BASE.splitlines() if row.split("=")[0].strip() != key)
     if line.startswith("["):
-        text = base + '\n[space]\nlr = 0.01\n' + line + "\n"
+        text = base + "\n[space]\nlr = 0.01\n" + line + "\n"
     else:
-        text = base + "\n" + line + '\n[space]\nlr = 0.01\n'
+        text = base + "\n" + line + "\n[space]\nlr = 0.01\n"
     path = write(tmp_path, text)
     with pytest.raises(StudyFileError, match=rf"^{path}: {message}"):
         load_config(path)
@@ -345,7 +389,8 @@ def test_error_is_a_value_error_with_parts() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("10m", 600.0), ("90s", 90.0), ("1h", 3600.0), (45, 45.0), ("2h30m", 9000.0)]
+    ("text", "seconds"),
+    [("10m", 600.0), ("90s", 90.0), ("1h", 3600.0), (45, 45.0), ("2h30m", 9000.0)],
 )
 def test_durations(text: Any, seconds: float) -> None:
     assert parse_duration(text) == seconds
