@@ -7,6 +7,7 @@ Each entry is a frozen :class:`SamplerInfo` with capability flags, so callers as
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -137,7 +138,11 @@ class _OptunaSampler:
         import optuna
 
         cls = getattr(optuna.samplers, self._class_name)
-        sampler: optuna.samplers.BaseSampler = cls(seed=seed, **{**self._defaults, **options})
+        with warnings.catch_warnings():
+            # nsga3, qmc and others are "experimental" in Optuna; choosing one by name is
+            # deliberate, so the warning would only repeat on every run.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler: optuna.samplers.BaseSampler = cls(seed=seed, **{**self._defaults, **options})
         return sampler
 
 
@@ -151,7 +156,8 @@ for _name, _factory, _multi, _description in [
     ("nsga3", _OptunaSampler("NSGAIIISampler"), True, "NSGA-III, for many objectives."),
     ("gp", _OptunaSampler("GPSampler", **_QUIET), True, "Gaussian-process BO (needs torch)."),
     ("cmaes", _OptunaSampler("CmaEsSampler", **_QUIET), False, "CMA-ES (needs cmaes)."),
-    ("qmc", _OptunaSampler("QMCSampler", **_QUIET), True, "Quasi-Monte Carlo space filling."),
+    # scrambled, so that the seed matters (an unscrambled Sobol sequence ignores it)
+    ("qmc", _OptunaSampler("QMCSampler", scramble=True, **_QUIET), True, "Quasi-Monte Carlo."),
     ("random", _OptunaSampler("RandomSampler"), True, "Uniform random search."),
 ]:
     register_sampler(_name, _factory, multi_objective=_multi, description=_description)

@@ -119,9 +119,15 @@ class StudySpec:
                     f"The {name!r} parameter of {owner} must be a non-empty str. "
                     f"Got {value!r} instead."
                 )
-        object.__setattr__(
-            self, "sampler_options", _json_mapping(owner, "sampler_options", self.sampler_options)
-        )
+        sampler_options = _json_mapping(owner, "sampler_options", self.sampler_options)
+        for reserved in ("seed", "constraints_func"):
+            if reserved in sampler_options:
+                raise ValueError(
+                    f"The 'sampler_options' parameter of {owner} must not set {reserved!r}: "
+                    f"paretune sets it (from 'seed' and 'constraints'). "
+                    f"Got {sampler_options!r} instead."
+                )
+        object.__setattr__(self, "sampler_options", sampler_options)
         object.__setattr__(
             self, "pruner_options", _json_mapping(owner, "pruner_options", self.pruner_options)
         )
