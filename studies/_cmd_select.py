@@ -157,7 +157,8 @@ def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
         print(f"  {name:<15} {format_quantity(value, cost=name)}")
     print("strategy:")
     for key, value in chosen.strategy.items():
-        print(f"  {key:<15} {value}")
+        if value is not None:  # sub-parameters that do not apply to this strategy
+            print(f"  {key:<15} {value}")
 
 
 def _export(
