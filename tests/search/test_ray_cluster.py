@@ -1,4 +1,4 @@
-"""run_ray against a real ``ray start --head`` cluster: the CLI, and a driver interrupted then resumed.
+"""run_ray on a real ``ray start --head`` cluster: the CLI, and a driver interrupted and resumed.
 
 The cluster is started with ``ray start --head --block`` and stopped by terminating that
 process, which stops exactly the Ray processes it started (``ray stop`` would stop every Ray
