@@ -69,7 +69,7 @@ _BUILT: dict[bytes, Callable[..., Mapping[str, Any]]] = {}
 def _objective_of(
     factory: Callable[[], Callable[..., Mapping[str, Any]]],
 ) -> Callable[..., Mapping[str, Any]]:
-    key = cloudpickle.dumps(factory)
+    key: bytes = cloudpickle.dumps(factory)  # type: ignore[no-untyped-call]
     if key not in _BUILT:
         _BUILT.clear()
         _BUILT[key] = factory()

@@ -95,7 +95,7 @@ def local_ray() -> Iterator[None]:
     from ray import cloudpickle
 
     # Ray workers cannot import this test module by name: send its objects by value.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield
     ray.shutdown()
