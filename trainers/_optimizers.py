@@ -82,8 +82,6 @@ class OptimizerInfo:
             kwargs["betas"] = (strategy.beta1, strategy.beta2)
         if self.has_eps:
             kwargs["eps"] = strategy.eps
-        # One multi-tensor kernel per step instead of one per parameter.
-        kwargs["foreach"] = True
         return kwargs
 
 

@@ -229,7 +229,7 @@ class _Run:
         x, y, batch_size = self.x_train, self.y_train, self.strategy.batch_size
         augment, augment_rng = self.task.augment, self.augment_rng
         pruner, l1 = self.pruner, self.strategy.l1
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        amp, device_type = self.amp, self.device.type
         order = torch.randperm(len(x), generator=self.shuffle).to(self.device)
         total = torch.zeros((), device=self.device)
         model.train()
@@ -238,7 +238,10 @@ class _Run:
             xb, yb = x[index], y[index]
             if augment is not None and augment_rng is not None:
                 xb = augment(xb, augment_rng)
-            with autocast:
+            if amp:
+                with torch.autocast(device_type, dtype=torch.bfloat16):
+                    loss = loss_fn(model(xb), yb)
+            else:
                 loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
