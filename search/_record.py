@@ -82,8 +82,10 @@ def _attrs_of(result: Mapping[str, Any]) -> dict[str, Any]:
         if key in result:
             attrs[key] = _plain(result[key])
     if "curve" in result:
+        # numbered like the reporter's curve: {"epoch": 1, ...metrics}
         attrs["curve"] = [
-            {k: _plain(v) for k, v in dict(point).items()} for point in result["curve"]
+            {"epoch": epoch, **{k: _plain(v) for k, v in dict(point).items()}}
+            for epoch, point in enumerate(result["curve"], start=1)
         ]
     return attrs
 
