@@ -55,6 +55,10 @@ def fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """
     if not weight.is_cuda:
         return weight + (quantize_weight(weight.detach(), bits) - weight).detach()
+    return _fused_fake_quantize(weight, bits)
+
+
+def _fused_fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
     qmax = 2 ** (bits - 1) - 1
     reduce_dims = tuple(range(1, weight.dim()))
     scale = (weight.detach().abs().amax(dim=reduce_dims) / qmax).float()

@@ -40,6 +40,18 @@ def test_quantizer_matches_a_numpy_reference(bits: int) -> None:
     )
 
 
+@pytest.mark.parametrize("bits", [b for b in QUANTIZED if b <= 8])
+def test_fused_cuda_kernel_path_matches_the_reference(bits: int) -> None:
+    from paretune.trainers._quant import _fused_fake_quantize
+
+    w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(bits), requires_grad=True)
+    torch.testing.assert_close(_fused_fake_quantize(w, bits), quantize_weight(w.detach(), bits))
+    upstream = torch.randn(8, 4, 3, 3)
+    (_fused_fake_quantize(w, bits) * upstream).sum().backward()
+    assert w.grad is not None
+    torch.testing.assert_close(w.grad, upstream)
+
+
 def test_straight_through_gradient_is_the_identity() -> None:
     w = torch.randn(4, 5, requires_grad=True)
     upstream = torch.randn(4, 5)
