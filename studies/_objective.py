@@ -65,6 +65,7 @@ class TrainingObjective:
         params: Mapping[str, Any],
         report: Reporter | None,
         checkpoint_dir: str | None = None,
+        gpu_memory_fraction: float | None = None,
     ) -> dict[str, Any]:
         """Train the strategy ``params`` describe.
 
@@ -73,12 +74,20 @@ class TrainingObjective:
                 ``epochs`` the task's ``default_epochs``).
             report: Called after every epoch; returning True stops training.
             checkpoint_dir: Where to save/resume per-epoch state (Ray fault tolerance).
+            gpu_memory_fraction: This process's share of its GPU (Ray fractional GPUs): the
+                CUDA caching allocator is capped at it, so a trial that outgrows its share
+                fails alone with an out-of-memory error instead of starving its neighbours.
 
         Returns:
             ``TrainResult.to_dict()``.
         """
         from paretune.trainers import Strategy, train
 
+        if gpu_memory_fraction is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
         task = self.task()
         values = dict(params)
         values.setdefault("epochs", task.default_epochs)
