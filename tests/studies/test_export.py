@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from paretune import trainers
 
 pytestmark = pytest.mark.slow
