@@ -372,6 +372,7 @@ def run_local(
         emit()
 
     _run_processes(
+        study=study,
         spec=spec,
         objective_factory=objective_factory,
         quota=quota,
@@ -450,6 +451,7 @@ def _worker_main(
 
 def _run_processes(
     *,
+    study: optuna.Study,
     spec: StudySpec,
     objective_factory: ObjectiveFactory,
     quota: _Quota,
@@ -489,8 +491,13 @@ def _run_processes(
             if process.is_alive():
                 process.terminate()
         raise
-    on_change()
     crashed = [p for p in processes if p.exitcode not in (0, None)]
     if crashed:
+        # A worker killed mid-trial left that trial RUNNING: mark it interrupted and queue it.
+        recovered = recover_interrupted(study)
         codes = ", ".join(f"{p.name} exited with code {p.exitcode}" for p in crashed)
-        raise RuntimeError(f"{codes}. Finished trials are kept; run the study again to resume.")
+        requeued = f" Trial(s) {recovered} were interrupted and queued again." if recovered else ""
+        raise RuntimeError(
+            f"{codes}.{requeued} Finished trials are kept; run the study again to resume."
+        )
+    on_change()

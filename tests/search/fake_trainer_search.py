@@ -9,6 +9,8 @@ Tests put this folder on ``sys.path`` so spawned workers can import the factory.
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -33,6 +35,7 @@ def fake_objective(
     sleep_s: float = 0.0,
     block_file: str | None = None,
     started_dir: str | None = None,
+    kill_once: str | None = None,
 ) -> dict[str, Any]:
     """Train nothing; return a TrainResult.to_dict()-shaped mapping."""
     lr = float(params["lr"])
@@ -40,6 +43,10 @@ def fake_objective(
     epochs = int(params.get("epochs", 3))
     if started_dir is not None:
         Path(started_dir, f"{time.time_ns()}.started").write_text(repr(params))
+    if kill_once is not None and not Path(kill_once).exists():
+        Path(kill_once).write_text(repr(params))
+        report(1, {"val_accuracy": 0.0})
+        os.kill(os.getpid(), signal.SIGKILL)  # this worker dies mid-trial (power loss, OOM)
     if raise_above_lr is not None and lr > raise_above_lr:
         raise ValueError(f"lr={lr} is too large for this fake")
     curve: list[dict[str, float]] = []
