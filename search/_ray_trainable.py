@@ -11,6 +11,7 @@ This module imports Ray and is only imported lazily, by the Ray executor.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -76,6 +77,27 @@ def _objective_of(
     return _BUILT[key]
 
 
+def accepts_keyword(function: Callable[..., Any], name: str) -> bool:
+    """Whether ``function`` can be called with the keyword argument ``name``.
+
+    Examples:
+        >>> accepts_keyword(lambda params, report, checkpoint_dir=None: None, "checkpoint_dir")
+        True
+        >>> accepts_keyword(lambda params, report: None, "gpu_memory_fraction")
+        False
+        >>> accepts_keyword(lambda params, report, **kwargs: None, "gpu_memory_fraction")
+        True
+    """
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        (p.name == name and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )
+
+
 def run_trial(
     config: dict[str, Any],
     *,
@@ -111,10 +133,17 @@ def run_trial(
             return ray.get(channel.stop_requested.remote(trial_id)) is not None
 
         kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir}
-        if gpu_fraction is not None:
-            kwargs["gpu_memory_fraction"] = gpu_fraction
         try:
             objective = _objective_of(objective_factory)
+            if gpu_fraction is not None:
+                if not accepts_keyword(objective, "gpu_memory_fraction"):
+                    raise TypeError(
+                        "A fractional gpus_per_trial needs an objective that takes the keyword "
+                        "'gpu_memory_fraction' and caps its GPU memory with it "
+                        "(torch.cuda.set_per_process_memory_fraction); "
+                        f"{objective!r} does not."
+                    )
+                kwargs["gpu_memory_fraction"] = gpu_fraction
             params = {k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY}
             result = objective(params, report, **kwargs)
         except Exception as error:

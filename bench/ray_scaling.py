@@ -1,0 +1,274 @@
+"""How well run_ray scales with concurrent trials on one machine, and what a trial costs on it.
+
+The trainer sleeps a fixed time per epoch (no CPU), writes a small checkpoint and reports each
+epoch, like a real trainer does, so what is measured is paretune + Ray Tune + Optuna: the
+sampler in the driver, a Ray worker per trial, one Tune result and checkpoint per epoch, the
+curve written to the study, the final record. For each concurrency N the study runs
+``waves * N`` trials with ``max_concurrent=N`` on a Ray with 16 logical CPUs (1 CPU per trial:
+sleeping uses none), and the table gives trials/hour over the ideal ``N x`` the single-trial
+rate (the rate with N = 1), plus the per-trial overhead of Ray over the local executor (same
+trainer, ``run_local``, one at a time).
+
+    python bench/ray_scaling.py                 # 1, 2, 4, 8, 16 concurrent trials
+    python bench/ray_scaling.py --concurrency 1 4 --epoch-seconds 1
+
+GPU packing (needs a CUDA GPU): the same study of real trainings, one trial per GPU
+(``gpus_per_trial=1``) and then four per GPU (``gpus_per_trial=0.25``, each capped at a
+quarter of the GPU's memory), and the packed speed-up:
+
+    python bench/ray_scaling.py --gpu --gpu-task digits-cnn --gpu-trials 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+Reporter = Callable[[int, Mapping[str, float]], bool]
+
+
+class SleepTrainer:
+    """An objective whose epochs sleep ``epoch_seconds`` (no CPU), with per-epoch checkpoints."""
+
+    def __init__(self, *, epoch_seconds: float) -> None:
+        self.epoch_seconds = epoch_seconds
+
+    def __call__(
+        self, params: Mapping[str, Any], report: Reporter | None, checkpoint_dir: str | None = None
+    ) -> dict[str, Any]:
+        epochs, lr = int(params["epochs"]), float(params["lr"])
+        start, curve = 1, []
+        state = Path(checkpoint_dir, "state.json") if checkpoint_dir else None
+        if state is not None and state.exists():
+            saved = json.loads(state.read_text())
+            start, curve = saved["epoch"] + 1, saved["curve"]
+        for epoch in range(start, epochs + 1):
+            time.sleep(self.epoch_seconds)
+            metrics = {"val_accuracy": lr * epoch / epochs, "train_loss": 1.0 - lr}
+            curve.append(metrics)
+            if state is not None:
+                state.write_text(json.dumps({"epoch": epoch, "curve": curve}))
+            if report is not None and report(epoch, metrics):
+                break
+        return {
+            "status": "completed",
+            "reason": "",
+            "val_accuracy": curve[-1]["val_accuracy"],
+            "test_accuracy": curve[-1]["val_accuracy"],
+            "params": 1,
+            "nonzero_params": 1,
+            "sparsity": 0.0,
+            "size_bits": 32.0,
+            "bitops": 1.0,
+            "latency_ms": 0.0,
+            "train_seconds": self.epoch_seconds * len(curve),
+            "epochs": len(curve),
+            "curve": curve,
+            "strategy": dict(params),
+        }
+
+
+def sleep_trainer(epoch_seconds: float) -> SleepTrainer:
+    return SleepTrainer(epoch_seconds=epoch_seconds)
+
+
+def _spec(folder: Path, name: str, epochs: int) -> Any:
+    from paretune.search import StudySpec
+    from paretune.spaces import Fixed, FloatDistribution, StrategySpace
+
+    return StudySpec(
+        name=name,
+        storage=f"sqlite:///{folder}/{name}.db",
+        objectives=("accuracy",),
+        sampler="random",
+        space=StrategySpace(
+            params={"lr": FloatDistribution(low=0.0, high=1.0), "epochs": Fixed(value=epochs)}
+        ),
+    )
+
+
+def _quiet() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
+    """Trials/hour at each concurrency, and the single-trial overhead over run_local."""
+    import ray
+    from paretune.search import run_local, run_ray
+
+    factory = functools.partial(sleep_trainer, args.epoch_seconds)
+    trial_seconds = args.epochs * args.epoch_seconds
+
+    local = _spec(folder, "local", args.epochs)
+    n_local = max(2, args.waves)
+    started = time.perf_counter()
+    run_local(local, objective_factory=factory, n_trials=n_local)
+    local_per_trial = (time.perf_counter() - started) / n_local
+
+    ray.init(
+        num_cpus=args.cpus,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+    )
+    rows: list[dict[str, float]] = []
+    try:
+        for n in args.concurrency:
+            spec = _spec(folder, f"ray-{n}", args.epochs)
+            n_trials = args.waves * n
+            started = time.perf_counter()
+            summary = run_ray(
+                spec,
+                objective_factory=factory,
+                n_trials=n_trials,
+                max_concurrent=n,
+                cpus_per_trial=1,
+                storage_path=folder / "ray",
+            )
+            seconds = time.perf_counter() - started
+            if summary.complete != n_trials:
+                raise RuntimeError(f"N={n}: {summary}")
+            rows.append(
+                {
+                    "n": n,
+                    "trials": n_trials,
+                    "seconds": seconds,
+                    "per_hour": n_trials / seconds * 3600,
+                    "trainer_per_hour": n * 3600 / trial_seconds,
+                }
+            )
+            print(f"N={n:2d}: {n_trials} trials in {seconds:.1f} s", file=sys.stderr)
+    finally:
+        ray.shutdown()
+    single = next((row["per_hour"] for row in rows if row["n"] == 1), None)
+    for row in rows:
+        row["ideal"] = row["n"] * single if single else float("nan")
+        row["efficiency"] = row["per_hour"] / row["ideal"] if single else float("nan")
+        row["overhead"] = row["n"] * row["seconds"] / row["trials"] - local_per_trial
+    print(
+        f"\nSleep trainer: {args.epochs} epochs x {args.epoch_seconds:g} s = {trial_seconds:g} s "
+        f"per trial; {args.waves} waves of N trials; Ray with {args.cpus} logical CPUs, "
+        f"1 CPU per trial. Local executor: {local_per_trial:.2f} s per trial.\n"
+    )
+    print(
+        "| concurrent trials N | trials | wall s | trials/hour | ideal (N x single) | "
+        "of ideal | of pure trainer | overhead per trial vs local (s) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['n']:.0f} | {row['trials']:.0f} | {row['seconds']:.1f} | "
+            f"{row['per_hour']:.0f} | {row['ideal']:.0f} | {row['efficiency']:.2f} | "
+            f"{row['per_hour'] / row['trainer_per_hour']:.2f} | {row['overhead']:+.2f} |"
+        )
+    return rows
+
+
+def gpu_packing(args: argparse.Namespace, folder: Path) -> None:
+    """Trials/hour with one trial per GPU, then ``1 / gpus_per_trial`` trials per GPU."""
+    import ray
+    from paretune.search import StudySpec, run_ray
+    from paretune.spaces import CategoricalDistribution, Fixed, FloatDistribution, StrategySpace
+    from paretune.studies._objective import build_objective
+
+    factory = functools.partial(build_objective, task=args.gpu_task, device="cuda")
+    ray.init(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    gpus = int(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
+    if gpus < 1:
+        ray.shutdown()
+        raise SystemExit("--gpu needs a CUDA GPU visible to Ray; none was found")
+    rates = {}
+    try:
+        for share in (1.0, args.gpu_share):
+            name = f"gpu-{share:g}"
+            spec = StudySpec(
+                name=name,
+                storage=f"sqlite:///{folder}/{name}.db",
+                objectives=("accuracy", "size_bits"),
+                sampler="random",
+                space=StrategySpace(
+                    params={
+                        "optimizer": CategoricalDistribution(choices=("sgd", "adam")),
+                        "lr": FloatDistribution(low=1e-3, high=0.1, log=True),
+                        "bits": CategoricalDistribution(choices=(4, 8, 32)),
+                        "epochs": Fixed(value=args.gpu_epochs),
+                    }
+                ),
+            )
+            started = time.perf_counter()
+            summary = run_ray(
+                spec,
+                objective_factory=factory,
+                n_trials=args.gpu_trials,
+                gpus_per_trial=share,
+                cpus_per_trial=args.gpu_cpus_per_trial,
+                storage_path=folder / "ray",
+            )
+            seconds = time.perf_counter() - started
+            rates[share] = summary.done / seconds * 3600
+            print(f"gpus_per_trial={share:g}: {summary} in {seconds:.1f} s", file=sys.stderr)
+    finally:
+        ray.shutdown()
+    per_gpu = round(1 / args.gpu_share)
+    print(
+        f"\nTask {args.gpu_task}, {args.gpu_trials} trials of {args.gpu_epochs} epochs, "
+        f"{gpus} GPU(s).\n"
+    )
+    print("| gpus_per_trial | trials per GPU | trials/hour | speed-up |")
+    print("|---:|---:|---:|---:|")
+    print(f"| 1 | 1 | {rates[1.0]:.0f} | 1.00 |")
+    print(
+        f"| {args.gpu_share:g} | {per_gpu} | {rates[args.gpu_share]:.0f} | "
+        f"{rates[args.gpu_share] / rates[1.0]:.2f} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epoch-seconds", type=float, default=2.0)
+    parser.add_argument("--waves", type=int, default=3, help="trials per run = waves x N")
+    parser.add_argument("--cpus", type=int, default=16, help="logical CPUs given to Ray")
+    parser.add_argument("--gpu", action="store_true", help="measure GPU packing instead")
+    parser.add_argument("--gpu-task", default="digits-cnn")
+    parser.add_argument("--gpu-trials", type=int, default=16)
+    parser.add_argument("--gpu-epochs", type=int, default=5)
+    parser.add_argument("--gpu-share", type=float, default=0.25)
+    parser.add_argument("--gpu-cpus-per-trial", type=float, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the studies and experiments")
+    args = parser.parse_args(argv)
+    _quiet()
+    folder = Path(tempfile.mkdtemp(prefix="paretune-ray-bench-"))
+    try:
+        if args.gpu:
+            gpu_packing(args, folder)
+        else:
+            scaling(args, folder)
+    finally:
+        if args.keep:
+            print(f"\nstudies and Ray experiments kept in {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
