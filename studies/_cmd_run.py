@@ -111,5 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
     overrides, labels = overrides_from_args(args)
     config = read_study(args.study, overrides=overrides, labels=labels, check_data=True)
-    code: int = run_study(config, label=args.study, quiet=args.quiet)
+    hint = f" --storage {args.storage}" if args.storage else ""
+    code: int = run_study(config, label=args.study, quiet=args.quiet, hint_flags=hint)
     return code

@@ -113,10 +113,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
     import optuna
     from paretune import search
-    from paretune.studies._loader import read_study
+    from paretune.studies._loader import locate_study
 
     overrides = {"storage": args.storage} if args.storage else {}
-    config = read_study(args.study, overrides=overrides, labels={"storage": "--storage"})
+    config = locate_study(args.study, overrides=overrides, labels={"storage": "--storage"})
     try:
         study = load_existing_study(config.name, config.storage)
     except LookupError as error:

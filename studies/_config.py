@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from paretune.search import StudySpec
     from paretune.spaces import StrategySpace
 
-__all__ = ["RayOptions", "StudyConfig", "BACKENDS"]
+__all__ = ["BACKENDS", "RayOptions", "StudyConfig", "StudyLocation"]
 
 BACKENDS = ("local", "ray")
 
@@ -47,6 +47,26 @@ class RayOptions:
     max_concurrent: int | None = None
     storage_path: str | None = None
     max_failures: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyLocation:
+    """Where a study lives and what it should hold (the part of a study file ``status``
+    needs; see ``locate_study``).
+
+    Attributes:
+        name: The Optuna study name.
+        storage: Optuna storage URL.
+        objectives: Objective names, in order.
+        n_trials: Finished trials the study should hold.
+        source: The study file.
+    """
+
+    name: str
+    storage: str
+    objectives: tuple[str, ...]
+    n_trials: int
+    source: Path
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ from typing import Any
 from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
 from paretune.studies._builtin import resolve_study
 from paretune.studies._checks import Where
-from paretune.studies._config import BACKENDS, RayOptions, StudyConfig
+from paretune.studies._config import BACKENDS, RayOptions, StudyConfig, StudyLocation
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._space_file import read_space
@@ -22,7 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "read_study"]
+__all__ = ["TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "locate_study", "read_study"]
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -108,6 +108,46 @@ def read_study(
     Returns:
         The frozen, validated config.
     """
+    reader, data, path = _open(ref, overrides, labels, check_data=check_data)
+    return reader.config(data, path)
+
+
+def locate_study(
+    ref: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> StudyLocation:
+    """Where a study file's study lives, reading only the keys that say so (fast: no torch).
+
+    For commands that only read a study's storage (``status``): the file's name, storage,
+    objectives and n_trials are validated; its task and space are not looked at.
+
+    Args:
+        ref: A path to a ``.toml`` study file or a built-in name.
+        overrides: Values that replace the file's (``{"storage": URL}``).
+        labels: How to name an overridden key in messages (``{"storage": "--storage"}``).
+
+    Returns:
+        The study's name, storage URL, objectives, n_trials and file.
+
+    Examples:
+        >>> location = locate_study("digits-quick")
+        >>> location.name, location.storage
+        ('digits-quick', 'sqlite:///runs/digits-quick.db')
+    """
+    reader, data, path = _open(ref, overrides, labels, check_data=False)
+    return reader.location(data, path)
+
+
+def _open(
+    ref: str,
+    overrides: Mapping[str, Any] | None,
+    labels: Mapping[str, str] | None,
+    *,
+    check_data: bool,
+) -> tuple[_Reader, dict[str, Any], Path]:
+    """Read the TOML of a study reference, with the overrides applied."""
     path, source = resolve_study(ref)
     try:
         text = path.read_text(encoding="utf-8")
@@ -122,7 +162,7 @@ def read_study(
     for key, value in (overrides or {}).items():
         _set_path(data, key, value)
         origins[key] = (labels or {}).get(key, f"overrides[{key!r}]")
-    return _Reader(source, origins, check_data=check_data).config(data, path)
+    return _Reader(source, origins, check_data=check_data), data, path
 
 
 def _deep_copy(value: Any) -> Any:
@@ -160,6 +200,17 @@ class _Reader:
         if key in self.origins:
             return Where(self.origins[key])
         return Where(self.source, key)
+
+    def location(self, data: Mapping[str, Any], path: Path) -> StudyLocation:
+        Where(self.source).keys(data, TOP_LEVEL_KEYS)
+        name = self.name(data.get("name", path.stem.replace("_", "-")))
+        return StudyLocation(
+            name=name,
+            storage=self.storage(data.get("storage", f"sqlite:///runs/{name}.db")),
+            objectives=self.objectives(data.get("objectives", ["accuracy"])),
+            n_trials=self.at("n_trials").integer(data.get("n_trials", 20), minimum=1),
+            source=path.resolve(),
+        )
 
     def config(self, data: Mapping[str, Any], path: Path) -> StudyConfig:
         root = Where(self.source)

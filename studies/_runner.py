@@ -49,7 +49,7 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
             )
 
     if config.backend == "ray":
-        from paretune.search import run_ray  # type: ignore[attr-defined,unused-ignore]
+        from paretune.search import run_ray
 
         summary: RunSummary = run_ray(
             spec,
@@ -79,6 +79,7 @@ def run_study(
     *,
     label: str,
     quiet: bool = False,
+    hint_flags: str = "",
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -87,6 +88,7 @@ def run_study(
     Args:
         config: The validated study.
         label: The study as the user named it (for messages).
+        hint_flags: Flags to repeat in the suggested next commands (``--storage URL``).
         quiet: Draw no progress line.
         out: Where the summary goes (stdout by default).
         err: Where the progress line and the interruption message go (stderr by default).
@@ -151,5 +153,6 @@ def run_study(
         f"front of {summary.front_size}; {summary.epochs_spent} epochs trained.",
         file=out,
     )
-    print(f"next: paretune status {label}   |   paretune report {label}", file=out)
+    study = f"{label}{hint_flags}"
+    print(f"next: paretune status {study}   |   paretune report {study}", file=out)
     return 0

@@ -411,3 +411,19 @@ def test_objective_factory_pickles_and_trains(tmp_path: Path) -> None:
     assert result["status"] == "completed" and result["epochs"] == 2
     assert reported == [1, 2]
     assert result["strategy"]["lr"] == 0.01
+
+
+def test_locate_study_reads_only_where_the_study_lives(tmp_path: Path) -> None:
+    from paretune.studies import locate_study
+
+    # the space is wrong, but locating the study does not need it
+    path = study(tmp_path, "lr = { low = 0, high = 1, log = true }\n")
+    location = locate_study(path, overrides={"storage": "journal:///runs/u.log"})
+    assert (location.name, location.storage, location.n_trials) == (
+        "unit",
+        "journal:///runs/u.log",
+        3,
+    )
+    assert location.objectives == ("accuracy", "size_bits")
+    with pytest.raises(StudyFileError, match=r"^--storage: is not usable"):
+        locate_study(path, overrides={"storage": "x.db"}, labels={"storage": "--storage"})
