@@ -85,7 +85,7 @@ class StudyConfig:
         pruner_options: Keyword options of the pruner.
         n_trials: How many finished (complete or pruned) trials the study should hold.
         timeout: Seconds after which no new trial starts; ``None`` for no limit.
-        seed: Seed of the sampler (and the training seed unless the space sets ``seed``).
+        seed: Seed of the sampler (the training seed is the space's ``seed``, default 0).
         storage: Optuna storage URL.
         constraints: Cost name -> largest allowed value.
         space: The strategy space to search.

@@ -251,7 +251,7 @@ class _Reader:
         sampler, sampler_options = self.sampler(data.get("sampler", "tpe"), objectives, seed)
         pruner, pruner_options = self.pruner(data.get("pruner", "none"), objectives)
         task, default_epochs = self.task(data["task"], task_options, data_dir)
-        space = read_space(data["space"], self.at("space"), seed=seed, epochs=default_epochs)
+        space = read_space(data["space"], self.at("space"), epochs=default_epochs)
         return StudyConfig(
             name=name,
             task=task,
@@ -363,6 +363,8 @@ class _Reader:
         except FileNotFoundError as error:
             # The task is well named but its data is not (yet) there: only a run needs it.
             if self.check_data:
+                if factory or data_dir is None:
+                    raise where.error(f"cannot find its data: {error}") from None
                 raise self.at("data_dir").error(f"does not hold the task's data: {error}") from None
             return name, None
         except (ValueError, TypeError, ImportError, OSError) as error:

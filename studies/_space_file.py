@@ -212,7 +212,7 @@ class _SpaceReader:
             return None  # the parent is fixed at its default, where the sub-parameter applies
         return parent, tuple(applies)
 
-    def read(self, *, seed: int, epochs: int | None) -> StrategySpace:
+    def read(self, *, epochs: int | None) -> StrategySpace:
         from paretune.spaces import Fixed, StrategySpace
 
         self.where.keys(self.table, self.fields)
@@ -223,8 +223,6 @@ class _SpaceReader:
             found = self.condition(name)
             if found is not None:
                 conditions[name] = found
-        if "seed" in self.fields and "seed" not in params:
-            params["seed"] = Fixed(value=seed)
         if epochs is not None and "epochs" in self.fields and "epochs" not in params:
             params["epochs"] = Fixed(value=epochs)
         try:
@@ -237,14 +235,12 @@ def _listing(values: Any) -> str:
     return ", ".join(format_value(v) for v in values)
 
 
-def read_space(table: Any, where: Where, *, seed: int, epochs: int | None = None) -> StrategySpace:
+def read_space(table: Any, where: Where, *, epochs: int | None = None) -> StrategySpace:
     """Turn the ``[space]`` table of a study file into a ``StrategySpace``.
 
     Args:
         table: The parsed ``[space]`` table.
         where: The file and key path (``space``) for error messages.
-        seed: The study seed; it becomes the training seed (``Fixed``) unless the table
-            sets ``seed`` itself.
         epochs: The task's default epochs, fixed when the table does not set ``epochs``.
 
     Returns:
@@ -258,11 +254,10 @@ def read_space(table: Any, where: Where, *, seed: int, epochs: int | None = None
     Examples:
         >>> space = read_space({"optimizer": ["sgd", "momentum"], "momentum": {"low": 0.5,
         ...     "high": 0.99}, "lr": {"low": 1e-3, "high": 0.1, "log": True}},
-        ...     Where("x.toml", "space"), seed=0)
+        ...     Where("x.toml", "space"))
         >>> dict(space.conditions)["momentum"][0]
         'optimizer'
-        >>> read_space({"lr": {"low": 0, "high": 1, "log": True}}, Where("x.toml", "space"),
-        ...            seed=0)
+        >>> read_space({"lr": {"low": 0, "high": 1, "log": True}}, Where("x.toml", "space"))
         Traceback (most recent call last):
         ...
         paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be > 0 when log =
@@ -271,4 +266,4 @@ def read_space(table: Any, where: Where, *, seed: int, epochs: int | None = None
     mapping = where.table(table)
     if not mapping:
         raise where.error("is empty: give at least one strategy field (e.g. lr = { ... })")
-    return _SpaceReader(mapping, where).read(seed=seed, epochs=epochs)
+    return _SpaceReader(mapping, where).read(epochs=epochs)

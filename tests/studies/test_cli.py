@@ -156,7 +156,8 @@ def test_larger_n_trials_resumes_and_loses_nothing(
     shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
     write_tiny(tmp_path)
     before = finished(load(tmp_path))
-    more = paretune("run", "tiny.toml", "--n-trials", "5", cwd=tmp_path)
+    # another sampler seed for the new trials is allowed: the study stays the same
+    more = paretune("run", "tiny.toml", "--n-trials", "5", "--seed", "5", cwd=tmp_path)
     assert more.returncode == 0, more.stderr
     assert "ran 2 trial(s)" in more.stdout
     after = finished(load(tmp_path))
@@ -181,6 +182,20 @@ def test_spaces_and_tasks_list_the_registries(tmp_path: Path) -> None:
     assert tasks.returncode == 0, tasks.stderr
     for word in ("digits-mlp", "cifar10-resnet20", "replay:PATH"):
         assert word in tasks.stdout
+
+
+@pytest.mark.slow
+def test_digits_quick_the_readme_job_finishes_in_under_3_minutes(tmp_path: Path) -> None:
+    started = time.monotonic()
+    done = paretune("run", "digits-quick", cwd=tmp_path, timeout=600)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert "60/60 finished trials" in done.stdout
+    assert seconds < 180, f"digits-quick took {seconds:.0f} s"
+    study = load(tmp_path, "digits-quick")
+    best = max(t.values[0] for t in study.best_trials)
+    assert best > 0.9  # an MLP on 8x8 digits reaches over 90% validation accuracy
+    assert len(study.best_trials) >= 2  # a front, not a single point
 
 
 # --- interruptions -----------------------------------------------------------------------------

@@ -110,8 +110,8 @@ def test_defaults_fill_name_storage_seed_and_task_epochs(tmp_path: Path) -> None
     assert config.objectives == ("accuracy",)
     assert (config.sampler, config.pruner, config.seed, config.jobs) == ("tpe", "none", 0, 1)
     assert config.timeout is None and config.max_total_epochs is None
-    # the training seed follows the study seed; epochs follow the task's default
-    assert config.space.params["seed"] == Fixed(value=0)
+    # epochs follow the task's default; the training seed stays the Strategy's default
+    assert "seed" not in config.space.params
     assert config.space.params["epochs"] == Fixed(value=20)
 
 
@@ -142,7 +142,7 @@ def test_every_top_level_key_is_read(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.timeout == 5400.0
-    assert config.seed == 7 and config.space.params["seed"] == Fixed(value=7)
+    assert config.seed == 7
     assert config.storage == "journal:///runs/unit.log"
     assert dict(config.constraints) == {"size_bits": 50000.0}
     assert config.max_total_epochs == 50
