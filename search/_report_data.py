@@ -268,7 +268,13 @@ def rows_from_trials(
                 accuracy=accuracy,
                 test_accuracy=_float(attrs.get("test_accuracy")),
                 metrics=metrics,
-                strategy=dict(strategy) if isinstance(strategy, Mapping) else dict(trial.params),
+                strategy={  # sub-parameters that do not apply are stored as None: hide them
+                    str(k): v
+                    for k, v in (
+                        strategy if isinstance(strategy, Mapping) else trial.params
+                    ).items()
+                    if v is not None
+                },
                 curve=curve,
                 feasible=_feasible(metrics, constraints) and _meets_trial_constraints(trial),
                 note=note,

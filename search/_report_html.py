@@ -232,7 +232,36 @@ def _front_figure(
         "hovermode": "closest", "plot_bgcolor": "white", "paper_bgcolor": "white",
         "hoverlabel": {"align": "left", "font": {"size": 12}},
     }  # fmt: skip
+    if view.cost == "size_bits":
+        layout["shapes"], layout["annotations"] = _budget_marks(data)
     return {"data": traces, "layout": layout}
+
+
+def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Dotted vertical lines at the size budgets of the "common budgets" table."""
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    for pick in data.picks:
+        limit = pick.limits.get("size_bits")
+        if limit is None or "dense float32" not in pick.label:
+            continue
+        share = pick.label.split("≤ ")[-1].split(" of")[0]
+        shapes.append(
+            {"type": "line", "xref": "x", "yref": "paper", "x0": limit, "x1": limit, "y0": 0,
+             "y1": 1, "line": {"color": "#9aa3ae", "width": 1, "dash": "dot"}}
+        )  # fmt: skip
+        notes.append(
+            {"x": limit, "y": 0.02, "xref": "x", "yref": "paper", "text": f"{share} dense",
+             "showarrow": False, "xanchor": "left", "font": {"size": 10, "color": "#667085"}}
+        )  # fmt: skip
+    if not shapes:
+        return shapes, notes
+    # on a log axis plotly places shapes by data value but annotations by log10(value)
+    view = next((v for v in data.fronts if v.cost == "size_bits"), None)
+    if view is not None and view.log_x:
+        for note in notes:
+            note["x"] = math.log10(note["x"])
+    return shapes, notes
 
 
 def _multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
@@ -372,7 +401,7 @@ def _curves_figure(data: ReportData) -> dict[str, Any] | None:
         chosen = [chosen[int(k * step)] for k in range(_MAX_CURVES)]
     cost = next((o for o in data.summary.objectives if o != "accuracy"), None)
     traces = []
-    for i in chosen:
+    for k, i in enumerate(chosen):
         row = rows[i]
         label = f"trial {row.number}"
         if cost and cost in row.metrics:
@@ -380,15 +409,25 @@ def _curves_figure(data: ReportData) -> dict[str, Any] | None:
         traces.append(
             {"type": "scatter", "mode": "lines", "name": _esc(label),
              "x": list(range(1, len(row.curve) + 1)), "y": [_num(v) for v in row.curve],
-             "customdata": [i] * len(row.curve), "meta": "hover"}
+             "customdata": [i] * len(row.curve), "meta": "hover",
+             "line": {"color": _shade(k / max(1, len(chosen) - 1)), "width": 1.8}}
         )  # fmt: skip
+    legend = f"light: small {cost} · dark: large" if cost else ""
     layout = {
         "margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "plot_bgcolor": "white",
+        "legend": {"title": {"text": legend}},
         "xaxis": {"title": {"text": "epoch"}, "gridcolor": "#eceef2", "dtick": 1},
         "yaxis": {"title": {"text": "validation accuracy"}, "gridcolor": "#eceef2"},
         "paper_bgcolor": "white", "hovermode": "closest",
     }  # fmt: skip
     return {"data": traces, "layout": layout}
+
+
+def _shade(t: float) -> str:
+    """A blue from light (t=0) to dark (t=1)."""
+    light, dark = (158, 202, 225), (8, 48, 107)
+    r, g, b = (round(a + (c - a) * t) for a, c in zip(light, dark, strict=True))
+    return f"rgb({r},{g},{b})"
 
 
 def _card(key: str, value: str, sub: str = "") -> str:
