@@ -3,6 +3,8 @@
 It keeps no state of its own. At a rung it reads, from the study's storage, the ``curve``
 user attribute of every other trial (running, completed or pruned) that reached that epoch,
 so trials run by other processes (``--jobs``) or earlier sessions of the same study count.
+A trial's last epoch (no rung there) is its ``epochs``: sampled, or fixed in the study's
+``space`` attribute, else the ``max_epochs`` option.
 Points are built from the study's ``objectives`` attribute: validation accuracy at the rung
 and each cost objective as reported at that epoch (planned costs from epoch 1, measured ones
 once reported; a cost some trial at the rung has not reported is left out of that
@@ -72,6 +74,7 @@ class MOAshaPruner:
             tie_break=tie_break,
         )
         self.last_reason: str | None = None
+        self._space_epochs: dict[str, int | None] = {}
 
     def __repr__(self) -> str:
         core = self.core
@@ -93,7 +96,7 @@ class MOAshaPruner:
         import optuna
 
         self.last_reason = None
-        last = self._last_epoch(trial)
+        last = self._last_epoch(study, trial)
         if not self.core.is_rung(epoch, last):
             return Decision.CONTINUE
         metric_names = self._metrics(study)
@@ -117,20 +120,35 @@ class MOAshaPruner:
             self.last_reason = verdict.reason()
         return verdict.decision
 
-    def _last_epoch(self, trial: optuna.Trial) -> int | None:
+    def _last_epoch(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
+        """The trial's ``epochs``: strategy attribute, sampled parameter or fixed in the space."""
         strategy = trial.user_attrs.get("strategy")
         if isinstance(strategy, Mapping) and isinstance(strategy.get("epochs"), int):
             return int(strategy["epochs"])
         epochs = trial.params.get("epochs")
         if isinstance(epochs, int):
             return epochs
+        fixed = self._fixed_epochs(study)
+        if fixed is not None:
+            return fixed
         if self.core.max_epochs is None:
             raise ValueError(
                 f"The mo-asha pruner cannot tell the last epoch of trial {trial.number}: "
-                "it has no 'strategy' user attribute or 'epochs' parameter. "
+                "'epochs' is neither sampled nor fixed in the study's space. "
                 "Set the pruner option max_epochs."
             )
         return None
+
+    def _fixed_epochs(self, study: optuna.Study) -> int | None:
+        name = study.study_name
+        if name not in self._space_epochs:
+            from paretune.spaces import Fixed, StrategySpace
+
+            text = study.user_attrs.get("space")
+            spec = StrategySpace.from_json(text).params.get("epochs") if text else None
+            value = spec.value if isinstance(spec, Fixed) else None
+            self._space_epochs[name] = value if isinstance(value, int) else None
+        return self._space_epochs[name]
 
     @staticmethod
     def _metrics(study: optuna.Study) -> tuple[str, ...]:

@@ -34,7 +34,9 @@ reported every epoch by the real trainer) come from their ``curve_*`` columns wh
 has them, else from the run's final measured costs. A reporter answering "stop" ends the replay
 with status ``stopped``; the result's test accuracy then comes from ``curve_test_accuracy``
 if the table has it, else it is NaN (it was never measured at that epoch). A strategy the
-table does not hold is an error that names the nearest held ones.
+table does not hold is an error that names the nearest held ones. The seed only matters
+when the table holds a strategy with several seeds: a strategy recorded once replays for any
+seed (so a study's own seeding does not get in the way).
 :func:`write_replay_table` writes this format from :class:`TrainResult` objects.
 """
 
@@ -67,8 +69,9 @@ def _key_value(value: Any) -> Any:
     return value
 
 
-def _strategy_key(values: Mapping[str, Any]) -> str:
-    return json.dumps({k: _key_value(v) for k, v in values.items()}, sort_keys=True)
+def _strategy_key(values: Mapping[str, Any], *, seed: bool = True) -> str:
+    kept = {k: _key_value(v) for k, v in values.items() if seed or k != "seed"}
+    return json.dumps(kept, sort_keys=True)
 
 
 def _distance(asked: Mapping[str, Any], held: Mapping[str, Any]) -> float:
@@ -149,16 +152,25 @@ class _ReplayTable:
             raise ValueError(
                 f"{path}: strategies must hold {n} rows and epochs must lie in 1..{width}."
             )
-        self.rows = {
-            _strategy_key(Strategy.from_dict(values).to_dict()): row
-            for row, values in enumerate(self.held)
-        }
+        self.rows: dict[str, list[int]] = {}
+        for row, values in enumerate(self.held):
+            key = _strategy_key(Strategy.from_dict(values).to_dict(), seed=False)
+            self.rows.setdefault(key, []).append(row)
 
     def row_of(self, strategy: Strategy) -> int:
         asked = strategy.to_dict()
-        row = self.rows.get(_strategy_key(asked))
-        if row is not None:
-            return row
+        rows = self.rows.get(_strategy_key(asked, seed=False), [])
+        for row in rows:
+            if self.held[row].get("seed") == asked["seed"]:
+                return row
+        if len(rows) == 1:
+            return rows[0]  # recorded with one seed: it stands for every seed
+        if rows:
+            seeds = ", ".join(str(self.held[row].get("seed")) for row in rows)
+            raise ValueError(
+                f"The replay table {str(self.path)!r} holds this strategy with the seeds "
+                f"{seeds}, not with seed {asked['seed']}."
+            )
         ranked = sorted(range(len(self.held)), key=lambda i: _distance(asked, self.held[i]))
         nearest = "; ".join(_differences(asked, self.held[i]) for i in ranked[:3])
         raise ValueError(

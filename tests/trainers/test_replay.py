@@ -149,3 +149,19 @@ def test_write_refuses_repeats_and_empty(tmp_path: Path) -> None:
         write_replay_table(tmp_path / "t.npz", [run, run])
     with pytest.raises(ValueError, match="must not be empty"):
         write_replay_table(tmp_path / "t.npz", [])
+
+
+def test_a_strategy_recorded_once_replays_for_any_seed(table: Path, tmp_path: Path) -> None:
+    task = make_replay_task(table)
+    assert task.replay is not None
+    strategy = Strategy(optimizer="adam", lr=0.1, bits=8, epochs=4, seed=7)
+    assert task.replay(strategy, None).strategy.seed == 7
+    twice = [_run(Strategy(seed=0)), _run(Strategy(seed=1, lr=0.002))]
+    twice.append(_run(Strategy(seed=1)))
+    path = tmp_path / "seeds.npz"
+    write_replay_table(path, twice)
+    seeded = make_replay_task(path)
+    assert seeded.replay is not None
+    assert seeded.replay(Strategy(seed=1), None).strategy.seed == 1
+    with pytest.raises(ValueError, match="with the seeds 0, 1, not with seed 2"):
+        seeded.replay(Strategy(seed=2), None)
