@@ -10,6 +10,8 @@ input of every linear / convolution layer, with a dynamic scale.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -35,9 +37,28 @@ def quantize_weight(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """
     qmax = 2 ** (bits - 1) - 1
     reduce_dims = tuple(range(1, weight.dim()))
-    scale = weight.detach().abs().amax(dim=reduce_dims, keepdim=True) / qmax
-    scale = scale.clamp_min(torch.finfo(weight.dtype).tiny)
-    return torch.round(weight / scale).clamp_(-qmax, qmax).mul_(scale)
+    scale = weight.detach().abs().amax(dim=reduce_dims, keepdim=True).div_(qmax)
+    scale = scale.clamp_min_(torch.finfo(weight.dtype).tiny)
+    # |weight / scale| <= qmax by construction of scale, so no clamping is needed.
+    return torch.round(weight.detach() / scale).mul_(scale)
+
+
+def _quantize_tensor(x: torch.Tensor, bits: int) -> torch.Tensor:
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.detach().abs().amax().div_(qmax).clamp_min_(torch.finfo(x.dtype).tiny)
+    return torch.round(x.detach() / scale).mul_(scale)
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Quantize forward, pass the gradient unchanged backward (one autograd node)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, bits: int, per_channel: bool) -> torch.Tensor:
+        return quantize_weight(x, bits) if per_channel else _quantize_tensor(x, bits)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad, None, None
 
 
 def fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
@@ -54,7 +75,8 @@ def fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
         tensor([[1., 1.]])
     """
     if not weight.is_cuda:
-        return weight + (quantize_weight(weight.detach(), bits) - weight).detach()
+        out: torch.Tensor = _StraightThrough.apply(weight, bits, True)  # type: ignore[no-untyped-call]
+        return out
     return _fused_fake_quantize(weight, bits)
 
 
@@ -70,9 +92,8 @@ def _fused_fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
 def _fake_quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
     qmax = 2 ** (bits - 1) - 1
     if not x.is_cuda:
-        scale = (x.detach().abs().amax() / qmax).clamp_min(torch.finfo(x.dtype).tiny)
-        quantized = torch.round(x.detach() / scale).clamp_(-qmax, qmax).mul_(scale)
-        return x + (quantized - x).detach()
+        out: torch.Tensor = _StraightThrough.apply(x, bits, False)  # type: ignore[no-untyped-call]
+        return out
     scale = (x.detach().abs().amax().float() / qmax).clamp_min(torch.finfo(torch.float32).tiny)
     zero = torch.zeros((), dtype=torch.int32, device=x.device)
     if x.dtype != torch.float32:  # the fused kernel wants float32 (autocast gives bfloat16)
