@@ -23,7 +23,14 @@ from ._schedules import learning_rate
 from ._strategy import Strategy
 from ._task import Task
 
-__all__ = ["PRUNE_BEGIN", "PRUNE_END", "PRUNE_UPDATES", "resolve_device", "train"]
+__all__ = [
+    "DEVICE_DATA_LIMIT_BYTES",
+    "PRUNE_BEGIN",
+    "PRUNE_END",
+    "PRUNE_UPDATES",
+    "resolve_device",
+    "train",
+]
 
 #: Gradual pruning runs from this fraction of the training steps ...
 PRUNE_BEGIN = 0.1
@@ -31,6 +38,9 @@ PRUNE_BEGIN = 0.1
 PRUNE_END = 0.7
 #: ... with about this many mask updates.
 PRUNE_UPDATES = 20
+#: Training inputs larger than this stay in host memory and go to the device batch by batch;
+#: smaller ones are copied to the device once and batched there by index.
+DEVICE_DATA_LIMIT_BYTES = 4 * 2**30
 
 
 def resolve_device(device: str) -> torch.device:
@@ -158,8 +168,15 @@ class _Run:
         if fit_on_validation:
             x_train = torch.cat([x_train, data.x_val])
             y_train = torch.cat([y_train, data.y_val])
-        self.x_train, self.y_train = x_train.to(device), y_train.to(device)
-        self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
+        self.on_host = x_train.nbytes > DEVICE_DATA_LIMIT_BYTES
+        if self.on_host:
+            if device.type == "cuda":  # page-locked memory makes the batch copies faster
+                x_train, y_train = x_train.pin_memory(), y_train.pin_memory()
+            self.x_train, self.y_train = x_train, y_train
+            self.x_val, self.y_val = data.x_val, data.y_val
+        else:
+            self.x_train, self.y_train = x_train.to(device), y_train.to(device)
+            self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
         self.x_test, self.y_test = data.x_test, data.y_test
 
         self.model: nn.Module = task.new_model(strategy.dropout).to(device)
@@ -230,12 +247,17 @@ class _Run:
         augment, augment_rng = self.task.augment, self.augment_rng
         pruner, l1 = self.pruner, self.strategy.l1
         amp, device_type = self.amp, self.device.type
-        order = torch.randperm(len(x), generator=self.shuffle).to(self.device)
+        on_host, device = self.on_host, self.device
+        order = torch.randperm(len(x), generator=self.shuffle)
+        if not on_host:
+            order = order.to(device)
         total = torch.zeros((), device=self.device)
         model.train()
         for start in range(0, len(x), batch_size):
             index = order[start : start + batch_size]
             xb, yb = x[index], y[index]
+            if on_host:
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if augment is not None and augment_rng is not None:
                 xb = augment(xb, augment_rng)
             if amp:

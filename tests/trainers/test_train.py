@@ -211,3 +211,16 @@ def test_replay_task_delegates_and_trains_nothing() -> None:
     assert calls == [Strategy(epochs=1)] and result.val_accuracy == 0.5
     with pytest.raises(ValueError, match="replays recorded results"):
         static_cost(task, Strategy())
+
+
+def test_large_data_stays_on_the_host_with_the_same_result(
+    task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paretune.trainers import _train
+
+    strategy = Strategy(epochs=2, prune_rate=0.5)
+    on_device = train(task, strategy, device="cpu")
+    monkeypatch.setattr(_train, "DEVICE_DATA_LIMIT_BYTES", 0)
+    on_host = train(task, strategy, device="cpu")
+    assert [p["train_loss"] for p in on_host.curve] == [p["train_loss"] for p in on_device.curve]
+    assert on_host.test_accuracy == on_device.test_accuracy
