@@ -529,7 +529,7 @@ def importances(
     trials: Sequence[Any],
     objectives: Sequence[str],
     *,
-    max_trials: int = 2000,
+    max_trials: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Parameter importances per objective with Optuna's fANOVA evaluator.
@@ -566,7 +566,14 @@ def importances(
         keep = np.sort(rng.choice(len(complete), size=max_trials, replace=False))
         complete = [complete[i] for i in keep]
     study = optuna.create_study(directions=["minimize"] * len(objectives))
-    study.add_trials(complete)
+    study.add_trials(  # params and values only: the curves and strategies are not needed
+        [
+            optuna.trial.create_trial(
+                params=t.params, distributions=t.distributions, values=t.values
+            )
+            for t in complete
+        ]
+    )
     result: dict[str, dict[str, float]] = {}
     for index, name in enumerate(objectives):
         evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=16, max_depth=8, seed=seed)
@@ -603,7 +610,7 @@ def build_report_data(
     study: Any,
     *,
     trials: Sequence[Any] | None = None,
-    max_importance_trials: int = 2000,
+    max_importance_trials: int = 1000,
     seed: int = 0,
 ) -> ReportData:
     """Compute every section of the report from a study.

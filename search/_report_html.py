@@ -644,7 +644,7 @@ of weights pruned to zero.</p>
 {_figure_block("plot-history", _history_figure(data, webgl_above), "plot short")}
 <h2 id="importance">Which settings matter</h2>
 <p class="help">fANOVA importance of each searched parameter for each objective (Optuna's
-evaluator, on a sample of at most 2,000 complete trials).</p>
+evaluator, on a sample of at most 1,000 complete trials).</p>
 {_figure_block("plot-importance", _importance_figure(data), "plot short")}
 <h2 id="curves">Learning curves of the front</h2>
 {_figure_block("plot-curves", _curves_figure(data))}

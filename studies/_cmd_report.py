@@ -94,9 +94,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--importance-trials",
         type=int,
-        default=2000,
+        default=1000,
         metavar="N",
-        help="complete trials sampled for the parameter importances (default 2000)",
+        help="complete trials sampled for the parameter importances (default 1000)",
     )
 
 
