@@ -1,4 +1,21 @@
-"""The training loop: one readable function from a Task and a Strategy to a TrainResult."""
+"""The training loop: one readable function from a Task and a Strategy to a TrainResult.
+
+How each strategy dimension acts on the run:
+
+* ``optimizer`` and its sub-parameters: the torch optimizer of the registry entry;
+  ``weight_decay`` is its L2 term (decoupled for adamw).
+* ``lr``, ``schedule``, ``warmup_epochs``: :func:`learning_rate` of the epoch, written into
+  the optimizer before each epoch.
+* ``batch_size``: shuffled index batches (a seeded generator of the run) of tensors that live
+  on the device.
+* ``l1``: ``l1 * sign(w)`` added to the gradient of every prunable weight, i.e. the gradient
+  of ``l1 * sum|w|`` (not added to the reported loss).
+* ``dropout``: passed to the task's model factory.
+* ``prune_rate``: :class:`MagnitudePruner` from ``PRUNE_BEGIN`` to ``PRUNE_END`` of the steps.
+* ``bits`` / ``act_bits``: quantization-aware layers; the weights are baked at the end.
+* ``seed``: model initialisation, dropout, shuffling and augmentation (torch's global
+  generators are forked for the run and restored afterwards).
+"""
 
 from __future__ import annotations
 
