@@ -38,6 +38,9 @@ ProgressCallback = Callable[[Progress], None]
 
 _POLL_S = 0.2
 
+#: Consecutive FAIL trials (over all workers) after which a run stops starting trials.
+MAX_CONSECUTIVE_FAILURES = 10
+
 
 class _Quota:
     """Counters shared by the workers of one run (process-safe).
@@ -59,6 +62,12 @@ class _Quota:
         self._epochs = ctx.Value("q", epochs, lock=False)
         self._ran = ctx.Value("q", 0, lock=False)
         self._running = ctx.Value("q", 0, lock=False)
+        self._streak = ctx.Value("q", 0, lock=False)
+
+    def failing(self) -> bool:
+        """Whether the last ``MAX_CONSECUTIVE_FAILURES`` trials all failed."""
+        with self._lock:
+            return bool(self._streak.value >= MAX_CONSECUTIVE_FAILURES)
 
     def claim(self) -> bool:
         with self._lock:
@@ -82,11 +91,14 @@ class _Quota:
             self._epochs.value += epochs
             if state is optuna.trial.TrialState.COMPLETE:
                 self._complete.value += 1
+                self._streak.value = 0
             elif state is optuna.trial.TrialState.PRUNED:
                 self._pruned.value += 1
+                self._streak.value = 0
             else:
                 self._failed.value += 1
                 self._claimed.value -= 1
+                self._streak.value += 1
 
     def satisfied(self) -> bool:
         """Whether every slot was used by a trial that finished COMPLETE or PRUNED."""
@@ -169,6 +181,8 @@ def _run_trials(
             return StopReason.TIMEOUT
         if spec.max_total_epochs is not None and quota.epochs() >= spec.max_total_epochs:
             return StopReason.MAX_TOTAL_EPOCHS
+        if quota.failing():
+            return StopReason.FAILURES
         if not quota.claim():
             return StopReason.N_TRIALS
         trial = study.ask()
@@ -193,12 +207,15 @@ def _run_trials(
                     constraints=spec.constraints,
                     prune_reason=reporter.prune_reason,
                 )
-        except BaseException:
-            # KeyboardInterrupt (Ctrl-C) or an error outside the objective: the trial must not
-            # stay RUNNING. Record it as interrupted, queue its parameters again, re-raise.
+        except BaseException as error:
+            # Ctrl-C, or an error outside the objective (sampling, storage): the trial must not
+            # stay RUNNING. An interrupted trial's parameters are queued to run again.
             if frozen_trial(study, trial).state is optuna.trial.TrialState.RUNNING:
-                record_failure(study, trial, "interrupted", curve=reporter.curve)
-                study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+                interrupted = isinstance(error, KeyboardInterrupt)
+                reason = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
+                record_failure(study, trial, reason, curve=reporter.curve)
+                if interrupted:
+                    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
             quota.release()
             raise
         epochs = len(reporter.curve)
@@ -260,7 +277,9 @@ def run_local(
     re-running a finished study runs nothing (``stop_reason = ALREADY_DONE``), an interrupted
     one runs only what is missing, a larger ``n_trials`` extends it. FAIL trials (raising or
     diverging objectives) are recorded and do not count. Trials left RUNNING by a dead process
-    are marked FAIL ``interrupted`` first and their parameters queued to run again.
+    are marked FAIL ``interrupted`` first and their parameters queued to run again. After
+    ``MAX_CONSECUTIVE_FAILURES`` failed trials in a row the run stops
+    (``stop_reason = FAILURES``): the objective is probably broken.
 
     Args:
         spec: The study.
@@ -325,7 +344,8 @@ def run_local(
 
     if missing <= 0:
         return summary(StopReason.ALREADY_DONE)
-    deadline = None if timeout is None else started + float(timeout)
+    # the clock starts with the first trial (like study.optimize), not while the storage opens
+    deadline = None if timeout is None else time.time() + float(timeout)
 
     def emit() -> None:
         if progress is None:
@@ -405,6 +425,8 @@ def _stop_reason(quota: _Quota, spec: StudySpec, deadline: float | None) -> Stop
         return StopReason.N_TRIALS
     if spec.max_total_epochs is not None and snap["epochs"] >= spec.max_total_epochs:
         return StopReason.MAX_TOTAL_EPOCHS
+    if quota.failing():
+        return StopReason.FAILURES
     if deadline is not None and time.time() >= deadline:
         return StopReason.TIMEOUT
     return StopReason.N_TRIALS

@@ -64,14 +64,7 @@ def set_trial_user_attrs(
     if isinstance(storage, optuna.storages._CachedStorage):
         backend = storage._backend
     if isinstance(backend, RDBStorage) and hasattr(backend, "_set_trial_attr_without_commit"):
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            for key, value in attrs.items():
-                backend._set_trial_attr_without_commit(
-                    session, models.TrialUserAttributeModel, trial_id, key, value
-                )
+        _set_rdb_user_attrs(backend, trial_id, attrs)
         return
     if isinstance(backend, JournalStorage) and hasattr(backend, "_replay_result"):
         from optuna.storages.journal._storage import JournalOperation
@@ -93,3 +86,37 @@ def set_trial_user_attrs(
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def _set_rdb_user_attrs(
+    backend: optuna.storages.RDBStorage, trial_id: int, attrs: Mapping[str, Any]
+) -> None:
+    """One transaction; on SQLite and PostgreSQL one multi-row upsert statement."""
+    import json
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    model = models.TrialUserAttributeModel
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        dialect = backend.engine.name
+        if dialect not in ("sqlite", "postgresql"):
+            for key, value in attrs.items():
+                backend._set_trial_attr_without_commit(session, model, trial_id, key, value)
+            return
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        trial: Any = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        backend.check_trial_is_updatable(trial_id, trial.state)
+        rows = [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ]
+        statement = insert(model).values(rows)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[model.trial_id, model.key],
+                set_={"value_json": statement.excluded.value_json},
+            )
+        )

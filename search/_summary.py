@@ -24,6 +24,9 @@ class StopReason(Enum):
     TIMEOUT = "timeout"
     #: ``max_total_epochs`` were trained.
     MAX_TOTAL_EPOCHS = "max_total_epochs"
+    #: Too many trials in a row failed (a broken objective would otherwise fail forever,
+    #: since failed trials do not count towards ``n_trials``).
+    FAILURES = "failures"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -109,6 +109,15 @@ def test_raising_and_diverging_objectives_fail_and_the_study_goes_on(fake: Modul
     assert len(complete) == 6 and all(t.params["lr"] <= 0.03 for t in complete)
 
 
+def test_a_broken_objective_stops_after_consecutive_failures(fake: ModuleType) -> None:
+    from paretune.search._local import MAX_CONSECUTIVE_FAILURES
+
+    factory = partial(fake.make_fake, raise_above_lr=0.0)  # every trial raises
+    summary = run_local(spec(), objective_factory=factory, n_trials=50)
+    assert summary.stop_reason is StopReason.FAILURES
+    assert summary.failed == summary.ran == MAX_CONSECUTIVE_FAILURES and summary.done == 0
+
+
 def test_progress_reports_each_trial(fake: ModuleType) -> None:
     seen: list[Progress] = []
     run_local(spec(), objective_factory=fake.make_fake, n_trials=3, progress=seen.append)
