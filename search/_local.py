@@ -262,6 +262,19 @@ def _check_args(n_trials: int, timeout: float | None, jobs: int, storage: str) -
         )
 
 
+def _check_picklable(objective_factory: ObjectiveFactory) -> None:
+    import pickle
+
+    try:
+        pickle.dumps(objective_factory)
+    except Exception as error:  # pickling raises several types (PicklingError, AttributeError)
+        raise ValueError(
+            "The 'objective_factory' parameter of run_local must be picklable when jobs > 1 "
+            "(a module-level function or a functools.partial of one): each worker process "
+            f"builds its own objective. Got {objective_factory!r} instead ({error})."
+        ) from None
+
+
 def run_local(
     spec: StudySpec,
     *,
@@ -314,6 +327,8 @@ def run_local(
         <StopReason.ALREADY_DONE: 'already_done'>
     """
     _check_args(n_trials, timeout, jobs, spec.storage)
+    if jobs > 1:
+        _check_picklable(objective_factory)
     started = time.time()
     study = open_study(spec)
     recovered = tuple(recover_interrupted(study))

@@ -104,3 +104,11 @@ def test_a_worker_killed_mid_trial_is_recovered(fake: ModuleType) -> None:
         if t.user_attrs.get("retry_of") == failed[0].number
     ]
     assert len(retried) == 1 and retried[0].params == failed[0].params
+
+
+def test_objective_factory_must_pickle_for_workers(fake: ModuleType) -> None:
+    spec = StudySpec(
+        name="p", storage="journal:///runs/p.log", objectives=("accuracy",), space=SPACE
+    )
+    with pytest.raises(ValueError, match="must be picklable when jobs > 1"):
+        run_local(spec, objective_factory=lambda: fake.fake_objective, n_trials=2, jobs=2)
