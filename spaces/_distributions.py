@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Values a categorical choice may take (what Optuna stores and JSON keeps).
-Choice: TypeAlias = "None | bool | int | float | str"
+Choice: TypeAlias = None | bool | int | float | str
 
 _STEP_TOLERANCE = 1e-9
 
@@ -325,7 +325,8 @@ class Fixed:
         return {"type": "fixed", "value": self.value}
 
 
-Distribution: TypeAlias = "FloatDistribution | IntDistribution | CategoricalDistribution"
+#: A sampled distribution (what ``isinstance(x, Distribution)`` accepts; Fixed is not one).
+Distribution: TypeAlias = FloatDistribution | IntDistribution | CategoricalDistribution
 
 _KINDS: dict[str, type[FloatDistribution | IntDistribution | CategoricalDistribution | Fixed]] = {
     "float": FloatDistribution,
