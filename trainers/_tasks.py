@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from ._datasets import (
@@ -146,8 +147,35 @@ def _user_task(name: str, *, data_dir: str | None, options: dict[str, Any]) -> T
     return task
 
 
+class _CachedData:
+    """Picklable ``load_data``: loads once per process (the cache is not pickled)."""
+
+    def __init__(self, load: Callable[[], DataSplits]) -> None:
+        self.load = load
+        self._splits: DataSplits | None = None
+
+    def __call__(self) -> DataSplits:
+        if self._splits is None:
+            self._splits = self.load()
+        return self._splits
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"load": self.load, "_splits": None}
+
+
+class _Model:
+    """Picklable ``build_model``: ``cls(dropout=dropout, **kwargs)``."""
+
+    def __init__(self, cls: Callable[..., nn.Module], **kwargs: Any) -> None:
+        self.cls = cls
+        self.kwargs = kwargs
+
+    def __call__(self, dropout: float) -> nn.Module:
+        return self.cls(dropout=dropout, **self.kwargs)
+
+
 def _cached(load: Callable[[], DataSplits]) -> Callable[[], DataSplits]:
-    return functools.cache(load)
+    return _CachedData(load)
 
 
 def cifar_augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -178,10 +206,8 @@ def _digits_mlp(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         name="digits-mlp",
         description=describe_tasks()["digits-mlp"],
         default_epochs=20,
-        build_model=lambda dropout: MLP(
-            in_features=64, hidden=(256, 128), num_classes=10, dropout=dropout
-        ),
-        load_data=_cached(lambda: digits_splits(split_seed=seed)),
+        build_model=_Model(MLP, in_features=64, hidden=(256, 128), num_classes=10),
+        load_data=_cached(functools.partial(digits_splits, split_seed=seed)),
         input_shape=(64,),
         num_classes=10,
         options=dict(options),
@@ -194,8 +220,8 @@ def _digits_cnn(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         name="digits-cnn",
         description=describe_tasks()["digits-cnn"],
         default_epochs=20,
-        build_model=lambda dropout: DigitsCNN(num_classes=10, dropout=dropout),
-        load_data=_cached(lambda: digits_splits(split_seed=seed, image=True)),
+        build_model=_Model(DigitsCNN, num_classes=10),
+        load_data=_cached(functools.partial(digits_splits, split_seed=seed, image=True)),
         input_shape=(1, 8, 8),
         num_classes=10,
         options=dict(options),
@@ -233,13 +259,12 @@ def _synthetic(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         name="synthetic",
         description=describe_tasks()["synthetic"],
         default_epochs=10,
-        build_model=lambda dropout: MLP(
-            in_features=sizes["n_features"],
-            hidden=(hidden, hidden),
-            num_classes=n_classes,
-            dropout=dropout,
+        build_model=_Model(
+            MLP, in_features=sizes["n_features"], hidden=(hidden, hidden), num_classes=n_classes
         ),
-        load_data=_cached(lambda: synthetic_splits(**sizes, n_classes=n_classes, seed=seed)),
+        load_data=_cached(
+            functools.partial(synthetic_splits, **sizes, n_classes=n_classes, seed=seed)
+        ),
         input_shape=(sizes["n_features"],),
         num_classes=n_classes,
         options=dict(options),
@@ -267,7 +292,7 @@ def _mnist(name: str, model: Callable[[float], torch.nn.Module], shape: tuple[in
             load_data=_check_files(
                 "mnist",
                 data_dir,
-                lambda: mnist_splits(data_dir, validation_size=size, split_seed=seed),
+                functools.partial(mnist_splits, data_dir, validation_size=size, split_seed=seed),
             ),
             input_shape=shape,
             num_classes=10,
@@ -285,11 +310,11 @@ def _cifar10_resnet20(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         name="cifar10-resnet20",
         description=describe_tasks()["cifar10-resnet20"],
         default_epochs=160,
-        build_model=lambda dropout: ResNet20(num_classes=10, dropout=dropout),
+        build_model=_Model(ResNet20, num_classes=10),
         load_data=_check_files(
             "cifar10",
             data_dir,
-            lambda: cifar10_splits(data_dir, validation_size=size, split_seed=seed),
+            functools.partial(cifar10_splits, data_dir, validation_size=size, split_seed=seed),
         ),
         input_shape=(3, 32, 32),
         num_classes=10,
@@ -331,9 +356,7 @@ for _spec in (
         description="LeNet-300-100 MLP on MNIST idx files from data_dir",
         builder=_mnist(
             "mnist-mlp",
-            lambda dropout: MLP(
-                in_features=784, hidden=(300, 100), num_classes=10, dropout=dropout
-            ),
+            _Model(MLP, in_features=784, hidden=(300, 100), num_classes=10),
             (1, 28, 28),
         ),
         options=_HOLDOUT,
@@ -344,7 +367,7 @@ for _spec in (
         description="LeNet-5 CNN on MNIST idx files from data_dir",
         builder=_mnist(
             "mnist-lenet5",
-            lambda dropout: LeNet5(num_classes=10, dropout=dropout),
+            _Model(LeNet5, num_classes=10),
             (1, 28, 28),
         ),
         options=_HOLDOUT,

@@ -237,3 +237,18 @@ def test_task_validation() -> None:
             x_test=torch.zeros(1, 1),
             y_test=torch.zeros(1),
         )
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "digits-cnn", "synthetic", "mnist-lenet5"])
+def test_built_in_tasks_pickle_and_train_after_a_round_trip(tmp_path: Path, name: str) -> None:
+    data_dir = str(write_mnist(tmp_path / "mnist")) if name.startswith("mnist") else None
+    task = get_task(name, data_dir=data_dir)
+    task.data()  # the loaded data is not pickled along
+    copy = pickle.loads(pickle.dumps(task))
+    assert copy.name == task.name and copy.options == task.options
+    assert torch.equal(copy.data().x_test, task.data().x_test)
+    strategy = Strategy(epochs=1, batch_size=64)
+    assert (
+        train(copy, strategy, device="cpu").to_dict()["val_accuracy"]
+        == train(task, strategy, device="cpu").to_dict()["val_accuracy"]
+    )
