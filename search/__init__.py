@@ -52,7 +52,7 @@ from paretune.search._storage import (
     storage_path,
     validate_storage_url,
 )
-from paretune.search._study import open_study, recover_interrupted
+from paretune.search._study import mark_worker, open_study, recover_interrupted
 from paretune.search._summary import Progress, RunSummary, StopReason
 
 __all__ = [
@@ -91,6 +91,7 @@ __all__ = [
     "list_pruners",
     "list_samplers",
     "make_storage",
+    "mark_worker",
     "metric_of",
     "non_dominated_sort",
     "open_study",
