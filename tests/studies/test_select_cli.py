@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from paretune.search import candidates_from_trials, parse_limit, select_strategy
+from paretune.search import candidates_from_trials, make_storage, parse_limit, select_strategy
 from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
 from paretune.studies._cli import main
 
@@ -28,8 +28,10 @@ OBJECTIVES = ["accuracy", "size_bits", "latency_ms"]
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("select")
-    storage = f"sqlite:///{folder}/mini.db"
-    study = create_synthetic_study(storage=storage, study_name=NAME, objectives=OBJECTIVES)
+    storage = f"journal:///{folder}/mini.log"  # Optuna's journal file: fast to write
+    study = create_synthetic_study(
+        storage=make_storage(storage), study_name=NAME, objectives=OBJECTIVES
+    )
     add_synthetic_trials(study, n_trials=60, seed=11)
     (folder / "mini.toml").write_text(
         f'name = "{NAME}"\ntask = "digits-mlp"\nobjectives = {json.dumps(OBJECTIVES)}\n'
@@ -64,7 +66,9 @@ def _select_here(
 
 
 def _expected(folder: Path, **kwargs: object) -> int | None:
-    study = optuna.load_study(study_name=NAME, storage=f"sqlite:///{folder}/mini.db")
+    study = optuna.load_study(
+        study_name=NAME, storage=make_storage(f"journal:///{folder}/mini.log")
+    )
     candidates = candidates_from_trials(study.trials)
     chosen = select_strategy(candidates, objectives=OBJECTIVES, **kwargs).chosen  # type: ignore[arg-type]
     return None if chosen is None else chosen.number
@@ -101,7 +105,7 @@ def test_each_kind_of_limit(
 
 
 def test_text_output_says_why(study_dir: Path) -> None:
-    done = _select(study_dir, "--storage", f"sqlite:///{study_dir}/mini.db", "--study", NAME,
+    done = _select(study_dir, "--storage", f"journal:///{study_dir}/mini.log", "--study", NAME,
                    "--max", "size_bits=1.2kB")  # fmt: skip
     assert done.returncode == 0, done.stderr
     expected = _expected(study_dir, limits={"size_bits": parse_limit("size_bits=1.2kB")[1]})
