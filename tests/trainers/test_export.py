@@ -23,11 +23,13 @@ def task() -> Task:
     return get_task("synthetic", options={"n_samples": 300})
 
 
-@pytest.mark.parametrize(("rate", "bits"), [(0.0, 32), (0.8, 4), (0.5, 2), (0.3, 16)])
+@pytest.mark.parametrize(
+    ("rate", "bits", "act_bits"), [(0.0, 32, None), (0.8, 4, None), (0.5, 2, 8), (0.3, 16, None)]
+)
 def test_export_reload_keeps_accuracy_sparsity_and_bits(
-    task: Task, tmp_path: Path, rate: float, bits: int
+    task: Task, tmp_path: Path, rate: float, bits: int, act_bits: int | None
 ) -> None:
-    strategy = Strategy(epochs=3, prune_rate=rate, bits=bits)
+    strategy = Strategy(epochs=3, prune_rate=rate, bits=bits, act_bits=act_bits)
     result = train(task, strategy, device="cpu", keep_model=True)
     folder = export_model(tmp_path / "model", result=result, task=task)
     assert {p.name for p in folder.iterdir()} >= {
