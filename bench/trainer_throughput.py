@@ -21,8 +21,7 @@ import statistics
 import time
 
 import torch
-from paretune.trainers import Strategy, Task, get_task, train
-from paretune.trainers._train import resolve_device
+from paretune.trainers import Strategy, Task, get_task, resolve_device, train
 from torch.nn import functional as F
 
 

@@ -33,7 +33,7 @@ from ._schedules import (
 from ._strategy import BIT_WIDTHS, Strategy, conditional_parameters
 from ._task import DataSplits, Task
 from ._tasks import TaskSpec, describe_tasks, get_task, list_tasks, register_task
-from ._train import train
+from ._train import resolve_device, train
 
 __all__ = [
     "BIT_WIDTHS",
@@ -65,6 +65,7 @@ __all__ = [
     "register_optimizer",
     "register_schedule",
     "register_task",
+    "resolve_device",
     "schedule_info",
     "static_cost",
     "train",
