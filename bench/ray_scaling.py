@@ -25,6 +25,7 @@ import argparse
 import functools
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -109,6 +110,41 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _timeline(spec: Any) -> dict[str, float]:
+    """Cold start and warm cycle of a run, from the trials' start / complete times.
+
+    The first wave pays for starting the Ray workers (a process each, importing Ray Tune);
+    later trials reuse them. ``cycle`` is a warm trial's start-to-complete time plus the gap
+    between a trial completing and the next one starting on the freed worker.
+    """
+    import optuna
+
+    trials = optuna.load_study(study_name=spec.name, storage=spec.storage).trials
+    spans = [
+        (t.datetime_start.timestamp(), t.datetime_complete.timestamp())
+        for t in trials
+        if t.datetime_start is not None and t.datetime_complete is not None
+    ]
+    starts = sorted(start for start, _ in spans)
+    ends = sorted(end for _, end in spans)
+    first_end = ends[0]
+    warm = [(s, e) for s, e in spans if s >= first_end - 0.05]
+    cold = [(s, e) for s, e in spans if s < first_end - 0.05]
+    if not warm:
+        raise RuntimeError("no trial started on a warm worker: use --waves 2 or more")
+
+    def seconds(group: list[tuple[float, float]]) -> float:
+        return sum(end - start for start, end in group) / len(group)
+
+    warm_starts = [s for s in starts if s >= first_end - 0.05]
+    gaps = [max(0.0, s - e) for s, e in zip(warm_starts, ends, strict=False)]
+    duration = seconds(warm)
+    return {
+        "cold": seconds(cold) - duration,
+        "cycle": duration + sum(gaps) / len(gaps),
+    }
+
+
 def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
     """Trials/hour at each concurrency, and the single-trial overhead over run_local."""
     import ray
@@ -152,33 +188,40 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
                     "trials": n_trials,
                     "seconds": seconds,
                     "per_hour": n_trials / seconds * 3600,
-                    "trainer_per_hour": n * 3600 / trial_seconds,
+                    **_timeline(spec),
                 }
             )
             print(f"N={n:2d}: {n_trials} trials in {seconds:.1f} s", file=sys.stderr)
     finally:
         ray.shutdown()
-    single = next((row["per_hour"] for row in rows if row["n"] == 1), None)
-    for row in rows:
-        row["ideal"] = row["n"] * single if single else float("nan")
-        row["efficiency"] = row["per_hour"] / row["ideal"] if single else float("nan")
-        row["overhead"] = row["n"] * row["seconds"] / row["trials"] - local_per_trial
+    one = next((row for row in rows if row["n"] == 1), None)
     print(
         f"\nSleep trainer: {args.epochs} epochs x {args.epoch_seconds:g} s = {trial_seconds:g} s "
-        f"per trial; {args.waves} waves of N trials; Ray with {args.cpus} logical CPUs, "
-        f"1 CPU per trial. Local executor: {local_per_trial:.2f} s per trial.\n"
+        f"per trial; {args.waves} waves of N trials per run; Ray with {args.cpus} logical CPUs, "
+        f"1 CPU per trial; {os.cpu_count()} physical cores. Local executor: "
+        f"{local_per_trial:.2f} s per trial ({local_per_trial - trial_seconds:+.2f} s over the "
+        "trainer).\n"
     )
     print(
-        "| concurrent trials N | trials | wall s | trials/hour | ideal (N x single) | "
-        "of ideal | of pure trainer | overhead per trial vs local (s) |"
+        "| N concurrent | trials | wall s | trials/hour (whole run) | of ideal | "
+        "steady trials/hour (warm workers) | of ideal | worker cold start s | "
+        "Ray overhead per trial vs local s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
+        steady = row["n"] * 3600 / row["cycle"]
+        whole_ideal = row["n"] * one["per_hour"] if one else math.nan
+        steady_ideal = row["n"] * 3600 / one["cycle"] if one else math.nan
         print(
             f"| {row['n']:.0f} | {row['trials']:.0f} | {row['seconds']:.1f} | "
-            f"{row['per_hour']:.0f} | {row['ideal']:.0f} | {row['efficiency']:.2f} | "
-            f"{row['per_hour'] / row['trainer_per_hour']:.2f} | {row['overhead']:+.2f} |"
+            f"{row['per_hour']:.0f} | {row['per_hour'] / whole_ideal:.2f} | "
+            f"{steady:.0f} | {steady / steady_ideal:.2f} | {row['cold']:.1f} | "
+            f"{row['cycle'] - local_per_trial:+.2f} |"
         )
+    print(
+        "\nideal = N x the rate with N = 1. Steady: trials started on warm workers (after the "
+        "first completion); cold start: how much longer the first wave's trials took."
+    )
     return rows
 
 
@@ -246,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--epoch-seconds", type=float, default=2.0)
-    parser.add_argument("--waves", type=int, default=3, help="trials per run = waves x N")
+    parser.add_argument("--waves", type=int, default=4, help="trials per run = waves x N")
     parser.add_argument("--cpus", type=int, default=16, help="logical CPUs given to Ray")
     parser.add_argument("--gpu", action="store_true", help="measure GPU packing instead")
     parser.add_argument("--gpu-task", default="digits-cnn")

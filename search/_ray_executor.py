@@ -265,7 +265,7 @@ def run_ray(
                     name=spec.name,
                     storage_path=root,
                     failure_config=tune.FailureConfig(max_failures=max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=0,
                 ),
             )
