@@ -268,8 +268,12 @@ def open_report(
         for name, expression in (probes or {}).items():
             report.values[name] = browser.evaluate(expression)
         if screenshot is not None:
-            metrics = browser.call("Page.getLayoutMetrics", session=True)
-            full = min(int(metrics["cssContentSize"]["height"]) + 1, height)
+            # the page's own height (the layout viewport is at least ``height`` tall)
+            bottom = browser.evaluate(
+                "Math.ceil(Math.max.apply(null, Array.from(document.body.children).map("
+                "function(e){return e.getBoundingClientRect().bottom + window.scrollY;})))"
+            )
+            full = min(int(bottom) + 16, height)
             shot = browser.call(
                 "Page.captureScreenshot",
                 {"format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": full,

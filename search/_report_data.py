@@ -43,6 +43,13 @@ __all__ = [
     "staircase",
 ]
 
+#: Strategy fields in the order the report shows them: what sets the cost first.
+_ORDER = (
+    "bits", "act_bits", "prune_rate", "optimizer", "lr", "momentum", "beta1", "beta2",
+    "eps", "schedule", "warmup_epochs", "decay_gamma", "step_size", "batch_size",
+    "weight_decay", "l1", "dropout", "epochs", "seed",
+)  # fmt: skip
+
 #: Numeric user attributes copied into :attr:`TrialRow.metrics`.
 METRICS = (*COST_UNITS, "sparsity", "epochs")
 
@@ -228,6 +235,13 @@ def _feasible(metrics: Mapping[str, float], constraints: Mapping[str, float]) ->
     return all(metrics.get(c, math.inf) <= limit for c, limit in constraints.items())
 
 
+def _ordered(strategy: Mapping[str, Any]) -> dict[str, Any]:
+    """The strategy in :data:`_ORDER`, without sub-parameters that do not apply (None)."""
+    items = {str(k): v for k, v in strategy.items() if v is not None}
+    rank = {name: i for i, name in enumerate(_ORDER)}
+    return dict(sorted(items.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
 def _meets_trial_constraints(trial: Any) -> bool:
     """Optuna's own record (``trial.set_constraint``): every value <= 0 means feasible."""
     recorded = getattr(trial, "constraints", None) or ()
@@ -268,13 +282,7 @@ def rows_from_trials(
                 accuracy=accuracy,
                 test_accuracy=_float(attrs.get("test_accuracy")),
                 metrics=metrics,
-                strategy={  # sub-parameters that do not apply are stored as None: hide them
-                    str(k): v
-                    for k, v in (
-                        strategy if isinstance(strategy, Mapping) else trial.params
-                    ).items()
-                    if v is not None
-                },
+                strategy=_ordered(strategy if isinstance(strategy, Mapping) else trial.params),
                 curve=curve,
                 feasible=_feasible(metrics, constraints) and _meets_trial_constraints(trial),
                 note=note,
@@ -593,17 +601,12 @@ def importances(
 
 
 def _dimensions(rows: Sequence[TrialRow]) -> tuple[str, ...]:
-    order = (
-        "bits", "act_bits", "prune_rate", "optimizer", "lr", "momentum", "beta1", "beta2",
-        "eps", "schedule", "warmup_epochs", "decay_gamma", "step_size", "batch_size",
-        "weight_decay", "l1", "dropout", "epochs", "seed",
-    )  # fmt: skip
     seen: dict[str, None] = {}
     for row in rows:
         for key in row.strategy:
             seen.setdefault(str(key), None)
-    known = [k for k in order if k in seen]
-    return tuple(known + sorted(k for k in seen if k not in order))
+    known = [k for k in _ORDER if k in seen]
+    return tuple(known + sorted(k for k in seen if k not in _ORDER))
 
 
 def build_report_data(

@@ -241,10 +241,14 @@ def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str
     """Dotted vertical lines at the size budgets of the "common budgets" table."""
     shapes: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
+    view = next((v for v in data.fronts if v.cost == "size_bits"), None)
+    seen = (
+        [data.rows[i].metrics["size_bits"] for i in (*view.front, *view.dominated)] if view else []
+    )
     for pick in data.picks:
         limit = pick.limits.get("size_bits")
-        if limit is None or "dense float32" not in pick.label:
-            continue
+        if limit is None or "dense float32" not in pick.label or not seen or limit > max(seen):
+            continue  # a budget every strategy fits would only stretch the axis
         share = pick.label.split("≤ ")[-1].split(" of")[0]
         shapes.append(
             {"type": "line", "xref": "x", "yref": "paper", "x0": limit, "x1": limit, "y0": 0,
@@ -257,7 +261,6 @@ def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str
     if not shapes:
         return shapes, notes
     # on a log axis plotly places shapes by data value but annotations by log10(value)
-    view = next((v for v in data.fronts if v.cost == "size_bits"), None)
     if view is not None and view.log_x:
         for note in notes:
             note["x"] = math.log10(note["x"])
