@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -65,6 +66,17 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def _import_from_cwd() -> None:
+    """Let ``task = "mytasks:make_task"`` find ``mytasks.py`` in the working directory.
+
+    ``python -m`` puts the working directory first on ``sys.path``; a console script puts
+    its own folder there instead. Worker processes inherit the path.
+    """
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``paretune`` with ``argv`` (default: the process arguments).
 
@@ -76,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_optuna()
+    _import_from_cwd()
     try:
         code: int = args._run(args)
     except StudyFileError as error:

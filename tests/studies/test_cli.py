@@ -165,6 +165,25 @@ def test_larger_n_trials_resumes_and_loses_nothing(
     assert {n: after[n] for n in before} == before
 
 
+def test_a_user_task_factory_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "mytasks.py").write_text(
+        "from paretune.trainers import get_task\n\n"
+        "def make_task(n_samples=100):\n"
+        "    return get_task('synthetic', options={'n_samples': n_samples})\n"
+    )
+    (tmp_path / "mine.toml").write_text(
+        'name = "mine"\ntask = "mytasks:make_task"\ntask_options = { n_samples = 150 }\n'
+        'sampler = "random"\nn_trials = 2\n[space]\nlr = { low = 0.01, high = 0.1 }\n'
+        "epochs = 1\n"
+    )
+    done = paretune("run", "mine.toml", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "finished (" not in done.stderr  # --quiet: no progress line
+    study = load(tmp_path, "mine")
+    assert study.user_attrs["metadata"]["task"] == "mytasks:make_task"
+    assert [t.user_attrs["epochs"] for t in study.trials] == [1, 1]
+
+
 def test_status_of_a_study_never_run(tmp_path: Path) -> None:
     write_tiny(tmp_path)
     shown = paretune("status", "tiny.toml", cwd=tmp_path)
