@@ -252,7 +252,7 @@ class Selection(NamedTuple):
         chosen: The chosen candidate, or ``None`` when nothing is feasible.
         rule: The rule that chose it.
         reason: One paragraph saying why it won (or why nothing did).
-        limits: The cost limits applied (study constraints merged with the given ones).
+        limits: The cost limits applied (callers merge in the study's constraints).
         min_accuracy: The accuracy floor applied.
         n_candidates: Complete trials considered.
         feasible_front: Non-dominated feasible candidates, cheapest first.

@@ -131,3 +131,19 @@ def test_twenty_thousand_trials_stay_under_twenty_megabytes(tmp_path: Path) -> N
     figures = _figures(path.read_text())
     types = {t["type"] for t in figures["plot-front-0"]["data"]}  # type: ignore[index]
     assert "scattergl" in types
+
+
+def test_empty_and_failed_only_studies_still_render() -> None:
+    study = create_synthetic_study(storage=None, study_name="empty")
+    text = render_report_html(build_report_data(study))
+    assert "No recommendation." in text and "0 complete" in text
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState.FAIL, user_attrs={"fail_reason": "x"}
+            )
+        ]
+    )
+    data = build_report_data(study)
+    assert data.summary.n_failed == 1 and data.front == ()
+    assert "1 failed" in render_report_html(data)
