@@ -2,11 +2,14 @@
 
 A directory written by :func:`export_model` holds:
 
-* ``model.pt``: the model (pickled ``nn.Module``, on the CPU);
-* ``weights.pt``: the prunable weights in their compact form: for a quantized model, integer
-  codes (int8 up to 8 bits, int16 for 16) and one float scale per output channel, so the
-  weights really take at most ``2**bits`` values per channel and pruned weights are code 0;
-  :func:`load_exported` writes ``codes * scale`` back into the model;
+* ``model.pt``: the model (pickled ``nn.Module``, on the CPU) without its prunable weights
+  (they are empty there);
+* ``weights.pt``: the prunable weights in sparse, quantized form. For each layer: its shape, a
+  bit mask of the nonzero weights (``numpy.packbits`` order) and only the nonzero entries:
+  integer codes (int8 up to 8 bits, int16 for 16) with one float scale per output channel
+  when ``bits < 32``, float32 values otherwise. A weight is ``code * scale[channel]``, so a
+  channel really takes at most ``2**bits`` values and pruned weights are not stored at all;
+  :func:`load_exported` rebuilds the dense weights from it;
 * ``strategy.json``, ``metrics.json`` (the result without curve), ``MODEL_CARD.md``.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +30,7 @@ from ._result import TrainResult
 from ._strategy import Strategy
 from ._task import Task
 
-__all__ = ["ExportedModel", "export_model", "load_exported"]
+__all__ = ["ExportedModel", "export_model", "load_exported", "pack_weight", "unpack_weight"]
 
 _FORMAT = "paretune-weights-v1"
 
@@ -50,23 +54,50 @@ class ExportedModel:
     task_options: dict[str, Any]
 
 
-def _codes(weight: torch.Tensor, bits: int) -> dict[str, torch.Tensor]:
+def pack_weight(weight: torch.Tensor, bits: int) -> dict[str, torch.Tensor]:
+    """The sparse, quantized form of one weight tensor (see the module docstring).
+
+    Examples:
+        >>> packed = pack_weight(torch.tensor([[0.0, 3.0, -7.0], [0.0, 0.0, 2.0]]), 4)
+        >>> packed["codes"].tolist(), packed["scale"].tolist()
+        ([3, -7, 7], [1.0, 0.2857142984867096])
+        >>> unpack_weight(packed)
+        tensor([[ 0.,  3., -7.],
+                [ 0.,  0.,  2.]])
+    """
+    weight = weight.detach().float().cpu()
+    nonzero = weight != 0
+    packed = {
+        "shape": torch.tensor(weight.shape, dtype=torch.int64),
+        "mask": torch.from_numpy(np.packbits(nonzero.flatten().numpy())),
+    }
     if bits >= 32:
-        return {"values": weight.detach().clone()}
+        packed["values"] = weight[nonzero]
+        return packed
     qmax = 2 ** (bits - 1) - 1
     dims = tuple(range(1, weight.dim()))
-    scale = weight.detach().abs().amax(dim=dims, keepdim=True) / qmax
+    scale = weight.abs().amax(dim=dims, keepdim=True) / qmax
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     dtype = torch.int8 if bits <= 8 else torch.int16
-    codes = torch.round(weight.detach() / safe).clamp(-qmax, qmax).to(dtype)
-    return {"codes": codes, "scale": scale.flatten().float()}
+    codes = torch.round(weight / safe).clamp(-qmax, qmax).to(dtype)
+    packed["codes"] = codes[nonzero]
+    packed["scale"] = scale.flatten()
+    return packed
 
 
-def _weights(codes: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    if "values" in codes:
-        return codes["values"].to(like.dtype)
-    shape = (-1,) + (1,) * (like.dim() - 1)
-    return (codes["codes"].to(torch.float32) * codes["scale"].view(shape)).to(like.dtype)
+def unpack_weight(packed: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The dense float32 weight tensor of :func:`pack_weight`'s output."""
+    shape = tuple(int(n) for n in packed["shape"])
+    count = int(np.prod(shape)) if shape else 1
+    bits = np.unpackbits(packed["mask"].numpy(), count=count).astype(bool)
+    nonzero = torch.from_numpy(bits).view(shape)
+    dense = torch.zeros(shape, dtype=torch.float32)
+    if "values" in packed:
+        dense[nonzero] = packed["values"].float()
+        return dense
+    scale = packed["scale"].view((-1,) + (1,) * (len(shape) - 1)).expand(shape)
+    dense[nonzero] = packed["codes"].float() * scale[nonzero]
+    return dense
 
 
 def export_model(directory: str | Path, *, result: TrainResult, task: Task) -> Path:
@@ -90,12 +121,13 @@ def export_model(directory: str | Path, *, result: TrainResult, task: Task) -> P
     folder.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(result.model).to("cpu").eval()
     bits = result.strategy.bits
-    prunable = {id(layer) for layer in prunable_layers(model)}
-    layers = {
-        name: _codes(module.weight, bits)
-        for name, module in model.named_modules()
-        if id(module) in prunable
-    }
+    prunable = {id(layer): layer for layer in prunable_layers(model)}
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for name, module in model.named_modules():
+        if id(module) in prunable:
+            layers[name] = pack_weight(prunable[id(module)].weight, bits)
+            # the weights live in weights.pt only
+            prunable[id(module)].weight = nn.Parameter(torch.empty(0))
     torch.save(model, folder / "model.pt")
     torch.save({"format": _FORMAT, "bits": bits, "layers": layers}, folder / "weights.pt")
     metrics = {k: v for k, v in result.to_dict().items() if k not in ("curve", "strategy")}
@@ -118,10 +150,8 @@ def load_exported(directory: str | Path) -> ExportedModel:
     if packed.get("format") != _FORMAT:
         raise ValueError(f"Unknown weights format {packed.get('format')!r} in {str(folder)!r}.")
     modules = dict(model.named_modules())
-    with torch.no_grad():
-        for name, codes in packed["layers"].items():
-            weight = modules[name].weight
-            weight.copy_(_weights(codes, weight))
+    for name, entry in packed["layers"].items():
+        modules[name].weight = nn.Parameter(unpack_weight(entry))
     metrics = json.loads((folder / "metrics.json").read_text())
     strategy = Strategy.from_dict(json.loads((folder / "strategy.json").read_text()))
     return ExportedModel(
@@ -163,8 +193,9 @@ def _model_card(result: TrainResult, task: Task) -> str:
         f"| training seconds | {result.train_seconds:.2f} |",
         "",
         "size_bits = nonzero prunable weights x bits + other parameters x 32. Prunable weights "
-        "are those of the linear and convolution layers; they are stored in weights.pt as "
-        "integer codes with one scale per output channel when bits < 32.",
+        "are those of the linear and convolution layers; weights.pt stores only the nonzero "
+        "ones (a bit mask marks where), as integer codes with one scale per output channel "
+        "when bits < 32.",
         "",
     ]
     return "\n".join(lines)
