@@ -1,0 +1,390 @@
+"""Multi-objective pruning benchmark: replay the digits-mlp grid, compare at equal epoch budgets.
+
+Every method runs a study on the replay table ``bench/data/digits_mlp_grid.npz`` (built by
+``bench/make_table.py``) with objectives (accuracy, size_bits) over the table's categorical
+grid, and stops starting trials once the epochs it spent reach the budget (the
+``max_total_epochs`` rule). The score is the hypervolume of the completed trials' front
+divided by the hypervolume of the table's true front, in (1 - validation accuracy, log10
+size_bits scaled to [0, 1] over the table) with the reference point (0.1, 1.1): only models
+above 90% validation accuracy count (the best reach 98%); medians over seeds.
+
+    OMP_NUM_THREADS=1 python bench/mo_pruning.py            # the main table
+    OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep    # rung schedule / ranking study
+
+Methods: paretune ``mo-asha`` with the nsga2 and tpe samplers, the same samplers and random
+search with full training, and Syne Tune's MOASHA (random configurations) when syne-tune is
+importable (``pip install --target DIR --no-deps syne-tune dill``, then ``PYTHONPATH=DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from paretune.search._mo_pruner import MOAshaPruner
+from paretune.search._pareto import hypervolume
+from paretune.search._pruner_base import TrialPruner
+from paretune.search._pruners import NoPruner
+from paretune.search._record import record_result
+from paretune.search._reporter import TrialReporter
+from paretune.search._samplers import get_sampler
+from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace, suggest
+from paretune.trainers import conditional_parameters
+from paretune.trainers._replay import make_replay_task
+from paretune.trainers._result import Reporter, TrainResult
+from paretune.trainers._strategy import Strategy
+from paretune.trainers._task import Task
+
+TABLE = Path(__file__).parent / "data" / "digits_mlp_grid.npz"
+OBJECTIVES = ("accuracy", "size_bits")
+#: Hypervolume reference point: 10% error (90% accuracy) and 1.1 x the table's log-size range.
+REFERENCE = (0.1, 1.1)
+
+
+@dataclass(frozen=True)
+class Table:
+    """What the benchmark needs from the replay table."""
+
+    path: Path
+    space: StrategySpace
+    max_epochs: int
+    true_front_hv: float
+    log_low: float
+    log_high: float
+    n_rows: int
+
+    def scaled(self, accuracy: Sequence[float], size_bits: Sequence[float]) -> np.ndarray:
+        error = 1.0 - np.asarray(accuracy, dtype=float)
+        cost = (np.log10(np.asarray(size_bits, dtype=float)) - self.log_low) / (
+            self.log_high - self.log_low
+        )
+        return np.column_stack([error, cost])
+
+    def hv(self, accuracy: Sequence[float], size_bits: Sequence[float]) -> float:
+        if len(accuracy) == 0:
+            return 0.0
+        return float(hypervolume(self.scaled(accuracy, size_bits), REFERENCE))
+
+
+def load_table(path: Path) -> Table:
+    """The grid space, the true front's hypervolume and the scaling of the table."""
+    with np.load(path, allow_pickle=False) as data:
+        held = [json.loads(str(s)) for s in data["strategies"]]
+        curve = data["curve_val_accuracy"].astype(float)
+        epochs = data["epochs"].astype(int)
+        size_bits = data["size_bits"].astype(float)
+        status = [str(s) for s in data["status"]]
+    levels: dict[str, list[Any]] = {}
+    for row in held:
+        for name, value in row.items():
+            if value not in levels.setdefault(name, []):
+                levels[name].append(value)
+    params: dict[str, Any] = {}
+    for name, values in levels.items():
+        if name in conditional_parameters() or None in values:
+            continue  # sub-parameters resolve to their defaults, as in the table
+        if len(values) > 1:
+            params[name] = CategoricalDistribution(choices=tuple(values))
+        else:
+            params[name] = Fixed(value=values[0])
+    final = curve[np.arange(len(held)), epochs - 1]
+    done = np.asarray([s == "completed" for s in status])
+    logs = np.log10(size_bits)
+    table = Table(
+        path=path,
+        space=StrategySpace(params=params),
+        max_epochs=int(epochs.max()),
+        true_front_hv=0.0,
+        log_low=float(logs.min()),
+        log_high=float(logs.max()),
+        n_rows=len(held),
+    )
+    true_hv = table.hv(final[done], size_bits[done])
+    return Table(**{**table.__dict__, "true_front_hv": true_hv})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    hv_ratio: float
+    trials: int
+    epochs: int
+    completed: int
+
+    @property
+    def epoch_fraction(self) -> float:
+        """Epochs spent / epochs that full training of the same trials would need."""
+        return self.epochs / max(1, self.trials)
+
+
+def _replay_of(task: Task) -> Callable[[Strategy, Reporter | None], TrainResult]:
+    if task.replay is None:
+        raise ValueError(f"Task {task.name!r} is not a replay task.")
+    replay: Callable[[Strategy, Reporter | None], TrainResult] = task.replay
+    return replay
+
+
+def run_paretune(
+    table: Table,
+    *,
+    sampler: str,
+    pruner: TrialPruner,
+    budget: int,
+    seed: int,
+    sampler_options: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """One study through paretune's ask -> suggest -> replay -> record path, in memory."""
+    task = make_replay_task(table.path)
+    study = optuna.create_study(
+        directions=["maximize", "minimize"],
+        sampler=get_sampler(sampler, seed=seed, n_objectives=2, **(sampler_options or {})),
+    )
+    study.set_user_attr("objectives", list(OBJECTIVES))
+    study.set_user_attr("constraints", {})
+    spent = trials = 0
+    replay = _replay_of(task)
+    while spent < budget:
+        trial = study.ask()
+        strategy = Strategy.from_dict(suggest(table.space, trial))
+        trial.set_user_attr("strategy", strategy.to_dict())
+        reporter = TrialReporter(study=study, trial=trial, pruner=pruner, pruner_name="bench")
+        result = replay(strategy, reporter)
+        reason = getattr(pruner, "last_reason", None) or reporter.prune_reason
+        record_result(study, trial, result.to_dict(), prune_reason=reason)
+        spent += result.epochs
+        trials += 1
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    acc = [t.values[0] for t in done]
+    size = [t.values[1] for t in done]
+    return Outcome(table.hv(acc, size) / table.true_front_hv, trials, spent, len(done))
+
+
+def run_syne_tune(table: Table, *, budget: int, seed: int, grace: int, factor: float) -> Outcome:
+    """Syne Tune's MOASHA (random configurations), driven through the same replay."""
+    from syne_tune.backend.trial_status import Trial
+    from syne_tune.config_space import choice
+    from syne_tune.optimizer.scheduler import SchedulerDecision
+    from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA
+
+    np.random.seed(seed)  # Syne Tune samples configurations from NumPy's global generator
+    task = make_replay_task(table.path)
+    config_space: dict[str, Any] = {
+        name: choice(list(d.choices)) if isinstance(d, CategoricalDistribution) else d.value
+        for name, d in table.space.params.items()
+    }
+    scheduler = MOASHA(
+        config_space=config_space,
+        metrics=["error", "size_bits"],
+        do_minimize=True,
+        time_attr="epoch",
+        max_t=table.max_epochs,
+        grace_period=grace,
+        reduction_factor=factor,
+        random_seed=seed,
+    )
+    spent = trials = 0
+    acc: list[float] = []
+    size: list[float] = []
+    replay = _replay_of(task)
+    while spent < budget:
+        config = scheduler.suggest().config
+        trial = Trial(trial_id=trials, config=config, creation_time=None)
+        scheduler.on_trial_add(trial)
+
+        def report(epoch: int, metrics: Mapping[str, float], trial: Any = trial) -> bool:
+            result = {
+                "epoch": epoch,
+                "error": 1.0 - metrics["val_accuracy"],
+                "size_bits": metrics["size_bits"],
+            }
+            return bool(scheduler.on_trial_result(trial, result) == SchedulerDecision.STOP)
+
+        result = replay(Strategy.from_dict(config), report)
+        spent += result.epochs
+        trials += 1
+        if result.status.value == "completed":
+            acc.append(result.val_accuracy)
+            size.append(result.size_bits)
+    return Outcome(table.hv(acc, size) / table.true_front_hv, trials, spent, len(acc))
+
+
+def syne_tune_available() -> bool:
+    try:
+        import syne_tune.optimizer.schedulers.multiobjective.moasha  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+Method = Callable[[Table, int, int], Outcome]
+
+
+class AccuracyOnlyPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
+    """MO-ASHA ranking on accuracy alone at the rungs (measured as an alternative)."""
+
+    @staticmethod
+    def _metrics(study: optuna.Study) -> tuple[str, ...]:
+        return ("val_accuracy",)
+
+
+def _paretune(
+    table: Table,
+    budget: int,
+    seed: int,
+    *,
+    sampler: str,
+    pruner: Callable[[], TrialPruner],
+    sampler_options: Mapping[str, Any] | None = None,
+) -> Outcome:
+    return run_paretune(
+        table,
+        sampler=sampler,
+        pruner=pruner(),
+        budget=budget,
+        seed=seed,
+        sampler_options=sampler_options,
+    )
+
+
+def _syne(table: Table, budget: int, seed: int, *, grace: int, factor: float) -> Outcome:
+    return run_syne_tune(table, budget=budget, seed=seed, grace=grace, factor=factor)
+
+
+def mo_asha(
+    sampler: str,
+    *,
+    grace: int,
+    factor: float,
+    tie_break: str = "crowding",
+    ranking: str = "nds",
+    **sampler_options: Any,
+) -> Method:
+    """paretune's mo-asha (``ranking="accuracy"``: the accuracy-only alternative)."""
+    cls = MOAshaPruner if ranking == "nds" else AccuracyOnlyPruner
+    pruner = functools.partial(cls, min_epochs=grace, reduction_factor=factor, tie_break=tie_break)
+    return functools.partial(
+        _paretune, sampler=sampler, pruner=pruner, sampler_options=sampler_options
+    )
+
+
+def full_training(sampler: str) -> Method:
+    return functools.partial(_paretune, sampler=sampler, pruner=NoPruner)
+
+
+def methods(*, grace: int, factor: float, tie_break: str, with_syne: bool) -> dict[str, Method]:
+    """The main comparison."""
+    label = f"grace {grace}, eta {factor:g}"
+    found: dict[str, Method] = {
+        f"paretune mo-asha + nsga2 ({label})": mo_asha(
+            "nsga2", grace=grace, factor=factor, tie_break=tie_break
+        ),
+        f"paretune mo-asha + tpe ({label})": mo_asha(
+            "tpe", grace=grace, factor=factor, tie_break=tie_break
+        ),
+        "nsga2, full training": full_training("nsga2"),
+        "tpe, full training": full_training("tpe"),
+        "random, full training": full_training("random"),
+    }
+    if with_syne:
+        found[f"Syne Tune MOASHA, random configs ({label})"] = functools.partial(
+            _syne, grace=grace, factor=factor
+        )
+    return found
+
+
+def sweep_methods() -> dict[str, Method]:
+    """Rung schedule, grace period, tie-break and how cost enters the ranking (random sampler)."""
+    runs: dict[str, Method] = {}
+    for grace, factor in [(1, 3), (2, 3), (3, 3), (1, 2), (2, 2), (1, 4)]:
+        runs[f"random + mo-asha, grace {grace}, eta {factor}"] = mo_asha(
+            "random", grace=grace, factor=factor
+        )
+    runs["random + mo-asha, grace 1, eta 3, epsilon-net"] = mo_asha(
+        "random", grace=1, factor=3, tie_break="epsilon-net"
+    )
+    runs["random + mo-asha, grace 1, eta 3, accuracy only"] = mo_asha(
+        "random", grace=1, factor=3, ranking="accuracy"
+    )
+    runs["random, full training"] = full_training("random")
+    return runs
+
+
+def evaluate(
+    table: Table, runs: Mapping[str, Method], budgets: Sequence[int], seeds: Sequence[int]
+) -> dict[str, dict[int, list[Outcome]]]:
+    results: dict[str, dict[int, list[Outcome]]] = {}
+    for name, method in runs.items():
+        start = time.perf_counter()
+        results[name] = {b: [method(table, b, seed) for seed in seeds] for b in budgets}
+        print(f"  {name}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return results
+
+
+def markdown(
+    results: Mapping[str, Mapping[int, Sequence[Outcome]]], budgets: Sequence[int], max_epochs: int
+) -> str:
+    head = ["method", *(f"HV ratio @ {b} epochs" for b in budgets), "trials", "epochs / full"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, by_budget in results.items():
+        cells = [name]
+        for b in budgets:
+            ratios = [o.hv_ratio for o in by_budget[b]]
+            low, high = np.percentile(ratios, [25, 75])
+            cells.append(f"{statistics.median(ratios):.3f} ({low:.3f}-{high:.3f})")
+        last = by_budget[budgets[-1]]
+        trials = statistics.median(o.trials for o in last)
+        fraction = statistics.median(o.epochs / (o.trials * max_epochs) for o in last)
+        cells += [f"{trials:g}", f"{fraction:.0%}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[400, 800, 1600])
+    parser.add_argument("--grace", type=int, default=2)
+    parser.add_argument("--reduction-factor", type=float, default=3.0)
+    parser.add_argument("--tie-break", default="crowding")
+    parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--only", default=None, help="run the methods whose name has this")
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = load_table(args.table)
+    seeds = list(range(args.seeds))
+    print(
+        f"table {args.table}: {table.n_rows} strategies x {table.max_epochs} epochs; "
+        f"budgets {args.budgets} epochs; {len(seeds)} seeds",
+        file=sys.stderr,
+    )
+    if args.sweep:
+        results = evaluate(table, sweep_methods(), args.budgets, seeds)
+        print(markdown(results, args.budgets, table.max_epochs))
+        return 0
+    with_syne = syne_tune_available()
+    if not with_syne:
+        print("syne-tune is not importable: its MOASHA row is left out", file=sys.stderr)
+    runs = methods(
+        grace=args.grace,
+        factor=args.reduction_factor,
+        tie_break=args.tie_break,
+        with_syne=with_syne,
+    )
+    if args.only:
+        runs = {k: v for k, v in runs.items() if args.only in k}
+    print(markdown(evaluate(table, runs, args.budgets, seeds), args.budgets, table.max_epochs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
