@@ -29,7 +29,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "runs").mkdir()
     for name in ("mini", EVIL):
         study = create_synthetic_study(storage=f"sqlite:///{root}/runs/mini.db", study_name=name)
-        add_synthetic_trials(study, n_trials=40, seed=3)
+        add_synthetic_trials(study, n_trials=25, seed=3)
     (root / "mini.toml").write_text(
         'name = "mini"\ntask = "digits-mlp"\nobjectives = ["accuracy", "size_bits"]\n'
         'storage = "sqlite:///runs/mini.db"\n\n[space]\nbits = [2, 4, 8]\n'
