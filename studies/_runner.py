@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from paretune.studies._errors import StudyFileError
+from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._objective import objective_factory
 from paretune.studies._progress import ProgressBar, format_elapsed
 
@@ -30,6 +30,74 @@ def _describe(config: StudyConfig) -> str:
         f"sampler {config.sampler}, pruner {config.pruner}, {config.n_trials} trials "
         f"({where}) -> {config.storage}"
     )
+
+
+def _entry(spec: dict[str, Any] | None) -> str:
+    """A space entry as it would be written in ``[space]``."""
+    if spec is None:
+        return "(not in [space])"
+    kind = spec.get("type")
+    if kind == "fixed":
+        return str(format_value(spec.get("value")))
+    if kind == "categorical":
+        return str(format_value(list(spec.get("choices", []))))
+    shown = {k: spec[k] for k in ("low", "high", "log", "step") if spec.get(k) not in (None, False)}
+    return str(format_value(shown))
+
+
+def check_same_study(config: StudyConfig, *, label: str) -> None:
+    """Refuse to resume a stored study whose objectives, constraints or space differ.
+
+    The storage keeps the study of this name as it was created; changing the file and
+    running again would mix trials of two different searches. The message names the key
+    that changed, with the stored and the new value.
+
+    Raises:
+        StudyFileError: When the stored study was created from a different file content.
+    """
+    import json
+
+    import optuna
+    from paretune.studies._cmd_status import load_existing_study
+
+    try:
+        study = load_existing_study(config.name, config.storage)
+    except LookupError:
+        return
+    except (ValueError, optuna.exceptions.OptunaError):
+        return  # the executor reports storage problems itself
+    stored = study.user_attrs
+    advice = (
+        f"the study {config.name!r} in {config.storage} was created with {{was}}; to search "
+        "differently give the study a new name (or another storage)"
+    )
+    if "objectives" in stored and list(stored["objectives"]) != list(config.objectives):
+        raise StudyFileError(
+            label,
+            "objectives",
+            f"= {format_value(list(config.objectives))} differs: "
+            + advice.format(was=format_value(stored["objectives"])),
+        )
+    if "constraints" in stored and dict(stored["constraints"]) != dict(config.constraints):
+        raise StudyFileError(
+            label,
+            "constraints",
+            f"= {format_value(dict(config.constraints))} differs: "
+            + advice.format(was=format_value(stored["constraints"])),
+        )
+    if not isinstance(stored.get("space"), str):
+        return
+    before = json.loads(stored["space"])
+    now = config.space.to_dict()
+    old_params, new_params = before.get("params", {}), now["params"]
+    for name in [*new_params, *(n for n in old_params if n not in new_params)]:
+        if old_params.get(name) != new_params.get(name):
+            raise StudyFileError(
+                label,
+                f"space.{name}",
+                f"= {_entry(new_params.get(name))} differs: "
+                + advice.format(was=f"{name} = {_entry(old_params.get(name))}"),
+            )
 
 
 def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
@@ -106,6 +174,7 @@ def run_study(
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     print(_describe(config), file=out, flush=True)
+    check_same_study(config, label=label)
     bar = None if quiet else ProgressBar(total=config.n_trials, stream=err)
     try:
         summary = _execute(config, bar)

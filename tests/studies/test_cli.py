@@ -184,6 +184,24 @@ def test_a_user_task_factory_in_the_working_directory(tmp_path: Path) -> None:
     assert [t.user_attrs["epochs"] for t in study.trials] == [1, 1]
 
 
+def test_a_changed_space_is_refused_naming_the_key(
+    tiny_run: tuple[Path, Any], tmp_path: Path
+) -> None:
+    folder, _ = tiny_run
+    (tmp_path / "runs").mkdir()
+    shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
+    path = write_tiny(tmp_path)
+    path.write_text(path.read_text().replace("bits = [4, 8, 32]", "bits = [2, 8]"))
+    changed = paretune("run", "tiny.toml", "--n-trials", "4", cwd=tmp_path)
+    assert changed.returncode == 2, changed.stderr
+    assert "Traceback" not in changed.stderr
+    assert (
+        "tiny.toml: space.bits = [2, 8] differs: the study 'tiny' in sqlite:///runs/tiny.db "
+        "was created with bits = [4, 8, 32]; to search differently give the study a new name"
+    ) in changed.stderr
+    assert len(load(tmp_path).trials) == 3
+
+
 def test_status_of_a_study_never_run(tmp_path: Path) -> None:
     write_tiny(tmp_path)
     shown = paretune("status", "tiny.toml", cwd=tmp_path)
