@@ -33,7 +33,7 @@ def _cdp() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    found = _cdp().find_chromium()
+    found: str | None = _cdp().find_chromium()
     if found is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but Chromium is not installed (apt-get install chromium)")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
-from paretune.search import build_report_data, render_report_html, write_report
+from paretune.search import ReportData, build_report_data, render_report_html, write_report
 from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -19,12 +20,14 @@ EVIL = "<script>alert(1)</script>"
 def _study(
     n: int, *, name: str = "demo", objectives: tuple[str, ...] = ("accuracy", "size_bits")
 ) -> optuna.Study:
-    study = create_synthetic_study(storage=None, study_name=name, objectives=objectives, task=EVIL)
+    study: optuna.Study = create_synthetic_study(
+        storage=None, study_name=name, objectives=objectives, task=EVIL
+    )
     add_synthetic_trials(study, n_trials=n, seed=0)
     return study
 
 
-def _figures(text: str) -> dict[str, dict[str, object]]:
+def _figures(text: str) -> dict[str, Any]:
     found = re.findall(
         r'<script type="application/json" class="paretune-figure" '
         r'data-target="([^"]+)">(.*?)</script>',
@@ -35,13 +38,13 @@ def _figures(text: str) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def small_report() -> tuple[str, object]:
+def small_report() -> tuple[str, ReportData]:
     study = _study(120, name=EVIL, objectives=("accuracy", "size_bits", "latency_ms"))
     data = build_report_data(study, max_importance_trials=100)
     return render_report_html(data), data
 
 
-def test_study_strings_are_escaped(small_report: tuple[str, object]) -> None:
+def test_study_strings_are_escaped(small_report: tuple[str, ReportData]) -> None:
     text, _ = small_report
     # the only <script> tags are ours: plotly.js, the JSON blocks and the boot script
     assert EVIL not in text
@@ -51,7 +54,7 @@ def test_study_strings_are_escaped(small_report: tuple[str, object]) -> None:
     assert text.count("<script>") == 2  # plotly.js + boot
 
 
-def test_no_external_resource_is_referenced(small_report: tuple[str, object]) -> None:
+def test_no_external_resource_is_referenced(small_report: tuple[str, ReportData]) -> None:
     text, _ = small_report
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
     assert "@import" not in text and "url(" not in text.split("<script>")[0]
@@ -59,7 +62,7 @@ def test_no_external_resource_is_referenced(small_report: tuple[str, object]) ->
     assert "MathJax" not in text.split("<script>")[0]
 
 
-def test_every_section_is_present(small_report: tuple[str, object]) -> None:
+def test_every_section_is_present(small_report: tuple[str, ReportData]) -> None:
     text, data = small_report
     headings = ("Summary", "Pareto front", "Non-dominated strategies", "What common budgets pick",
                 "Hypervolume against trials", "Optimization history", "Which settings matter",
@@ -72,17 +75,17 @@ def test_every_section_is_present(small_report: tuple[str, object]) -> None:
         "plot-importance", "plot-curves",
     }  # fmt: skip
     # the front trace has one point per 2-D front member
-    for i, view in enumerate(data.fronts):  # type: ignore[attr-defined]
-        traces = figures[f"plot-front-{i}"]["data"]  # type: ignore[index]
+    for i, view in enumerate(data.fronts):
+        traces = figures[f"plot-front-{i}"]["data"]
         front = [t for t in traces if t["name"].startswith("Pareto front")]
         assert len(front) == 1 and len(front[0]["x"]) == len(view.front)
         pruned = [t for t in traces if t["name"].startswith("pruned")]
         assert len(pruned[0]["x"]) == len(view.pruned)
-    assert figures["plot-multi"]["data"][0]["type"] == "scatter3d"  # type: ignore[index]
+    assert figures["plot-multi"]["data"][0]["type"] == "scatter3d"
     # the table lists the whole front with every dimension
     table = text.split('id="table"')[1].split('id="picks"')[0]
-    assert table.count("<tr") == len(data.front) + 1  # type: ignore[attr-defined]
-    for dimension in data.dimensions:  # type: ignore[attr-defined]
+    assert table.count("<tr") == len(data.front) + 1
+    for dimension in data.dimensions:
         assert f">{dimension}</th>" in table
 
 
@@ -90,24 +93,29 @@ def test_small_reports_use_svg_and_large_ones_webgl() -> None:
     data = build_report_data(_study(60), max_importance_trials=50)
     small = _figures(render_report_html(data, webgl_above=1000))
     large = _figures(render_report_html(data, webgl_above=10))
-    kinds = lambda figs: {t["type"] for t in figs["plot-front-0"]["data"]}  # noqa: E731
+
+    def kinds(figures: dict[str, Any]) -> set[str]:
+        return {t["type"] for t in figures["plot-front-0"]["data"]}
+
     assert "scattergl" not in kinds(small)
     assert "scattergl" in kinds(large)
 
 
-def test_hover_text_carries_the_whole_strategy(small_report: tuple[str, object]) -> None:
+def test_hover_text_carries_the_whole_strategy(small_report: tuple[str, ReportData]) -> None:
     text, data = small_report
-    hover = json.loads(re.search(r'id="paretune-hover">(.*?)</script>', text, re.S).group(1))  # type: ignore[union-attr]
-    assert len(hover) == len(data.rows)  # type: ignore[attr-defined]
-    row = data.rows[data.front[0]]  # type: ignore[attr-defined]
+    found = re.search(r'id="paretune-hover">(.*?)</script>', text, re.S)
+    assert found is not None
+    hover = json.loads(found.group(1))
+    assert len(hover) == len(data.rows)
+    row = data.rows[data.front[0]]
     for key in row.strategy:
-        assert f"{key} = " in hover[data.front[0]]  # type: ignore[attr-defined]
+        assert f"{key} = " in hover[data.front[0]]
 
 
 def test_four_objectives_get_a_pairwise_view() -> None:
     study = _study(80, objectives=("accuracy", "size_bits", "latency_ms", "bitops"))
     figures = _figures(render_report_html(build_report_data(study, max_importance_trials=50)))
-    assert figures["plot-multi"]["data"][0]["type"] == "splom"  # type: ignore[index]
+    assert figures["plot-multi"]["data"][0]["type"] == "splom"
 
 
 def test_single_objective_study_with_constraint(tmp_path: Path) -> None:
@@ -129,7 +137,7 @@ def test_twenty_thousand_trials_stay_under_twenty_megabytes(tmp_path: Path) -> N
     path = write_report(data, tmp_path / "big.html")
     assert path.stat().st_size <= 20 * 1024 * 1024
     figures = _figures(path.read_text())
-    types = {t["type"] for t in figures["plot-front-0"]["data"]}  # type: ignore[index]
+    types = {t["type"] for t in figures["plot-front-0"]["data"]}
     assert "scattergl" in types
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from paretune.search import (
@@ -172,9 +173,9 @@ def test_empty_study() -> None:
         ({"min_accuracy": 1.5}, r"\[0, 1\]"),
     ],
 )
-def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
+def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        select_strategy(POOL, objectives=OBJECTIVES, **kwargs)  # type: ignore[arg-type]
+        select_strategy(POOL, objectives=OBJECTIVES, **kwargs)
 
 
 def test_cost_not_recorded_is_named() -> None:

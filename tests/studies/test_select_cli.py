@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -65,12 +66,12 @@ def _select_here(
     return subprocess.CompletedProcess(["paretune", "select", *args], code, out, err)
 
 
-def _expected(folder: Path, **kwargs: object) -> int | None:
+def _expected(folder: Path, **kwargs: Any) -> int | None:
     study = optuna.load_study(
         study_name=NAME, storage=make_storage(f"journal:///{folder}/mini.log")
     )
     candidates = candidates_from_trials(study.trials)
-    chosen = select_strategy(candidates, objectives=OBJECTIVES, **kwargs).chosen  # type: ignore[arg-type]
+    chosen = select_strategy(candidates, objectives=OBJECTIVES, **kwargs).chosen
     return None if chosen is None else chosen.number
 
 
@@ -91,7 +92,7 @@ def _expected(folder: Path, **kwargs: object) -> int | None:
     ],
 )
 def test_each_kind_of_limit(
-    study_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], kwargs: dict[str, object]
+    study_dir: Path, capsys: pytest.CaptureFixture[str], flags: list[str], kwargs: dict[str, Any]
 ) -> None:
     done = _select_here(study_dir, capsys, "mini.toml", "--json", *flags)
     assert done.returncode == 0, done.stderr
