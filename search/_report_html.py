@@ -198,7 +198,7 @@ def _front_figure(
         if not indices:
             continue
         if len(indices) > 5000:  # a dense cloud: smaller, fainter marks keep the front readable
-            marker = {**marker, "size": 4, "opacity": marker["opacity"] * 0.6}
+            marker = {**marker, "size": 4, "opacity": float(str(marker["opacity"])) * 0.6}
         xs, ys = points(indices)
         traces.append(
             {"type": kind, "mode": "markers", "name": f"{name} ({len(indices)})", "x": xs,
