@@ -178,7 +178,7 @@ def _front_figure(
         )
 
     traces: list[dict[str, Any]] = []
-    for name, indices, marker in (
+    groups: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
         (
             "pruned (last reported accuracy)",
             view.pruned,
@@ -194,11 +194,12 @@ def _front_figure(
             view.infeasible,
             {"color": "#b0b6bf", "size": 6, "symbol": "square-open", "opacity": 0.5},
         ),
-    ):
+    ]
+    for name, indices, marker in groups:
         if not indices:
             continue
         if len(indices) > 5000:  # a dense cloud: smaller, fainter marks keep the front readable
-            marker = {**marker, "size": 4, "opacity": float(str(marker["opacity"])) * 0.6}
+            marker = {**marker, "size": 4, "opacity": marker["opacity"] * 0.6}
         xs, ys = points(indices)
         traces.append(
             {"type": kind, "mode": "markers", "name": f"{name} ({len(indices)})", "x": xs,
