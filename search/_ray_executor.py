@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
     from paretune.search._spec import StudySpec
-    from paretune.search._summary import RunSummary
+    from paretune.search._summary import RunSummary, StopReason
 
 __all__ = ["gpu_share", "run_ray"]
 
@@ -269,7 +269,11 @@ def run_ray(
                     verbose=0,
                 ),
             )
-            interrupted = _fit(tuner)
+            tuner.fit()
+            # The searcher stops starting trials only at a stop condition; a run that ended
+            # before any held was interrupted (Ctrl-C: Ray Tune saved the experiment).
+            reason = _stop_reason(spec, study, n_trials=n_trials, started=started, timeout=timeout)
+            interrupted = reason is None
     finally:
         del channel
         if own_ray:
@@ -313,6 +317,41 @@ def _front_size(study: optuna.Study) -> int:
     return int(np.count_nonzero(pareto_front_mask(np.asarray(points, dtype=float))))
 
 
+def _stop_reason(
+    spec: StudySpec,
+    study: optuna.Study,
+    *,
+    n_trials: int,
+    started: float,
+    timeout: float | None = None,
+) -> StopReason | None:
+    """Which stop condition of the run holds now (None: none, the run was cut short)."""
+    import datetime
+
+    from optuna.trial import TrialState
+    from paretune.search._budget import epochs_spent
+    from paretune.search._summary import StopReason
+
+    trials = study.get_trials(deepcopy=False)
+    if _counts(study)["done"] >= n_trials:
+        return StopReason.N_TRIALS
+    if spec.max_total_epochs is not None and epochs_spent(trials) >= spec.max_total_epochs:
+        return StopReason.MAX_TOTAL_EPOCHS
+    if timeout is not None and time.time() - started >= timeout:
+        return StopReason.TIMEOUT
+    since = datetime.datetime.fromtimestamp(started)
+    failed_now = sum(
+        1
+        for trial in trials
+        if trial.state == TrialState.FAIL
+        and trial.datetime_complete is not None
+        and trial.datetime_complete >= since
+    )
+    if failed_now >= n_trials:  # the searcher gives up after n_trials failures in a run
+        return StopReason.N_TRIALS
+    return None
+
+
 def _summary(
     spec: StudySpec,
     study: optuna.Study,
@@ -338,14 +377,11 @@ def _summary(
     spent = epochs_spent(trials)
     if ran == 0 and counts["done"] >= n_trials:
         reason = StopReason.ALREADY_DONE
-    elif counts["done"] >= n_trials:
-        reason = StopReason.N_TRIALS
-    elif spec.max_total_epochs is not None and spent >= spec.max_total_epochs:
-        reason = StopReason.MAX_TOTAL_EPOCHS
-    elif timeout is not None and time.time() - started >= timeout:
-        reason = StopReason.TIMEOUT
     else:
-        reason = StopReason.N_TRIALS
+        reason = (
+            _stop_reason(spec, study, n_trials=n_trials, started=started, timeout=timeout)
+            or StopReason.N_TRIALS
+        )
     return RunSummary(
         study_name=spec.name,
         storage=spec.storage,

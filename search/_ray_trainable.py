@@ -62,8 +62,9 @@ def final_result(result: Mapping[str, Any]) -> dict[str, Any]:
     return {**flat, EPOCH_KEY: int(result.get("epochs", 0)), RESULT_KEY: json.dumps(dict(result))}
 
 
-# The objective each worker process built, by its pickled factory: with actor reuse, the next
-# trial on the same worker skips importing torch and loading the task's data again.
+# The objective each worker process built, by its pickled factory: a trial that runs in a
+# process that already ran one (Ray reuses idle worker processes) skips importing torch and
+# loading the task's data again.
 _BUILT: dict[bytes, Callable[..., Mapping[str, Any]]] = {}
 
 

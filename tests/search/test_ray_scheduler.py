@@ -6,23 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from paretune.search import StudySpec
 from paretune.spaces import Fixed, FloatDistribution, IntDistribution, StrategySpace
 
 pytest.importorskip("ray", reason="ray is not installed")
-
-from ray.tune.schedulers import (  # noqa: E402
-    AsyncHyperBandScheduler,
-    FIFOScheduler,
-    MedianStoppingRule,
-)
 
 from paretune.search._ray_scheduler import (  # noqa: E402
     StopByReport,
     StudyPrunerScheduler,
     make_scheduler,
     max_epochs_of,
+)
+from ray.tune.schedulers import (  # noqa: E402
+    AsyncHyperBandScheduler,
+    FIFOScheduler,
+    MedianStoppingRule,
 )
 
 
