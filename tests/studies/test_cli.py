@@ -269,6 +269,12 @@ def _mid_trial(folder: Path) -> Callable[[], bool]:
     return check
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and children
+    # inherit that; give the child the default handler so Ctrl-C reaches it as it would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
     assert EXE is not None
     return subprocess.Popen(
@@ -278,6 +284,7 @@ def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_default_sigint,
     )
 
 

@@ -102,7 +102,7 @@ def test_space_entries_become_fixed_categorical_and_ranges(tmp_path: Path) -> No
     assert params["epochs"] == Fixed(value=2)
 
 
-def test_defaults_fill_name_storage_seed_and_task_epochs(tmp_path: Path) -> None:
+def test_defaults_fill_name_storage_and_task_epochs(tmp_path: Path) -> None:
     path = write(tmp_path, 'task = "digits-mlp"\n[space]\nlr = 0.01\n', "my_study.toml")
     config = load_config(path)
     assert config.name == "my-study"
