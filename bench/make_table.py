@@ -5,7 +5,8 @@ Trains every strategy of a full-factorial grid (every training dimension varied)
 cumulative training time, the test accuracy and the measured costs, and writes them as a
 replay table (format: ``paretune.trainers._replay``) to ``bench/data/digits_mlp_grid.npz``.
 
-Run once (about 20 minutes on one core)::
+Run once: about 1.1 s per strategy on one free core (20 minutes); the committed table took
+66 minutes on a 2-core machine shared with other jobs::
 
     OMP_NUM_THREADS=1 python bench/make_table.py
 
