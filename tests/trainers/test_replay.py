@@ -165,3 +165,17 @@ def test_a_strategy_recorded_once_replays_for_any_seed(table: Path, tmp_path: Pa
     assert seeded.replay(Strategy(seed=1), None).strategy.seed == 1
     with pytest.raises(ValueError, match="with the seeds 0, 1, not with seed 2"):
         seeded.replay(Strategy(seed=2), None)
+
+
+def test_the_committed_benchmark_table_replays() -> None:
+    path = Path(__file__).parents[2] / "bench" / "data" / "digits_mlp_grid.npz"
+    if not path.exists():
+        pytest.skip(reason=f"{path} is not in this checkout")
+    task = make_replay_task(path)
+    assert task.replay is not None and task.default_epochs == 20
+    with np.load(path) as data:
+        first = json.loads(str(data["strategies"][0]))
+        assert len(data["strategies"]) >= 1000
+    result = task.replay(Strategy.from_dict(first), None)
+    assert result.status is TrainStatus.COMPLETED and result.epochs == 20
+    assert 0.0 <= result.val_accuracy <= 1.0 and result.size_bits > 0
