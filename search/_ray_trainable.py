@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -115,6 +116,9 @@ def run_trial(
         gpu_fraction: This trial's share of its GPU when it is given less than a whole one;
             passed to the objective as ``gpu_memory_fraction`` so it can cap its memory.
     """
+    # One INFO line per epoch ("Checkpoint successfully created at ...") drowns the driver's
+    # console; warnings and errors still come through.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     context = tune.get_context()
     trial_id = context.get_trial_id()
     channel = find_channel(channel_name)
