@@ -155,6 +155,13 @@ def test_knee_point_hand_computed() -> None:
     assert knee_point([[3.0, 3.0]]) == 0
 
 
+def test_knee_point_ignores_a_near_flat_objective() -> None:
+    # Seen on digits-quick: two front models 4 bits apart in size, 0.41 and 0.98 in accuracy,
+    # in a study whose sizes span 41 kbit to 1.6 Mbit. Front-only scaling picked the 0.41 one.
+    points = [[-0.4095, 41_356.0], [-0.9861, 41_360.0], [-0.98, 1_626_432.0], [-0.07, 900_000.0]]
+    assert knee_point(points) == 1
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_knee_point_is_on_the_front(seed: int) -> None:
     points = np.random.default_rng(seed).random((50, 3))
