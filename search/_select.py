@@ -489,6 +489,6 @@ def _explain(
     objectives = " vs ".join(["accuracy", *front_costs])
     return (
         f"Trial {chosen.number} is the knee of the Pareto front ({objectives}) of {pool}: "
-        f"after scaling each objective to [0, 1] over the front it is the point closest to "
+        f"after scaling each objective to [0, 1] over all of them it is the front point closest to "
         f"the ideal corner, where buying more accuracy starts to cost much more. {measured}."
     )
