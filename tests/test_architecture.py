@@ -14,8 +14,22 @@ PACKAGES = ("spaces", "trainers", "search", "studies")
 
 # package -> paretune packages and third-party top-level modules it must not import
 FORBIDDEN: dict[str, set[str]] = {
-    "spaces": {"paretune.trainers", "paretune.search", "paretune.studies", "torch", "ray", "plotly"},
-    "trainers": {"paretune.search", "paretune.spaces", "paretune.studies", "optuna", "ray", "plotly"},
+    "spaces": {
+        "paretune.trainers",
+        "paretune.search",
+        "paretune.studies",
+        "torch",
+        "ray",
+        "plotly",
+    },
+    "trainers": {
+        "paretune.search",
+        "paretune.spaces",
+        "paretune.studies",
+        "optuna",
+        "ray",
+        "plotly",
+    },
     "search": {"paretune.trainers", "paretune.studies", "torch"},
     "studies": set(),
 }

@@ -137,7 +137,8 @@ def test_no_constraint_picks_the_most_accurate() -> None:
 
 def test_knee() -> None:
     # front (size, acc): (1k,.70) (2k,.80) (4k,.85) (8k,.90) (64k,.92); scaled over the pool
-    # (whose ranges equal the front's here) the closest point to the ideal corner is trial 3 (0.111, 0.091): computed by hand.
+    # (whose ranges equal the front's here) the closest point to the ideal corner is trial 3
+    # (0.111, 0.091): computed by hand.
     front = [(0, 1e3, 0.70), (1, 2e3, 0.80), (2, 4e3, 0.85), (3, 8e3, 0.90), (4, 64e3, 0.92)]
     distance = {n: math.hypot((size - 1e3) / 63e3, (0.92 - acc) / 0.22) for n, size, acc in front}
     expected = min(distance, key=lambda n: distance[n])
