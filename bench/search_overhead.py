@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from paretune.search import StudySpec, get_sampler, make_storage, run_local
+from paretune.search import MEASUREMENTS, StudySpec, get_sampler, make_storage, run_local
 from paretune.spaces import (
     CategoricalDistribution,
     Fixed,
@@ -121,20 +121,7 @@ def run_raw_optuna(
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         params = suggest(SPACE, trial)
         result = fake_result(params)
-        for key in (
-            "strategy",
-            "val_accuracy",
-            "test_accuracy",
-            "params",
-            "nonzero_params",
-            "sparsity",
-            "size_bits",
-            "bitops",
-            "latency_ms",
-            "train_seconds",
-            "epochs",
-            "curve",
-        ):
+        for key in ("strategy", *MEASUREMENTS, "curve"):  # what record_result stores
             trial.set_user_attr(key, result[key])
         return result["val_accuracy"], result["size_bits"]
 

@@ -103,6 +103,17 @@ def _fake_quantize_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.fake_quantize_per_tensor_affine(x, scale, zero, -qmax, qmax)
 
 
+def _quantized_operands(
+    x: torch.Tensor, weight: torch.Tensor, weight_bits: int | None, act_bits: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input and weight a quantized layer computes with (``None`` bits: left in float)."""
+    if act_bits is not None:
+        x = _fake_quantize_activation(x, act_bits)
+    if weight_bits is not None:
+        weight = fake_quantize(weight, weight_bits)
+    return x, weight
+
+
 class QuantLinear(nn.Linear):
     """``nn.Linear`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
 
@@ -113,11 +124,7 @@ class QuantLinear(nn.Linear):
     act_bits: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.act_bits is not None:
-            x = _fake_quantize_activation(x, self.act_bits)
-        weight = self.weight
-        if self.weight_bits is not None:
-            weight = fake_quantize(weight, self.weight_bits)
+        x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
         return F.linear(x, weight, self.bias)
 
 
@@ -131,11 +138,7 @@ class QuantConv2d(nn.Conv2d):
     act_bits: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.act_bits is not None:
-            x = _fake_quantize_activation(x, self.act_bits)
-        weight = self.weight
-        if self.weight_bits is not None:
-            weight = fake_quantize(weight, self.weight_bits)
+        x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
         out: torch.Tensor = self._conv_forward(x, weight, self.bias)
         return out
 
