@@ -253,7 +253,12 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], lim
     raise AssertionError("the study did not get there in time")
 
 
-def _mid_trial(folder: Path) -> Callable[[], bool]:
+def _mid_trial(folder: Path, *, epochs: int) -> Callable[[], bool]:
+    """True once two trials are complete and one is running with most of its epochs ahead.
+
+    Waiting for an early epoch (not any epoch) leaves the signal a window of several epochs to
+    land in, so the trial cannot finish between this check and the kill.
+    """
     import optuna
 
     def check() -> bool:
@@ -262,7 +267,8 @@ def _mid_trial(folder: Path) -> Callable[[], bool]:
         running = [
             t
             for t in trials
-            if t.state is optuna.trial.TrialState.RUNNING and t.user_attrs.get("curve")
+            if t.state is optuna.trial.TrialState.RUNNING
+            and 1 <= len(t.user_attrs.get("curve") or ()) <= epochs // 3
         ]
         return complete >= 2 and bool(running)
 
@@ -292,9 +298,9 @@ def _start(folder: Path, *args: str) -> subprocess.Popen[str]:
 def test_sigkill_mid_study_then_rerun_loses_no_completed_trial(tmp_path: Path) -> None:
     import optuna
 
-    write_tiny(tmp_path, n_trials=30, epochs=6, samples=1500)
+    write_tiny(tmp_path, n_trials=30, epochs=15, samples=1500)
     process = _start(tmp_path)
-    _wait_for(_mid_trial(tmp_path), process, limit=240)
+    _wait_for(_mid_trial(tmp_path, epochs=15), process, limit=240)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     killed = load(tmp_path).get_trials()
@@ -323,9 +329,9 @@ def test_sigkill_mid_study_then_rerun_loses_no_completed_trial(tmp_path: Path) -
 def test_ctrl_c_records_the_running_trial_and_the_next_run_resumes(tmp_path: Path) -> None:
     import optuna
 
-    write_tiny(tmp_path, n_trials=30, epochs=6, samples=1500)
+    write_tiny(tmp_path, n_trials=30, epochs=15, samples=1500)
     process = _start(tmp_path)
-    _wait_for(_mid_trial(tmp_path), process, limit=240)
+    _wait_for(_mid_trial(tmp_path, epochs=15), process, limit=240)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
