@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "created_trial",
     "frozen_trial",
     "set_trial_user_attrs",
     "storage_of",
@@ -56,6 +57,10 @@ def set_trial_user_attrs(
     journal file. Any other storage gets one call per attribute.
     """
     if not attrs:
+        return
+    batch = getattr(type(storage), "set_trial_user_attrs", None)
+    if batch is not None:  # a paretune storage wrapper (OwnedTrialCache) batches itself
+        batch(storage, trial_id, attrs)
         return
     import optuna
     from optuna.storages import JournalStorage, RDBStorage
@@ -120,3 +125,24 @@ def _set_rdb_user_attrs(
                 set_={"value_json": statement.excluded.value_json},
             )
         )
+
+
+def created_trial(
+    storage: optuna.storages.BaseStorage, study_id: int, trial_id: int
+) -> optuna.trial.FrozenTrial | None:
+    """The trial ``create_new_trial`` just made, if ``storage`` kept it (no query), else None.
+
+    Optuna's ``_CachedStorage`` keeps the ``FrozenTrial`` its backend returned on creation; for
+    any other storage (or another Optuna version) the trial is loaded on its first read.
+    """
+    import copy
+
+    try:
+        _, number = storage._trial_id_to_study_id_and_number[trial_id]  # type: ignore[attr-defined]
+        trial = storage._studies[study_id].trials[number]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if getattr(trial, "_trial_id", None) != trial_id:
+        return None
+    found: optuna.trial.FrozenTrial = copy.deepcopy(trial)
+    return found

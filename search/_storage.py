@@ -126,9 +126,13 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
 
         backend = JournalFileBackend(os.fspath(path))
         return optuna.storages.JournalStorage(backend)
-    if scheme == "sqlite":
-        return optuna.storages.get_storage(_sqlite_storage(url))
-    return optuna.storages.get_storage(optuna.storages.RDBStorage(url))
+    from paretune.search._trial_cache import OwnedTrialCache
+
+    # An RDB storage answers reads of this process's running trials from memory (see
+    # OwnedTrialCache): about a third fewer SQL statements per trial.
+    rdb = _sqlite_storage(url) if scheme == "sqlite" else optuna.storages.RDBStorage(url)
+    storage: optuna.storages.BaseStorage = OwnedTrialCache(storage=optuna.storages.get_storage(rdb))
+    return storage
 
 
 def _sqlite_storage(url: str) -> optuna.storages.RDBStorage:

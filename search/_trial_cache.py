@@ -1,0 +1,253 @@
+"""A write-through cache of the running trials this process owns, in front of any storage.
+
+Optuna reads a running trial back from its storage several times while it runs: ``Trial()``
+loads it when ``ask`` creates it, and ``tell`` loads it twice more. For an RDB storage each load
+is six SQL queries (the trial and its five attribute tables), about a third of a trial's
+bookkeeping, and Optuna's own ``_CachedStorage`` only caches *finished* trials. Yet the process
+that runs a trial is the only one that writes it, so after each of its own writes it already
+knows what the storage holds.
+
+:class:`OwnedTrialCache` keeps that copy. Every write still goes to the storage first (the
+storage stays the truth, durable after each call, and still refuses to update a trial another
+process has finished); only then is the local copy updated. Reads of an owned running trial are
+answered from the copy; everything else passes through. A trial stops being owned when this
+process finishes it, or when a write to it fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Container, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from optuna.storages import BaseStorage
+from paretune.search._optuna_compat import created_trial, set_trial_user_attrs
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+    from optuna.study import StudyDirection
+    from optuna.study._frozen import FrozenStudy
+    from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["OwnedTrialCache"]
+
+
+class OwnedTrialCache(BaseStorage):
+    """A storage that answers reads of the running trials this process owns from memory.
+
+    A trial is owned once this process creates it (``create_new_trial``) or moves it to RUNNING
+    (``set_trial_state_values``, as ``Study.ask`` does to pop a queued trial); it is loaded from
+    the storage once and kept up to date by this process's own writes.
+
+    Args:
+        storage: The storage to put in front of (any Optuna storage).
+
+    Examples:
+        >>> import optuna
+        >>> storage = OwnedTrialCache(storage=optuna.storages.InMemoryStorage())
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(storage=storage)
+        >>> trial = study.ask()
+        >>> x = trial.suggest_float("x", 0.0, 1.0)
+        >>> storage.owns(trial._trial_id), storage.get_trial(trial._trial_id).params == {"x": x}
+        (True, True)
+        >>> _ = study.tell(trial, x)
+        >>> storage.owns(trial._trial_id)
+        False
+    """
+
+    def __init__(self, *, storage: BaseStorage) -> None:
+        if not isinstance(storage, BaseStorage):
+            raise TypeError(
+                f"storage must be an optuna.storages.BaseStorage; got {type(storage).__name__}."
+            )
+        self.storage = storage
+        self._lock = threading.Lock()
+        # trial id -> the trial as this process last wrote it (None: owned, not loaded yet)
+        self._owned: dict[int, FrozenTrial | None] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled copies (a Ray searcher's checkpoint) start with an empty cache.
+        return {"storage": self.storage}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(storage=state["storage"])  # type: ignore[misc]
+
+    def __getattr__(self, name: str) -> Any:
+        # Storage-specific attributes (an RDB storage's ``engine``, ``url`` ...) pass through.
+        if name == "storage":
+            raise AttributeError(name)
+        return getattr(self.storage, name)
+
+    def owns(self, trial_id: int) -> bool:
+        """Whether ``trial_id`` is a running trial this process owns."""
+        with self._lock:
+            return trial_id in self._owned
+
+    # --- the owned trials ---------------------------------------------------------------------
+
+    def _write(self, trial_id: int, write: Any, apply: Any) -> None:
+        """Run ``write`` on the storage, then ``apply`` it to the owned copy (if loaded)."""
+        try:
+            write()
+        except BaseException:
+            with self._lock:
+                self._owned.pop(trial_id, None)  # the stored state is unknown now
+            raise
+        with self._lock:
+            cached = self._owned.get(trial_id)
+            if cached is not None:
+                apply(cached)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = self.storage.create_new_trial(study_id, template_trial)
+        with self._lock:
+            self._owned[trial_id] = created_trial(self.storage, study_id, trial_id)
+        return trial_id
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            owned = trial_id in self._owned
+            cached = self._owned.get(trial_id)
+            if cached is not None:
+                return copy.deepcopy(cached)
+        trial = self.storage.get_trial(trial_id)
+        if owned:
+            with self._lock:
+                if trial_id in self._owned:
+                    self._owned[trial_id] = copy.deepcopy(trial)
+        return trial
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        def apply(trial: FrozenTrial) -> None:
+            external = distribution.to_external_repr(param_value_internal)
+            trial.params = {**trial.params, param_name: external}
+            trial.distributions = {**trial.distributions, param_name: distribution}
+
+        self._write(
+            trial_id,
+            lambda: self.storage.set_trial_param(
+                trial_id, param_name, param_value_internal, distribution
+            ),
+            apply,
+        )
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        try:
+            changed = self.storage.set_trial_state_values(trial_id, state, values)
+        except BaseException:
+            with self._lock:
+                self._owned.pop(trial_id, None)
+            raise
+        with self._lock:
+            if state.is_finished():
+                self._owned.pop(trial_id, None)
+            elif changed and trial_id not in self._owned:
+                self._owned[trial_id] = None  # popped from the queue: ours from now on
+            elif trial_id in self._owned:
+                self._owned[trial_id] = None  # reload on the next read (datetime_start)
+        return changed
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        def apply(trial: FrozenTrial) -> None:
+            trial.intermediate_values = {**trial.intermediate_values, step: intermediate_value}
+
+        self._write(
+            trial_id,
+            lambda: self.storage.set_trial_intermediate_value(trial_id, step, intermediate_value),
+            apply,
+        )
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.set_trial_user_attrs(trial_id, {key: value})
+
+    def set_trial_user_attrs(self, trial_id: int, attrs: Mapping[str, Any]) -> None:
+        """Set several user attributes at once (one round trip where the storage allows)."""
+
+        def apply(trial: FrozenTrial) -> None:
+            trial.user_attrs = {**trial.user_attrs, **copy.deepcopy(dict(attrs))}
+
+        if len(attrs) == 1:
+            [(key, value)] = attrs.items()
+            write = lambda: self.storage.set_trial_user_attr(trial_id, key, value)  # noqa: E731
+        else:
+            write = lambda: set_trial_user_attrs(self.storage, trial_id, attrs)  # noqa: E731
+        self._write(trial_id, write, apply)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        def apply(trial: FrozenTrial) -> None:
+            trial.system_attrs = {**trial.system_attrs, key: copy.deepcopy(value)}
+
+        self._write(
+            trial_id, lambda: self.storage.set_trial_system_attr(trial_id, key, value), apply
+        )
+
+    # --- everything else passes through -------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        return self.storage.create_new_study(directions, study_name)
+
+    def delete_study(self, study_id: int) -> None:
+        self.storage.delete_study(study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.storage.set_study_user_attr(study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.storage.set_study_system_attr(study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self.storage.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self.storage.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return self.storage.get_study_directions(study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.storage.get_study_user_attrs(study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.storage.get_study_system_attrs(study_id)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return self.storage.get_all_studies()
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        return self.storage.get_trial_number_from_id(trial_id)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        return self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        return self.storage.get_n_trials(study_id, state)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return self.storage.get_best_trial(study_id)
+
+    def remove_session(self) -> None:
+        self.storage.remove_session()
