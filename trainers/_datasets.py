@@ -14,8 +14,6 @@ from typing import IO, Any, cast
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits, make_classification
-from sklearn.model_selection import train_test_split
 
 from ._task import DataSplits
 
@@ -67,6 +65,8 @@ def _tensors(
 
 def _split3(x: np.ndarray, y: np.ndarray, *, seed: int) -> DataSplits:
     """60 / 20 / 20 stratified split, standardized with the training split's mean and std."""
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn imports in ~1.5 s
+
     x_train, x_rest, y_train, y_rest = train_test_split(
         x, y, test_size=0.4, stratify=y, random_state=seed
     )
@@ -91,6 +91,8 @@ def digits_splits(*, split_seed: int = 0, image: bool = False) -> DataSplits:
         >>> tuple(d.x_train.shape), len(d.x_val), len(d.x_test)
         ((1078, 64), 359, 360)
     """
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     x = bunch.data.astype(np.float32)
     if image:
@@ -113,6 +115,8 @@ def synthetic_splits(
         >>> tuple(d.x_train.shape), int(d.y_train.max())
         ((60, 5), 1)
     """
+    from sklearn.datasets import make_classification
+
     x, y = make_classification(
         n_samples=n_samples,
         n_features=n_features,
@@ -198,6 +202,8 @@ def _stratified_holdout(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     classes = len(np.unique(y))
     stratify = y if size >= classes and len(y) - size >= classes else None
+    from sklearn.model_selection import train_test_split
+
     x_train, x_val, y_train, y_val = train_test_split(
         x, y, test_size=size, stratify=stratify, random_state=seed
     )
