@@ -15,6 +15,7 @@ count (the best reach 99.2%); medians over seeds.
 
     OMP_NUM_THREADS=1 python bench/mo_pruning.py            # the main table
     OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep    # rung schedule / ranking study
+    OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep --only "eta 3" --seeds 20 --first-seed 100
 
 Methods: paretune ``mo-asha`` with the nsga2 and tpe samplers, the same samplers and random
 search with full training, and Syne Tune's MOASHA (random configurations) when syne-tune is
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import statistics
 import sys
 import time
@@ -36,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import optuna
+from paretune.search._decision import Decision
+from paretune.search._mo_asha import MOAsha, RungVerdict
 from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._pareto import hypervolume
 from paretune.search._pruner_base import TrialPruner
@@ -241,6 +245,62 @@ class AccuracyOnlyPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
         return ("val_accuracy",)
 
 
+class CostCellPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
+    """MO-ASHA with each cost rounded down to a cell of ``cell`` in ``log1p`` units.
+
+    Trials whose costs share a cell compete on accuracy alone at the rungs (measured as an
+    alternative: "accuracy within cost strata"; ``cell = 0.7`` is about a factor 2 in cost).
+    """
+
+    def __init__(self, *, cell: float, **options: Any) -> None:
+        super().__init__(**options)
+        self.cell = cell
+
+    def _point(self, values: Mapping[str, Any], names: Sequence[str]) -> tuple[float, ...]:
+        point = super()._point(values, names)
+        return (point[0], *(np.floor(c / self.cell) * self.cell for c in point[1:]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SimilarCostCore(MOAsha):
+    """Rank a newcomer by accuracy among the trials within ``width`` of its (log) costs."""
+
+    width: float = 0.35
+
+    def judge(
+        self,
+        *,
+        epoch: int,
+        point: Sequence[float],
+        others: Sequence[Sequence[float]],
+        max_epochs: int | None = None,
+    ) -> RungVerdict:
+        if not self.is_rung(epoch, max_epochs):
+            return RungVerdict(Decision.CONTINUE, 0, 0, 0, 0)
+        rows = np.asarray([*others, point], dtype=float).reshape(len(others) + 1, len(point))
+        near = np.all(np.abs(rows[:, 1:] - rows[-1, 1:]) <= self.width, axis=1)
+        error = np.where(np.isnan(rows[near, 0]), np.inf, rows[near, 0])
+        position = int((error[:-1] < error[-1]).sum())
+        n = int(near.sum())
+        kept = max(1, math.ceil(n / float(self.reduction_factor)))
+        decision = Decision.CONTINUE if position < kept else Decision.STOP
+        return RungVerdict(decision, epoch, position, n, kept)
+
+
+class SimilarCostPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
+    """Successive halving on accuracy among trials of similar cost (measured alternative)."""
+
+    def __init__(self, *, width: float, **options: Any) -> None:
+        super().__init__(**options)
+        core = self.core
+        self.core = _SimilarCostCore(
+            min_epochs=core.min_epochs,
+            reduction_factor=core.reduction_factor,
+            max_epochs=core.max_epochs,
+            width=width,
+        )
+
+
 def _paretune(
     table: Table,
     budget: int,
@@ -271,11 +331,30 @@ def mo_asha(
     factor: float,
     tie_break: str = "crowding",
     ranking: str = "nds",
+    ranking_option: float = 0.0,
     **sampler_options: Any,
 ) -> Method:
-    """paretune's mo-asha (``ranking="accuracy"``: the accuracy-only alternative)."""
-    cls = MOAshaPruner if ranking == "nds" else AccuracyOnlyPruner
-    pruner = functools.partial(cls, min_epochs=grace, reduction_factor=factor, tie_break=tie_break)
+    """paretune's mo-asha, or a measured alternative ranking.
+
+    ``ranking``: ``"nds"`` (mo-asha), ``"accuracy"`` (accuracy alone), ``"cost-cells"``
+    (:class:`CostCellPruner`, cell ``ranking_option``) or ``"similar-cost"``
+    (:class:`SimilarCostPruner`, width ``ranking_option``).
+    """
+    options: dict[str, Any] = {}
+    cls: type[MOAshaPruner] = MOAshaPruner
+    if ranking == "accuracy":
+        cls = AccuracyOnlyPruner
+    elif ranking == "cost-cells":
+        cls, options = CostCellPruner, {"cell": ranking_option}
+    elif ranking == "similar-cost":
+        cls, options = SimilarCostPruner, {"width": ranking_option}
+    elif ranking != "nds":
+        raise ValueError(
+            f"Unknown ranking {ranking!r}. Known: nds, accuracy, cost-cells, similar-cost."
+        )
+    pruner = functools.partial(
+        cls, min_epochs=grace, reduction_factor=factor, tie_break=tie_break, **options
+    )
     return functools.partial(
         _paretune, sampler=sampler, pruner=pruner, sampler_options=sampler_options
     )
@@ -319,6 +398,15 @@ def sweep_methods() -> dict[str, Method]:
     runs["random + mo-asha, grace 1, eta 3, accuracy only"] = mo_asha(
         "random", grace=1, factor=3, ranking="accuracy"
     )
+    for cell in (0.7, 1.0):
+        runs[f"random + mo-asha, grace 1, eta 3, cost cells {cell}"] = mo_asha(
+            "random", grace=1, factor=3, ranking="cost-cells", ranking_option=cell
+        )
+    for width in (0.1, 0.35):
+        runs[f"random + similar-cost halving, grace 1, eta 3, width {width}"] = mo_asha(
+            "random", grace=1, factor=3, ranking="similar-cost", ranking_option=width
+        )
+    runs["tpe + mo-asha, grace 1, eta 3"] = mo_asha("tpe", grace=1, factor=3)
     runs["random, full training"] = full_training("random")
     return runs
 
@@ -357,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1200])
     parser.add_argument("--grace", type=int, default=1)
     parser.add_argument("--reduction-factor", type=float, default=2.0)
@@ -366,14 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = load_table(args.table)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     print(
         f"table {args.table}: {table.n_rows} strategies x {table.max_epochs} epochs; "
         f"budgets {args.budgets} epochs; {len(seeds)} seeds",
         file=sys.stderr,
     )
     if args.sweep:
-        results = evaluate(table, sweep_methods(), args.budgets, seeds)
+        sweep = {k: v for k, v in sweep_methods().items() if (args.only or "") in k}
+        results = evaluate(table, sweep, args.budgets, seeds)
         print(markdown(results, args.budgets, table.max_epochs))
         return 0
     with_syne = syne_tune_available()
