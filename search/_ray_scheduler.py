@@ -67,7 +67,8 @@ def max_epochs_of(space: StrategySpace, default: int = 1000) -> int:
     if isinstance(dist, IntDistribution):
         return int(dist.high)
     if isinstance(dist, CategoricalDistribution):
-        return int(max(dist.choices))
+        numbers = [int(c) for c in dist.choices if isinstance(c, (int, float))]
+        return max(numbers, default=default)
     return default
 
 

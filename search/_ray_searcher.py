@@ -102,7 +102,7 @@ class StudySearcher(OptunaSearch):
 
         probe = open_study(self._spec)
         seed = session_seed(self._spec.seed, n_existing=len(probe.trials), worker=0)
-        self._ot_study = open_study(self._spec, sampler_seed=seed)
+        self._ot_study = open_study(self._spec, sampler_seed=seed)  # type: ignore[assignment]
 
     @property
     def study(self) -> optuna.Study:

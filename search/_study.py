@@ -65,7 +65,7 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
             storage=storage,
             sampler=sampler,
             study_name=spec.name,
-            directions=list(spec.directions),
+            directions=[optuna.study.StudyDirection[d.upper()] for d in spec.directions],
             load_if_exists=True,
         )
     except ValueError as error:

@@ -149,6 +149,8 @@ class _SpaceReader:
             if key not in table:
                 raise where.error(f"needs '{key}' (a range is {{ low = ..., high = ... }})")
         log = where.child("log").boolean(table.get("log", False))
+        low: float
+        high: float
         if kind is int:
             low = where.child("low").integer(table["low"])
             high = where.child("high").integer(table["high"])
