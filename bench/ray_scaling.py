@@ -6,11 +6,14 @@ sampler in the driver, a Ray worker per trial, one Tune result and checkpoint pe
 curve written to the study, the final record. For each concurrency N the study runs
 ``waves * N`` trials with ``max_concurrent=N`` on a Ray with 16 logical CPUs (1 CPU per trial:
 sleeping uses none), and the table gives trials/hour over the ideal ``N x`` the single-trial
-rate (the rate with N = 1), plus the per-trial overhead of Ray over the local executor (same
-trainer, ``run_local``, one at a time).
+rate (the rate with N = 1), for the whole run and for warm workers, plus what starting the
+workers costs (how many worker processes the run started, and the CPU seconds each had used
+when its first trial began) and the per-trial overhead of Ray over the local executor (same
+trainer, ``run_local``, one at a time). An untimed warm-up run first pays the driver's one-off
+imports (Ray Tune and its loggers), which would otherwise be charged to the N = 1 run.
 
-    python bench/ray_scaling.py                 # 1, 2, 4, 8, 16 concurrent trials
-    python bench/ray_scaling.py --concurrency 1 4 --epoch-seconds 1
+    python bench/ray_scaling.py                 # 1, 2, 4, 8, 16 concurrent trials (~15 min)
+    python bench/ray_scaling.py --concurrency 1 4 --epoch-seconds 1 --waves 2
 
 GPU packing (needs a CUDA GPU): the same study of real trainings, one trial per GPU
 (``gpus_per_trial=1``) and then four per GPU (``gpus_per_trial=0.25``, each capped at a
@@ -43,14 +46,33 @@ Reporter = Callable[[int, Mapping[str, float]], bool]
 
 
 class SleepTrainer:
-    """An objective whose epochs sleep ``epoch_seconds`` (no CPU), with per-epoch checkpoints."""
+    """An objective whose epochs sleep ``epoch_seconds`` (no CPU), with per-epoch checkpoints.
 
-    def __init__(self, *, epoch_seconds: float) -> None:
+    With ``marker_dir``, each call writes a small JSON file there: the process id, and for the
+    first trial a process runs, the CPU seconds the process had used by then (starting the
+    Ray worker, importing Ray Tune and paretune, building the trainer). Ray reuses a worker
+    for the next trial, so a run should start about N processes, not one per trial.
+    """
+
+    def __init__(self, *, epoch_seconds: float, marker_dir: str | None = None) -> None:
         self.epoch_seconds = epoch_seconds
+        self.marker_dir = marker_dir
+        self._calls = 0
+
+    def _mark(self) -> None:
+        if self.marker_dir is None:
+            return
+        self._calls += 1
+        mark: dict[str, Any] = {"pid": os.getpid(), "call": self._calls}
+        if self._calls == 1:
+            mark["cpu_s"] = time.process_time()
+        name = f"{os.getpid()}-{self._calls}.json"
+        Path(self.marker_dir, name).write_text(json.dumps(mark))
 
     def __call__(
         self, params: Mapping[str, Any], report: Reporter | None, checkpoint_dir: str | None = None
     ) -> dict[str, Any]:
+        self._mark()
         epochs, lr = int(params["epochs"]), float(params["lr"])
         start, curve = 1, []
         state = Path(checkpoint_dir, "state.json") if checkpoint_dir else None
@@ -83,8 +105,18 @@ class SleepTrainer:
         }
 
 
-def sleep_trainer(epoch_seconds: float) -> SleepTrainer:
-    return SleepTrainer(epoch_seconds=epoch_seconds)
+def sleep_trainer(epoch_seconds: float, marker_dir: str | None = None) -> SleepTrainer:
+    return SleepTrainer(epoch_seconds=epoch_seconds, marker_dir=marker_dir)
+
+
+def _workers(marker_dir: Path) -> dict[str, float]:
+    """Worker processes a run used, and the mean CPU seconds each had spent before its trial."""
+    marks = [json.loads(path.read_text()) for path in marker_dir.iterdir()]
+    starts = [mark["cpu_s"] for mark in marks if "cpu_s" in mark]
+    return {
+        "processes": len({mark["pid"] for mark in marks}),
+        "start_cpu": sum(starts) / len(starts) if starts else math.nan,
+    }
 
 
 def _spec(folder: Path, name: str, epochs: int) -> Any:
@@ -150,14 +182,14 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
     import ray
     from paretune.search import run_local, run_ray
 
-    factory = functools.partial(sleep_trainer, args.epoch_seconds)
     trial_seconds = args.epochs * args.epoch_seconds
 
+    # The local executor's cycle (a trial plus the gap to the next), measured like Ray's below.
     local = _spec(folder, "local", args.epochs)
-    n_local = max(2, args.waves)
-    started = time.perf_counter()
-    run_local(local, objective_factory=factory, n_trials=n_local)
-    local_per_trial = (time.perf_counter() - started) / n_local
+    run_local(
+        local, objective_factory=functools.partial(sleep_trainer, args.epoch_seconds), n_trials=2
+    )
+    local_per_trial = _timeline(local)["cycle"]
 
     ray.init(
         num_cpus=args.cpus,
@@ -167,13 +199,24 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
     )
     rows: list[dict[str, float]] = []
     try:
+        # Untimed: the driver imports Ray Tune (and its TensorBoard logger) on its first run.
+        run_ray(
+            _spec(folder, "warm-up", 1),
+            objective_factory=functools.partial(sleep_trainer, 0.0),
+            n_trials=1,
+            storage_path=folder / "ray",
+        )
         for n in args.concurrency:
             spec = _spec(folder, f"ray-{n}", args.epochs)
+            markers = folder / f"workers-{n}"
+            markers.mkdir()
             n_trials = args.waves * n
             started = time.perf_counter()
             summary = run_ray(
                 spec,
-                objective_factory=factory,
+                objective_factory=functools.partial(
+                    sleep_trainer, args.epoch_seconds, str(markers)
+                ),
                 n_trials=n_trials,
                 max_concurrent=n,
                 cpus_per_trial=1,
@@ -189,6 +232,7 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
                     "seconds": seconds,
                     "per_hour": n_trials / seconds * 3600,
                     **_timeline(spec),
+                    **_workers(markers),
                 }
             )
             print(f"N={n:2d}: {n_trials} trials in {seconds:.1f} s", file=sys.stderr)
@@ -198,16 +242,16 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
     print(
         f"\nSleep trainer: {args.epochs} epochs x {args.epoch_seconds:g} s = {trial_seconds:g} s "
         f"per trial; {args.waves} waves of N trials per run; Ray with {args.cpus} logical CPUs, "
-        f"1 CPU per trial; {os.cpu_count()} physical cores. Local executor: "
+        f"1 CPU per trial; {os.cpu_count()} CPU cores. Local executor: "
         f"{local_per_trial:.2f} s per trial ({local_per_trial - trial_seconds:+.2f} s over the "
         "trainer).\n"
     )
     print(
-        "| N concurrent | trials | wall s | trials/hour (whole run) | of ideal | "
-        "steady trials/hour (warm workers) | of ideal | worker cold start s | "
-        "Ray overhead per trial vs local s |"
+        "| N | trials | wall s | trials/h (whole run) | of ideal | trials/h (warm workers) | "
+        "of ideal | worker processes | worker CPU s before its first trial | "
+        "first wave extra s | Ray - local per trial s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         steady = row["n"] * 3600 / row["cycle"]
         whole_ideal = row["n"] * one["per_hour"] if one else math.nan
@@ -215,12 +259,14 @@ def scaling(args: argparse.Namespace, folder: Path) -> list[dict[str, float]]:
         print(
             f"| {row['n']:.0f} | {row['trials']:.0f} | {row['seconds']:.1f} | "
             f"{row['per_hour']:.0f} | {row['per_hour'] / whole_ideal:.2f} | "
-            f"{steady:.0f} | {steady / steady_ideal:.2f} | {row['cold']:.1f} | "
+            f"{steady:.0f} | {steady / steady_ideal:.2f} | {row['processes']:.0f} | "
+            f"{row['start_cpu']:.1f} | {row['cold']:.1f} | "
             f"{row['cycle'] - local_per_trial:+.2f} |"
         )
     print(
-        "\nideal = N x the rate with N = 1. Steady: trials started on warm workers (after the "
-        "first completion); cold start: how much longer the first wave's trials took."
+        "\nideal = N x the rate with N = 1. Warm: trials started on warm workers (after the "
+        "first completion). First wave extra: how much longer the first wave's trials took "
+        "(mostly waiting for their worker process to start)."
     )
     return rows
 
@@ -288,8 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--epoch-seconds", type=float, default=2.0)
-    parser.add_argument("--waves", type=int, default=4, help="trials per run = waves x N")
+    parser.add_argument("--epoch-seconds", type=float, default=4.0)
+    parser.add_argument("--waves", type=int, default=8, help="trials per run = waves x N")
     parser.add_argument("--cpus", type=int, default=16, help="logical CPUs given to Ray")
     parser.add_argument("--gpu", action="store_true", help="measure GPU packing instead")
     parser.add_argument("--gpu-task", default="digits-cnn")
