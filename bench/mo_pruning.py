@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import statistics
 import sys
 import time
@@ -38,8 +37,8 @@ from typing import Any
 
 import numpy as np
 import optuna
-from paretune.search._decision import Decision
-from paretune.search._mo_asha import MOAsha, RungVerdict
+from numpy.typing import NDArray
+from paretune.search._mo_asha import MOAsha
 from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._pareto import hypervolume
 from paretune.search._pruner_base import TrialPruner
@@ -267,24 +266,10 @@ class _SimilarCostCore(MOAsha):
 
     width: float = 0.35
 
-    def judge(
-        self,
-        *,
-        epoch: int,
-        point: Sequence[float],
-        others: Sequence[Sequence[float]],
-        max_epochs: int | None = None,
-    ) -> RungVerdict:
-        if not self.is_rung(epoch, max_epochs):
-            return RungVerdict(Decision.CONTINUE, 0, 0, 0, 0)
-        rows = np.asarray([*others, point], dtype=float).reshape(len(others) + 1, len(point))
+    def _rank(self, rows: NDArray[np.float64]) -> tuple[int, int]:
         near = np.all(np.abs(rows[:, 1:] - rows[-1, 1:]) <= self.width, axis=1)
         error = np.where(np.isnan(rows[near, 0]), np.inf, rows[near, 0])
-        position = int((error[:-1] < error[-1]).sum())
-        n = int(near.sum())
-        kept = max(1, math.ceil(n / float(self.reduction_factor)))
-        decision = Decision.CONTINUE if position < kept else Decision.STOP
-        return RungVerdict(decision, epoch, position, n, kept)
+        return int((error[:-1] < error[-1]).sum()), int(near.sum())
 
 
 class SimilarCostPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]

@@ -318,12 +318,20 @@ class MOAsha:
                 f"columns as 'point' ({len(point)}). Got lengths "
                 f"{sorted({len(row) for row in rows})} instead."
             )
-        n = len(rows)
-        order = promotion_order(np.asarray(rows), tie_break=self.tie_break)
-        position = int(np.flatnonzero(order == n - 1)[0])
+        position, n = self._rank(np.asarray(rows))
         kept = max(1, math.ceil(n / float(self.reduction_factor)))
         decision = Decision.CONTINUE if position < kept else Decision.STOP
         return RungVerdict(decision, epoch, position, n, kept)
+
+    def _rank(self, rows: NDArray[np.float64]) -> tuple[int, int]:
+        """The newcomer's (last row's) position in the promotion order, and how many compete.
+
+        The rung keeps the first ``ceil(n / reduction_factor)`` of the ``n`` competitors; a
+        variant of the rule changes only who competes and in which order.
+        """
+        n = len(rows)
+        order = promotion_order(rows, tie_break=self.tie_break)
+        return int(np.flatnonzero(order == n - 1)[0]), n
 
     def decide(
         self,
