@@ -178,12 +178,7 @@ class OwnedTrialCache(BaseStorage):
         def apply(trial: FrozenTrial) -> None:
             trial.user_attrs = {**trial.user_attrs, **copy.deepcopy(dict(attrs))}
 
-        if len(attrs) == 1:
-            [(key, value)] = attrs.items()
-            write = lambda: self.storage.set_trial_user_attr(trial_id, key, value)  # noqa: E731
-        else:
-            write = lambda: set_trial_user_attrs(self.storage, trial_id, attrs)  # noqa: E731
-        self._write(trial_id, write, apply)
+        self._write(trial_id, lambda: set_trial_user_attrs(self.storage, trial_id, attrs), apply)
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         def apply(trial: FrozenTrial) -> None:

@@ -38,7 +38,7 @@ def _storage(kind: str, folder: Path, name: str) -> optuna.storages.BaseStorage:
     return _plain(_url(kind, folder, name))
 
 
-def _report_safe(trial: optuna.Trial) -> tuple[float, float]:
+def _objective(trial: optuna.Trial) -> tuple[float, float]:
     kind = trial.suggest_categorical("kind", ["a", "b"])
     x = trial.suggest_float("x", -2.0, 2.0)
     if kind == "a":
@@ -78,7 +78,7 @@ def test_a_study_through_the_cache_is_the_study_without_it(kind: str, tmp_path: 
             sampler=optuna.samplers.RandomSampler(seed=3),
         )
         study.enqueue_trial({"kind": "a", "x": 0.5, "n": 2})  # a queued trial is popped too
-        study.optimize(_report_safe, n_trials=25, catch=(RuntimeError,))
+        study.optimize(_objective, n_trials=25, catch=(RuntimeError,))
         studies.append(study)
     plain, cached = studies
     assert _summary(cached) == _summary(plain)
