@@ -120,15 +120,53 @@ def _experiment_root(storage_path: str | os.PathLike[str] | None) -> str:
     return text if "://" in text else str(Path(text).expanduser().resolve())
 
 
-def _fit(tuner: Any) -> bool:
-    """Run a Tuner; True when it ended because the driver was interrupted (SIGINT)."""
-    grid = tuner.fit()
-    unfinished = 0
-    for index in range(len(grid)):
-        outcome = grid[index]
-        if outcome.error is None and not outcome.metrics.get("done", False):
-            unfinished += 1
-    return unfinished > 0
+class _CtrlCWatch:
+    """Tells whether Ray Tune was stopped by Ctrl-C (SIGINT or SIGUSR1) during one ``fit``.
+
+    For a fit, Ray Tune installs its own SIGINT handler over the one it finds. On the first
+    signal it puts that one back and ends the run after saving the experiment; after a normal
+    end it leaves its own in place. So the watch installs a handler of its own before the
+    fit: finding it in place again afterwards means that Tune received the signal.
+
+    The trials' last results cannot tell: a trial whose last epoch arrived while Tune shut
+    down can be recorded finished without Tune's ``done`` flag, so a finished resume looked
+    interrupted. Outside the main thread no handler can be installed (Tune installs none
+    either, and Ctrl-C reaches the main thread as ``KeyboardInterrupt``): ``fired`` stays
+    False.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._before: Any = None
+        self._installed = False
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        # Reached only for a second Ctrl-C, after Tune's handler gave the signal back: what
+        # the handler found before the fit would have done.
+        import signal
+
+        if callable(self._before):
+            self._before(signum, frame)
+        elif self._before != signal.SIG_IGN:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _CtrlCWatch:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._before = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if not self._installed:
+            return
+        self.fired = signal.getsignal(signal.SIGINT) == self._on_sigint
+        signal.signal(signal.SIGINT, self._before)
 
 
 def run_ray(
@@ -235,7 +273,9 @@ def run_ray(
         if restorable:
             logger.info("resuming the Ray Tune experiment in %s", path)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True)
-            interrupted = _fit(tuner)
+            with _CtrlCWatch() as watch:
+                tuner.fit()
+            interrupted = watch.fired
         # Trials a dead driver had asked for but not yet checkpointed in its experiment:
         # FAIL "interrupted", their parameters queued again (as run_local does).
         recovered = tuple(recover_interrupted(study))
@@ -269,11 +309,12 @@ def run_ray(
                     verbose=0,
                 ),
             )
-            tuner.fit()
-            # The searcher stops starting trials only at a stop condition; a run that ended
-            # before any held was interrupted (Ctrl-C: Ray Tune saved the experiment).
+            with _CtrlCWatch() as watch:
+                tuner.fit()
+            # The searcher stops starting trials only at a stop condition, so a run that ended
+            # before any held was interrupted too (where the watch cannot see the signal).
             reason = _stop_reason(spec, study, n_trials=n_trials, started=started, timeout=timeout)
-            interrupted = reason is None
+            interrupted = watch.fired or reason is None
     finally:
         del channel
         if own_ray:

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import StudySpec, run_local, run_ray
-from paretune.search._ray_executor import gpu_share
+from paretune.search._ray_executor import _CtrlCWatch, gpu_share
 from paretune.spaces import (
     CategoricalDistribution,
     Fixed,
@@ -278,6 +278,51 @@ def _raise(params: Mapping[str, Any], report: Any, checkpoint_dir: str | None = 
 
 def _broken_objective() -> Callable[..., Any]:
     return _raise
+
+
+def _ctrl_c_the_driver(config: Mapping[str, Any]) -> None:
+    """A Tune trainable that presses Ctrl-C on the driver (``config['pid']``, 0: never)."""
+    from ray import tune
+
+    tune.report({"step": 1})
+    if config["pid"]:
+        os.kill(config["pid"], signal.SIGINT)
+        time.sleep(20)  # the driver ends the run meanwhile
+    tune.report({"step": 2})
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("ctrl_c", [False, True])
+def test_ctrl_c_watch_tells_whether_tune_received_the_signal(
+    local_ray: None, tmp_path: Path, ctrl_c: bool
+) -> None:
+    from ray import tune
+
+    tuner = tune.Tuner(
+        _ctrl_c_the_driver,
+        param_space={"pid": os.getpid() if ctrl_c else 0},
+        run_config=tune.RunConfig(name="watch", storage_path=str(tmp_path), verbose=0),
+    )
+    before = signal.getsignal(signal.SIGINT)
+    with _CtrlCWatch() as watch:
+        grid = tuner.fit()
+    assert watch.fired is ctrl_c
+    assert grid[0].metrics["step"] == (1 if ctrl_c else 2)
+    assert signal.getsignal(signal.SIGINT) == before  # the driver's handler is back
+
+
+def test_ctrl_c_watch_outside_the_main_thread_never_fires() -> None:
+    seen: list[bool] = []
+
+    def watch_in_thread() -> None:
+        with _CtrlCWatch() as watch:
+            pass
+        seen.append(watch.fired)
+
+    worker = threading.Thread(target=watch_in_thread)
+    worker.start()
+    worker.join()
+    assert seen == [False]
 
 
 @pytest.mark.parametrize(
