@@ -359,6 +359,9 @@ def methods(*, grace: int, factor: float, tie_break: str, with_syne: bool) -> di
         f"paretune mo-asha + tpe ({label})": mo_asha(
             "tpe", grace=grace, factor=factor, tie_break=tie_break
         ),
+        f"paretune mo-asha + rung-tpe ({label})": mo_asha(
+            "rung-tpe", grace=grace, factor=factor, tie_break=tie_break
+        ),
         "nsga2, full training": full_training("nsga2"),
         "tpe, full training": full_training("tpe"),
         "random, full training": full_training("random"),

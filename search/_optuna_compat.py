@@ -7,8 +7,9 @@ the frozen state of a live trial, needs the storage-level trial id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import types
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import optuna
@@ -17,10 +18,19 @@ __all__ = [
     "created_trial",
     "frozen_trial",
     "set_trial_user_attrs",
+    "split_complete_trials",
     "storage_of",
     "trial_by_number",
     "trial_id_of",
 ]
+
+
+class _HasValues(Protocol):
+    @property
+    def values(self) -> Sequence[float]: ...
+
+
+_P = TypeVar("_P", bound=_HasValues)
 
 
 def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
@@ -146,3 +156,28 @@ def created_trial(
         return None
     found: optuna.trial.FrozenTrial = copy.deepcopy(trial)
     return found
+
+
+def split_complete_trials(
+    points: Sequence[_P], n_objectives: int, n_below: int
+) -> tuple[list[_P], list[_P]]:
+    """TPE's split of points into the ``n_below`` best and the rest (Optuna's own ranking).
+
+    ``points`` carry ``values``: accuracy (maximized) first, then costs (minimized). One
+    value: the highest accuracies. More: Optuna's multi-objective split (non-dominated rank,
+    then hypervolume subset selection among the last rank), as ``TPESampler`` makes it.
+    """
+    import optuna
+    from optuna.samplers._tpe.sampler import _split_complete_trials_multi_objective
+
+    n_below = max(0, min(int(n_below), len(points)))
+    if n_objectives == 1:
+        ranked = sorted(points, key=lambda p: p.values[0], reverse=True)
+        return ranked[:n_below], ranked[n_below:]
+    directions = [optuna.study.StudyDirection.MAXIMIZE] + [optuna.study.StudyDirection.MINIMIZE] * (
+        n_objectives - 1
+    )
+    view = types.SimpleNamespace(directions=directions)
+    split: Any = _split_complete_trials_multi_objective  # typed for FrozenTrials only
+    good, bad = split(points, view, n_below)
+    return list(good), list(bad)

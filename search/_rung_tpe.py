@@ -1,0 +1,218 @@
+"""``rung-tpe``: TPE that learns from every trial at the highest well-filled rung (BOHB-style).
+
+With early stopping most trials end PRUNED, and Optuna's TPE then learns almost nothing from
+them: in a multi-objective study a pruned trial has no values, so it can only ever be a
+"bad" example, and the "good" examples are the few trials that ran to the end. BOHB
+(Falkner et al. 2018) fits its model at the largest budget that has enough observations
+instead. This sampler does the same over the curves paretune records on every trial
+(``curve`` user attribute: one entry per epoch, accuracy and reported costs):
+
+1. the rung is the last epoch that at least ``min_points`` finished trials (COMPLETE or
+   PRUNED) reached;
+2. each trial that reached it is a point (accuracy at that epoch, each cost objective as
+   reported there); the best ``gamma(n)`` of them (``n``: all finished trials, as in
+   ``TPESampler``) by non-dominated rank (Optuna's own multi-objective split, hypervolume
+   tie-break) are TPE's "good" trials, the rest "bad";
+3. a trial stopped before that epoch lost a comparison at an earlier rung: it is "bad";
+   so is a running trial, with ``constant_liar`` (Optuna's default), as in ``TPESampler``.
+
+Ranking at a rung, it also never proposes again a whole strategy that a finished trial
+trained (while some candidate is new): training is seeded, so a repeat would cost epochs and
+teach nothing. On a categorical grid, TPE otherwise spends most of its trials on repeats.
+
+Until some epoch has ``min_points`` trials, and in a study whose trials carry no curves, it
+is Optuna's ``TPESampler`` unchanged (startup trials, then Optuna's split). Constraints are
+not used at the rungs. It overrides ``TPESampler._sample`` and uses the estimator helpers of
+Optuna 5's ``TPESampler``; the tests pin that behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.samplers import TPESampler
+from optuna.trial import TrialState
+from paretune.search._objectives import metric_of
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+    from optuna.distributions import BaseDistribution
+    from optuna.trial import FrozenTrial
+
+__all__ = ["RungTPESampler", "rung_split"]
+
+
+@dataclass(frozen=True)
+class _AtRung:
+    """One trial seen at the rung: the values Optuna's split ranks, and the trial itself."""
+
+    values: tuple[float, ...]
+    trial: FrozenTrial
+
+
+def _curve_entry(trial: FrozenTrial, epoch: int) -> Mapping[str, Any] | None:
+    curve = trial.user_attrs.get("curve")
+    if not isinstance(curve, Sequence) or len(curve) < epoch:
+        return None
+    entry = curve[epoch - 1]
+    return entry if isinstance(entry, Mapping) else None
+
+
+def _reached(trial: FrozenTrial) -> int:
+    curve = trial.user_attrs.get("curve")
+    return len(curve) if isinstance(curve, Sequence) else 0
+
+
+def rung_split(
+    trials: Sequence[FrozenTrial],
+    *,
+    metrics: Sequence[str],
+    min_points: int,
+    n_below: Any,
+    split: Any,
+) -> tuple[int, list[FrozenTrial], list[FrozenTrial]] | None:
+    """Split finished trials into TPE's good and bad ones at the highest well-filled rung.
+
+    Args:
+        trials: Finished (COMPLETE or PRUNED) trials with ``curve`` user attributes.
+        metrics: Curve keys of the objectives, accuracy first (maximized), then costs.
+        min_points: Trials that must have reached an epoch for it to be the rung.
+        n_below: ``n -> int``, how many good trials ``n`` finished trials give (TPE's
+            ``gamma``); at most the points at the rung.
+        split: ``(points, n_below) -> (good, bad)``, the ranking of points whose ``values``
+            are ``(accuracy, log1p(cost), ...)``.
+
+    Returns:
+        ``(epoch, good, bad)``, or None when no epoch has ``min_points`` trials with every
+        metric recorded.
+    """
+    reached = sorted((_reached(t) for t in trials), reverse=True)
+    if len(reached) < min_points or reached[min_points - 1] < 1:
+        return None
+    epoch = reached[min_points - 1]  # the last epoch that min_points trials reached
+    points: list[_AtRung] = []
+    bad: list[FrozenTrial] = []
+    for trial in trials:
+        entry = _curve_entry(trial, epoch)
+        values = None if entry is None else _values(entry, metrics)
+        if values is None:
+            bad.append(trial)
+        else:
+            points.append(_AtRung(values=values, trial=trial))
+    if len(points) < min_points:
+        return None
+    good_points, bad_points = split(points, n_below(len(points)))
+    # Equal points are equally good: a tie is not broken by chance (repeats of one strategy
+    # would otherwise fill the bad side and draw TPE away from the best one).
+    good_values = {p.values for p in good_points}
+    good = [p.trial for p in good_points] + [p.trial for p in bad_points if p.values in good_values]
+    bad += [p.trial for p in bad_points if p.values not in good_values]
+    return epoch, good, bad
+
+
+def _values(entry: Mapping[str, Any], metrics: Sequence[str]) -> tuple[float, ...] | None:
+    raw = [entry.get(name) for name in metrics]
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in raw):
+        return None
+    numbers = [float(v) for v in raw]  # type: ignore[arg-type]
+    if not all(math.isfinite(v) for v in numbers[1:]):
+        return None
+    accuracy = numbers[0] if math.isfinite(numbers[0]) else 0.0
+    return (accuracy, *(math.log1p(max(0.0, cost)) for cost in numbers[1:]))
+
+
+def _repeats(
+    samples: Mapping[str, NDArray[np.float64]],
+    search_space: Mapping[str, BaseDistribution],
+    trials: Sequence[FrozenTrial],
+) -> NDArray[np.bool_]:
+    """Which candidates would train again a strategy some finished trial trained.
+
+    Only trials whose every parameter is in ``search_space`` can be repeated whole (a
+    candidate over part of the parameters is not a whole strategy).
+    """
+    names = sorted(search_space)
+    seen = {
+        tuple(search_space[n].to_internal_repr(t.params[n]) for n in names)
+        for t in trials
+        if set(t.params) == set(names)
+    }
+    count = len(next(iter(samples.values()))) if samples else 0
+    if not seen:
+        return np.zeros(count, dtype=bool)
+    return np.array(
+        [tuple(float(samples[n][i]) for n in names) in seen for i in range(count)], dtype=bool
+    )
+
+
+class RungTPESampler(TPESampler):
+    """Optuna's ``TPESampler`` whose good/bad split is made at a rung (module docstring).
+
+    Args:
+        min_points: Trials that must have reached an epoch for TPE to rank trials there
+            (int >= 2); BOHB's default is the number of parameters + 1.
+        **tpe_options: Keyword arguments of ``optuna.samplers.TPESampler`` (``seed``,
+            ``n_startup_trials``, ``multivariate`` ...).
+
+    Examples:
+        >>> sampler = RungTPESampler(seed=0, min_points=12)
+        >>> sampler.min_points
+        12
+    """
+
+    def __init__(self, *, min_points: int = 15, **tpe_options: Any) -> None:
+        if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
+            raise ValueError(
+                "The 'min_points' parameter of RungTPESampler must be an int >= 2. "
+                f"Got {min_points!r} instead."
+            )
+        super().__init__(**tpe_options)
+        self.min_points = min_points
+        self.last_rung: int | None = None
+
+    def _sample(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self.last_rung = None
+        objectives = study.user_attrs.get("objectives")
+        if not objectives or objectives[0] != "accuracy":
+            return super()._sample(study, trial, search_space)
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        from paretune.search._optuna_compat import split_complete_trials
+
+        if self._gamma is None:
+            from optuna.samplers._tpe.sampler import (
+                default_gamma,
+                default_gamma_multiobjective,
+            )
+
+            self._gamma = (
+                default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
+            )
+        found = rung_split(
+            trials,
+            metrics=[metric_of(name) for name in objectives],
+            min_points=self.min_points,
+            n_below=self._gamma,
+            split=lambda points, n: split_complete_trials(points, len(objectives), n),
+        )
+        if found is None:
+            return super()._sample(study, trial, search_space)
+        self.last_rung, good, bad = found
+        if self._constant_liar:  # Optuna's default: running trials count as bad ones
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            bad += [t for t in running if t.number != trial.number]
+        below = self._build_parzen_estimator(study, search_space, good, handle_below=True)
+        above = self._build_parzen_estimator(study, search_space, bad, handle_below=False)
+        samples = below.sample(self._rng.rng, self._n_ei_candidates)
+        scores = self._compute_acquisition_func(samples, below, above)
+        repeats = _repeats(samples, search_space, trials)
+        if repeats.any() and not repeats.all():
+            scores = np.where(repeats, -np.inf, scores)
+        chosen = TPESampler._compare(samples, scores)
+        return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
