@@ -226,13 +226,16 @@ def test_decide_explains_what_is_missing() -> None:
 
 
 @pytest.mark.slow
-def test_paretune_run_with_a_replay_task_and_mo_asha(table: Path, workdir: Path) -> None:
+@pytest.mark.parametrize("sampler", ['"tpe"', '{ name = "rung-tpe", min_points = 5 }'])
+def test_paretune_run_with_a_replay_task_and_mo_asha(
+    table: Path, workdir: Path, sampler: str
+) -> None:
     (workdir / "replay.toml").write_text(
         f"""
 name = "replayed"
 task = "replay:{table}"
 objectives = ["accuracy", "size_bits"]
-sampler = "tpe"
+sampler = {sampler}
 pruner = {{ name = "mo-asha", min_epochs = 1, reduction_factor = 3 }}
 n_trials = 20
 seed = 1
@@ -256,3 +259,6 @@ epochs = {EPOCHS}
     assert states.count(optuna.trial.TrialState.PRUNED) > 0
     assert states.count(optuna.trial.TrialState.COMPLETE) > 0
     assert len(states) == 20
+    if "rung-tpe" in sampler:  # ranking at a rung from the 11th trial on: no repeats
+        seen = [tuple(sorted(t.params.items())) for t in study.trials]
+        assert all(seen[i] not in seen[:i] for i in range(10, 20)), seen
