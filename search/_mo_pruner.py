@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._decision import Decision
-from paretune.search._mo_asha import MOAsha, TieBreak, rung_point
+from paretune.search._mo_asha import MOAsha, RungSpacing, TieBreak, rung_point
 from paretune.search._objectives import metric_of
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class MOAshaPruner:
         reduction_factor: Keep the top ``1 / reduction_factor`` at each rung (float > 1).
         max_epochs: Last epoch of a trial whose strategy does not say (its ``epochs``).
         tie_break: ``"crowding"`` or ``"epsilon-net"`` (see ``paretune.search._mo_asha``).
+        rung_spacing: ``"asha"`` or ``"full-stretch"`` (see ``paretune.search._mo_asha``).
 
     Attributes:
         last_reason: Why the last STOP was decided (the ``prune_reason`` to record), else None.
@@ -54,7 +55,8 @@ class MOAshaPruner:
     Examples:
         >>> pruner = MOAshaPruner(min_epochs=2, reduction_factor=3)
         >>> pruner
-        MOAshaPruner(min_epochs=2, reduction_factor=3, max_epochs=None, tie_break='crowding')
+        MOAshaPruner(min_epochs=2, reduction_factor=3, max_epochs=None, tie_break='crowding', \
+rung_spacing='asha')
         >>> pruner.core.rungs(20)
         (2, 6, 18)
     """
@@ -66,12 +68,14 @@ class MOAshaPruner:
         reduction_factor: float = 3.0,
         max_epochs: int | None = None,
         tie_break: str = "crowding",
+        rung_spacing: str = "asha",
     ) -> None:
         self.core = MOAsha(
             min_epochs=min_epochs,
             reduction_factor=reduction_factor,
             max_epochs=max_epochs,
             tie_break=tie_break,
+            rung_spacing=rung_spacing,
         )
         self.last_reason: str | None = None
         self._space_epochs: dict[str, int | None] = {}
@@ -79,9 +83,11 @@ class MOAshaPruner:
     def __repr__(self) -> str:
         core = self.core
         tie = core.tie_break.value if isinstance(core.tie_break, TieBreak) else core.tie_break
+        spacing = core.rung_spacing
+        spacing = spacing.value if isinstance(spacing, RungSpacing) else spacing
         return (
             f"MOAshaPruner(min_epochs={core.min_epochs}, reduction_factor={core.reduction_factor}"
-            f", max_epochs={core.max_epochs}, tie_break={tie!r})"
+            f", max_epochs={core.max_epochs}, tie_break={tie!r}, rung_spacing={spacing!r})"
         )
 
     def decide(

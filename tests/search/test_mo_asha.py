@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from paretune.search._decision import Decision
-from paretune.search._mo_asha import MOAsha, TieBreak, promotion_order, rung_point
+from paretune.search._mo_asha import MOAsha, RungSpacing, TieBreak, promotion_order, rung_point
 from paretune.search._pareto import non_dominated_sort
 
 
@@ -27,6 +27,26 @@ def test_rungs_are_geometric_and_below_the_last_epoch(
 ) -> None:
     core = MOAsha(min_epochs=min_epochs, reduction_factor=factor)
     assert core.rungs(last) == expected
+
+
+@pytest.mark.parametrize(
+    ("min_epochs", "factor", "last", "expected"),
+    [
+        (1, 2, 20, (1, 2, 4, 8)),  # asha: (1, 2, 4, 8, 16); 16 would leave 4 of 20 epochs
+        (2, 2, 20, (2, 4, 8)),
+        (1, 3, 27, (1, 3, 9)),  # 9 * 3 = 27 fits: the same rungs as asha
+        (2, 3, 20, (2, 6)),
+        (5, 3, 12, ()),
+    ],
+)
+def test_full_stretch_rungs_leave_a_full_factor_of_training(
+    min_epochs: int, factor: float, last: int, expected: tuple[int, ...]
+) -> None:
+    core = MOAsha(min_epochs=min_epochs, reduction_factor=factor, rung_spacing="full-stretch")
+    assert core.rungs(last) == expected
+    assert all(rung * factor <= last for rung in core.rungs(last))
+    asha = MOAsha(min_epochs=min_epochs, reduction_factor=factor).rungs(last)
+    assert set(expected) <= set(asha)
 
 
 def test_instance_and_call_max_epochs_take_the_smaller() -> None:
@@ -150,6 +170,10 @@ def test_rung_point_negates_accuracy_and_logs_costs() -> None:
         ({"reduction_factor": 1}, "'reduction_factor' parameter of MOAsha must be a float > 1"),
         ({"max_epochs": 0}, "'max_epochs'"),
         ({"tie_break": "random"}, "must be one of crowding, epsilon-net. Got 'random'"),
+        (
+            {"rung_spacing": "hyperband"},
+            "'rung_spacing' parameter of MOAsha must be one of asha, full-stretch. Got 'hyper",
+        ),
     ],
 )
 def test_bad_options_raise_in_scikit_learn_wording(options: dict[str, object], match: str) -> None:
@@ -161,6 +185,8 @@ def test_from_options_refuses_unknown_keys() -> None:
     with pytest.raises(ValueError, match="Known: min_epochs, reduction_factor, max_epochs"):
         MOAsha.from_options({"grace": 2})
     assert MOAsha.from_options({"tie_break": "epsilon-net"}).tie_break is TieBreak.EPSILON_NET
+    spaced = MOAsha.from_options({"rung_spacing": "full-stretch"})
+    assert spaced.rung_spacing is RungSpacing.FULL_STRETCH
 
 
 def test_points_must_agree_in_length() -> None:

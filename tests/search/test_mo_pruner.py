@@ -116,6 +116,22 @@ def test_mo_asha_is_registered_for_several_objectives() -> None:
         get_pruner("mo-asha", grace=2)
 
 
+@pytest.mark.parametrize(
+    ("spacing", "rungs"), [("asha", (1, 2, 4, 8)), ("full-stretch", (1, 2, 4))]
+)
+def test_rung_spacing_sets_where_a_local_study_stops_trials(
+    table: Path, workdir: Path, spacing: str, rungs: tuple[int, ...]
+) -> None:
+    options = {"min_epochs": 1, "reduction_factor": 2, "rung_spacing": spacing}
+    spec = _spec(f"sqlite:///{workdir / 'mo.db'}", pruner_options=options)
+    factory = functools.partial(TrainingObjective, task=f"replay:{table}")
+    run_local(spec, objective_factory=factory, n_trials=36)
+    trials = optuna.load_study(study_name="mo", storage=spec.storage).get_trials()
+    stops = {t.user_attrs["pruned_at_epoch"] for t in trials if t.state.name == "PRUNED"}
+    assert MOAsha(min_epochs=1, reduction_factor=2, rung_spacing=spacing).rungs(EPOCHS) == rungs
+    assert stops <= set(rungs) and max(rungs) in stops, stops  # the last rung stops trials too
+
+
 def test_a_local_study_with_mo_asha(table: Path, workdir: Path) -> None:
     spec = _spec(f"sqlite:///{workdir / 'mo.db'}")
     factory = functools.partial(TrainingObjective, task=f"replay:{table}")
