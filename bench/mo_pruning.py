@@ -315,6 +315,7 @@ def mo_asha(
     grace: int,
     factor: float,
     tie_break: str = "crowding",
+    rung_spacing: str = "asha",
     ranking: str = "nds",
     ranking_option: float = 0.0,
     **sampler_options: Any,
@@ -338,7 +339,12 @@ def mo_asha(
             f"Unknown ranking {ranking!r}. Known: nds, accuracy, cost-cells, similar-cost."
         )
     pruner = functools.partial(
-        cls, min_epochs=grace, reduction_factor=factor, tie_break=tie_break, **options
+        cls,
+        min_epochs=grace,
+        reduction_factor=factor,
+        tie_break=tie_break,
+        rung_spacing=rung_spacing,
+        **options,
     )
     return functools.partial(
         _paretune, sampler=sampler, pruner=pruner, sampler_options=sampler_options
@@ -361,6 +367,12 @@ def methods(*, grace: int, factor: float, tie_break: str, with_syne: bool) -> di
         ),
         f"paretune mo-asha + rung-tpe ({label})": mo_asha(
             "rung-tpe", grace=grace, factor=factor, tie_break=tie_break
+        ),
+        f"paretune mo-asha + rung-tpe ({label}, full-stretch)": mo_asha(
+            "rung-tpe", grace=grace, factor=factor, tie_break=tie_break, rung_spacing="full-stretch"
+        ),
+        "paretune mo-asha + rung-tpe (grace 2, eta 2, full-stretch)": mo_asha(
+            "rung-tpe", grace=2, factor=2, tie_break=tie_break, rung_spacing="full-stretch"
         ),
         "nsga2, full training": full_training("nsga2"),
         "tpe, full training": full_training("tpe"),
@@ -395,6 +407,12 @@ def sweep_methods() -> dict[str, Method]:
             "random", grace=1, factor=3, ranking="similar-cost", ranking_option=width
         )
     runs["tpe + mo-asha, grace 1, eta 3"] = mo_asha("tpe", grace=1, factor=3)
+    for sampler in ("random", "rung-tpe"):
+        for grace, factor in [(1, 2), (2, 2), (1, 3)]:
+            for spacing in ("asha", "full-stretch"):
+                runs[f"{sampler} + mo-asha, grace {grace}, eta {factor}, {spacing} rungs"] = (
+                    mo_asha(sampler, grace=grace, factor=factor, rung_spacing=spacing)
+                )
     runs["random, full training"] = full_training("random")
     return runs
 
