@@ -25,6 +25,7 @@ importable (``pip install --target DIR --no-deps syne-tune dill``, then ``PYTHON
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import statistics
@@ -277,13 +278,10 @@ class SimilarCostPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
 
     def __init__(self, *, width: float, **options: Any) -> None:
         super().__init__(**options)
+        # the same rung options (tie-break and spacing included), ranked the other way
         core = self.core
-        self.core = _SimilarCostCore(
-            min_epochs=core.min_epochs,
-            reduction_factor=core.reduction_factor,
-            max_epochs=core.max_epochs,
-            width=width,
-        )
+        fields = {f.name: getattr(core, f.name) for f in dataclasses.fields(core)}
+        self.core = _SimilarCostCore(**fields, width=width)
 
 
 def _paretune(

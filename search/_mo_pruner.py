@@ -24,10 +24,10 @@ from paretune.search._objectives import metric_of
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["MOAshaPruner"]
+__all__ = ["MOAshaPruner", "curve_entry_at"]
 
 
-def _entry_at(curve: Sequence[Mapping[str, Any]], epoch: int) -> Mapping[str, Any] | None:
+def curve_entry_at(curve: Sequence[Mapping[str, Any]], epoch: int) -> Mapping[str, Any] | None:
     """The curve entry of ``epoch`` (by its ``epoch`` key if entries carry one, else by index)."""
     if len(curve) >= epoch:
         entry = curve[epoch - 1]
@@ -118,7 +118,7 @@ rung_spacing='asha')
         ):
             if other.number == trial.number:
                 continue
-            entry = _entry_at(other.user_attrs.get("curve") or [], epoch)
+            entry = curve_entry_at(other.user_attrs.get("curve") or [], epoch)
             if entry is not None:
                 others.append(self._point(entry, metric_names))
         verdict = self.core.judge(epoch=epoch, point=point, others=others, max_epochs=last)

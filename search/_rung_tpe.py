@@ -10,9 +10,9 @@ instead. This sampler does the same over the curves paretune records on every tr
 1. the rung is the last epoch that at least ``min_points`` finished trials (COMPLETE or
    PRUNED) reached;
 2. each trial that reached it is a point (accuracy at that epoch, each cost objective as
-   reported there); the best ``gamma(n)`` of them (``n``: all finished trials, as in
-   ``TPESampler``) by non-dominated rank (Optuna's own multi-objective split, hypervolume
-   tie-break) are TPE's "good" trials, the rest "bad";
+   reported there); the best ``gamma(n)`` of these ``n`` points by non-dominated rank
+   (Optuna's own multi-objective split, hypervolume tie-break) are TPE's "good" trials, the
+   rest "bad" (a point equal to a good one is good too);
 3. a trial stopped before that epoch lost a comparison at an earlier rung: it is "bad";
    so is a running trial, with ``constant_liar`` (Optuna's default), as in ``TPESampler``.
 
@@ -36,8 +36,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 from optuna.samplers import TPESampler
+from optuna.samplers._tpe.sampler import default_gamma, default_gamma_multiobjective
 from optuna.trial import TrialState
+from paretune.search._mo_asha import rung_point
+from paretune.search._mo_pruner import curve_entry_at
 from paretune.search._objectives import metric_of
+from paretune.search._optuna_compat import split_complete_trials
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -53,14 +57,6 @@ class _AtRung:
 
     values: tuple[float, ...]
     trial: FrozenTrial
-
-
-def _curve_entry(trial: FrozenTrial, epoch: int) -> Mapping[str, Any] | None:
-    curve = trial.user_attrs.get("curve")
-    if not isinstance(curve, Sequence) or len(curve) < epoch:
-        return None
-    entry = curve[epoch - 1]
-    return entry if isinstance(entry, Mapping) else None
 
 
 def _reached(trial: FrozenTrial) -> int:
@@ -82,8 +78,8 @@ def rung_split(
         trials: Finished (COMPLETE or PRUNED) trials with ``curve`` user attributes.
         metrics: Curve keys of the objectives, accuracy first (maximized), then costs.
         min_points: Trials that must have reached an epoch for it to be the rung.
-        n_below: ``n -> int``, how many good trials ``n`` finished trials give (TPE's
-            ``gamma``); at most the points at the rung.
+        n_below: ``n -> int``, how many of the ``n`` points at the rung are good (TPE's
+            ``gamma``).
         split: ``(points, n_below) -> (good, bad)``, the ranking of points whose ``values``
             are ``(accuracy, log1p(cost), ...)``.
 
@@ -98,7 +94,7 @@ def rung_split(
     points: list[_AtRung] = []
     bad: list[FrozenTrial] = []
     for trial in trials:
-        entry = _curve_entry(trial, epoch)
+        entry = curve_entry_at(trial.user_attrs.get("curve") or [], epoch)
         values = None if entry is None else _values(entry, metrics)
         if values is None:
             bad.append(trial)
@@ -116,14 +112,16 @@ def rung_split(
 
 
 def _values(entry: Mapping[str, Any], metrics: Sequence[str]) -> tuple[float, ...] | None:
+    """``(accuracy, log1p(cost), ...)``, costs scaled as mo-asha scales them at its rungs."""
     raw = [entry.get(name) for name in metrics]
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in raw):
         return None
     numbers = [float(v) for v in raw]  # type: ignore[arg-type]
     if not all(math.isfinite(v) for v in numbers[1:]):
         return None
-    accuracy = numbers[0] if math.isfinite(numbers[0]) else 0.0
-    return (accuracy, *(math.log1p(max(0.0, cost)) for cost in numbers[1:]))
+    point = rung_point(accuracy=numbers[0], costs=[max(0.0, cost) for cost in numbers[1:]])
+    accuracy = -point[0] if math.isfinite(point[0]) else 0.0
+    return (accuracy, *point[1:])
 
 
 def _repeats(
@@ -183,14 +181,7 @@ class RungTPESampler(TPESampler):
         if not objectives or objectives[0] != "accuracy":
             return super()._sample(study, trial, search_space)
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        from paretune.search._optuna_compat import split_complete_trials
-
         if self._gamma is None:
-            from optuna.samplers._tpe.sampler import (
-                default_gamma,
-                default_gamma_multiobjective,
-            )
-
             self._gamma = (
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
             )

@@ -128,16 +128,20 @@ class _OptunaSampler:
         self._class_name = class_name
         self._defaults = defaults
 
-    @property
-    def __signature__(self) -> inspect.Signature:
+    def _sampler_class(self) -> type[optuna.samplers.BaseSampler]:
         import optuna
 
-        return inspect.signature(getattr(optuna.samplers, self._class_name))
+        cls: type[optuna.samplers.BaseSampler] = getattr(optuna.samplers, self._class_name)
+        return cls
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._sampler_class())
 
     def __call__(self, *, seed: int, **options: Any) -> optuna.samplers.BaseSampler:
         import optuna
 
-        cls = getattr(optuna.samplers, self._class_name)
+        cls: Any = self._sampler_class()
         with warnings.catch_warnings():
             # nsga3, qmc and others are "experimental" in Optuna; choosing one by name is
             # deliberate, so the warning would only repeat on every run.
@@ -163,28 +167,26 @@ for _name, _factory, _multi, _description in [
     register_sampler(_name, _factory, multi_objective=_multi, description=_description)
 
 
-class _RungTPEFactory:
+class _RungTPEFactory(_OptunaSampler):
     """Factory of :class:`~paretune.search._rung_tpe.RungTPESampler` (imported when built).
 
-    Multivariate by default: the measured choice on the replay benchmark (README).
+    Its options are ``min_points`` and TPE's. Multivariate by default: the measured choice on
+    the replay benchmark (README).
     """
+
+    def __init__(self) -> None:
+        super().__init__("TPESampler", multivariate=True)
+
+    def _sampler_class(self) -> type[optuna.samplers.BaseSampler]:
+        from paretune.search._rung_tpe import RungTPESampler
+
+        return RungTPESampler
 
     @property
     def __signature__(self) -> inspect.Signature:
-        import optuna
-
-        tpe = inspect.signature(optuna.samplers.TPESampler).parameters.values()
-        own = inspect.Parameter("min_points", inspect.Parameter.KEYWORD_ONLY, default=15)
+        tpe = inspect.signature(super()._sampler_class()).parameters.values()
+        own = inspect.signature(self._sampler_class()).parameters["min_points"]
         return inspect.Signature([own, *(p.replace(kind=p.KEYWORD_ONLY) for p in tpe)])
-
-    def __call__(self, *, seed: int, **options: Any) -> optuna.samplers.BaseSampler:
-        import optuna
-        from paretune.search._rung_tpe import RungTPESampler
-
-        with warnings.catch_warnings():
-            # multivariate TPE is "experimental" in Optuna; the warning would only repeat
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RungTPESampler(seed=seed, **{"multivariate": True, **options})
 
 
 register_sampler(
