@@ -39,14 +39,14 @@ from typing import Any
 import numpy as np
 import optuna
 from numpy.typing import NDArray
-from paretune.search._mo_asha import MOAsha
-from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._pareto import hypervolume
-from paretune.search._pruner_base import TrialPruner
-from paretune.search._pruners import NoPruner
-from paretune.search._record import record_result
-from paretune.search._reporter import TrialReporter
-from paretune.search._samplers import get_sampler
+from paretune.search.pruning._base import TrialPruner
+from paretune.search.pruning._mo_asha import MOAsha
+from paretune.search.pruning._mo_pruner import MOAshaPruner
+from paretune.search.pruning._registry import NoPruner
+from paretune.search.pruning._reporter import TrialReporter
+from paretune.search.samplers._registry import get_sampler
+from paretune.search.study._record import record_result
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace, suggest
 from paretune.trainers import conditional_parameters
 from paretune.trainers._replay import make_replay_task

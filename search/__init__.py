@@ -1,10 +1,13 @@
-"""Optuna studies, samplers and pruners by name, executors, Pareto math and reports."""
+"""Optuna studies, samplers and pruners by name, executors, Pareto math and reports.
+
+The roles live in sub-packages: :mod:`paretune.search.study` (the study and its storage),
+:mod:`paretune.search.samplers` (what to try next), :mod:`paretune.search.pruning` (when to
+stop), :mod:`paretune.search.executors` (where to run) and :mod:`paretune.search.report`
+(reading a study). The names users need most are re-exported here.
+"""
 
 from __future__ import annotations
 
-from paretune.search._budget import epochs_saved, epochs_spent, trial_epochs
-from paretune.search._decision import Decision
-from paretune.search._local import Objective, ObjectiveFactory, run_local
 from paretune.search._objectives import COSTS, OBJECTIVES, direction_of, metric_of
 from paretune.search._pareto import (
     crowding_distance,
@@ -13,47 +16,64 @@ from paretune.search._pareto import (
     non_dominated_sort,
     pareto_front_mask,
 )
-from paretune.search._pruner_base import TrialPruner
-from paretune.search._pruners import (
+from paretune.search.executors import (
+    Objective,
+    ObjectiveFactory,
+    Progress,
+    RunSummary,
+    StopReason,
+    run_local,
+    run_ray,
+)
+from paretune.search.pruning import (
+    Decision,
     NoPruner,
     OptunaPruner,
     PrunerInfo,
+    TrialPruner,
+    TrialReporter,
     get_pruner,
     list_pruners,
     pruner_info,
     register_pruner,
 )
-from paretune.search._ray_executor import run_ray
-from paretune.search._record import MEASUREMENTS, record_failure, record_result
-from paretune.search._report_data import ReportData, build_report_data
-from paretune.search._report_html import render_report_html, write_report
-from paretune.search._reporter import TrialReporter
-from paretune.search._samplers import (
+from paretune.search.report import (
+    Candidate,
+    ReportData,
+    Selection,
+    SelectionRule,
+    build_report_data,
+    candidates_from_trials,
+    format_quantity,
+    parse_limit,
+    parse_quantity,
+    render_report_html,
+    select_strategy,
+    write_report,
+)
+from paretune.search.samplers import (
     SamplerInfo,
     get_sampler,
     list_samplers,
     register_sampler,
     sampler_info,
 )
-from paretune.search._select import (
-    Candidate,
-    Selection,
-    SelectionRule,
-    candidates_from_trials,
-    format_quantity,
-    parse_limit,
-    parse_quantity,
-    select_strategy,
-)
-from paretune.search._spec import StudySpec
-from paretune.search._storage import (
+from paretune.search.study import (
+    MEASUREMENTS,
+    StudySpec,
+    epochs_saved,
+    epochs_spent,
     is_parallel_safe,
     make_storage,
+    mark_worker,
+    open_study,
+    record_failure,
+    record_result,
+    recover_interrupted,
     storage_path,
+    trial_epochs,
     validate_storage_url,
 )
-from paretune.search._study import mark_worker, open_study, recover_interrupted
-from paretune.search._summary import Progress, RunSummary, StopReason
 
 __all__ = [
     "COSTS",

@@ -6,9 +6,15 @@ import math
 
 import numpy as np
 import pytest
-from paretune.search._decision import Decision
-from paretune.search._mo_asha import MOAsha, RungSpacing, TieBreak, promotion_order, rung_point
 from paretune.search._pareto import non_dominated_sort
+from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._mo_asha import (
+    MOAsha,
+    RungSpacing,
+    TieBreak,
+    promotion_order,
+    rung_point,
+)
 
 
 @pytest.mark.parametrize(

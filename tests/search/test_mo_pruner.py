@@ -20,8 +20,8 @@ from paretune.search import (
     pareto_front_mask,
     run_local,
 )
-from paretune.search._mo_asha import MOAsha, rung_point
-from paretune.search._mo_pruner import MOAshaPruner
+from paretune.search.pruning._mo_asha import MOAsha, rung_point
+from paretune.search.pruning._mo_pruner import MOAshaPruner
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace
 from paretune.studies import TrainingObjective
 from paretune.trainers._replay import write_replay_table

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import StudySpec, run_local, run_ray
-from paretune.search._ray_executor import _CtrlCWatch, gpu_share
+from paretune.search.executors._ray_executor import _CtrlCWatch, gpu_share
 from paretune.spaces import (
     CategoricalDistribution,
     Fixed,

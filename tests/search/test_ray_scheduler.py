@@ -11,7 +11,7 @@ from paretune.spaces import Fixed, FloatDistribution, IntDistribution, StrategyS
 
 pytest.importorskip("ray", reason="ray is not installed")
 
-from paretune.search._ray_scheduler import (  # noqa: E402
+from paretune.search.pruning._ray_scheduler import (  # noqa: E402
     StopByReport,
     StudyPrunerScheduler,
     make_scheduler,

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 from paretune.search import epochs_saved, epochs_spent, hypervolume, pareto_front_mask
-from paretune.search._report_data import (
+from paretune.search.report._data import (
     TrialRow,
     build_report_data,
     constraint_picks,
@@ -20,7 +20,7 @@ from paretune.search._report_data import (
     rows_from_trials,
     staircase,
 )
-from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,11 +9,11 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import get_sampler
-from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._optuna_compat import split_complete_trials
-from paretune.search._record import record_result
-from paretune.search._reporter import TrialReporter
-from paretune.search._rung_tpe import RungTPESampler, rung_split
+from paretune.search.pruning._mo_pruner import MOAshaPruner
+from paretune.search.pruning._reporter import TrialReporter
+from paretune.search.samplers._rung_tpe import RungTPESampler, rung_split
+from paretune.search.study._record import record_result
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

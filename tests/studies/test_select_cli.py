@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import candidates_from_trials, make_storage, parse_limit, select_strategy
-from paretune.search._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
 from paretune.studies._cli import main
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

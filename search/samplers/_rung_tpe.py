@@ -38,10 +38,10 @@ import optuna
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import default_gamma, default_gamma_multiobjective
 from optuna.trial import TrialState
-from paretune.search._mo_asha import rung_point
-from paretune.search._mo_pruner import curve_entry_at
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import split_complete_trials
+from paretune.search.pruning._mo_asha import rung_point
+from paretune.search.pruning._mo_pruner import curve_entry_at
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

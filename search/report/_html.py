@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from paretune.search._report_data import FrontView, ReportData, TrialRow
-from paretune.search._select import Selection, format_quantity
+from paretune.search.report._data import FrontView, ReportData, TrialRow
+from paretune.search.report._select import Selection, format_quantity
 
 __all__ = ["render_report_html", "write_report"]
 

@@ -8,11 +8,11 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._optuna_compat import storage_of, trial_id_of
-from paretune.search._pruners import get_pruner
-from paretune.search._record import record_failure
-from paretune.search._samplers import get_sampler
-from paretune.search._spec import StudySpec
-from paretune.search._storage import make_storage
+from paretune.search.pruning._registry import get_pruner
+from paretune.search.samplers._registry import get_sampler
+from paretune.search.study._record import record_failure
+from paretune.search.study._spec import StudySpec
+from paretune.search.study._storage import make_storage
 
 if TYPE_CHECKING:
     import optuna

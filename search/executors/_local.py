@@ -13,16 +13,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._budget import epochs_spent
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
-from paretune.search._pruners import get_pruner
-from paretune.search._record import record_failure, record_result
-from paretune.search._reporter import TrialReporter
-from paretune.search._spec import StudySpec
-from paretune.search._storage import is_parallel_safe
-from paretune.search._study import mark_worker, open_study, recover_interrupted, session_seed
-from paretune.search._summary import Progress, RunSummary, StopReason
+from paretune.search.executors._summary import Progress, RunSummary, StopReason
+from paretune.search.pruning._registry import get_pruner
+from paretune.search.pruning._reporter import TrialReporter
+from paretune.search.study._budget import epochs_spent
+from paretune.search.study._open import mark_worker, open_study, recover_interrupted, session_seed
+from paretune.search.study._record import record_failure, record_result
+from paretune.search.study._spec import StudySpec
+from paretune.search.study._storage import is_parallel_safe
 from paretune.spaces import suggest
 
 if TYPE_CHECKING:
@@ -422,7 +422,7 @@ def run_local(
 def _session_sampler(
     spec: StudySpec, *, n_existing: int, worker: int
 ) -> optuna.samplers.BaseSampler:
-    from paretune.search._samplers import get_sampler
+    from paretune.search.samplers._registry import get_sampler
 
     sampler: optuna.samplers.BaseSampler = get_sampler(
         spec.sampler,

@@ -168,7 +168,7 @@ for _name, _factory, _multi, _description in [
 
 
 class _RungTPEFactory(_OptunaSampler):
-    """Factory of :class:`~paretune.search._rung_tpe.RungTPESampler` (imported when built).
+    """Factory of :class:`~paretune.search.samplers._rung_tpe.RungTPESampler` (imported when built).
 
     Its options are ``min_points`` and TPE's. Multivariate by default: the measured choice on
     the replay benchmark (README).
@@ -178,7 +178,7 @@ class _RungTPEFactory(_OptunaSampler):
         super().__init__("TPESampler", multivariate=True)
 
     def _sampler_class(self) -> type[optuna.samplers.BaseSampler]:
-        from paretune.search._rung_tpe import RungTPESampler
+        from paretune.search.samplers._rung_tpe import RungTPESampler
 
         return RungTPESampler
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from paretune.search._pareto import hypervolume, pareto_front_mask
-from paretune.search._select import (
+from paretune.search.report._select import (
     COST_UNITS,
     Candidate,
     Selection,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ray
-from paretune.search._ray_channel import find_channel
+from paretune.search.executors._ray_channel import find_channel
 from ray import cloudpickle, tune
 
 # Keys of the Tune results that carry paretune data as JSON (flat, so Tune does not split them).
@@ -112,7 +112,7 @@ def run_trial(
     Args:
         config: The sampled parameters (the searcher's suggestion).
         objective_factory: Builds the objective in this worker.
-        channel_name: Name of the driver's :class:`~paretune.search._ray_channel.TrialChannel`.
+        channel_name: Name of the driver's :class:`TrialChannel`.
         gpu_fraction: This trial's share of its GPU when it is given less than a whole one;
             passed to the objective as ``gpu_memory_fraction`` so it can cap its memory.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from paretune.search._decision import Decision
+from paretune.search.pruning._decision import Decision
 
 if TYPE_CHECKING:
     import optuna

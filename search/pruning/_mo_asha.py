@@ -1,7 +1,7 @@
 """Multi-objective asynchronous successive halving (MO-ASHA): the pure decision core.
 
 Rung records in, :class:`~paretune.search.Decision` out. No Optuna, no Ray: the local
-pruner (``search/_mo_pruner.py``) and the Ray scheduler both drive this module.
+pruner (``search/pruning/_mo_pruner.py``) and the Ray scheduler both drive this module.
 
 The rule. Rungs sit at ``min_epochs * reduction_factor**k`` epochs (rounded), below the
 trial's last epoch. When a trial reaches a rung it is compared with every trial that reached
@@ -37,8 +37,8 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from paretune.search._decision import Decision
 from paretune.search._pareto import crowding_distance, non_dominated_sort
+from paretune.search.pruning._decision import Decision
 
 __all__ = ["MOAsha", "RungSpacing", "RungVerdict", "TieBreak", "promotion_order", "rung_point"]
 

@@ -7,7 +7,7 @@ a local run of one study are one Optuna study. What changes is what is told to O
 
 * each reported epoch is recorded on the trial as the local reporter records it (curve,
   intermediate value);
-* the finished trial is recorded by :func:`paretune.search._record.record_result` from the
+* the finished trial is recorded by :func:`paretune.search.study._record.record_result` from the
   trainer's own result, so a trial that a scheduler stopped is PRUNED at the epoch it
   reached (``OptunaSearch`` would tell Optuna COMPLETE with the partial-budget value);
 * a trial Ray gave up on is FAIL with the worker's exception as ``fail_reason``;
@@ -32,17 +32,22 @@ from typing import TYPE_CHECKING, Any
 import ray
 from paretune.search._objectives import direction_of, metric_of
 from paretune.search._optuna_compat import frozen_trial
-from paretune.search._ray_channel import open_channel
-from paretune.search._ray_scheduler import RAY_NATIVE
-from paretune.search._ray_trainable import EPOCH_KEY, METRICS_KEY, RESULT_KEY, TRIAL_NUMBER_KEY
-from paretune.search._record import record_failure, record_result
-from paretune.search._study import mark_worker
+from paretune.search.executors._ray_channel import open_channel
+from paretune.search.executors._ray_trainable import (
+    EPOCH_KEY,
+    METRICS_KEY,
+    RESULT_KEY,
+    TRIAL_NUMBER_KEY,
+)
+from paretune.search.pruning._ray_scheduler import RAY_NATIVE
+from paretune.search.study._open import mark_worker
+from paretune.search.study._record import record_failure, record_result
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 if TYPE_CHECKING:
     import optuna
-    from paretune.search._spec import StudySpec
+    from paretune.search.study._spec import StudySpec
     from paretune.spaces import StrategySpace
 
 logger = logging.getLogger(__name__)
@@ -98,7 +103,7 @@ class StudySearcher(OptunaSearch):
     # -- the study ---------------------------------------------------------------------------
 
     def _setup_study(self, mode: str | list[str]) -> None:
-        from paretune.search._study import open_study, session_seed
+        from paretune.search.study._open import open_study, session_seed
 
         probe = open_study(self._spec)
         seed = session_seed(self._spec.seed, n_existing=len(probe.trials), worker=0)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paretune.search._objectives import COSTS, OBJECTIVES, direction_of
-from paretune.search._storage import validate_storage_url
+from paretune.search.study._storage import validate_storage_url
 from paretune.spaces import StrategySpace
 
 __all__ = ["StudySpec"]

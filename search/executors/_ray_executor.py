@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
-    from paretune.search._spec import StudySpec
-    from paretune.search._summary import RunSummary, StopReason
+    from paretune.search.executors._summary import RunSummary, StopReason
+    from paretune.search.study._spec import StudySpec
 
 __all__ = ["gpu_share", "run_ray"]
 
@@ -232,11 +232,11 @@ def run_ray(
         )
 
     import ray
-    from paretune.search._ray_channel import open_channel
-    from paretune.search._ray_scheduler import make_scheduler
-    from paretune.search._ray_searcher import StudySearcher
-    from paretune.search._ray_trainable import run_trial
-    from paretune.search._study import open_study, recover_interrupted
+    from paretune.search.executors._ray_channel import open_channel
+    from paretune.search.executors._ray_searcher import StudySearcher
+    from paretune.search.executors._ray_trainable import run_trial
+    from paretune.search.pruning._ray_scheduler import make_scheduler
+    from paretune.search.study._open import open_study, recover_interrupted
     from ray import tune
 
     started = time.time()
@@ -370,8 +370,8 @@ def _stop_reason(
     import datetime
 
     from optuna.trial import TrialState
-    from paretune.search._budget import epochs_spent
-    from paretune.search._summary import StopReason
+    from paretune.search.executors._summary import StopReason
+    from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
     if _counts(study)["done"] >= n_trials:
@@ -404,8 +404,8 @@ def _summary(
 ) -> RunSummary:
     import datetime
 
-    from paretune.search._budget import epochs_spent
-    from paretune.search._summary import RunSummary, StopReason
+    from paretune.search.executors._summary import RunSummary, StopReason
+    from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
     counts = _counts(study)

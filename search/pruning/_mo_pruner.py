@@ -1,4 +1,4 @@
-"""The ``mo-asha`` pruner: :class:`~paretune.search._mo_asha.MOAsha` for the local executor.
+"""The ``mo-asha`` pruner: :class:`~paretune.search.pruning._mo_asha.MOAsha` for the local executor.
 
 It keeps no state of its own. At a rung it reads, from the study's storage, the ``curve``
 user attribute of every other trial (running, completed or pruned) that reached that epoch,
@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._decision import Decision
-from paretune.search._mo_asha import MOAsha, RungSpacing, TieBreak, rung_point
 from paretune.search._objectives import metric_of
+from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._mo_asha import MOAsha, RungSpacing, TieBreak, rung_point
 
 if TYPE_CHECKING:
     import optuna
@@ -46,8 +46,8 @@ class MOAshaPruner:
         min_epochs: Grace period, the first rung (int >= 1).
         reduction_factor: Keep the top ``1 / reduction_factor`` at each rung (float > 1).
         max_epochs: Last epoch of a trial whose strategy does not say (its ``epochs``).
-        tie_break: ``"crowding"`` or ``"epsilon-net"`` (see ``paretune.search._mo_asha``).
-        rung_spacing: ``"asha"`` or ``"full-stretch"`` (see ``paretune.search._mo_asha``).
+        tie_break: ``"crowding"`` or ``"epsilon-net"`` (see ``paretune.search.pruning._mo_asha``).
+        rung_spacing: ``"asha"`` or ``"full-stretch"`` (see ``paretune.search.pruning._mo_asha``).
 
     Attributes:
         last_reason: Why the last STOP was decided (the ``prune_reason`` to record), else None.

@@ -12,12 +12,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._decision import Decision
-from paretune.search._mo_pruner import MOAshaPruner
 from paretune.search._objectives import metric_of
 from paretune.search._options import check_options
 from paretune.search._optuna_compat import frozen_trial
-from paretune.search._pruner_base import TrialPruner
+from paretune.search.pruning._base import TrialPruner
+from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._mo_pruner import MOAshaPruner
 
 if TYPE_CHECKING:
     import optuna

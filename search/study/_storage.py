@@ -126,7 +126,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
 
         backend = JournalFileBackend(os.fspath(path))
         return optuna.storages.JournalStorage(backend)
-    from paretune.search._trial_cache import OwnedTrialCache
+    from paretune.search.study._trial_cache import OwnedTrialCache
 
     # An RDB storage answers reads of this process's running trials from memory (see
     # OwnedTrialCache): about a third fewer SQL statements per trial.

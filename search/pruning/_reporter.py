@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._decision import Decision
-from paretune.search._pruner_base import TrialPruner
+from paretune.search.pruning._base import TrialPruner
+from paretune.search.pruning._decision import Decision
 
 if TYPE_CHECKING:
     import optuna

@@ -5,8 +5,9 @@ Single-objective pruners map to Ray's own schedulers, timed in epochs: ``asha`` 
 ``median`` to ``MedianStoppingRule`` (their Optuna option names are translated). Every other
 registered pruner (``mo-asha``, ``percentile``, ``threshold`` ...) runs through
 :class:`StudyPrunerScheduler`, a ``TrialScheduler`` that calls the same pruner object the local
-executor uses: ``mo-asha`` decides with the pure core :class:`paretune.search._mo_asha.MOAsha`
-over the curves in the study's storage, exactly as in a local run.
+executor uses: ``mo-asha`` decides with the pure core
+:class:`paretune.search.pruning.MOAsha` over the curves in the study's storage, exactly as in a
+local run.
 
 A scheduler's STOP is not carried out by killing the trial (what Ray does, losing the
 trainer's result): :class:`StopByReport` turns it into a stop request on the trial channel,
@@ -25,10 +26,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
-from paretune.search._decision import Decision
 from paretune.search._objectives import direction_of, metric_of
-from paretune.search._ray_channel import open_channel
-from paretune.search._ray_trainable import EPOCH_KEY, METRICS_KEY, RESULT_KEY, TRIAL_NUMBER_KEY
+from paretune.search.executors._ray_channel import open_channel
+from paretune.search.executors._ray_trainable import (
+    EPOCH_KEY,
+    METRICS_KEY,
+    RESULT_KEY,
+    TRIAL_NUMBER_KEY,
+)
+from paretune.search.pruning._decision import Decision
 from ray.tune.schedulers import (
     AsyncHyperBandScheduler,
     FIFOScheduler,
@@ -37,7 +43,7 @@ from ray.tune.schedulers import (
 )
 
 if TYPE_CHECKING:
-    from paretune.search._spec import StudySpec
+    from paretune.search.study._spec import StudySpec
     from paretune.spaces import StrategySpace
 
 #: Pruners that run as Ray Tune's own schedulers, with the Optuna options each understands.
@@ -238,7 +244,7 @@ class StudyPrunerScheduler(FIFOScheduler):
     It calls the very pruner the local executor uses, ``get_pruner(spec.pruner, ...)``, with
     the study and the trial's Optuna trial (its number travels in the Tune config), so the
     decision is the local one: ``mo-asha`` reads the other trials' curves from the storage
-    and decides with :class:`paretune.search._mo_asha.MOAsha`. Run it inside
+    and decides with :class:`paretune.search.pruning._mo_asha.MOAsha`. Run it inside
     :class:`StopByReport`.
 
     Args:
