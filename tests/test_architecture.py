@@ -24,7 +24,6 @@ FORBIDDEN: dict[str, set[str]] = {
     },
     "trainers": {
         "paretune.search",
-        "paretune.spaces",
         "paretune.studies",
         "optuna",
         "ray",

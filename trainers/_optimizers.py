@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-
-from ._registry import Registry
+from paretune.spaces import Registry
 
 if TYPE_CHECKING:
     from ._strategy import Strategy

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._registry import Registry
+from paretune.spaces import Registry
 
 if TYPE_CHECKING:
     from ._strategy import Strategy

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from paretune.spaces import Registry
 from torch import nn
 from torch.nn import functional as F
 
@@ -20,7 +21,6 @@ from ._datasets import (
     synthetic_splits,
 )
 from ._models import MLP, DigitsCNN, LeNet5, ResNet20
-from ._registry import Registry
 from ._task import DataSplits, Task
 
 __all__ = ["TaskSpec", "cifar_augment", "describe_tasks", "get_task", "list_tasks", "register_task"]

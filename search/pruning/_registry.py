@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._objectives import metric_of
-from paretune.search._options import check_options
 from paretune.search._optuna_compat import frozen_trial
 from paretune.search.pruning._base import TrialPruner
 from paretune.search.pruning._decision import Decision
 from paretune.search.pruning._mo_pruner import MOAshaPruner
+from paretune.spaces import check_options
 
 if TYPE_CHECKING:
     import optuna

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._options import check_options
+from paretune.spaces import check_options
 
 if TYPE_CHECKING:
     import optuna
