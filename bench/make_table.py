@@ -3,7 +3,7 @@
 Trains every strategy of a full-factorial grid (every training dimension varied) on the
 ``digits-mlp`` task with the real trainer, recording the per-epoch validation accuracy, the
 cumulative training time, the test accuracy and the measured costs, and writes them as a
-replay table (format: ``paretune.trainers._replay``) to ``bench/data/digits_mlp_grid.npz``.
+replay table (format: ``paretune.trainers.write_replay_table``) to ``bench/data/digits_mlp_grid.npz``.
 
 Run once: about 1.1 s per strategy on one free core (20 minutes); the committed table took
 66 minutes on a 2-core machine shared with other jobs::
@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from paretune.trainers import Strategy, get_task, train
-from paretune.trainers._replay import write_replay_table
+from paretune.trainers import Strategy, get_task, train, write_replay_table
 
 #: Levels of each varied dimension; everything else keeps the Strategy default.
 GRID: dict[str, tuple[Any, ...]] = {

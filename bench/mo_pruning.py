@@ -39,20 +39,19 @@ from typing import Any
 import numpy as np
 import optuna
 from numpy.typing import NDArray
-from paretune.search._pareto import hypervolume
-from paretune.search.pruning._base import TrialPruner
-from paretune.search.pruning._mo_asha import MOAsha
-from paretune.search.pruning._mo_pruner import MOAshaPruner
-from paretune.search.pruning._registry import NoPruner
-from paretune.search.pruning._reporter import TrialReporter
-from paretune.search.samplers._registry import get_sampler
-from paretune.search.study._record import record_result
+from paretune.search import hypervolume
+from paretune.search.pruning import MOAsha, MOAshaPruner, NoPruner, TrialPruner, TrialReporter
+from paretune.search.samplers import get_sampler
+from paretune.search.study import record_result
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace, suggest
-from paretune.trainers import conditional_parameters
-from paretune.trainers._replay import make_replay_task
-from paretune.trainers._result import Reporter, TrainResult
-from paretune.trainers._strategy import Strategy
-from paretune.trainers._task import Task
+from paretune.trainers import (
+    Reporter,
+    Strategy,
+    Task,
+    TrainResult,
+    conditional_parameters,
+    make_replay_task,
+)
 
 TABLE = Path(__file__).parent / "data" / "digits_mlp_grid.npz"
 OBJECTIVES = ("accuracy", "size_bits")
@@ -167,8 +166,7 @@ def run_paretune(
         trial.set_user_attr("strategy", strategy.to_dict())
         reporter = TrialReporter(study=study, trial=trial, pruner=pruner, pruner_name="bench")
         result = replay(strategy, reporter)
-        reason = getattr(pruner, "last_reason", None) or reporter.prune_reason
-        record_result(study, trial, result.to_dict(), prune_reason=reason)
+        record_result(study, trial, result.to_dict(), prune_reason=reporter.prune_reason)
         spent += result.epochs
         trials += 1
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))

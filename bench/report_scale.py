@@ -21,7 +21,7 @@ from pathlib import Path
 
 import optuna
 from paretune.search import build_report_data, make_storage, write_report
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 HERE = Path(__file__).resolve().parent
 

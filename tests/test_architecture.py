@@ -80,3 +80,84 @@ def test_light_packages_import_no_heavy_modules(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"importing {package} imported {out}"
+
+
+def _module_name(root: Path, path: Path, prefix: str) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([prefix, *parts])
+
+
+def _runtime_imports(path: Path) -> list[str]:
+    """Absolute imports a module runs (function-level ones too; ``TYPE_CHECKING`` blocks not)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+            found.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def import_cycles(root: Path, prefix: str) -> list[list[str]]:
+    """Circles in the graph of imports between the modules of the package at ``root``.
+
+    A module importing ``pkg.sub`` depends on ``pkg/sub/__init__.py`` (or ``pkg/sub.py``), not
+    on every parent package: what a circle means here is two modules that need each other.
+    """
+    modules = {_module_name(root, p, prefix): p for p in sorted(root.rglob("*.py"))}
+    graph = {
+        name: sorted({m for m in _runtime_imports(path) if m in modules and m != name})
+        for name, path in modules.items()
+    }
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name)
+    return cycles
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_circle_inside_a_package(package: str) -> None:
+    assert import_cycles(ROOT / package, f"paretune.{package}") == []
+
+
+def test_an_import_circle_is_detected(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from paretune.pkg._a import a\n")
+    (pkg / "_a.py").write_text("def a():\n    from paretune.pkg.sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("from paretune.pkg.sub._b import b\n")
+    (pkg / "sub" / "_b.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from paretune.pkg import _c\n"
+        "import paretune.pkg._a\nb = 1\n"
+    )
+    (pkg / "_c.py").write_text("from paretune.pkg.sub._b import b\n")
+    cycles = import_cycles(pkg, "paretune.pkg")
+    assert cycles == [
+        ["paretune.pkg._a", "paretune.pkg.sub", "paretune.pkg.sub._b", "paretune.pkg._a"]
+    ]

@@ -21,6 +21,7 @@ __all__ = [
     "QuantLinear",
     "bake_quantization",
     "fake_quantize",
+    "fused_fake_quantize",
     "prepare_quantization",
     "quantize_weight",
 ]
@@ -77,10 +78,10 @@ def fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
     if not weight.is_cuda:
         out: torch.Tensor = _StraightThrough.apply(weight, bits, True)  # type: ignore[no-untyped-call]
         return out
-    return _fused_fake_quantize(weight, bits)
+    return fused_fake_quantize(weight, bits)
 
 
-def _fused_fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
+def fused_fake_quantize(weight: torch.Tensor, bits: int) -> torch.Tensor:
     qmax = 2 ** (bits - 1) - 1
     reduce_dims = tuple(range(1, weight.dim()))
     scale = (weight.detach().abs().amax(dim=reduce_dims) / qmax).float()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.samplers._registry import (
     SamplerInfo,
     get_sampler,
@@ -19,4 +20,5 @@ __all__ = [
     "register_sampler",
     "rung_split",
     "sampler_info",
+    "split_complete_trials",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 import pytest
 from paretune.search import pareto_front_mask
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

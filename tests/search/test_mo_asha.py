@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from paretune.search._pareto import non_dominated_sort
-from paretune.search.pruning._decision import Decision
-from paretune.search.pruning._mo_asha import (
+from paretune.search import non_dominated_sort
+from paretune.search.pruning import (
+    Decision,
     MOAsha,
     RungSpacing,
     TieBreak,

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning import Decision
 
 BENCH = Path(__file__).parents[2] / "bench" / "mo_pruning.py"
 

@@ -9,11 +9,9 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import get_sampler
-from paretune.search._optuna_compat import split_complete_trials
-from paretune.search.pruning._mo_pruner import MOAshaPruner
-from paretune.search.pruning._reporter import TrialReporter
-from paretune.search.samplers._rung_tpe import RungTPESampler, rung_split
-from paretune.search.study._record import record_result
+from paretune.search.pruning import MOAshaPruner, TrialReporter
+from paretune.search.samplers import RungTPESampler, rung_split, split_complete_trials
+from paretune.search.study import record_result
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -136,12 +134,12 @@ def _run(sampler: optuna.samplers.BaseSampler, n_trials: int) -> list[int]:
             trial,
             {
                 "status": "stopped" if len(curve) < 8 else "completed",
-                "reason": pruner.last_reason or "",
+                "reason": reporter.prune_reason or "",
                 "epochs": len(curve),
                 "curve": curve,
                 **curve[-1],
             },
-            prune_reason=pruner.last_reason,
+            prune_reason=reporter.prune_reason,
         )
     return drawn
 

@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import make_storage
-from paretune.search.study._trial_cache import OwnedTrialCache
+from paretune.search.study import OwnedTrialCache
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from paretune.trainers import Strategy, Task, get_task, static_cost, train
-from paretune.trainers._cost import (
+from paretune.trainers import (
+    Strategy,
+    Task,
+    get_task,
     layer_stats,
     measure_cost,
     measure_latency_ms,
     planned_cost,
+    static_cost,
+    train,
 )
 from torch import nn
 

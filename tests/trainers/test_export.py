@@ -15,8 +15,8 @@ from paretune.trainers import (
     get_task,
     load_exported,
     train,
+    unpack_weight,
 )
-from paretune.trainers._export import unpack_weight
 
 
 @pytest.fixture(scope="module")

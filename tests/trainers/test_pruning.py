@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from paretune.trainers import Strategy, Task, get_task, train
-from paretune.trainers._pruning import MagnitudePruner, cubic_sparsity, global_magnitude_masks
+from paretune.trainers import (
+    MagnitudePruner,
+    Strategy,
+    Task,
+    cubic_sparsity,
+    get_task,
+    global_magnitude_masks,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from paretune.trainers import BIT_WIDTHS, Strategy, Task, get_task, train
-from paretune.trainers._quant import (
+from paretune.trainers import (
+    BIT_WIDTHS,
     QuantConv2d,
     QuantLinear,
+    Strategy,
+    Task,
     bake_quantization,
     fake_quantize,
+    get_task,
     prepare_quantization,
     quantize_weight,
+    train,
 )
 
 QUANTIZED = [b for b in BIT_WIDTHS if b < 32]
@@ -42,12 +46,12 @@ def test_quantizer_matches_a_numpy_reference(bits: int) -> None:
 
 @pytest.mark.parametrize("bits", [b for b in QUANTIZED if b <= 8])
 def test_fused_cuda_kernel_path_matches_the_reference(bits: int) -> None:
-    from paretune.trainers._quant import _fused_fake_quantize
+    from paretune.trainers import fused_fake_quantize
 
     w = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(bits), requires_grad=True)
-    torch.testing.assert_close(_fused_fake_quantize(w, bits), quantize_weight(w.detach(), bits))
+    torch.testing.assert_close(fused_fake_quantize(w, bits), quantize_weight(w.detach(), bits))
     upstream = torch.randn(8, 4, 3, 3)
-    (_fused_fake_quantize(w, bits) * upstream).sum().backward()
+    (fused_fake_quantize(w, bits) * upstream).sum().backward()
     assert w.grad is not None
     torch.testing.assert_close(w.grad, upstream)
 

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from paretune.trainers._replay import make_replay_task, write_replay_table
-from paretune.trainers._result import TrainResult, TrainStatus
-from paretune.trainers._strategy import Strategy
+from paretune.trainers import (
+    Strategy,
+    TrainResult,
+    TrainStatus,
+    make_replay_task,
+    write_replay_table,
+)
 
 
 def _run(strategy: Strategy, *, epochs: int = 4, diverge_at: int | None = None) -> TrainResult:

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 from paretune.trainers import (
+    CIFAR10_FILES,
+    MNIST_FILES,
     DataSplits,
     Strategy,
     Task,
@@ -24,7 +26,6 @@ from paretune.trainers import (
     register_task,
     train,
 )
-from paretune.trainers._datasets import CIFAR10_FILES, MNIST_FILES
 
 BUILT_IN = [
     "digits-mlp",
@@ -183,7 +184,7 @@ def test_missing_cifar_file_is_named(tmp_path: Path) -> None:
 
 
 def test_cifar_augment_flips_and_crops_deterministically() -> None:
-    from paretune.trainers._tasks import cifar_augment
+    from paretune.trainers import cifar_augment
 
     batch = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
     first = cifar_augment(batch, torch.Generator().manual_seed(5))
