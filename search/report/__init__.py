@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from paretune.search.report._data import (
-    ConstraintPick,
-    FrontView,
+from paretune.search.report._data import ReportData, Summary, build_report_data
+from paretune.search.report._fronts import FrontView, front_view, global_front, staircase
+from paretune.search.report._html import render_report_html, write_report
+from paretune.search.report._importance import importances
+from paretune.search.report._picks import ConstraintPick, constraint_picks
+from paretune.search.report._progress import (
     History,
     HypervolumeHistory,
-    ReportData,
-    Summary,
-    TrialRow,
-    build_report_data,
-    constraint_picks,
-    front_view,
-    global_front,
     hypervolume_history,
-    importances,
-    rows_from_trials,
-    staircase,
+    optimization_history,
 )
-from paretune.search.report._html import render_report_html, write_report
+from paretune.search.report._rows import TrialRow, rows_from_trials
 from paretune.search.report._select import (
     COST_UNITS,
     Candidate,
@@ -54,6 +48,7 @@ __all__ = [
     "global_front",
     "hypervolume_history",
     "importances",
+    "optimization_history",
     "parse_limit",
     "parse_quantity",
     "render_report_html",

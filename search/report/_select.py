@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from paretune.search._pareto import knee_point, pareto_front_mask
+from paretune.search.report._trials import read_trial
 
 __all__ = [
     "COST_UNITS",
@@ -269,13 +270,6 @@ class Selection(NamedTuple):
     closest: tuple[Shortfall, ...]
 
 
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def candidates_from_trials(trials: Iterable[Any]) -> list[Candidate]:
     """Candidates from Optuna ``FrozenTrial`` records (COMPLETE trials only).
 
@@ -294,19 +288,16 @@ def candidates_from_trials(trials: Iterable[Any]) -> list[Candidate]:
     for trial in trials:
         if trial.state != optuna.trial.TrialState.COMPLETE:
             continue
-        attrs = trial.user_attrs
-        accuracy = _as_float(attrs.get("val_accuracy"))
-        if not math.isfinite(accuracy):
+        record = read_trial(trial, metrics=COST_UNITS)
+        if not math.isfinite(record.accuracy):
             continue
-        costs = {c: _as_float(attrs[c]) for c in COST_UNITS if c in attrs}
-        strategy = attrs.get("strategy")
         found.append(
             Candidate(
-                number=trial.number,
-                accuracy=accuracy,
-                test_accuracy=_as_float(attrs.get("test_accuracy")),
-                costs=costs,
-                strategy=dict(strategy) if isinstance(strategy, Mapping) else dict(trial.params),
+                number=record.number,
+                accuracy=record.accuracy,
+                test_accuracy=record.test_accuracy,
+                costs=record.metrics,
+                strategy=dict(record.strategy),
             )
         )
     found.sort(key=lambda c: c.number)

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 from paretune.search import epochs_saved, epochs_spent, hypervolume, pareto_front_mask
-from paretune.search.report._data import (
+from paretune.search.report import (
     TrialRow,
     build_report_data,
     constraint_picks,
