@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "COSTS",
+    "MEASUREMENTS",
     "OBJECTIVES",
     "direction_of",
     "metric_of",
@@ -25,6 +26,9 @@ COSTS: tuple[str, ...] = (
 
 #: Every objective name a study may use.
 OBJECTIVES: tuple[str, ...] = ("accuracy", *COSTS)
+
+#: Every measurement a trial outcome may carry (stored as user attributes of its trial).
+MEASUREMENTS: tuple[str, ...] = ("val_accuracy", "test_accuracy", *COSTS, "sparsity", "epochs")
 
 
 def direction_of(objective: str) -> str:

@@ -16,6 +16,9 @@ class Registry(Generic[T]):
 
     Args:
         kind: What the records are, used in error messages ("optimizer").
+        sort: List names sorted (:meth:`names` and the error messages) instead of in
+            registration order.
+        list_on_duplicate: Whether a duplicate name's error also lists the registered names.
 
     Examples:
         >>> registry: Registry[int] = Registry(kind="colour")
@@ -26,10 +29,22 @@ class Registry(Generic[T]):
         Traceback (most recent call last):
         ...
         ValueError: Unknown colour 'blue'. Known: red.
+        >>> sorted_registry: Registry[int] = Registry(kind="colour", sort=True,
+        ...                                           list_on_duplicate=True)
+        >>> sorted_registry.register("red", 1)
+        >>> sorted_registry.register("blue", 2)
+        >>> sorted_registry.names()
+        ['blue', 'red']
+        >>> sorted_registry.register("red", 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: A colour named 'red' is already registered. Registered: blue, red.
     """
 
-    def __init__(self, *, kind: str) -> None:
+    def __init__(self, *, kind: str, sort: bool = False, list_on_duplicate: bool = False) -> None:
         self._kind = kind
+        self._sort = sort
+        self._list_on_duplicate = list_on_duplicate
         self._records: dict[str, T] = {}
 
     def register(self, name: str, record: T) -> None:
@@ -37,7 +52,8 @@ class Registry(Generic[T]):
         if not isinstance(name, str) or not name:
             raise ValueError(f"A {self._kind} name must be a non-empty string. Got {name!r}.")
         if name in self._records:
-            raise ValueError(f"A {self._kind} named {name!r} is already registered.")
+            listing = f" Registered: {', '.join(self.names())}." if self._list_on_duplicate else ""
+            raise ValueError(f"A {self._kind} named {name!r} is already registered.{listing}")
         self._records[name] = record
 
     def get(self, name: str) -> T:
@@ -46,12 +62,12 @@ class Registry(Generic[T]):
             return self._records[name]
         except (KeyError, TypeError):
             raise ValueError(
-                f"Unknown {self._kind} {name!r}. Known: {', '.join(self._records)}."
+                f"Unknown {self._kind} {name!r}. Known: {', '.join(self.names())}."
             ) from None
 
     def names(self) -> list[str]:
-        """Registered names in registration order."""
-        return list(self._records)
+        """Registered names, in registration order (sorted if the registry sorts)."""
+        return sorted(self._records) if self._sort else list(self._records)
 
     def __contains__(self, name: object) -> bool:
         return name in self._records

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from paretune.spaces import is_int, is_number
 from paretune.studies._errors import StudyFileError, format_value, unknown_key_message
 
 __all__ = ["Where"]
@@ -69,22 +69,19 @@ class Where:
     def integer(self, value: Any, *, minimum: int | None = None) -> int:
         """An integer (booleans refused), optionally ``>= minimum``."""
         bound = f" >= {minimum}" if minimum is not None else ""
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value) or (minimum is not None and value < minimum):
             raise self.fail(f"an integer{bound}", value)
-        if minimum is not None and value < minimum:
-            raise self.fail(f"an integer{bound}", value)
-        return value
+        return int(value)
 
     def number(self, value: Any, *, minimum: float | None = None, strict: bool = False) -> float:
         """A finite number, optionally ``>= minimum`` (``> minimum`` when ``strict``)."""
         bound = ""
         if minimum is not None:
             bound = f" {'>' if strict else '>='} {format_value(minimum)}"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(f"a number{bound}", value)
+        if not is_number(value):
+            finite = "a finite number" if isinstance(value, float) else "a number"
+            raise self.fail(f"{finite}{bound}", value)
         number = float(value)
-        if not math.isfinite(number):
-            raise self.fail(f"a finite number{bound}", value)
         if minimum is not None and (number < minimum or (strict and number == minimum)):
             raise self.fail(f"a number{bound}", value)
         return number

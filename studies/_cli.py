@@ -8,26 +8,43 @@ Exit codes: 0 done, 2 bad input (one line naming the file, key, value and what i
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
+import optuna
+from paretune.studies import (
+    _cmd_report,
+    _cmd_run,
+    _cmd_select,
+    _cmd_spaces,
+    _cmd_status,
+    _cmd_tasks,
+)
+from paretune.studies._errors import StudyFileError
+from paretune.studies._study_args import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    UsageError,
+    report_usage_error,
+)
+
 __all__ = ["COMMANDS", "build_parser", "main"]
 
+#: Each subcommand's module, in the order ``paretune --help`` lists them.
+_MODULES: dict[str, ModuleType] = {
+    "run": _cmd_run,
+    "status": _cmd_status,
+    "report": _cmd_report,
+    "select": _cmd_select,
+    "spaces": _cmd_spaces,
+    "tasks": _cmd_tasks,
+}
+
 #: Subcommands, in the order ``paretune --help`` lists them.
-COMMANDS = ("run", "status", "report", "select", "spaces", "tasks")
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-
-def _command_module(name: str) -> ModuleType:
-    return importlib.import_module(f"paretune.studies._cmd_{name}")
+COMMANDS = tuple(_MODULES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="on an unexpected error, print the full Python traceback",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        module = _command_module(name)
+    for name, module in _MODULES.items():
         module.add_parser(subparsers)
         chosen = subparsers.choices[name]
         chosen.set_defaults(_run=module.run)
@@ -61,8 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_optuna() -> None:
     """Optuna logs every study creation at INFO; the CLI prints its own lines instead."""
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -83,17 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    from paretune.studies._errors import StudyFileError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     _quiet_optuna()
     _import_from_cwd()
     try:
         code: int = args._run(args)
-    except StudyFileError as error:
-        print(f"paretune: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (StudyFileError, UsageError) as error:
+        return report_usage_error(error)
     except KeyboardInterrupt:
         print("\nparetune: interrupted. Run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED

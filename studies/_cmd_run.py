@@ -6,6 +6,9 @@ import argparse
 from typing import Any
 
 from paretune.studies._duration import parse_duration
+from paretune.studies._loader import read_study
+from paretune.studies._runner import run_study
+from paretune.studies._study_args import add_study_argument
 
 __all__ = ["add_parser", "run", "overrides_from_args"]
 
@@ -33,15 +36,6 @@ def _duration(text: str) -> float:
         return float(parse_duration(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"{error} (got {text!r})") from None
-
-
-def add_study_argument(parser: argparse.ArgumentParser) -> None:
-    """The positional ``STUDY`` argument shared by the commands that read a study file."""
-    parser.add_argument(
-        "study",
-        metavar="STUDY",
-        help="a study file (studies/digits_quick.toml) or a built-in name (digits-quick)",
-    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -106,9 +100,6 @@ def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
 
 def run(args: argparse.Namespace) -> int:
     """Load the study file, open (or resume) the study and run the missing trials."""
-    from paretune.studies._loader import read_study
-    from paretune.studies._runner import run_study
-
     overrides, labels = overrides_from_args(args)
     config = read_study(args.study, overrides=overrides, labels=labels, check_data=True)
     hint = f" --storage {args.storage}" if args.storage else ""

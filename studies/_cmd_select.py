@@ -9,14 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from paretune.studies._cmd_report import BadInput, add_study_arguments, open_existing_study
-
-if TYPE_CHECKING:
-    from paretune.search import Candidate, Selection
+from paretune.search import (
+    Candidate,
+    Selection,
+    candidates_from_trials,
+    format_quantity,
+    parse_limit,
+    select_strategy,
+)
+from paretune.studies._study_args import (
+    EXIT_OK,
+    UsageError,
+    add_study_arguments,
+    open_existing_study,
+)
 
 __all__ = ["EXIT_NOTHING_FEASIBLE", "add_parser", "run", "selection_to_dict"]
 
@@ -71,23 +80,21 @@ def _min_accuracy(text: str | None) -> float | None:
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise BadInput(
+        raise UsageError(
             f"--min-accuracy must be a number in [0, 1] or a percentage (got {text!r})"
         ) from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise BadInput(f"--min-accuracy must be in [0, 1] (got {text!r})")
+        raise UsageError(f"--min-accuracy must be in [0, 1] (got {text!r})")
     return value
 
 
 def _limits(texts: Sequence[str]) -> dict[str, float]:
-    from paretune.search import parse_limit
-
     limits: dict[str, float] = {}
     for text in texts:
         try:
             cost, value = parse_limit(text)
         except ValueError as error:
-            raise BadInput(f"--max {text}: {error}") from None
+            raise UsageError(f"--max {text}: {error}") from None
         limits[cost] = min(value, limits.get(cost, math.inf))
     return limits
 
@@ -132,8 +139,6 @@ def selection_to_dict(selection: Selection, *, study_name: str) -> dict[str, Any
 
 
 def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
-    from paretune.search import format_quantity
-
     chosen = selection.chosen
     if chosen is None:
         print(f"nothing feasible: {selection.reason}")
@@ -164,12 +169,12 @@ def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
 def _export(
     study_attrs: Mapping[str, Any], chosen: Candidate, directory: str, device: str
 ) -> dict[str, Any]:
-    from paretune import trainers
+    from paretune import trainers  # imports torch: only when exporting
 
     metadata = study_attrs.get("metadata") or {}
     task_name = metadata.get("task")
     if not task_name:
-        raise BadInput("--export: the study does not record its task (metadata.task)")
+        raise UsageError("--export: the study does not record its task (metadata.task)")
     task = trainers.get_task(
         str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
     )
@@ -196,44 +201,30 @@ def _export(
 
 def run(args: argparse.Namespace) -> int:
     """Choose, print, and export."""
-    from paretune.search import candidates_from_trials, select_strategy
-
+    min_accuracy = _min_accuracy(args.min_accuracy)
+    limits = _limits(args.limits)
+    study = open_existing_study(args)
+    objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
+    constraints = {str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()}
+    merged = {**constraints}
+    for cost, value in limits.items():
+        merged[cost] = min(value, merged.get(cost, math.inf))
+    candidates = candidates_from_trials(study.get_trials(deepcopy=False))
     try:
-        min_accuracy = _min_accuracy(args.min_accuracy)
-        limits = _limits(args.limits)
-        study = open_existing_study(args)
-        objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
-        constraints = {
-            str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()
-        }
-        merged = {**constraints}
-        for cost, value in limits.items():
-            merged[cost] = min(value, merged.get(cost, math.inf))
-        candidates = candidates_from_trials(study.get_trials(deepcopy=False))
-        try:
-            selection = select_strategy(
-                candidates,
-                objectives=objectives,
-                min_accuracy=min_accuracy,
-                limits=merged,
-                knee=args.knee,
-            )
-        except ValueError as error:
-            raise BadInput(str(error)) from None
-    except BadInput as error:
-        print(f"paretune: error: {error}", file=sys.stderr)
-        return 2
+        selection = select_strategy(
+            candidates,
+            objectives=objectives,
+            min_accuracy=min_accuracy,
+            limits=merged,
+            knee=args.knee,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     document = selection_to_dict(selection, study_name=study.study_name)
     if selection.chosen is not None and args.export:
         if not args.json:
             print(f"retraining trial {selection.chosen.number} on train+validation ...")
-        try:
-            document["export"] = _export(
-                study.user_attrs, selection.chosen, args.export, args.device
-            )
-        except BadInput as error:
-            print(f"paretune: error: {error}", file=sys.stderr)
-            return 2
+        document["export"] = _export(study.user_attrs, selection.chosen, args.export, args.device)
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
@@ -246,4 +237,4 @@ def run(args: argparse.Namespace) -> int:
                 f"{exported['reloaded_test_accuracy']:.4f}), sparsity "
                 f"{exported['sparsity']:.1%}, size {exported['size_bits']:.0f} bits"
             )
-    return 0 if selection.chosen is not None else EXIT_NOTHING_FEASIBLE
+    return EXIT_OK if selection.chosen is not None else EXIT_NOTHING_FEASIBLE

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from paretune import search
+from paretune.studies._space_file import strategy_fields
 from paretune.studies._table import format_table
 
 __all__ = ["add_parser", "run"]
@@ -25,8 +27,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the registries."""
-    from paretune import search, trainers
-    from paretune.studies._space_file import strategy_fields
+    from paretune import trainers  # imports torch: only when the command runs
 
     conditions = trainers.conditional_parameters()
     fields = []

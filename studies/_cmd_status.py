@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from paretune.studies._cmd_run import add_study_argument
+import optuna
+from optuna.trial import FrozenTrial
+from paretune import search
+from paretune.search import direction_of, pareto_front_mask
+from paretune.studies._study_args import (
+    EXIT_ERROR,
+    add_study_argument,
+    load_existing_study,
+    locate_named_study,
+)
 from paretune.studies._table import format_table
 
-if TYPE_CHECKING:
-    import optuna
-    from optuna.trial import FrozenTrial
-
-__all__ = ["add_parser", "run", "front_rows", "load_existing_study"]
+__all__ = ["add_parser", "run", "front_rows"]
 
 _STRATEGY_COLUMNS = ("optimizer", "lr", "schedule", "batch_size", "prune_rate", "bits")
 
@@ -31,24 +36,6 @@ def add_parser(subparsers: Any) -> None:
     )
     add_study_argument(parser)
     parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (overrides)")
-
-
-def load_existing_study(name: str, storage: str) -> optuna.Study:
-    """Load a study that must already exist (never creates a storage file or a study).
-
-    Raises:
-        LookupError: When the storage file or the study does not exist.
-    """
-    import optuna
-    from paretune import search
-
-    path = search.storage_path(storage)
-    if path is not None and not path.exists():
-        raise LookupError(f"no study {name!r} yet: {path} does not exist")
-    try:
-        return optuna.load_study(study_name=name, storage=search.make_storage(storage))
-    except KeyError:
-        raise LookupError(f"no study {name!r} in {storage}") from None
 
 
 def _number(value: Any, objective: str) -> Any:
@@ -77,9 +64,6 @@ def front_rows(
         >>> headers[:3], len(rows), rows[0][1:3]
         (['trial', 'accuracy', 'size_bits'], 1, ['0.9000', 100])
     """
-    import optuna
-    from paretune.search import direction_of, pareto_front_mask
-
     feasible = [
         t
         for t in trials
@@ -111,17 +95,12 @@ def front_rows(
 
 def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
-    import optuna
-    from paretune import search
-    from paretune.studies._loader import locate_study
-
-    overrides = {"storage": args.storage} if args.storage else {}
-    config = locate_study(args.study, overrides=overrides, labels={"storage": "--storage"})
+    config = locate_named_study(args)
     try:
         study = load_existing_study(config.name, config.storage)
     except LookupError as error:
         print(f"paretune: {error}; start it with: paretune run {args.study}")
-        return 1
+        return EXIT_ERROR
     trials = study.get_trials(deepcopy=False)
     objectives = list(study.user_attrs.get("objectives", config.objectives))
     states = [t.state for t in trials]

@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the task registry."""
-    from paretune import trainers
+    from paretune import trainers  # imports torch: only when the command runs
 
     rows = [[name, text] for name, text in trainers.describe_tasks().items()]
     rows.append(["replay:PATH", "replays results recorded in a table (no training)"])

@@ -1,4 +1,4 @@
-"""The validated, frozen content of a study file and its translation into a search spec."""
+"""The validated, frozen content of a study file: the search spec plus how to run it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from paretune.search import StudySpec
-    from paretune.spaces import StrategySpace
 
-__all__ = ["BACKENDS", "RayOptions", "StudyConfig", "StudyLocation"]
+__all__ = ["BACKENDS", "RayOptions", "StudyConfig", "StudyLocation", "study_metadata"]
 
 BACKENDS = ("local", "ray")
 
@@ -73,23 +72,18 @@ class StudyLocation:
 class StudyConfig:
     """Everything a study file says, validated (build one with ``load_config``).
 
+    The search's part (name, storage, objectives, space, sampler, pruner, seed, constraints,
+    epoch budget, task metadata) is a ``paretune.search.StudySpec``, validated when it is
+    built; the config adds what only running the study needs.
+
     Attributes:
-        name: The Optuna study name.
+        spec: The study as the search engine sees it (``config.spec.name``,
+            ``config.spec.objectives``, ``config.spec.space`` ...).
         task: The task name (``"digits-mlp"``, ``"replay:PATH"``, ``"pkg.mod:make_task"``).
         task_options: Options handed to the task factory.
         data_dir: Where the task finds (or downloads) its data; ``None`` for the default.
-        objectives: ``"accuracy"`` (maximized) and/or cost names (minimized), in order.
-        sampler: Sampler name; ``sampler_options`` its keyword options.
-        sampler_options: Keyword options of the sampler.
-        pruner: Pruner name; ``pruner_options`` its keyword options.
-        pruner_options: Keyword options of the pruner.
         n_trials: How many finished (complete or pruned) trials the study should hold.
         timeout: Seconds after which no new trial starts; ``None`` for no limit.
-        seed: Seed of the sampler (the training seed is the space's ``seed``, default 0).
-        storage: Optuna storage URL.
-        constraints: Cost name -> largest allowed value.
-        space: The strategy space to search.
-        max_total_epochs: Budget of training epochs over the whole study; ``None`` = none.
         device: Where trials train (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         backend: ``"local"`` (this machine, ``jobs`` processes) or ``"ray"``.
         jobs: Worker processes of the local backend.
@@ -97,65 +91,44 @@ class StudyConfig:
         source: The study file this config was read from (``None`` when built in Python).
     """
 
-    name: str
+    spec: StudySpec
     task: str
-    objectives: tuple[str, ...]
-    space: StrategySpace
-    storage: str
     task_options: Mapping[str, Any] = field(default_factory=_empty)
     data_dir: str | None = None
-    sampler: str = "tpe"
-    sampler_options: Mapping[str, Any] = field(default_factory=_empty)
-    pruner: str = "none"
-    pruner_options: Mapping[str, Any] = field(default_factory=_empty)
     n_trials: int = 20
     timeout: float | None = None
-    seed: int = 0
-    constraints: Mapping[str, float] = field(default_factory=_empty)
-    max_total_epochs: int | None = None
     device: str = "auto"
     backend: str = "local"
     jobs: int = 1
     ray: RayOptions = field(default_factory=RayOptions)
     source: Path | None = None
 
-    def metadata(self) -> dict[str, Any]:
-        """What the study stores about its task (the study's ``metadata`` user attribute).
 
-        Returns:
-            A JSON-able dict: task, task_options, data_dir, device, source.
-        """
-        return {
-            "task": self.task,
-            "task_options": _plain(self.task_options),
-            "data_dir": self.data_dir,
-            "device": self.device,
-            "source": str(self.source) if self.source is not None else None,
-        }
+def study_metadata(
+    *,
+    task: str,
+    task_options: Mapping[str, Any],
+    data_dir: str | None,
+    device: str,
+    source: Path | None,
+) -> dict[str, Any]:
+    """What a study stores about its task (the spec's ``metadata``, a study user attribute).
 
-    def to_spec(self) -> StudySpec:
-        """The search engine's view of this study.
+    Returns:
+        A JSON-able dict: task, task_options, data_dir, device, source.
 
-        Returns:
-            A ``paretune.search.StudySpec`` with the storage, objectives, space, sampler,
-            pruner, seed, constraints, epoch budget and the task metadata.
-        """
-        from paretune.search import StudySpec
-
-        return StudySpec(
-            name=self.name,
-            storage=self.storage,
-            objectives=self.objectives,
-            space=self.space,
-            sampler=self.sampler,
-            sampler_options=_plain(self.sampler_options),
-            pruner=self.pruner,
-            pruner_options=_plain(self.pruner_options),
-            seed=self.seed,
-            constraints=dict(self.constraints),
-            max_total_epochs=self.max_total_epochs,
-            metadata=self.metadata(),
-        )
+    Examples:
+        >>> study_metadata(task="digits-mlp", task_options={"width": (8, 8)}, data_dir=None,
+        ...                device="cpu", source=None)["task_options"]
+        {'width': [8, 8]}
+    """
+    return {
+        "task": task,
+        "task_options": _plain(task_options),
+        "data_dir": data_dir,
+        "device": device,
+        "source": str(source) if source is not None else None,
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -9,10 +9,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from paretune import search
 from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
 from paretune.studies._builtin import resolve_study
 from paretune.studies._checks import Where
-from paretune.studies._config import BACKENDS, RayOptions, StudyConfig, StudyLocation
+from paretune.studies._config import (
+    BACKENDS,
+    RayOptions,
+    StudyConfig,
+    StudyLocation,
+    study_metadata,
+)
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._space_file import read_space
@@ -77,7 +84,7 @@ def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> Stud
 
     Examples:
         >>> config = load_config("digits-quick", overrides={"n_trials": 5})
-        >>> config.name, config.n_trials, config.objectives
+        >>> config.spec.name, config.n_trials, config.spec.objectives
         ('digits-quick', 5, ('accuracy', 'size_bits'))
         >>> load_config("digits-quick", overrides={"n_trials": 0})
         Traceback (most recent call last):
@@ -248,33 +255,61 @@ class _Reader:
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
         task_options = self.at("task_options").table(data.get("task_options", {}))
-        sampler, sampler_options = self.sampler(data.get("sampler", "tpe"), objectives, seed)
-        pruner, pruner_options = self.pruner(data.get("pruner", "none"), objectives)
+        sampler, sampler_options = self.named_table(
+            self.at("sampler"), data.get("sampler", "tpe"), search.list_samplers()
+        )
+        pruner, pruner_options = self.named_table(
+            self.at("pruner"), data.get("pruner", "none"), search.list_pruners()
+        )
         task, default_epochs = self.task(data["task"], task_options, data_dir)
         space = read_space(data["space"], self.at("space"), epochs=default_epochs)
-        return StudyConfig(
+        source = path.resolve()
+        spec = self.spec(
+            data,
             name=name,
+            storage=storage,
+            objectives=objectives,
+            space=space,
+            sampler=sampler,
+            sampler_options=sampler_options,
+            pruner=pruner,
+            pruner_options=pruner_options,
+            seed=seed,
+            constraints=constraints,
+            max_total_epochs=max_epochs,
+            metadata=study_metadata(
+                task=task,
+                task_options=task_options,
+                data_dir=data_dir,
+                device=device,
+                source=source,
+            ),
+        )
+        return StudyConfig(
+            spec=spec,
             task=task,
             task_options=MappingProxyType(_deep_copy(task_options)),
             data_dir=data_dir,
-            objectives=objectives,
-            space=space,
-            storage=storage,
-            sampler=sampler,
-            sampler_options=MappingProxyType(sampler_options),
-            pruner=pruner,
-            pruner_options=MappingProxyType(pruner_options),
             n_trials=n_trials,
             timeout=timeout,
-            seed=seed,
-            constraints=MappingProxyType(constraints),
-            max_total_epochs=max_epochs,
             device=device,
             backend=backend,
             jobs=jobs,
             ray=ray,
-            source=path.resolve(),
+            source=source,
         )
+
+    def spec(self, data: Mapping[str, Any], **fields: Any) -> search.StudySpec:
+        """Build the search spec: it builds the sampler and the pruner, their one check."""
+        try:
+            return search.StudySpec(**fields)
+        except search.UnusableError as error:
+            value = data.get(error.parameter, fields[error.parameter])
+            raise self.at(error.parameter).error(
+                f"is not usable (got {format_value(value)}): {error.reason}"
+            ) from None
+        except ValueError as error:  # every field was checked above: not expected
+            raise Where(self.source).error(f"is not a valid study: {error}") from None
 
     # -- one key each ----------------------------------------------------------------------
     def name(self, value: Any) -> str:
@@ -301,44 +336,17 @@ class _Reader:
             seen.append(item)
         return tuple(seen)
 
-    def sampler(
-        self, value: Any, objectives: tuple[str, ...], seed: int
-    ) -> tuple[str, dict[str, Any]]:
-        from paretune import search
+    def named_table(self, where: Where, value: Any, known: list[str]) -> tuple[str, dict[str, Any]]:
+        """A sampler or pruner: ``"name"`` or ``{ name = "...", option = ... }``.
 
-        where = self.at("sampler")
-        name, options = self.named_table(where, value)
-        known = search.list_samplers()
-        where_name = where.child("name") if isinstance(value, Mapping) else where
-        where_name.string(name, choices=known)
-        try:
-            search.get_sampler(name, seed=seed, n_objectives=len(objectives), **options)
-        except (ValueError, TypeError) as error:
-            raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
-        return name, options
-
-    def pruner(self, value: Any, objectives: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-        from paretune import search
-
-        where = self.at("pruner")
-        name, options = self.named_table(where, value)
-        known = search.list_pruners()
-        where_name = where.child("name") if isinstance(value, Mapping) else where
-        where_name.string(name, choices=known)
-        try:
-            search.get_pruner(name, n_objectives=len(objectives), **options)
-        except (ValueError, TypeError) as error:
-            raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
-        return name, options
-
-    def named_table(self, where: Where, value: Any) -> tuple[Any, dict[str, Any]]:
-        """``"name"`` or ``{ name = "...", option = ... }``."""
+        The name must be one of ``known``; the options are checked when the spec builds it.
+        """
         if isinstance(value, Mapping):
             if "name" not in value:
                 raise where.error(f"needs 'name' (got {format_value(dict(value))})")
             options = {k: _deep_copy(v) for k, v in value.items() if k != "name"}
-            return value["name"], options
-        return value, {}
+            return where.child("name").string(value["name"], choices=known), options
+        return where.string(value, choices=known), {}
 
     def task(
         self, value: Any, options: Mapping[str, Any], data_dir: str | None

@@ -3,25 +3,61 @@
 Executors receive an *objective factory* (a ``functools.partial`` of :func:`build_objective`,
 so it pickles into worker processes and Ray workers); each worker calls it once to get its
 own :class:`TrainingObjective`, which builds the task once and trains one strategy per call.
+:func:`trial_outcome` is the one place a ``trainers.TrainResult`` becomes the
+:class:`~paretune.search.TrialOutcome` that ``search`` records.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from paretune.search import MEASUREMENTS, OutcomeState, TrialOutcome
+from paretune.search.study import Reporter
+from paretune.spaces import check_int
 
 if TYPE_CHECKING:
     from paretune.studies._config import StudyConfig
-    from paretune.trainers import Task
+    from paretune.trainers import Task, TrainResult
 
-__all__ = ["TrainingObjective", "build_objective", "objective_factory"]
+__all__ = ["TrainingObjective", "build_objective", "objective_factory", "trial_outcome"]
 
-Reporter = Callable[[int, Mapping[str, float]], bool]
+
+def trial_outcome(result: TrainResult) -> TrialOutcome:
+    """The :class:`~paretune.search.TrialOutcome` of a training run.
+
+    Completed -> COMPLETE, stopped by the reporter -> PRUNED, diverged -> FAIL (with the
+    trainer's reason); every measurement, the curve and the strategy are carried over.
+
+    Examples:
+        >>> from paretune.trainers import Strategy, TrainResult, TrainStatus
+        >>> r = TrainResult(status=TrainStatus.STOPPED, reason="pruned", val_accuracy=0.5,
+        ...     test_accuracy=0.5, params=10, nonzero_params=10, sparsity=0.0, size_bits=320.0,
+        ...     bitops=0.0, latency_ms=0.1, train_seconds=1.0, epochs=1,
+        ...     curve=({"val_accuracy": 0.5},), strategy=Strategy())
+        >>> outcome = trial_outcome(r)
+        >>> outcome.state, outcome.reason, outcome.measurements["size_bits"], outcome.epochs
+        (<OutcomeState.PRUNED: 'pruned'>, 'pruned', 320.0, 1)
+    """
+    from paretune.trainers import TrainStatus
+
+    state = {
+        TrainStatus.COMPLETED: OutcomeState.COMPLETE,
+        TrainStatus.STOPPED: OutcomeState.PRUNED,
+        TrainStatus.DIVERGED: OutcomeState.FAIL,
+    }[result.status]
+    return TrialOutcome(
+        state=state,
+        measurements={name: getattr(result, name) for name in MEASUREMENTS},
+        curve=tuple(dict(point) for point in result.curve),
+        strategy=result.strategy.to_dict(),
+        reason=result.reason,
+    )
 
 
 class TrainingObjective:
-    """Trains one strategy per call and returns the result as a JSON-able dict.
+    """Trains one strategy per call and returns its :class:`~paretune.search.TrialOutcome`.
 
     Args:
         task: Task name (``"digits-mlp"``, ``"replay:PATH"``, ``"pkg.mod:make_task"``).
@@ -36,10 +72,10 @@ class TrainingObjective:
 
     Examples:
         >>> objective = TrainingObjective(task="synthetic", task_options={"n_samples": 300})
-        >>> result = objective({"optimizer": "adam", "lr": 0.01, "epochs": 2}, None)
-        >>> result["status"], result["epochs"], result["strategy"]["optimizer"]
-        ('completed', 2, 'adam')
-        >>> 0.0 <= result["val_accuracy"] <= 1.0
+        >>> outcome = objective({"optimizer": "adam", "lr": 0.01, "epochs": 2}, None)
+        >>> outcome.state, outcome.epochs, outcome.strategy["optimizer"]
+        (<OutcomeState.COMPLETE: 'complete'>, 2, 'adam')
+        >>> 0.0 <= outcome.measurements["val_accuracy"] <= 1.0
         True
     """
 
@@ -52,12 +88,13 @@ class TrainingObjective:
         device: str = "auto",
         threads: int | None = 1,
     ) -> None:
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
-            raise ValueError(
-                f"The 'threads' parameter of TrainingObjective must be an int >= 1 or None. "
-                f"Got {threads!r} instead."
+        if threads is not None:
+            check_int(
+                threads,
+                name="threads",
+                owner="TrainingObjective",
+                minimum=1,
+                what="an int >= 1 or None",
             )
         self.task_name = task
         self.threads = threads
@@ -85,7 +122,7 @@ class TrainingObjective:
         report: Reporter | None,
         checkpoint_dir: str | None = None,
         gpu_memory_fraction: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> TrialOutcome:
         """Train the strategy ``params`` describe.
 
         Args:
@@ -98,7 +135,7 @@ class TrainingObjective:
                 fails alone with an out-of-memory error instead of starving its neighbours.
 
         Returns:
-            ``TrainResult.to_dict()``.
+            The run's outcome (:func:`trial_outcome` of the ``TrainResult``).
         """
         from paretune.trainers import Strategy, train
 
@@ -114,8 +151,7 @@ class TrainingObjective:
         result = train(
             task, strategy, report=report, device=self.device, checkpoint_dir=checkpoint_dir
         )
-        record: dict[str, Any] = result.to_dict()
-        return record
+        return trial_outcome(result)
 
 
 def build_objective(

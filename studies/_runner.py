@@ -8,27 +8,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._objective import objective_factory
 from paretune.studies._progress import ProgressBar, format_elapsed
+from paretune.studies._study_args import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
-    from paretune.search import Progress, RunSummary
+    from paretune.search import Progress, RunSummary, StudyMismatchError
     from paretune.studies._config import StudyConfig
 
-__all__ = ["run_study", "EXIT_INTERRUPTED"]
-
-EXIT_INTERRUPTED = 130
+__all__ = ["run_study"]
 
 
 def _describe(config: StudyConfig) -> str:
     from paretune.search import direction_of
 
     objectives = ", ".join(
-        f"{o} ({'max' if direction_of(o) == 'maximize' else 'min'})" for o in config.objectives
+        f"{o} ({'max' if direction_of(o) == 'maximize' else 'min'})" for o in config.spec.objectives
     )
     where = config.backend if config.backend == "ray" else f"local, {config.jobs} job(s)"
     return (
-        f"study {config.name}: task {config.task}, objectives {objectives}, "
-        f"sampler {config.sampler}, pruner {config.pruner}, {config.n_trials} trials "
-        f"({where}) -> {config.storage}"
+        f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
+        f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {config.n_trials} trials "
+        f"({where}) -> {config.spec.storage}"
     )
 
 
@@ -45,65 +44,33 @@ def _entry(spec: dict[str, Any] | None) -> str:
     return str(format_value(shown))
 
 
-def check_same_study(config: StudyConfig, *, label: str) -> None:
-    """Refuse to resume a stored study whose objectives, constraints or space differ.
-
-    The storage keeps the study of this name as it was created; changing the file and
-    running again would mix trials of two different searches. The message names the key
-    that changed, with the stored and the new value.
-
-    Raises:
-        StudyFileError: When the stored study was created from a different file content.
-    """
-    import json
-
-    import optuna
-    from paretune.studies._cmd_status import load_existing_study
-
-    try:
-        study = load_existing_study(config.name, config.storage)
-    except LookupError:
-        return
-    except (ValueError, optuna.exceptions.OptunaError):
-        return  # the executor reports storage problems itself
-    stored = study.user_attrs
+def _mismatch(error: StudyMismatchError, *, label: str) -> StudyFileError:
+    """The study-file error for a stored study created with other objectives, constraints or
+    space (``open_study`` refuses to mix trials of two searches): it names the key that
+    changed, with the stored and the new value."""
     advice = (
-        f"the study {config.name!r} in {config.storage} was created with {{was}}; to search "
+        f"the study {error.name!r} in {error.storage} was created with {{was}}; to search "
         "differently give the study a new name (or another storage)"
     )
-    if "objectives" in stored and list(stored["objectives"]) != list(config.objectives):
-        raise StudyFileError(
+    if error.key == "space" and error.param is not None:
+        name = error.param
+        return StudyFileError(
             label,
-            "objectives",
-            f"= {format_value(list(config.objectives))} differs: "
-            + advice.format(was=format_value(stored["objectives"])),
+            f"space.{name}",
+            f"= {_entry(error.wanted)} differs: "
+            + advice.format(was=f"{name} = {_entry(error.stored)}"),
         )
-    if "constraints" in stored and dict(stored["constraints"]) != dict(config.constraints):
-        raise StudyFileError(
-            label,
-            "constraints",
-            f"= {format_value(dict(config.constraints))} differs: "
-            + advice.format(was=format_value(stored["constraints"])),
-        )
-    if not isinstance(stored.get("space"), str):
-        return
-    before = json.loads(stored["space"])
-    now = config.space.to_dict()
-    old_params, new_params = before.get("params", {}), now["params"]
-    for name in [*new_params, *(n for n in old_params if n not in new_params)]:
-        if old_params.get(name) != new_params.get(name):
-            raise StudyFileError(
-                label,
-                f"space.{name}",
-                f"= {_entry(new_params.get(name))} differs: "
-                + advice.format(was=f"{name} = {_entry(old_params.get(name))}"),
-            )
+    return StudyFileError(
+        label,
+        error.key,
+        f"= {format_value(error.wanted)} differs: " + advice.format(was=format_value(error.stored)),
+    )
 
 
 def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
     from paretune import search
 
-    spec = config.to_spec()
+    spec = config.spec
     factory = objective_factory(config)
 
     def on_progress(state: Progress) -> None:
@@ -169,12 +136,12 @@ def run_study(
         StudyFileError: When the storage refuses the study (for example a study of the
             same name created with another space or other objectives).
     """
+    from paretune import search
     from paretune.search import StopReason
 
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     print(_describe(config), file=out, flush=True)
-    check_same_study(config, label=label)
     bar = None if quiet else ProgressBar(total=config.n_trials, stream=err)
     try:
         summary = _execute(config, bar)
@@ -187,6 +154,8 @@ def run_study(
             file=err,
         )
         return EXIT_INTERRUPTED
+    except search.StudyMismatchError as error:
+        raise _mismatch(error, label=label) from None
     except ValueError as error:
         # Trials' own errors are recorded as FAIL inside the executor; a ValueError that gets
         # here is the storage or the study refusing this run: bad input.
@@ -203,8 +172,8 @@ def run_study(
         )
     if summary.stop_reason is StopReason.ALREADY_DONE:
         print(
-            f"nothing to run: study {config.name} already holds {summary.done} finished trials "
-            f"(n_trials = {config.n_trials}). Use --n-trials N to extend it.",
+            f"nothing to run: study {config.spec.name} already holds {summary.done} finished "
+            f"trials (n_trials = {config.n_trials}). Use --n-trials N to extend it.",
             file=out,
         )
         return 0
@@ -212,7 +181,7 @@ def run_study(
         StopReason.N_TRIALS: "n_trials reached",
         StopReason.TIMEOUT: "timeout reached; run again to continue",
         StopReason.MAX_TOTAL_EPOCHS: (
-            f"epoch budget max_total_epochs = {config.max_total_epochs} spent"
+            f"epoch budget max_total_epochs = {config.spec.max_total_epochs} spent"
         ),
     }.get(summary.stop_reason, summary.stop_reason.value)
     print(

@@ -9,13 +9,14 @@ from ``trainers.conditional_parameters()``: they are sampled only where they app
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any
 
 from paretune.studies._checks import Where
-from paretune.studies._errors import format_value
+from paretune.studies._errors import StudyFileError, format_value
 
 if typing.TYPE_CHECKING:
     from paretune.spaces import StrategySpace
@@ -148,40 +149,20 @@ class _SpaceReader:
         for key in ("low", "high"):
             if key not in table:
                 raise where.error(f"needs '{key}' (a range is {{ low = ..., high = ... }})")
-        log = where.child("log").boolean(table.get("log", False))
-        low: float
-        high: float
-        if kind is int:
-            low = where.child("low").integer(table["low"])
-            high = where.child("high").integer(table["high"])
-        else:
-            low = where.child("low").number(table["low"])
-            high = where.child("high").number(table["high"])
-        if high < low:
-            raise where.child("high").fail(f">= low = {format_value(table['low'])}", high)
-        if log and low <= 0:
-            raise where.child("low").error(
-                f"must be > 0 when log = true (got {format_value(table['low'])})"
-            )
-        step = table.get("step")
-        if step is not None:
-            if log:
-                raise where.error("cannot have both log = true and a step")
+        if table.get("log") is True and "step" in table:
+            raise where.error("cannot have both log = true and a step")
+        options = {key: table[key] for key in _RANGE_KEYS if key in table}
+        # The distribution checks the range; its message is reworded onto the key path.
+        try:
             if kind is int:
-                step = where.child("step").integer(step, minimum=1)
+                distribution: Any = IntDistribution(**options)
             else:
-                step = where.child("step").number(step, minimum=0.0, strict=True)
-            span = (high - low) / step
-            if abs(span - round(span)) > 1e-9 * max(1.0, abs(span)):
-                raise where.child("step").error(
-                    f"must divide high - low = {format_value(high - low)} "
-                    f"(got {format_value(step)})"
-                )
-        for key, bound in (("low", low), ("high", high)):
-            self.probe(where.child(key), name, bound)
-        if kind is int:
-            return self.build(where, IntDistribution, low=low, high=high, log=log, step=step or 1)
-        return self.build(where, FloatDistribution, low=low, high=high, log=log, step=step)
+                distribution = FloatDistribution(**options)
+        except ValueError as error:
+            raise _range_error(where, table, error) from None
+        self.probe(where.child("low"), name, distribution.low)
+        self.probe(where.child("high"), name, distribution.high)
+        return distribution
 
     def build(self, where: Where, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -231,6 +212,43 @@ class _SpaceReader:
             return StrategySpace(params=params, conditions=conditions)
         except (ValueError, TypeError) as error:
             raise self.where.error(f"is not a valid space: {error}") from None
+
+
+#: A distribution's error: "The 'low' parameter of FloatDistribution must be .... Got 0 instead."
+_DISTRIBUTION_ERROR = re.compile(r"The '(?P<key>\w+)' parameter of \w+ must (?P<rule>.+?)\. Got .*")
+
+#: Python words in a distribution's rule -> the words of a study file.
+_FILE_WORDS = (
+    (" or None", ""),
+    ("an int", "an integer"),
+    ("a finite float", "a finite number"),
+    ("a float", "a number"),
+    ("a bool", "true or false"),
+    ("log=True", "log = true"),
+)
+
+
+def _range_error(where: Where, table: Mapping[str, Any], error: ValueError) -> StudyFileError:
+    """A distribution's ``ValueError`` as a study-file error at ``space.NAME.KEY``.
+
+    Examples:
+        >>> from paretune.spaces import FloatDistribution
+        >>> try:
+        ...     FloatDistribution(low=0.5, high=0.1)
+        ... except ValueError as error:
+        ...     print(_range_error(Where("x.toml", "space.lr"), {"low": 0.5, "high": 0.1}, error))
+        x.toml: space.lr.high must be >= low = 0.5 (got 0.1)
+    """
+    match = _DISTRIBUTION_ERROR.fullmatch(str(error))
+    if match is None or match["key"] not in table:
+        return where.error(f"is not a valid range (got {format_value(dict(table))}): {error}")
+    key, rule = match["key"], match["rule"]
+    # "be a float >= low=0.5": the type is the field's; the bound is the file's value
+    rule = re.sub(r"^be (an int|a float) (?=[<>])", "be ", rule)
+    rule = re.sub(r"\blow=\S+", lambda _: f"low = {format_value(table['low'])}", rule)
+    for python, toml in _FILE_WORDS:
+        rule = rule.replace(python, toml)
+    return where.child(key).error(f"must {rule} (got {format_value(table[key])})")
 
 
 def _listing(values: Any) -> str:

@@ -1,14 +1,17 @@
 """Where to run: the local executor (this process or N processes) and the Ray Tune executor.
 
-Both go through the same ask -> train -> tell path and report the same :class:`Progress` and
+Both go through the same ask -> train -> tell path, call the same
+:class:`~paretune.search.Objective`, and keep one run state (``_run_state.py``: argument checks,
+trial counts, front size, stop reason) to report the same :class:`Progress` and
 :class:`RunSummary`. Ray is imported only when :func:`run_ray` runs.
 """
 
 from __future__ import annotations
 
-from paretune.search.executors._local import Objective, ObjectiveFactory, run_local
+from paretune.search.executors._local import run_local
 from paretune.search.executors._ray_executor import gpu_share, run_ray
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
+from paretune.search.study._outcome import Objective, ObjectiveFactory
 
 __all__ = [
     "Objective",

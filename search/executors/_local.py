@@ -11,29 +11,31 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
+from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
-from paretune.search.pruning._registry import get_pruner
 from paretune.search.pruning._reporter import TrialReporter
 from paretune.search.study._budget import epochs_spent
 from paretune.search.study._open import mark_worker, open_study, recover_interrupted, session_seed
+from paretune.search.study._outcome import (
+    Objective,
+    ObjectiveFactory,
+    TrialOutcome,
+    to_outcome,
+)
 from paretune.search.study._record import record_failure, record_result
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage import is_parallel_safe
-from paretune.spaces import suggest
+from paretune.spaces import check_int, suggest
 
 if TYPE_CHECKING:
     import optuna
-    from optuna.trial import FrozenTrial
 
 __all__ = ["Objective", "ObjectiveFactory", "run_local"]
 
-Reporter = Callable[[int, Mapping[str, float]], bool]
-Objective = Callable[..., Mapping[str, Any]]
-ObjectiveFactory = Callable[[], Objective]
 ProgressCallback = Callable[[Progress], None]
 
 _POLL_S = 0.2
@@ -49,16 +51,14 @@ class _Quota:
     back, so failures are retried until the study holds the finished trials it should.
     """
 
-    def __init__(
-        self, *, missing: int, complete: int, pruned: int, failed: int, epochs: int
-    ) -> None:
+    def __init__(self, *, missing: int, counts: TrialCounts, epochs: int) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._lock = ctx.Lock()
         self._missing = ctx.Value("q", missing, lock=False)
         self._claimed = ctx.Value("q", 0, lock=False)
-        self._complete = ctx.Value("q", complete, lock=False)
-        self._pruned = ctx.Value("q", pruned, lock=False)
-        self._failed = ctx.Value("q", failed, lock=False)
+        self._complete = ctx.Value("q", counts.complete, lock=False)
+        self._pruned = ctx.Value("q", counts.pruned, lock=False)
+        self._failed = ctx.Value("q", counts.failed, lock=False)
         self._epochs = ctx.Value("q", epochs, lock=False)
         self._ran = ctx.Value("q", 0, lock=False)
         self._running = ctx.Value("q", 0, lock=False)
@@ -100,67 +100,38 @@ class _Quota:
                 self._claimed.value -= 1
                 self._streak.value += 1
 
-    def satisfied(self) -> bool:
-        """Whether every slot was used by a trial that finished COMPLETE or PRUNED."""
+    def counts(self) -> TrialCounts:
+        """The study's trials by state (old ones and those this run finished)."""
         with self._lock:
-            return bool(self._claimed.value >= self._missing.value and self._running.value == 0)
+            return TrialCounts(
+                complete=int(self._complete.value),
+                pruned=int(self._pruned.value),
+                failed=int(self._failed.value),
+            )
 
-    def snapshot(self) -> dict[str, int]:
+    def ran(self) -> int:
+        """Trials this run finished (any state)."""
         with self._lock:
-            return {
-                "complete": self._complete.value,
-                "pruned": self._pruned.value,
-                "failed": self._failed.value,
-                "epochs": self._epochs.value,
-                "ran": self._ran.value,
-                "running": self._running.value,
-            }
+            return int(self._ran.value)
+
+    def running(self) -> int:
+        with self._lock:
+            return int(self._running.value)
 
     def epochs(self) -> int:
         with self._lock:
             return int(self._epochs.value)
 
 
-class _Front:
-    """The feasible COMPLETE trials' objective values, for the front size in progress."""
-
-    def __init__(self, directions: Sequence[str]) -> None:
-        self._signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
-        self._points: list[list[float]] = []
-
-    def clear(self) -> None:
-        self._points = []
-
-    def add(self, values: Sequence[float]) -> None:
-        self._points.append([s * v for s, v in zip(self._signs, values, strict=True)])
-
-    def add_trials(self, trials: Sequence[FrozenTrial]) -> None:
-        import optuna
-
-        for trial in trials:
-            if (
-                trial.state is optuna.trial.TrialState.COMPLETE
-                and trial.values is not None
-                and all(c <= 0 for c in trial.constraints.values())
-            ):
-                self.add(trial.values)
-
-    def size(self) -> int:
-        if not self._points:
-            return 0
-        from paretune.search._pareto import pareto_front_mask
-
-        return int(pareto_front_mask(self._points).sum())
-
-
 def _result_values(
-    objectives: Sequence[str], constraints: Mapping[str, float], result: Mapping[str, Any]
+    objectives: Sequence[str], constraints: Mapping[str, float], outcome: TrialOutcome
 ) -> list[float] | None:
-    """Objective values of a COMPLETE, feasible result (None when infeasible)."""
+    """Objective values of a COMPLETE, feasible outcome (None when infeasible)."""
+    measurements = outcome.measurements
     for cost, limit in constraints.items():
-        if float(result.get(cost, 0.0)) > limit:
+        if float(measurements.get(cost, 0.0)) > limit:
             return None
-    return [float(result[metric_of(o)]) for o in objectives]
+    return [float(measurements[metric_of(o)]) for o in objectives]
 
 
 def _run_trials(
@@ -170,12 +141,12 @@ def _run_trials(
     objective: Objective,
     quota: _Quota,
     deadline: float | None,
-    on_trial: Callable[[optuna.trial.TrialState, Mapping[str, Any] | None], None] | None,
+    on_trial: Callable[[optuna.trial.TrialState, TrialOutcome | None], None] | None,
 ) -> StopReason:
     """The worker loop: claim a slot, ask, suggest, run the objective, record; repeat."""
     import optuna
 
-    pruner = get_pruner(spec.pruner, n_objectives=len(spec.objectives), **spec.pruner_options)
+    pruner = spec.get_pruner()
     while True:
         if deadline is not None and time.time() >= deadline:
             return StopReason.TIMEOUT
@@ -187,7 +158,7 @@ def _run_trials(
             return StopReason.N_TRIALS
         trial = study.ask()
         reporter = TrialReporter(study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner)
-        result: Mapping[str, Any] | None = None
+        outcome: TrialOutcome | None = None
         try:
             mark_worker(study, trial)
             params = suggest(spec.space, trial)
@@ -197,12 +168,12 @@ def _run_trials(
                 state = record_failure(
                     study, trial, f"{type(error).__name__}: {error}", curve=reporter.curve
                 )
-                result = None
             else:
+                outcome = to_outcome(result)
                 state = record_result(
                     study,
                     trial,
-                    result,
+                    outcome,
                     objectives=spec.objectives,
                     constraints=spec.constraints,
                     prune_reason=reporter.prune_reason,
@@ -219,40 +190,16 @@ def _run_trials(
             quota.release()
             raise
         epochs = len(reporter.curve)
-        if result is not None and isinstance(result.get("epochs"), int):
-            epochs = int(result["epochs"])
+        if outcome is not None and outcome.epochs is not None:
+            epochs = outcome.epochs
         quota.finish(state, epochs)
         if on_trial is not None:
-            on_trial(state, result)
-
-
-def _counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
-    import optuna
-
-    states = [t.state for t in trials]
-    return {
-        "complete": states.count(optuna.trial.TrialState.COMPLETE),
-        "pruned": states.count(optuna.trial.TrialState.PRUNED),
-        "failed": states.count(optuna.trial.TrialState.FAIL),
-    }
+            on_trial(state, outcome)
 
 
 def _check_args(n_trials: int, timeout: float | None, jobs: int, storage: str) -> None:
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
-        raise ValueError(
-            f"The 'n_trials' parameter of run_local must be an int >= 0. Got {n_trials!r} instead."
-        )
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-    ):
-        raise ValueError(
-            f"The 'timeout' parameter of run_local must be a number > 0 (seconds) or None. "
-            f"Got {timeout!r} instead."
-        )
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(
-            f"The 'jobs' parameter of run_local must be an int >= 1. Got {jobs!r} instead."
-        )
+    check_run_args(owner="run_local", n_trials=n_trials, timeout=timeout)
+    check_int(jobs, name="jobs", owner="run_local", minimum=1)
     if jobs > 1 and not is_parallel_safe(storage):
         raise ValueError(
             f"The 'jobs' parameter of run_local must be 1 with a SQLite storage ({storage}): "
@@ -298,8 +245,9 @@ def run_local(
         spec: The study.
         objective_factory: Builds the objective (once per worker process); it must be
             picklable when ``jobs > 1`` (a module-level function or ``functools.partial``).
-            The objective is called as ``objective(params, report, checkpoint_dir)`` and
-            returns a ``TrainResult.to_dict()``-shaped mapping.
+            The objective (an :class:`~paretune.search.Objective`) is called as
+            ``objective(params, report, checkpoint_dir)`` and returns a
+            :class:`~paretune.search.TrialOutcome` (or its dict form).
         n_trials: Finished trials the study should hold.
         timeout: Stop starting trials after this many seconds.
         jobs: Worker processes. More than 1 needs a storage that takes parallel writers
@@ -313,11 +261,12 @@ def run_local(
 
     Examples:
         >>> import tempfile
+        >>> from paretune.search import OutcomeState, TrialOutcome
         >>> from paretune.spaces import FloatDistribution, StrategySpace
         >>> def objective(params, report, checkpoint_dir=None):
         ...     report(1, {"val_accuracy": params["lr"]})
-        ...     return {"status": "completed", "reason": "", "val_accuracy": params["lr"],
-        ...             "epochs": 1, "strategy": params}
+        ...     return TrialOutcome(state=OutcomeState.COMPLETE, strategy=params,
+        ...         measurements={"val_accuracy": params["lr"], "epochs": 1})
         >>> spec = StudySpec(name="demo", storage=f"sqlite:///{tempfile.mkdtemp()}/demo.db",
         ...     objectives=("accuracy",), sampler="random",
         ...     space=StrategySpace(params={"lr": FloatDistribution(low=0.0, high=1.0)}))
@@ -329,31 +278,23 @@ def run_local(
     _check_args(n_trials, timeout, jobs, spec.storage)
     if jobs > 1:
         _check_picklable(objective_factory)
-    started = time.time()
+    run = RunState(spec=spec, n_trials=n_trials)
     study = open_study(spec)
     recovered = tuple(recover_interrupted(study))
     trials = study.get_trials(deepcopy=False)
-    counts = _counts(trials)
-    spent = epochs_spent(trials)
-    front = _Front(spec.directions)
+    counts = TrialCounts.of(trials)
+    front = Front(spec.directions)
     front.add_trials(trials)
-    missing = n_trials - counts["complete"] - counts["pruned"]
-    quota = _Quota(missing=max(0, missing), epochs=spent, **counts)
+    missing = n_trials - counts.done
+    quota = _Quota(missing=max(0, missing), counts=counts, epochs=epochs_spent(trials))
 
     def summary(reason: StopReason) -> RunSummary:
-        snap = quota.snapshot()
-        return RunSummary(
-            study_name=spec.name,
-            storage=spec.storage,
-            n_trials=n_trials,
-            complete=snap["complete"],
-            pruned=snap["pruned"],
-            failed=snap["failed"],
-            ran=snap["ran"],
+        return run.summary(
+            quota.counts(),
+            ran=quota.ran(),
             recovered=recovered,
             front_size=front.size(),
-            epochs_spent=snap["epochs"],
-            elapsed_s=time.time() - started,
+            epochs_spent=quota.epochs(),
             stop_reason=reason,
         )
 
@@ -363,30 +304,24 @@ def run_local(
     deadline = None if timeout is None else time.time() + float(timeout)
 
     def emit() -> None:
-        if progress is None:
-            return
-        snap = quota.snapshot()
-        progress(
-            Progress(
-                n_trials=n_trials,
-                complete=snap["complete"],
-                pruned=snap["pruned"],
-                failed=snap["failed"],
-                running=snap["running"],
-                front_size=front.size(),
-                epochs_spent=snap["epochs"],
-                elapsed_s=time.time() - started,
+        if progress is not None:
+            progress(
+                run.progress(
+                    quota.counts(),
+                    running=quota.running(),
+                    front_size=front.size(),
+                    epochs_spent=quota.epochs(),
+                )
             )
-        )
 
     if jobs == 1:
         study.sampler = _session_sampler(spec, n_existing=len(trials), worker=0)
 
-        def on_trial(state: optuna.trial.TrialState, result: Mapping[str, Any] | None) -> None:
+        def on_trial(state: optuna.trial.TrialState, outcome: TrialOutcome | None) -> None:
             import optuna
 
-            if state is optuna.trial.TrialState.COMPLETE and result is not None:
-                values = _result_values(spec.objectives, spec.constraints, result)
+            if state is optuna.trial.TrialState.COMPLETE and outcome is not None:
+                values = _result_values(spec.objectives, spec.constraints, outcome)
                 if values is not None:
                     front.add(values)
             emit()
@@ -416,38 +351,24 @@ def run_local(
         n_existing=len(trials),
         on_change=on_change,
     )
-    return summary(_stop_reason(quota, spec, deadline))
+    held = run.stop_reason(
+        done=quota.counts().done,
+        epochs_spent=quota.epochs(),
+        failing=quota.failing(),
+        timed_out=deadline is not None and time.time() >= deadline,
+    )
+    return summary(held or StopReason.N_TRIALS)
 
 
 def _session_sampler(
     spec: StudySpec, *, n_existing: int, worker: int
 ) -> optuna.samplers.BaseSampler:
-    from paretune.search.samplers._registry import get_sampler
-
-    sampler: optuna.samplers.BaseSampler = get_sampler(
-        spec.sampler,
-        seed=session_seed(spec.seed, n_existing=n_existing, worker=worker),
-        n_objectives=len(spec.objectives),
-        **spec.sampler_options,
-    )
+    seed = session_seed(spec.seed, n_existing=n_existing, worker=worker)
+    sampler: optuna.samplers.BaseSampler = spec.get_sampler(seed=seed)
     return sampler
 
 
-def _stop_reason(quota: _Quota, spec: StudySpec, deadline: float | None) -> StopReason:
-    """Why the workers stopped, read from the shared counters."""
-    snap = quota.snapshot()
-    if quota.satisfied():
-        return StopReason.N_TRIALS
-    if spec.max_total_epochs is not None and snap["epochs"] >= spec.max_total_epochs:
-        return StopReason.MAX_TOTAL_EPOCHS
-    if quota.failing():
-        return StopReason.FAILURES
-    if deadline is not None and time.time() >= deadline:
-        return StopReason.TIMEOUT
-    return StopReason.N_TRIALS
-
-
-def _refresh_front(study: optuna.Study, front: _Front) -> None:
+def _refresh_front(study: optuna.Study, front: Front) -> None:
     """Reload the COMPLETE trials into ``front`` (workers finish trials in other processes)."""
     import optuna
 
@@ -516,7 +437,7 @@ def _run_processes(
     try:
         while any(p.is_alive() for p in processes):
             processes[0].join(_POLL_S) if processes[0].is_alive() else time.sleep(_POLL_S)
-            ran = quota.snapshot()["ran"]
+            ran = quota.ran()
             if ran != seen:
                 seen = ran
                 on_change()

@@ -18,21 +18,23 @@ import functools
 import logging
 import math
 import os
-import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
+from paretune.search.executors._summary import StopReason
+from paretune.spaces import bad_parameter, check_int, check_number
+
 if TYPE_CHECKING:
     import optuna
-    from paretune.search.executors._summary import RunSummary, StopReason
+    from optuna.trial import FrozenTrial
+    from paretune.search.executors._summary import RunSummary
+    from paretune.search.study._outcome import ObjectiveFactory
     from paretune.search.study._spec import StudySpec
 
 __all__ = ["gpu_share", "run_ray"]
 
 logger = logging.getLogger(__name__)
-
-ObjectiveFactory = Callable[[], Callable[..., Mapping[str, Any]]]
 
 
 def gpu_share(gpus_per_trial: float) -> float | None:
@@ -54,12 +56,9 @@ def gpu_share(gpus_per_trial: float) -> float | None:
         ValueError: The 'gpus_per_trial' parameter of run_ray must be 0, a whole number, or a \
 fraction that divides 1 (0.5, 0.25, 0.2, ...). Got 0.3 instead.
     """
-    value = gpus_per_trial
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(
-            "The 'gpus_per_trial' parameter of run_ray must be a float >= 0. "
-            f"Got {value!r} instead."
-        )
+    value = check_number(
+        gpus_per_trial, name="gpus_per_trial", owner="run_ray", minimum=0, what="a float >= 0"
+    )
     if value == 0:
         return None
     if value >= 1:
@@ -69,9 +68,11 @@ fraction that divides 1 (0.5, 0.25, 0.2, ...). Got 0.3 instead.
         per_gpu = 1.0 / value
         if math.isclose(per_gpu, round(per_gpu), rel_tol=0, abs_tol=1e-9):
             return float(value)
-    raise ValueError(
-        "The 'gpus_per_trial' parameter of run_ray must be 0, a whole number, or a fraction "
-        f"that divides 1 (0.5, 0.25, 0.2, ...). Got {value!r} instead."
+    raise bad_parameter(
+        "gpus_per_trial",
+        "run_ray",
+        "0, a whole number, or a fraction that divides 1 (0.5, 0.25, 0.2, ...)",
+        gpus_per_trial,
     )
 
 
@@ -84,32 +85,28 @@ def _check_args(
     timeout: float | None,
     address: str | None,
 ) -> None:
-    def bad(name: str, what: str, value: Any) -> ValueError:
-        return ValueError(
-            f"The {name!r} parameter of run_ray must be {what}. Got {value!r} instead."
+    check_run_args(owner="run_ray", n_trials=n_trials, timeout=timeout)
+    check_number(
+        cpus_per_trial,
+        name="cpus_per_trial",
+        owner="run_ray",
+        minimum=0,
+        strict=True,
+        what="a float > 0",
+    )
+    if max_concurrent is not None:
+        check_int(
+            max_concurrent,
+            name="max_concurrent",
+            owner="run_ray",
+            minimum=1,
+            what="an int >= 1 or None",
         )
-
-    def is_int(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
-    if not is_int(n_trials) or n_trials < 1:
-        raise bad("n_trials", "an int >= 1", n_trials)
-    if (
-        isinstance(cpus_per_trial, bool)
-        or not isinstance(cpus_per_trial, (int, float))
-        or not cpus_per_trial > 0
-    ):
-        raise bad("cpus_per_trial", "a float > 0", cpus_per_trial)
-    if max_concurrent is not None and (not is_int(max_concurrent) or max_concurrent < 1):
-        raise bad("max_concurrent", "an int >= 1 or None", max_concurrent)
-    if not is_int(max_failures) or max_failures < 0:
-        raise bad("max_failures", "an int >= 0", max_failures)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise bad("timeout", "a float > 0 or None", timeout)
+    check_int(max_failures, name="max_failures", owner="run_ray", minimum=0)
     if address is not None and (not isinstance(address, str) or not address.strip()):
-        raise bad("address", "'auto', 'HOST:PORT', 'ray://HOST:PORT' or None", address)
+        raise bad_parameter(
+            "address", "run_ray", "'auto', 'HOST:PORT', 'ray://HOST:PORT' or None", address
+        )
 
 
 def _experiment_root(storage_path: str | os.PathLike[str] | None) -> str:
@@ -213,7 +210,7 @@ def run_ray(
         The :class:`~paretune.search.RunSummary` of the study after the run.
 
     Raises:
-        ValueError: A bad argument, or a pruner that has no Ray scheduler.
+        ValueError: A bad argument, or an unknown pruner or pruner option.
         KeyboardInterrupt: The driver was interrupted; running the same call again resumes.
     """
     _check_args(
@@ -239,15 +236,15 @@ def run_ray(
     from paretune.search.study._open import open_study, recover_interrupted
     from ray import tune
 
-    started = time.time()
+    run = RunState(spec=spec, n_trials=n_trials)
     channel_name = f"paretune-channel:{spec.name}"
     make_scheduler(spec, channel_name=channel_name)  # bad pruner settings fail before Ray starts
     study = open_study(spec)
     root = _experiment_root(storage_path)
     path = f"{root.rstrip('/')}/{spec.name}"
-    if _counts(study)["done"] >= n_trials:
+    if _counts(study).done >= n_trials:
         recovered = tuple(recover_interrupted(study))
-        return _summary(spec, study, n_trials=n_trials, started=started, recovered=recovered)
+        return _summary(run, study, recovered=recovered)
     restorable = tune.Tuner.can_restore(path)
 
     own_ray = not ray.is_initialized()
@@ -279,10 +276,10 @@ def run_ray(
         # Trials a dead driver had asked for but not yet checkpointed in its experiment:
         # FAIL "interrupted", their parameters queued again (as run_local does).
         recovered = tuple(recover_interrupted(study))
-        remaining = None if timeout is None else timeout - (time.time() - started)
+        remaining = None if timeout is None else timeout - run.elapsed_s()
         if (
             not interrupted
-            and _counts(study)["done"] < n_trials
+            and _counts(study).done < n_trials
             and (remaining is None or remaining > 0)
         ):
             searcher = StudySearcher(
@@ -313,7 +310,7 @@ def run_ray(
                 tuner.fit()
             # The searcher stops starting trials only at a stop condition, so a run that ended
             # before any held was interrupted too (where the watch cannot see the signal).
-            reason = _stop_reason(spec, study, n_trials=n_trials, started=started, timeout=timeout)
+            reason = _stop_reason(run, study, recovered=recovered, timeout=timeout)
             interrupted = watch.fired or reason is None
     finally:
         del channel
@@ -324,116 +321,70 @@ def run_ray(
             f"the Ray run of study {spec.name!r} was interrupted; its experiment is saved in "
             f"{path} and running the same command again resumes it"
         )
-    return _summary(
-        spec, study, n_trials=n_trials, started=started, recovered=recovered, timeout=timeout
-    )
+    return _summary(run, study, recovered=recovered, timeout=timeout)
 
 
-def _counts(study: optuna.Study) -> dict[str, int]:
-    from optuna.trial import TrialState
-
-    states = [trial.state for trial in study.get_trials(deepcopy=False)]
-    complete = states.count(TrialState.COMPLETE)
-    pruned = states.count(TrialState.PRUNED)
-    failed = states.count(TrialState.FAIL)
-    return {"complete": complete, "pruned": pruned, "failed": failed, "done": complete + pruned}
+def _counts(study: optuna.Study) -> TrialCounts:
+    return TrialCounts.of(study.get_trials(deepcopy=False))
 
 
-def _front_size(study: optuna.Study) -> int:
-    """Feasible COMPLETE trials on the Pareto front (all objectives turned to minimize)."""
-    import numpy as np
-    from optuna.study import StudyDirection
-    from optuna.trial import TrialState
+def _ran(trials: list[FrozenTrial], run: RunState, recovered: tuple[int, ...]) -> list[FrozenTrial]:
+    """The trials this run finished (not those it only marked ``interrupted``)."""
+    import datetime
 
-    signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
-    points = [
-        [sign * value for sign, value in zip(signs, trial.values, strict=True)]
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if trial.values is not None and all(c <= 0 for c in trial.constraints.values())
+    since = datetime.datetime.fromtimestamp(run.started)
+    return [
+        t
+        for t in trials
+        if t.datetime_complete is not None
+        and t.datetime_complete >= since
+        and t.number not in recovered
     ]
-    if not points:
-        return 0
-    from paretune.search._pareto import pareto_front_mask
-
-    return int(np.count_nonzero(pareto_front_mask(np.asarray(points, dtype=float))))
 
 
 def _stop_reason(
-    spec: StudySpec,
-    study: optuna.Study,
-    *,
-    n_trials: int,
-    started: float,
-    timeout: float | None = None,
+    run: RunState, study: optuna.Study, *, recovered: tuple[int, ...], timeout: float | None
 ) -> StopReason | None:
     """Which stop condition of the run holds now (None: none, the run was cut short)."""
-    import datetime
-
     from optuna.trial import TrialState
-    from paretune.search.executors._summary import StopReason
     from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
-    if _counts(study)["done"] >= n_trials:
-        return StopReason.N_TRIALS
-    if spec.max_total_epochs is not None and epochs_spent(trials) >= spec.max_total_epochs:
-        return StopReason.MAX_TOTAL_EPOCHS
-    if timeout is not None and time.time() - started >= timeout:
-        return StopReason.TIMEOUT
-    since = datetime.datetime.fromtimestamp(started)
-    failed_now = sum(
-        1
-        for trial in trials
-        if trial.state == TrialState.FAIL
-        and trial.datetime_complete is not None
-        and trial.datetime_complete >= since
+    failed_now = sum(t.state == TrialState.FAIL for t in _ran(trials, run, recovered))
+    return run.stop_reason(
+        done=TrialCounts.of(trials).done,
+        epochs_spent=epochs_spent(trials),
+        # the searcher gives up after n_trials failures in a run
+        failing=failed_now >= run.n_trials,
+        timed_out=timeout is not None and run.elapsed_s() >= timeout,
     )
-    if failed_now >= n_trials:  # the searcher gives up after n_trials failures in a run
-        return StopReason.N_TRIALS
-    return None
 
 
 def _summary(
-    spec: StudySpec,
+    run: RunState,
     study: optuna.Study,
     *,
-    n_trials: int,
-    started: float,
     recovered: tuple[int, ...],
     timeout: float | None = None,
 ) -> RunSummary:
-    import datetime
-
-    from paretune.search.executors._summary import RunSummary, StopReason
     from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
-    counts = _counts(study)
-    since = datetime.datetime.fromtimestamp(started)
-    ran = sum(
-        1
-        for trial in trials
-        if trial.datetime_complete is not None and trial.datetime_complete >= since
-    )
-    spent = epochs_spent(trials)
-    if ran == 0 and counts["done"] >= n_trials:
+    counts = TrialCounts.of(trials)
+    ran = len(_ran(trials, run, recovered))
+    if ran == 0 and counts.done >= run.n_trials:
         reason = StopReason.ALREADY_DONE
     else:
         reason = (
-            _stop_reason(spec, study, n_trials=n_trials, started=started, timeout=timeout)
-            or StopReason.N_TRIALS
+            _stop_reason(run, study, recovered=recovered, timeout=timeout) or StopReason.N_TRIALS
         )
-    return RunSummary(
-        study_name=spec.name,
-        storage=spec.storage,
-        n_trials=n_trials,
-        complete=counts["complete"],
-        pruned=counts["pruned"],
-        failed=counts["failed"],
+    front = Front(run.spec.directions)
+    front.add_trials(trials)
+    return run.summary(
+        counts,
         ran=ran,
         recovered=recovered,
-        front_size=_front_size(study),
-        epochs_spent=spent,
-        elapsed_s=time.time() - started,
+        front_size=front.size(),
+        epochs_spent=epochs_spent(trials),
         stop_reason=reason,
     )

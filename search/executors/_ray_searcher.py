@@ -5,8 +5,9 @@ Sampling is Ray Tune's own ``OptunaSearch`` with the define-by-run function
 :func:`~paretune.search.open_study` opens (same storage, same ``study_name``), so a Ray run and
 a local run of one study are one Optuna study. What changes is what is told to Optuna:
 
-* each reported epoch is recorded on the trial as the local reporter records it (curve,
-  intermediate value);
+* each reported epoch is recorded on the trial's curve as the local reporter records it (the
+  pruner scheduler decides on this searcher's Optuna trial, and an Optuna-wrapped pruner
+  reports its intermediate value there, as in a local run);
 * the finished trial is recorded by :func:`paretune.search.study._record.record_result` from the
   trainer's own result, so a trial that a scheduler stopped is PRUNED at the epoch it
   reached (``OptunaSearch`` would tell Optuna COMPLETE with the partial-budget value);
@@ -26,7 +27,6 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -38,8 +38,8 @@ from paretune.search.executors._ray_trainable import (
     METRICS_KEY,
     RESULT_KEY,
     TRIAL_NUMBER_KEY,
+    outcome_of,
 )
-from paretune.search.pruning._ray_scheduler import RAY_NATIVE
 from paretune.search.study._open import mark_worker
 from paretune.search.study._record import record_failure, record_result
 from ray.tune.search import Searcher
@@ -88,9 +88,6 @@ class StudySearcher(OptunaSearch):
         self._deadline: float | None = None
         self._failed = 0
         self._curves: dict[str, dict[int, dict[str, float]]] = {}
-        # Ray's own single-objective schedulers decide without Optuna; record the
-        # intermediate values the local Optuna pruner would have reported.
-        self._report_intermediate = len(spec.objectives) == 1 and spec.pruner in RAY_NATIVE
         metrics = [metric_of(name) for name in spec.objectives]
         modes = ["max" if direction_of(name) == "maximize" else "min" for name in spec.objectives]
         super().__init__(
@@ -117,6 +114,14 @@ class StudySearcher(OptunaSearch):
             raise RuntimeError("the searcher has no study yet")
         return study
 
+    def optuna_trial(self, trial_id: str) -> optuna.Trial | None:
+        """The Optuna trial behind Tune trial ``trial_id`` (None if this searcher did not ask it).
+
+        The pruner scheduler decides on it, as the local pruner decides on the executor's.
+        """
+        trial: optuna.Trial | None = self._ot_trials.get(trial_id)
+        return trial
+
     # -- when to stop ------------------------------------------------------------------------
 
     def _in_flight(self) -> int:
@@ -132,7 +137,7 @@ class StudySearcher(OptunaSearch):
         limit = self._spec.max_total_epochs
         if limit is None:
             return False
-        from paretune.search import epochs_spent
+        from paretune.search.study._budget import epochs_spent
 
         return bool(epochs_spent(self.study.get_trials(deepcopy=False)) >= limit)
 
@@ -172,8 +177,6 @@ class StudySearcher(OptunaSearch):
             return  # a retried trial replaying an epoch it had reported
         curve[epoch] = {"epoch": epoch, **metrics}
         ot_trial.set_user_attr("curve", [curve[e] for e in sorted(curve)])
-        if self._report_intermediate:
-            ot_trial.report(float(metrics[str(self._metric)]), epoch)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -191,11 +194,10 @@ class StudySearcher(OptunaSearch):
             return
         channel = open_channel(self._channel_name)
         if result is not None and RESULT_KEY in result:
-            payload: Mapping[str, Any] = json.loads(result[RESULT_KEY])
             record_result(
                 self.study,
                 ot_trial,
-                payload,
+                outcome_of(result),
                 objectives=self._spec.objectives,
                 constraints=self._spec.constraints,
                 prune_reason=ray.get(channel.stop_requested.remote(trial_id)),

@@ -3,8 +3,10 @@
 The trainer's ``report(epoch, metrics)`` is bound to ``ray.tune.report``: each epoch becomes
 one Tune result (with the trainer's checkpoint directory attached, so a retried or resumed
 trial continues from its last epoch), and its answer is the stop request the driver's
-scheduler left on the trial channel. When the objective returns, its whole result is sent as
-one last Tune result; the driver's searcher records it with the same function as a local run.
+scheduler left on the trial channel. When the objective returns, its
+:class:`~paretune.search.TrialOutcome` is sent as one last Tune result in its dict form
+(:func:`final_result`); the driver's searcher reads it back (:func:`outcome_of`) and records it
+with the same function as a local run.
 
 This module imports Ray and is only imported lazily, by the Ray executor.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import ray
 from paretune.search.executors._ray_channel import find_channel
+from paretune.search.study._outcome import Objective, ObjectiveFactory, TrialOutcome, to_outcome
 from ray import cloudpickle, tune
 
 # Keys of the Tune results that carry paretune data as JSON (flat, so Tune does not split them).
@@ -44,34 +47,46 @@ def epoch_result(epoch: int, metrics: Mapping[str, float]) -> dict[str, Any]:
     return {**flat, EPOCH_KEY: int(epoch), METRICS_KEY: json.dumps(flat)}
 
 
-def final_result(result: Mapping[str, Any]) -> dict[str, Any]:
-    """The last Tune result of a trial: the objective's whole result as JSON.
+def final_result(outcome: TrialOutcome) -> dict[str, Any]:
+    """The last Tune result of a trial: its outcome's dict form as JSON.
 
-    The flat copies of the numeric fields keep Tune's metric checks and the schedulers
+    The flat copies of the numeric measurements keep Tune's metric checks and the schedulers
     (which read ``epoch`` and the objective's metric) satisfied.
 
     Examples:
-        >>> r = final_result({"status": "completed", "epochs": 3, "val_accuracy": 0.9})
+        >>> from paretune.search import OutcomeState
+        >>> outcome = TrialOutcome(state=OutcomeState.COMPLETE,
+        ...                        measurements={"epochs": 3, "val_accuracy": 0.9})
+        >>> r = final_result(outcome)
         >>> r["epoch"], json.loads(r["paretune_result"])["status"]
         (3, 'completed')
+        >>> outcome_of(r) == outcome
+        True
     """
     flat = {
         key: float(value)
-        for key, value in result.items()
+        for key, value in outcome.measurements.items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     }
-    return {**flat, EPOCH_KEY: int(result.get("epochs", 0)), RESULT_KEY: json.dumps(dict(result))}
+    return {
+        **flat,
+        EPOCH_KEY: int(outcome.measurements.get("epochs", 0)),
+        RESULT_KEY: json.dumps(outcome.to_dict()),
+    }
+
+
+def outcome_of(result: Mapping[str, Any]) -> TrialOutcome:
+    """The outcome a :func:`final_result` carries (read in the driver)."""
+    return TrialOutcome.from_dict(json.loads(result[RESULT_KEY]))
 
 
 # The objective each worker process built, by its pickled factory: a trial that runs in a
 # process that already ran one (Ray reuses idle worker processes) skips importing torch and
 # loading the task's data again.
-_BUILT: dict[bytes, Callable[..., Mapping[str, Any]]] = {}
+_BUILT: dict[bytes, Objective] = {}
 
 
-def _objective_of(
-    factory: Callable[[], Callable[..., Mapping[str, Any]]],
-) -> Callable[..., Mapping[str, Any]]:
+def _objective_of(factory: ObjectiveFactory) -> Objective:
     key: bytes = cloudpickle.dumps(factory)  # type: ignore[no-untyped-call]
     if key not in _BUILT:
         _BUILT.clear()
@@ -103,7 +118,7 @@ def accepts_keyword(function: Callable[..., Any], name: str) -> bool:
 def run_trial(
     config: dict[str, Any],
     *,
-    objective_factory: Callable[[], Callable[..., Mapping[str, Any]]],
+    objective_factory: ObjectiveFactory,
     channel_name: str,
     gpu_fraction: float | None,
 ) -> None:
@@ -150,10 +165,10 @@ def run_trial(
                     )
                 kwargs["gpu_memory_fraction"] = gpu_fraction
             params = {k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY}
-            result = objective(params, report, **kwargs)
+            outcome = to_outcome(objective(params, report, **kwargs))
         except Exception as error:
             ray.get(channel.note_error.remote(trial_id, f"{type(error).__name__}: {error}"))
             raise
-        tune.report(final_result(result))
+        tune.report(final_result(outcome))
     finally:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)

@@ -7,7 +7,7 @@ by the Ray executor only.
 from __future__ import annotations
 
 from paretune.search.pruning._base import TrialPruner
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._decision import Decision, Verdict
 from paretune.search.pruning._mo_asha import (
     MOAsha,
     RungSpacing,
@@ -40,6 +40,7 @@ __all__ = [
     "TieBreak",
     "TrialPruner",
     "TrialReporter",
+    "Verdict",
     "curve_entry_at",
     "get_pruner",
     "list_pruners",

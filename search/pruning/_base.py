@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._decision import Verdict
 
 if TYPE_CHECKING:
     import optuna
@@ -20,17 +20,21 @@ class TrialPruner(Protocol):
     An implementation reads what it needs from ``study`` (other trials' curves, the
     ``objectives`` study attribute) and from ``metrics`` (the epoch's reported values:
     ``val_accuracy``, ``train_loss``, costs ...). It may write to ``trial`` (intermediate
-    values, rung attributes). It must not train, sleep or sample.
+    values, rung attributes). It must not train, sleep or sample. It answers with a
+    :class:`Verdict`; a STOP carries the reason the trial records as its ``prune_reason``.
 
     Examples:
+        >>> from paretune.search import Decision, Verdict
         >>> class StopAfter:
         ...     def __init__(self, epochs): self.epochs = epochs
         ...     def decide(self, *, study, trial, epoch, metrics):
-        ...         return Decision.STOP if epoch >= self.epochs else Decision.CONTINUE
+        ...         if epoch < self.epochs:
+        ...             return Verdict(Decision.CONTINUE)
+        ...         return Verdict(Decision.STOP, f"ran {self.epochs} epochs")
         >>> isinstance(StopAfter(3), TrialPruner)
         True
         >>> StopAfter(3).decide(study=None, trial=None, epoch=3, metrics={})
-        <Decision.STOP: 'stop'>
+        Verdict(decision=<Decision.STOP: 'stop'>, reason='ran 3 epochs')
     """
 
     def decide(
@@ -40,6 +44,6 @@ class TrialPruner(Protocol):
         trial: optuna.Trial,
         epoch: int,
         metrics: Mapping[str, float],
-    ) -> Decision:
-        """Return :attr:`Decision.STOP` to stop the trial after ``epoch`` (numbered from 1)."""
+    ) -> Verdict:
+        """A STOP verdict stops the trial after ``epoch`` (numbered from 1)."""
         ...

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from paretune.search._pareto import crowding_distance, non_dominated_sort
 from paretune.search.pruning._decision import Decision
+from paretune.spaces import check_int, check_number
 
 __all__ = ["MOAsha", "RungSpacing", "RungVerdict", "TieBreak", "promotion_order", "rung_point"]
 
@@ -98,10 +99,19 @@ class RungVerdict(NamedTuple):
             >>> RungVerdict(Decision.STOP, 3, 4, 9, 3).reason()
             'mo-asha: rank 5 of 9 at the 3-epoch rung; only the top 3 continue'
         """
+        return f"mo-asha: {self.ranking()}"
+
+    def ranking(self) -> str:
+        """Where the trial stands at its rung, in words (the pruner's prune reason ends so).
+
+        Examples:
+            >>> RungVerdict(Decision.STOP, 3, 4, 9, 3).ranking()
+            'rank 5 of 9 at the 3-epoch rung; only the top 3 continue'
+        """
         if self.rung == 0:
-            return "mo-asha: not a rung"
+            return "not a rung"
         return (
-            f"mo-asha: rank {self.position + 1} of {self.n_at_rung} at the {self.rung}-epoch "
+            f"rank {self.position + 1} of {self.n_at_rung} at the {self.rung}-epoch "
             f"rung; only the top {self.n_kept} continue"
         )
 
@@ -250,29 +260,22 @@ class MOAsha:
     rung_spacing: RungSpacing | str = RungSpacing.ASHA
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.min_epochs, bool)
-            or not isinstance(self.min_epochs, int)
-            or self.min_epochs < 1
-        ):
-            raise ValueError(
-                f"The 'min_epochs' parameter of MOAsha must be an int >= 1. "
-                f"Got {self.min_epochs!r} instead."
-            )
-        factor = self.reduction_factor
-        if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:
-            raise ValueError(
-                "The 'reduction_factor' parameter of MOAsha must be a float > 1. "
-                f"Got {factor!r} instead."
-            )
-        if self.max_epochs is not None and (
-            isinstance(self.max_epochs, bool)
-            or not isinstance(self.max_epochs, int)
-            or self.max_epochs < 1
-        ):
-            raise ValueError(
-                "The 'max_epochs' parameter of MOAsha must be an int >= 1 or None. "
-                f"Got {self.max_epochs!r} instead."
+        check_int(self.min_epochs, name="min_epochs", owner="MOAsha", minimum=1)
+        check_number(
+            self.reduction_factor,
+            name="reduction_factor",
+            owner="MOAsha",
+            minimum=1,
+            strict=True,
+            what="a float > 1",
+        )
+        if self.max_epochs is not None:
+            check_int(
+                self.max_epochs,
+                name="max_epochs",
+                owner="MOAsha",
+                minimum=1,
+                what="an int >= 1 or None",
             )
         object.__setattr__(self, "tie_break", _member(TieBreak, "tie_break", self.tie_break))
         spacing = _member(RungSpacing, "rung_spacing", self.rung_spacing)

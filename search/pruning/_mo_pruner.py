@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._objectives import metric_of
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._decision import Decision, Verdict, stop_reason
 from paretune.search.pruning._mo_asha import MOAsha, RungSpacing, TieBreak, rung_point
+from paretune.spaces import is_int
 
 if TYPE_CHECKING:
     import optuna
@@ -39,6 +40,11 @@ def curve_entry_at(curve: Sequence[Mapping[str, Any]], epoch: int) -> Mapping[st
     return None
 
 
+def _epochs(value: Any) -> int | None:
+    """``value`` as a number of epochs (an int, not a bool), else None."""
+    return int(value) if is_int(value) else None
+
+
 class MOAshaPruner:
     """Multi-objective asynchronous successive halving over a study's storage.
 
@@ -49,8 +55,9 @@ class MOAshaPruner:
         tie_break: ``"crowding"`` or ``"epsilon-net"`` (see ``paretune.search.pruning._mo_asha``).
         rung_spacing: ``"asha"`` or ``"full-stretch"`` (see ``paretune.search.pruning._mo_asha``).
 
-    Attributes:
-        last_reason: Why the last STOP was decided (the ``prune_reason`` to record), else None.
+    A STOP verdict's reason says the epoch, the accuracy reached and the trial's rank at the
+    rung: ``"mo-asha pruner stopped the trial after epoch 2 (val_accuracy=0.5): rank 4 of 4
+    at the 2-epoch rung; only the top 2 continue"``.
 
     Examples:
         >>> pruner = MOAshaPruner(min_epochs=2, reduction_factor=3)
@@ -77,7 +84,6 @@ rung_spacing='asha')
             tie_break=tie_break,
             rung_spacing=rung_spacing,
         )
-        self.last_reason: str | None = None
         self._space_epochs: dict[str, int | None] = {}
 
     def __repr__(self) -> str:
@@ -97,14 +103,13 @@ rung_spacing='asha')
         trial: optuna.Trial,
         epoch: int,
         metrics: Mapping[str, float],
-    ) -> Decision:
+    ) -> Verdict:
         """CONTINUE, or STOP when ``trial`` is outside the top share at this rung."""
         import optuna
 
-        self.last_reason = None
         last = self._last_epoch(study, trial)
         if not self.core.is_rung(epoch, last):
-            return Decision.CONTINUE
+            return Verdict(Decision.CONTINUE)
         metric_names = self._metrics(study)
         point = self._point(metrics, metric_names)
         others: list[tuple[float, ...]] = []
@@ -121,19 +126,21 @@ rung_spacing='asha')
             entry = curve_entry_at(other.user_attrs.get("curve") or [], epoch)
             if entry is not None:
                 others.append(self._point(entry, metric_names))
-        verdict = self.core.judge(epoch=epoch, point=point, others=others, max_epochs=last)
-        if verdict.decision is Decision.STOP:
-            self.last_reason = verdict.reason()
-        return verdict.decision
+        rung = self.core.judge(epoch=epoch, point=point, others=others, max_epochs=last)
+        if rung.decision is Decision.STOP:
+            reason = f"{stop_reason('mo-asha', epoch, metrics)}: {rung.ranking()}"
+            return Verdict(Decision.STOP, reason)
+        return Verdict(Decision.CONTINUE)
 
     def _last_epoch(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
         """The trial's ``epochs``: strategy attribute, sampled parameter or fixed in the space."""
         strategy = trial.user_attrs.get("strategy")
-        if isinstance(strategy, Mapping) and isinstance(strategy.get("epochs"), int):
-            return int(strategy["epochs"])
-        epochs = trial.params.get("epochs")
-        if isinstance(epochs, int):
-            return epochs
+        planned = _epochs(strategy.get("epochs") if isinstance(strategy, Mapping) else None)
+        if planned is not None:
+            return planned
+        sampled = _epochs(trial.params.get("epochs"))
+        if sampled is not None:
+            return sampled
         fixed = self._fixed_epochs(study)
         if fixed is not None:
             return fixed
@@ -152,8 +159,7 @@ rung_spacing='asha')
 
             text = study.user_attrs.get("space")
             spec = StrategySpace.from_json(text).params.get("epochs") if text else None
-            value = spec.value if isinstance(spec, Fixed) else None
-            self._space_epochs[name] = value if isinstance(value, int) else None
+            self._space_epochs[name] = _epochs(spec.value) if isinstance(spec, Fixed) else None
         return self._space_epochs[name]
 
     @staticmethod

@@ -1,18 +1,20 @@
 """The study's pruner as a Ray Tune ``TrialScheduler``.
 
-Single-objective pruners map to Ray's own schedulers, timed in epochs: ``asha`` to
-``ASHAScheduler``, ``hyperband`` to ``AsyncHyperBandScheduler`` with several brackets,
-``median`` to ``MedianStoppingRule`` (their Optuna option names are translated). Every other
-registered pruner (``mo-asha``, ``percentile``, ``threshold`` ...) runs through
-:class:`StudyPrunerScheduler`, a ``TrialScheduler`` that calls the same pruner object the local
-executor uses: ``mo-asha`` decides with the pure core
-:class:`paretune.search.pruning.MOAsha` over the curves in the study's storage, exactly as in a
-local run.
+Every registered pruner (``asha``, ``hyperband``, ``median``, ``mo-asha`` ...) runs through
+:class:`StudyPrunerScheduler`, which calls the same :class:`~paretune.search.TrialPruner` the
+local executor builds, ``get_pruner(spec.pruner, **spec.pruner_options)``, with the same
+options and defaults, on the study and the Optuna trial the driver's searcher
+(:class:`~paretune.search.executors._ray_searcher.StudySearcher`) holds. So a Ray run decides
+as a local run does: the Optuna-wrapped pruners report the objective metric as the trial's
+intermediate value and ask the Optuna pruner; ``mo-asha`` decides with the pure core
+:class:`paretune.search.pruning.MOAsha` over the curves in the study's storage. The
+:class:`~paretune.search.Verdict`'s reason becomes the trial's ``prune_reason``, worded by the
+pruner as in a local run.
 
-A scheduler's STOP is not carried out by killing the trial (what Ray does, losing the
-trainer's result): :class:`StopByReport` turns it into a stop request on the trial channel,
-which the trainer's next ``report`` returns as True, so the trainer stops cleanly and its
-result is recorded as a PRUNED trial, as in a local run.
+A STOP is not carried out by killing the trial (what Ray does, losing the trainer's result):
+it becomes a stop request on the trial channel, which the trainer's next ``report`` returns as
+True, so the trainer stops cleanly and its result is recorded as a PRUNED trial, as in a
+local run.
 
 This module imports Ray and is only imported lazily, by the Ray executor.
 """
@@ -20,271 +22,140 @@ This module imports Ray and is only imported lazily, by the Ray executor.
 from __future__ import annotations
 
 import json
-import math
 import pickle
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
-from paretune.search._objectives import direction_of, metric_of
+from paretune.search._optuna_compat import trial_by_number
 from paretune.search.executors._ray_channel import open_channel
+from paretune.search.executors._ray_searcher import StudySearcher
 from paretune.search.executors._ray_trainable import (
     EPOCH_KEY,
     METRICS_KEY,
     RESULT_KEY,
     TRIAL_NUMBER_KEY,
 )
-from paretune.search.pruning._decision import Decision
-from ray.tune.schedulers import (
-    AsyncHyperBandScheduler,
-    FIFOScheduler,
-    MedianStoppingRule,
-    TrialScheduler,
-)
+from paretune.search.pruning._decision import Decision, Verdict, stop_reason
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 if TYPE_CHECKING:
+    from paretune.search.pruning._base import TrialPruner
     from paretune.search.study._spec import StudySpec
-    from paretune.spaces import StrategySpace
 
-#: Pruners that run as Ray Tune's own schedulers, with the Optuna options each understands.
-RAY_NATIVE: dict[str, tuple[str, ...]] = {
-    "asha": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
-    "median": ("n_startup_trials", "n_warmup_steps"),
-}
-
-
-def max_epochs_of(space: StrategySpace, default: int = 1000) -> int:
-    """The most epochs any strategy of ``space`` trains (``default`` if the space leaves it).
-
-    Examples:
-        >>> from paretune.spaces import Fixed, IntDistribution, StrategySpace
-        >>> max_epochs_of(StrategySpace(params={"epochs": IntDistribution(low=2, high=9)},
-        ...                             conditions={}))
-        9
-        >>> max_epochs_of(StrategySpace(params={"epochs": Fixed(value=4)}, conditions={}))
-        4
-    """
-    from paretune.spaces import CategoricalDistribution, Fixed, IntDistribution
-
-    dist = space.params.get("epochs")
-    if isinstance(dist, Fixed):
-        return int(dist.value)
-    if isinstance(dist, IntDistribution):
-        return int(dist.high)
-    if isinstance(dist, CategoricalDistribution):
-        numbers = [int(c) for c in dist.choices if isinstance(c, (int, float))]
-        return max(numbers, default=default)
-    return default
-
-
-def _resource(value: Any, default: int) -> int:
-    return default if value in (None, "auto") else int(value)
+__all__ = ["StudyPrunerScheduler", "make_scheduler"]
 
 
 def make_scheduler(spec: StudySpec, *, channel_name: str) -> TrialScheduler:
     """The Ray Tune scheduler that runs the study's pruner (FIFO for ``none``).
 
-    Raises:
-        ValueError: An unknown pruner or option (the message lists the known ones).
+    The spec built (and so validated) its pruner when it was made.
     """
-    from paretune.search import get_pruner
-
-    name = spec.pruner
-    options = dict(spec.pruner_options)
-    # The registry checks the name and the options (as for a local run).
-    get_pruner(name, n_objectives=len(spec.objectives), **options)
-    if name == "none":
+    if spec.pruner == "none":
         return FIFOScheduler()  # type: ignore[no-untyped-call]
-    if name not in RAY_NATIVE:
-        return StopByReport(StudyPrunerScheduler(spec=spec), pruner=name, channel_name=channel_name)
-    unknown = sorted(set(options) - set(RAY_NATIVE[name]))
-    if unknown:
-        raise ValueError(
-            f"The option(s) {', '.join(map(repr, unknown))} of the {name} pruner have no Ray "
-            f"Tune equivalent. Known on the Ray backend: {', '.join(RAY_NATIVE[name])}."
+    return StudyPrunerScheduler(spec=spec, channel_name=channel_name)
+
+
+def study_searcher(tune_controller: Any) -> StudySearcher:
+    """The :class:`StudySearcher` behind Tune's search algorithm (through its wrappers)."""
+    searcher = getattr(tune_controller, "search_alg", None)
+    while searcher is not None and not isinstance(searcher, StudySearcher):
+        searcher = getattr(searcher, "searcher", None)
+    if searcher is None:
+        raise RuntimeError(
+            "The paretune pruner runs as a Ray scheduler only together with the study's "
+            "searcher (StudySearcher); Tune's search algorithm is "
+            f"{type(getattr(tune_controller, 'search_alg', None)).__name__}."
         )
-    max_epochs = max_epochs_of(spec.space)
-    objective = spec.objectives[0]
-    metric = metric_of(objective)
-    mode = "max" if direction_of(objective) == "maximize" else "min"
-    inner: TrialScheduler
-    if name in ("asha", "hyperband"):
-        factor = float(options.get("reduction_factor", 4 if name == "asha" else 3))
-        grace = _resource(options.get("min_resource"), 1)
-        top = _resource(options.get("max_resource"), max_epochs)
-        if name == "asha":
-            grace = grace * int(factor ** int(options.get("min_early_stopping_rate", 0)))
-            brackets = 1
-        else:
-            brackets = max(1, int(math.floor(math.log(max(top / grace, 1.0), factor))) + 1)
-        inner = AsyncHyperBandScheduler(
-            time_attr=EPOCH_KEY,
-            metric=metric,
-            mode=mode,
-            max_t=max(top, grace),
-            grace_period=grace,
-            reduction_factor=factor,
-            brackets=brackets,
-            stop_last_trials=False,
-        )
-    else:  # median
-        inner = MedianStoppingRule(
-            time_attr=EPOCH_KEY,
-            metric=metric,
-            mode=mode,
-            grace_period=float(options.get("n_warmup_steps", 0)) + 1.0,
-            min_samples_required=max(1, int(options.get("n_startup_trials", 5))),
-            min_time_slice=0,
-            hard_stop=True,
-        )
-    return StopByReport(inner, pruner=name, channel_name=channel_name)
+    return searcher
 
 
-def _stop_reason(pruner: str, scheduler: str, epoch: int, metrics: Mapping[str, float]) -> str:
-    """The prune reason, worded as the local reporter words it (plus the Ray scheduler).
+class StudyPrunerScheduler(FIFOScheduler):
+    """Any paretune pruner as a Ray Tune scheduler (see the module docstring).
 
-    Examples:
-        >>> _stop_reason("asha", "AsyncHyperBandScheduler", 2, {"val_accuracy": 0.31, "lr": 1.0})
-        'asha pruner (Ray Tune AsyncHyperBandScheduler) stopped the trial after epoch 2 \
-(val_accuracy=0.31)'
-    """
-    shown = ", ".join(
-        f"{key}={value:.4g}"
-        for key, value in metrics.items()
-        if key in ("val_accuracy", "train_loss") and math.isfinite(value)
-    )
-    return f"{pruner} pruner (Ray Tune {scheduler}) stopped the trial after epoch {epoch}" + (
-        f" ({shown})" if shown else ""
-    )
-
-
-class StopByReport(TrialScheduler):
-    """Wraps a scheduler so that its STOP reaches the trainer through ``report``.
-
-    The wrapped scheduler sees each epoch of each trial once, until it says STOP; then the
-    trial gets a stop request on the channel and this scheduler answers CONTINUE, so Tune lets
-    the trainer finish the epoch cleanly and send its result (recorded PRUNED).
+    Each epoch of each trial is decided once (a retried trial replaying an epoch is not asked
+    again). When the verdict is STOP, the trial gets a stop request on the channel and this
+    scheduler answers CONTINUE, so Tune lets the trainer finish the epoch cleanly and send its
+    result (recorded PRUNED). A STOP at the trial's last epoch is ignored: it ends anyway.
 
     Args:
-        inner: The scheduler that decides.
-        pruner: The study's pruner name (for the prune reason).
+        spec: The study.
         channel_name: Name of the trial channel actor.
     """
 
     _supports_buffered_results = False  # the decision must reach the trainer's next report
 
-    def __init__(self, inner: TrialScheduler, *, pruner: str, channel_name: str) -> None:
+    def __init__(self, *, spec: StudySpec, channel_name: str) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self._inner = inner
-        self._pruner = pruner
+        self._spec = spec
         self._channel_name = channel_name
+        self._pruner: TrialPruner | None = None
+        self._decided: dict[str, int] = {}  # Tune trial id -> last epoch decided
         self._stopping: set[str] = set()
 
-    @property
-    def metric(self) -> Any:
-        return self._inner.metric
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pruner": None}
 
-    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
-        return bool(self._inner.set_search_properties(metric, mode, **spec))
+    def verdict(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> Verdict:
+        """The pruner's verdict on the epoch ``trial`` reported in ``result``.
 
-    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        self._inner.on_trial_add(tune_controller, trial)
-
-    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-        self._stopping.discard(trial.trial_id)
-        self._inner.on_trial_error(tune_controller, trial)
+        The pruner sees the searcher's study and Optuna trial, as the local pruner sees the
+        executor's.
+        """
+        if self._pruner is None:
+            self._pruner = self._spec.get_pruner()
+        searcher = study_searcher(tune_controller)
+        handle = searcher.optuna_trial(trial.trial_id)
+        if handle is None:
+            handle = trial_by_number(searcher.study, int(trial.config[TRIAL_NUMBER_KEY]))
+        return self._pruner.decide(
+            study=searcher.study,
+            trial=handle,
+            epoch=int(result[EPOCH_KEY]),
+            metrics=json.loads(result[METRICS_KEY]),
+        )
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if RESULT_KEY in result or METRICS_KEY not in result:
-            return TrialScheduler.CONTINUE  # the trainer's final result
-        if trial.trial_id in self._stopping:
-            return TrialScheduler.CONTINUE
-        decision = self._inner.on_trial_result(tune_controller, trial, result)
-        if decision != TrialScheduler.STOP:
-            return str(decision)
+            return str(TrialScheduler.CONTINUE)  # the trainer's final result
         epoch = int(result[EPOCH_KEY])
+        trial_id = trial.trial_id
+        if trial_id in self._stopping or epoch <= self._decided.get(trial_id, 0):
+            return str(TrialScheduler.CONTINUE)
+        self._decided[trial_id] = epoch
+        verdict = self.verdict(tune_controller, trial, result)
+        if verdict.decision is not Decision.STOP:
+            return str(TrialScheduler.CONTINUE)
         planned = trial.config.get("epochs")
         if planned is not None and epoch >= int(planned):
-            return TrialScheduler.CONTINUE  # its last epoch: the trainer ends anyway
-        reason = getattr(self._inner, "last_reason", None) or _stop_reason(
-            self._pruner, type(self._inner).__name__, epoch, json.loads(result[METRICS_KEY])
+            return str(TrialScheduler.CONTINUE)  # its last epoch: the trainer ends anyway
+        reason = verdict.reason or stop_reason(
+            self._spec.pruner, epoch, json.loads(result[METRICS_KEY])
         )
         channel = open_channel(self._channel_name)
-        ray.get(channel.request_stop.remote(trial.trial_id, reason))
-        self._stopping.add(trial.trial_id)
-        return TrialScheduler.CONTINUE
+        ray.get(channel.request_stop.remote(trial_id, reason))
+        self._stopping.add(trial_id)
+        return str(TrialScheduler.CONTINUE)
+
+    def _forget(self, trial: Any) -> None:
+        self._stopping.discard(trial.trial_id)
+        self._decided.pop(trial.trial_id, None)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self._stopping.discard(trial.trial_id)  # a retry decides its epochs from the checkpoint
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
-        self._stopping.discard(trial.trial_id)
-        self._inner.on_trial_complete(tune_controller, trial, result)
+        self._forget(trial)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        self._stopping.discard(trial.trial_id)
-        self._inner.on_trial_remove(tune_controller, trial)
-
-    def choose_trial_to_run(self, tune_controller: Any) -> Any:
-        return self._inner.choose_trial_to_run(tune_controller)
+        self._forget(trial)
 
     def debug_string(self) -> str:
-        return str(self._inner.debug_string())
+        return f"paretune pruner {self._spec.pruner!r}"
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
+            pickle.dump(self.__getstate__(), file)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
-
-
-class StudyPrunerScheduler(FIFOScheduler):
-    """Any paretune pruner (``mo-asha``, ``percentile``, ``threshold`` ...) as a Ray scheduler.
-
-    It calls the very pruner the local executor uses, ``get_pruner(spec.pruner, ...)``, with
-    the study and the trial's Optuna trial (its number travels in the Tune config), so the
-    decision is the local one: ``mo-asha`` reads the other trials' curves from the storage
-    and decides with :class:`paretune.search.pruning._mo_asha.MOAsha`. Run it inside
-    :class:`StopByReport`.
-
-    Args:
-        spec: The study.
-    """
-
-    def __init__(self, *, spec: StudySpec) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._spec = spec
-        self._pruner: Any = None
-        self._study: Any = None
-        self.last_reason: str | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_pruner": None, "_study": None}
-
-    def _setup(self) -> None:
-        if self._study is None:
-            from paretune.search import get_pruner, open_study
-
-            spec = self._spec
-            self._study = open_study(spec)
-            self._pruner = get_pruner(
-                spec.pruner, n_objectives=len(spec.objectives), **spec.pruner_options
-            )
-
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        from paretune.search._optuna_compat import trial_by_number
-
-        self._setup()
-        self.last_reason = None
-        metrics = json.loads(result[METRICS_KEY])
-        handle = trial_by_number(self._study, int(trial.config[TRIAL_NUMBER_KEY]))
-        decision = self._pruner.decide(
-            study=self._study, trial=handle, epoch=int(result[EPOCH_KEY]), metrics=metrics
-        )
-        if decision is Decision.STOP:
-            self.last_reason = getattr(self._pruner, "last_reason", None)
-            return str(TrialScheduler.STOP)
-        return str(TrialScheduler.CONTINUE)
-
-    def debug_string(self) -> str:
-        return f"paretune pruner {self._spec.pruner!r}"

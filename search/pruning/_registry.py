@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from paretune.search._components import ComponentInfo, Components
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
 from paretune.search.pruning._base import TrialPruner
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._decision import Decision, Verdict, stop_reason
 from paretune.search.pruning._mo_pruner import MOAshaPruner
 from paretune.spaces import check_options
 
@@ -35,24 +35,11 @@ __all__ = [
 PrunerFactory = Callable[..., TrialPruner]
 
 
-@dataclass(frozen=True, kw_only=True)
-class PrunerInfo:
-    """A registered pruner.
-
-    Attributes:
-        name: Registry name.
-        factory: ``factory(**options) -> TrialPruner``.
-        multi_objective: Whether it works on studies with more than one objective.
-        description: One line for ``paretune spaces``.
-    """
-
-    name: str
-    factory: PrunerFactory
-    multi_objective: bool
-    description: str
+class PrunerInfo(ComponentInfo[PrunerFactory]):
+    """A registered pruner: its ``factory(**options) -> TrialPruner`` and capability flag."""
 
 
-_REGISTRY: dict[str, PrunerInfo] = {}
+_PRUNERS: Components[PrunerInfo] = Components(kind="pruner", info=PrunerInfo)
 
 
 def register_pruner(
@@ -66,35 +53,24 @@ def register_pruner(
         ...
         ValueError: A pruner named 'median' is already registered. Registered: asha, ...
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
-    if name in _REGISTRY:
-        raise ValueError(
-            f"A pruner named {name!r} is already registered. "
-            f"Registered: {', '.join(list_pruners())}."
-        )
-    _REGISTRY[name] = PrunerInfo(
-        name=name, factory=factory, multi_objective=multi_objective, description=description
-    )
+    _PRUNERS.register(name, factory, multi_objective=multi_objective, description=description)
 
 
 def list_pruners() -> list[str]:
     """Registered pruner names, sorted."""
-    return sorted(_REGISTRY)
+    return _PRUNERS.names()
 
 
 def pruner_info(name: str) -> PrunerInfo:
     """The registry entry for ``name``; unknown names raise ``ValueError`` listing the known."""
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown pruner {name!r}. Known: {', '.join(list_pruners())}.")
-    return _REGISTRY[name]
+    return _PRUNERS.info(name)
 
 
 def _refuse_multi_objective(name: str, n_objectives: int) -> None:
-    multi = [n for n in list_pruners() if _REGISTRY[n].multi_objective]
+    multi = ", ".join(_PRUNERS.multi_objective_names())
     raise ValueError(
         f"Pruner {name!r} works on single-objective studies; this study has {n_objectives} "
-        f"objectives. Pruners for several objectives: {', '.join(multi)}."
+        f"objectives. Pruners for several objectives: {multi}."
     )
 
 
@@ -134,7 +110,7 @@ class NoPruner:
 
     Examples:
         >>> NoPruner().decide(study=None, trial=None, epoch=1, metrics={})
-        <Decision.CONTINUE: 'continue'>
+        Verdict(decision=<Decision.CONTINUE: 'continue'>, reason=None)
     """
 
     def decide(
@@ -144,9 +120,9 @@ class NoPruner:
         trial: optuna.Trial,
         epoch: int,
         metrics: Mapping[str, float],
-    ) -> Decision:
+    ) -> Verdict:
         """Always :attr:`Decision.CONTINUE`."""
-        return Decision.CONTINUE
+        return Verdict(Decision.CONTINUE)
 
     def __repr__(self) -> str:
         return "NoPruner()"
@@ -157,7 +133,8 @@ class OptunaPruner:
 
     Each epoch reports ``metrics[metric]`` as the trial's intermediate value and asks the
     Optuna pruner. ``metric`` defaults to the study's objective (``val_accuracy`` for
-    ``accuracy``), read from the study attribute ``objectives``.
+    ``accuracy``), read from the study attribute ``objectives``. A STOP's reason reads
+    ``"median pruner stopped the trial after epoch 3 (val_accuracy=0.41)"``.
 
     Args:
         name: Registry name (for messages).
@@ -196,7 +173,7 @@ class OptunaPruner:
         trial: optuna.Trial,
         epoch: int,
         metrics: Mapping[str, float],
-    ) -> Decision:
+    ) -> Verdict:
         """Report the metric for ``epoch`` and return the Optuna pruner's answer."""
         n_objectives = len(study.directions)
         if n_objectives != 1:
@@ -208,8 +185,9 @@ class OptunaPruner:
                 f"Reported: {', '.join(sorted(metrics))}."
             )
         trial.report(float(metrics[metric]), epoch)
-        stop = self.pruner.prune(study, frozen_trial(study, trial))
-        return Decision.STOP if stop else Decision.CONTINUE
+        if self.pruner.prune(study, frozen_trial(study, trial)):
+            return Verdict(Decision.STOP, stop_reason(self.name, epoch, metrics))
+        return Verdict(Decision.CONTINUE)
 
 
 class _OptunaPrunerFactory:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from paretune.search.pruning._base import TrialPruner
-from paretune.search.pruning._decision import Decision
+from paretune.search.pruning._decision import Decision, stop_reason
 
 if TYPE_CHECKING:
     import optuna
@@ -19,14 +18,15 @@ class TrialReporter:
     """``report(epoch, metrics) -> stop?`` for one running trial.
 
     Each call appends ``{"epoch": epoch, **metrics}`` to the trial's ``curve`` user attribute
-    (so a running or killed trial shows how far it got) and asks the pruner; when the pruner
-    says :attr:`Decision.STOP`, the call returns True and :attr:`prune_reason` says why.
+    (so a running or killed trial shows how far it got) and asks the pruner; when the pruner's
+    verdict is :attr:`Decision.STOP`, the call returns True and :attr:`prune_reason` holds the
+    verdict's reason.
 
     Args:
         study: The study.
         trial: The running trial.
         pruner: Decides after each epoch.
-        pruner_name: Name used in :attr:`prune_reason`.
+        pruner_name: Name used in :attr:`prune_reason` when the verdict gives no reason.
 
     Examples:
         >>> import optuna
@@ -65,19 +65,11 @@ class TrialReporter:
             point[key] = float(value)
         self.curve.append(point)
         self.trial.set_user_attr("curve", self.curve)
-        decision = self.pruner.decide(
+        verdict = self.pruner.decide(
             study=self.study, trial=self.trial, epoch=int(epoch), metrics=metrics
         )
-        if decision is Decision.STOP:
+        if verdict.decision is Decision.STOP:
             self.pruned_at_epoch = int(epoch)
-            shown = ", ".join(
-                f"{k}={v:.4g}"
-                for k, v in point.items()
-                if k in ("val_accuracy", "train_loss") and math.isfinite(v)
-            )
-            self.prune_reason = (
-                f"{self.pruner_name} pruner stopped the trial after epoch {epoch}"
-                + (f" ({shown})" if shown else "")
-            )
+            self.prune_reason = verdict.reason or stop_reason(self.pruner_name, epoch, point)
             return True
         return False

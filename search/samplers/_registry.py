@@ -9,10 +9,10 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from paretune.spaces import check_options
+from paretune.search._components import ComponentInfo, Components
+from paretune.spaces import check_int, check_options
 
 if TYPE_CHECKING:
     import optuna
@@ -22,47 +22,23 @@ __all__ = ["SamplerInfo", "get_sampler", "list_samplers", "register_sampler", "s
 SamplerFactory = Callable[..., "optuna.samplers.BaseSampler"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class SamplerInfo:
+class SamplerInfo(ComponentInfo[SamplerFactory]):
     """A registered sampler.
 
-    Attributes:
-        name: Registry name.
-        factory: ``factory(seed=int, **options) -> optuna.samplers.BaseSampler``.
-        multi_objective: Whether it handles more than one objective.
-        description: One line for ``paretune spaces``.
+    Its ``factory(seed=int, **options)`` returns an ``optuna.samplers.BaseSampler``; the
+    factory's keyword parameters are the options :func:`get_sampler` accepts, and ``seed`` is
+    always the study's.
     """
 
-    name: str
-    factory: SamplerFactory
-    multi_objective: bool
-    description: str
 
-
-_REGISTRY: dict[str, SamplerInfo] = {}
+_SAMPLERS: Components[SamplerInfo] = Components(kind="sampler", info=SamplerInfo)
 
 
 def register_sampler(
     name: str, factory: SamplerFactory, *, multi_objective: bool, description: str
 ) -> None:
-    """Add a sampler to the registry; a name already taken raises ``ValueError``.
-
-    Examples:
-        >>> register_sampler("tpe", lambda *, seed: None, multi_objective=True, description="")
-        Traceback (most recent call last):
-        ...
-        ValueError: A sampler named 'tpe' is already registered. Registered: cmaes, gp, ...
-    """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"The 'name' parameter must be a non-empty str. Got {name!r} instead.")
-    if name in _REGISTRY:
-        raise ValueError(
-            f"A sampler named {name!r} is already registered. "
-            f"Registered: {', '.join(list_samplers())}."
-        )
-    _REGISTRY[name] = SamplerInfo(
-        name=name, factory=factory, multi_objective=multi_objective, description=description
-    )
+    """Add a sampler (see :class:`SamplerInfo`); a name already taken raises ``ValueError``."""
+    _SAMPLERS.register(name, factory, multi_objective=multi_objective, description=description)
 
 
 def list_samplers() -> list[str]:
@@ -72,14 +48,12 @@ def list_samplers() -> list[str]:
         >>> list_samplers()
         ['cmaes', 'gp', 'nsga2', 'nsga3', 'qmc', 'random', 'rung-tpe', 'tpe']
     """
-    return sorted(_REGISTRY)
+    return _SAMPLERS.names()
 
 
 def sampler_info(name: str) -> SamplerInfo:
     """The registry entry for ``name``; unknown names raise ``ValueError`` listing the known."""
-    if name not in _REGISTRY:
-        raise ValueError(f"Unknown sampler {name!r}. Known: {', '.join(list_samplers())}.")
-    return _REGISTRY[name]
+    return _SAMPLERS.info(name)
 
 
 def get_sampler(
@@ -103,10 +77,9 @@ def get_sampler(
         ValueError: Sampler 'cmaes' handles one objective; this study has 2. ...
     """
     info = sampler_info(name)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"The 'seed' parameter must be an int. Got {seed!r} instead.")
+    seed = check_int(seed, name="seed", owner="get_sampler")
     if n_objectives > 1 and not info.multi_objective:
-        multi = [n for n in list_samplers() if _REGISTRY[n].multi_objective]
+        multi = _SAMPLERS.multi_objective_names()
         raise ValueError(
             f"Sampler {name!r} handles one objective; this study has {n_objectives}. "
             f"Multi-objective samplers: {', '.join(multi)}."

@@ -42,6 +42,7 @@ from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.pruning._mo_asha import rung_point
 from paretune.search.pruning._mo_pruner import curve_entry_at
+from paretune.spaces import check_int
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -164,11 +165,7 @@ class RungTPESampler(TPESampler):
     """
 
     def __init__(self, *, min_points: int = 15, **tpe_options: Any) -> None:
-        if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
-            raise ValueError(
-                "The 'min_points' parameter of RungTPESampler must be an int >= 2. "
-                f"Got {min_points!r} instead."
-            )
+        check_int(min_points, name="min_points", owner="RungTPESampler", minimum=2)
         super().__init__(**tpe_options)
         self.min_points = min_points
         self.last_rung: int | None = None

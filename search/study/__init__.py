@@ -10,13 +10,22 @@ from __future__ import annotations
 from paretune.search.study._budget import epochs_saved, epochs_spent, trial_epochs
 from paretune.search.study._open import (
     WORKER_ATTR,
+    StudyMismatchError,
     mark_worker,
     open_study,
     recover_interrupted,
     session_seed,
 )
+from paretune.search.study._outcome import (
+    Objective,
+    ObjectiveFactory,
+    OutcomeState,
+    Reporter,
+    TrialOutcome,
+    to_outcome,
+)
 from paretune.search.study._record import MEASUREMENTS, record_failure, record_result
-from paretune.search.study._spec import StudySpec
+from paretune.search.study._spec import StudySpec, UnusableError
 from paretune.search.study._storage import (
     is_parallel_safe,
     make_storage,
@@ -29,8 +38,15 @@ from paretune.search.study._trial_cache import OwnedTrialCache
 __all__ = [
     "MEASUREMENTS",
     "WORKER_ATTR",
+    "Objective",
+    "ObjectiveFactory",
+    "OutcomeState",
     "OwnedTrialCache",
+    "Reporter",
+    "StudyMismatchError",
     "StudySpec",
+    "TrialOutcome",
+    "UnusableError",
     "add_synthetic_trials",
     "create_synthetic_study",
     "epochs_saved",
@@ -44,6 +60,7 @@ __all__ = [
     "record_result",
     "session_seed",
     "storage_path",
+    "to_outcome",
     "trial_epochs",
     "validate_storage_url",
 ]

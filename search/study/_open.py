@@ -8,8 +8,6 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._optuna_compat import storage_of, trial_id_of
-from paretune.search.pruning._registry import get_pruner
-from paretune.search.samplers._registry import get_sampler
 from paretune.search.study._record import record_failure
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage import make_storage
@@ -17,10 +15,50 @@ from paretune.search.study._storage import make_storage
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["WORKER_ATTR", "mark_worker", "open_study", "recover_interrupted", "session_seed"]
+__all__ = [
+    "WORKER_ATTR",
+    "StudyMismatchError",
+    "mark_worker",
+    "open_study",
+    "recover_interrupted",
+    "session_seed",
+]
 
 #: Trial system attribute naming the process that runs it: ``"HOST:PID:START"``.
 WORKER_ATTR = "paretune:worker"
+
+
+class StudyMismatchError(ValueError):
+    """An existing study was created with other objectives, constraints or space.
+
+    Attributes:
+        name: The study's name.
+        storage: Its storage URL.
+        key: ``"objectives"``, ``"constraints"`` or ``"space"``.
+        param: For ``"space"``, the first parameter that differs (``None`` when only the
+            conditions do).
+        stored: What the study holds (for a parameter, its JSON dict, ``None`` when absent).
+        wanted: What this run has, in the same form.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        storage: str,
+        key: str,
+        param: str | None,
+        stored: Any,
+        wanted: Any,
+        message: str,
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.storage = storage
+        self.key = key
+        self.param = param
+        self.stored = stored
+        self.wanted = wanted
 
 
 def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.Study:
@@ -28,15 +66,18 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
 
     A new study gets the user attributes ``objectives``, ``space`` (JSON), ``constraints``,
     ``metadata``, ``sampler``, ``pruner`` and ``seed``; an existing one must have been created
-    with the same objectives, space and constraints.
+    with the same objectives, space and constraints (the one place that checks it). The
+    sampler is the spec's own (:meth:`StudySpec.get_sampler`); the spec validated it and
+    the pruner when it was built.
 
     Args:
         spec: The study.
         sampler_seed: Seed of the sampler (default ``spec.seed``).
 
     Raises:
-        ValueError: Bad storage URL, sampler or pruner options, or a study of the same name
-            with other objectives / space / constraints.
+        StudyMismatchError: A study of the same name with other objectives / space /
+            constraints.
+        ValueError: A storage that refuses the study.
 
     Examples:
         >>> import tempfile
@@ -51,19 +92,11 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
     """
     import optuna
 
-    n_objectives = len(spec.objectives)
-    sampler = get_sampler(
-        spec.sampler,
-        seed=spec.seed if sampler_seed is None else sampler_seed,
-        n_objectives=n_objectives,
-        **spec.sampler_options,
-    )
-    get_pruner(spec.pruner, n_objectives=n_objectives, **spec.pruner_options)
     storage = make_storage(spec.storage)
     try:
         study = optuna.create_study(
             storage=storage,
-            sampler=sampler,
+            sampler=spec.get_sampler(seed=sampler_seed),
             study_name=spec.name,
             directions=[optuna.study.StudyDirection[d.upper()] for d in spec.directions],
             load_if_exists=True,
@@ -87,18 +120,38 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
             study.set_user_attr(key, value)
         return study
     for key, value in wanted.items():
-        before = stored.get(key)
-        if key == "space" and isinstance(before, str):
-            same = json.loads(before) == json.loads(value)
-        else:
-            same = before == value
-        if not same:
-            raise ValueError(
-                f"Study {spec.name!r} in {spec.storage} was created with {key} {before!r}; "
-                f"this run has {value!r}. Give the study a new name (or a new storage) to "
-                f"run with other {key}."
-            )
+        _check_same(spec, key, stored.get(key), value)
     return study
+
+
+def _check_same(spec: StudySpec, key: str, before: Any, value: Any) -> None:
+    """Refuse a stored ``key`` that differs from this run's ``value``."""
+    param: str | None = None
+    stored, now = before, value
+    if key == "space" and isinstance(before, str):
+        old, new = json.loads(before), json.loads(value)
+        if old == new:
+            return
+        old_params, new_params = old.get("params", {}), new.get("params", {})
+        for name in [*new_params, *(n for n in old_params if n not in new_params)]:
+            if old_params.get(name) != new_params.get(name):
+                param, stored, now = name, old_params.get(name), new_params.get(name)
+                break
+    elif before == value:
+        return
+    raise StudyMismatchError(
+        name=spec.name,
+        storage=spec.storage,
+        key=key,
+        param=param,
+        stored=stored,
+        wanted=now,
+        message=(
+            f"Study {spec.name!r} in {spec.storage} was created with {key} {before!r}; "
+            f"this run has {value!r}. Give the study a new name (or a new storage) to "
+            f"run with other {key}."
+        ),
+    )
 
 
 def session_seed(seed: int, *, n_existing: int, worker: int) -> int:

@@ -1,9 +1,10 @@
-"""The one place an objective's result becomes a finished Optuna trial.
+"""The one place a trial's outcome becomes a finished Optuna trial.
 
-:func:`record_result` writes the user attributes (strategy, every measurement, the curve),
-the constraint values, and tells the study COMPLETE, PRUNED or FAIL. :func:`record_failure`
-does the same for a trial that raised or was interrupted. Every executor (local, processes,
-Ray) calls these two functions and nothing else to finish a trial.
+:func:`record_result` takes a :class:`~paretune.search.TrialOutcome` and writes the user
+attributes (strategy, every measurement, the curve), the constraint values, and tells the
+study COMPLETE, PRUNED or FAIL. :func:`record_failure` does the same for a trial that raised
+or was interrupted. Every executor (local, processes, Ray) calls these two functions and
+nothing else to finish a trial.
 """
 
 from __future__ import annotations
@@ -12,29 +13,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._objectives import metric_of
+from paretune.search._objectives import MEASUREMENTS, metric_of
 from paretune.search._optuna_compat import set_trial_user_attrs, trial_by_number, trial_id_of
+from paretune.search.study._outcome import OutcomeState, TrialOutcome, to_outcome
 
 if TYPE_CHECKING:
     import optuna
 
 __all__ = ["MEASUREMENTS", "record_failure", "record_result"]
-
-#: Result keys copied to user attributes of every trial that has them.
-MEASUREMENTS: tuple[str, ...] = (
-    "val_accuracy",
-    "test_accuracy",
-    "params",
-    "nonzero_params",
-    "sparsity",
-    "size_bits",
-    "bitops",
-    "latency_ms",
-    "train_seconds",
-    "epochs",
-)
-
-_STATUSES = ("completed", "stopped", "diverged")
 
 
 def _handle(study: optuna.Study, trial: optuna.Trial | int) -> optuna.Trial:
@@ -74,33 +60,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _attrs_of(result: Mapping[str, Any]) -> dict[str, Any]:
+def _attrs_of(outcome: TrialOutcome) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
-    if "strategy" in result:
-        attrs["strategy"] = dict(result["strategy"])
+    if outcome.strategy is not None:
+        attrs["strategy"] = dict(outcome.strategy)
     for key in MEASUREMENTS:
-        if key in result:
-            attrs[key] = _plain(result[key])
-    if "curve" in result:
+        if key in outcome.measurements:
+            attrs[key] = _plain(outcome.measurements[key])
+    if outcome.curve is not None:
         # numbered like the reporter's curve: {"epoch": 1, ...metrics}
         attrs["curve"] = [
             {"epoch": epoch, **{k: _plain(v) for k, v in dict(point).items()}}
-            for epoch, point in enumerate(result["curve"], start=1)
+            for epoch, point in enumerate(outcome.curve, start=1)
         ]
     return attrs
 
 
-def _complete_values(objectives: Sequence[str], result: Mapping[str, Any]) -> list[float] | str:
+def _complete_values(
+    objectives: Sequence[str], measurements: Mapping[str, Any]
+) -> list[float] | str:
     """Objective values in order, or the reason they cannot be used."""
     values: list[float] = []
     for objective in objectives:
         key = metric_of(objective)
-        if key not in result:
+        if key not in measurements:
             return f"the result has no {key!r} (needed for objective {objective!r})"
         try:
-            value = float(result[key])
+            value = float(measurements[key])
         except (TypeError, ValueError):
-            return f"objective {objective!r} ({key}) is not a number: {result[key]!r}"
+            return f"objective {objective!r} ({key}) is not a number: {measurements[key]!r}"
         if not math.isfinite(value):
             return f"objective {objective!r} ({key}) is {value}"
         values.append(value)
@@ -110,19 +98,19 @@ def _complete_values(objectives: Sequence[str], result: Mapping[str, Any]) -> li
 def record_result(
     study: optuna.Study,
     trial: optuna.Trial | int,
-    result: Mapping[str, Any],
+    outcome: TrialOutcome | Mapping[str, Any],
     *,
     objectives: Sequence[str] | None = None,
     constraints: Mapping[str, float] | None = None,
     prune_reason: str | None = None,
 ) -> optuna.trial.TrialState:
-    """Record an objective's result on a running trial and finish it.
+    """Record a trial's outcome on its running Optuna trial and finish it.
 
-    - ``status == "completed"``: COMPLETE, values in ``objectives`` order (``accuracy`` is
+    - ``COMPLETE``: COMPLETE, values in ``objectives`` order (``accuracy`` is
       ``val_accuracy``); a missing or non-finite value makes it FAIL with ``fail_reason``.
-    - ``status == "stopped"`` (the pruner asked to stop): PRUNED with ``pruned_at_epoch``
-      (epochs run) and ``prune_reason``.
-    - ``status == "diverged"`` (or anything else): FAIL with ``fail_reason``.
+    - ``PRUNED`` (the pruner asked to stop): PRUNED with ``pruned_at_epoch`` (epochs run) and
+      ``prune_reason``.
+    - ``FAIL`` (diverged, or an unknown status in the dict form): FAIL with ``fail_reason``.
 
     With constraints, each ``cost - max`` is recorded by ``trial.set_constraint`` (feasible
     when ``<= 0``), so constraint-aware samplers and Optuna's plots use it.
@@ -130,7 +118,7 @@ def record_result(
     Args:
         study: The study.
         trial: The running trial, or its number.
-        result: ``TrainResult.to_dict()``-shaped mapping.
+        outcome: The :class:`TrialOutcome`, or its dict form (``TrainResult.to_dict()``).
         objectives: The study's objectives (default: its ``objectives`` attribute).
         constraints: The study's constraints (default: its ``constraints`` attribute).
         prune_reason: Why the pruner stopped the trial (for PRUNED).
@@ -143,9 +131,9 @@ def record_result(
         >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
         >>> study = optuna.create_study(directions=["maximize", "minimize"])
         >>> trial = study.ask()
-        >>> result = {"status": "completed", "reason": "", "val_accuracy": 0.9,
-        ...           "size_bits": 800.0, "epochs": 3, "strategy": {"lr": 0.1}}
-        >>> record_result(study, trial, result, objectives=("accuracy", "size_bits"),
+        >>> outcome = TrialOutcome(state=OutcomeState.COMPLETE, strategy={"lr": 0.1},
+        ...     measurements={"val_accuracy": 0.9, "size_bits": 800.0, "epochs": 3})
+        >>> record_result(study, trial, outcome, objectives=("accuracy", "size_bits"),
         ...               constraints={"size_bits": 1000.0})
         <TrialState.COMPLETE: 1>
         >>> frozen = study.trials[0]
@@ -154,33 +142,30 @@ def record_result(
     """
     import optuna
 
+    outcome = to_outcome(outcome)
     handle = _handle(study, trial)
     objectives, constraints = _study_setup(study, objectives, constraints)
-    attrs = _attrs_of(result)
-    status = result.get("status")
+    attrs = _attrs_of(outcome)
+    measurements = outcome.measurements
     values: list[float] | None = None
     state = optuna.trial.TrialState.FAIL
-    if status == "completed":
-        checked = _complete_values(objectives, result)
+    if outcome.state is OutcomeState.COMPLETE:
+        checked = _complete_values(objectives, measurements)
         if isinstance(checked, str):
             attrs["fail_reason"] = checked
         else:
             values, state = checked, optuna.trial.TrialState.COMPLETE
-    elif status == "stopped":
+    elif outcome.state is OutcomeState.PRUNED:
         state = optuna.trial.TrialState.PRUNED
-        attrs["pruned_at_epoch"] = _plain(result.get("epochs", len(attrs.get("curve", []))))
-        attrs["prune_reason"] = prune_reason or result.get("reason") or "stopped by the pruner"
-    elif status == "diverged":
-        attrs["fail_reason"] = result.get("reason") or "training diverged"
+        attrs["pruned_at_epoch"] = _plain(measurements.get("epochs", len(attrs.get("curve", []))))
+        attrs["prune_reason"] = prune_reason or outcome.reason or "stopped by the pruner"
     else:
-        attrs["fail_reason"] = (
-            f"the objective returned status {status!r}; expected one of {', '.join(_STATUSES)}"
-        )
+        attrs["fail_reason"] = outcome.reason or "training diverged"
     set_trial_user_attrs(study._storage, trial_id_of(handle), attrs)
     if state is not optuna.trial.TrialState.FAIL:
         for cost, limit in constraints.items():
-            if cost in result and result[cost] is not None:
-                handle.set_constraint(cost, float(result[cost]) - float(limit))
+            if measurements.get(cost) is not None:
+                handle.set_constraint(cost, float(measurements[cost]) - float(limit))
     study.tell(handle, values, state=state)
     return state
 

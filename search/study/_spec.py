@@ -3,16 +3,40 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paretune.search._objectives import COSTS, OBJECTIVES, direction_of
+from paretune.search.pruning._base import TrialPruner
+from paretune.search.pruning._registry import get_pruner
+from paretune.search.samplers._registry import get_sampler
 from paretune.search.study._storage import validate_storage_url
-from paretune.spaces import StrategySpace
+from paretune.spaces import StrategySpace, check_int, is_number
 
-__all__ = ["StudySpec"]
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["StudySpec", "UnusableError"]
+
+
+class UnusableError(ValueError):
+    """The sampler or pruner of a :class:`StudySpec` that its registry refuses to build.
+
+    Attributes:
+        parameter: ``"sampler"`` or ``"pruner"``.
+        reason: The registry's message (unknown name, unknown option, too many objectives).
+
+    Examples:
+        >>> error = UnusableError("pruner", "Unknown pruner 'x'.")
+        >>> error.parameter, str(error)
+        ('pruner', "The 'pruner' parameter of StudySpec is not usable: Unknown pruner 'x'.")
+    """
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"The {parameter!r} parameter of StudySpec is not usable: {reason}")
+        self.parameter = parameter
+        self.reason = reason
 
 
 def _json_mapping(owner: str, name: str, value: Any) -> dict[str, Any]:
@@ -33,6 +57,10 @@ def _json_mapping(owner: str, name: str, value: Any) -> dict[str, Any]:
 class StudySpec:
     """A study to open or resume: name, storage, objectives, space, sampler, pruner, budget.
 
+    Constructing a spec validates it, the sampler and the pruner included: they are built
+    here, once (the registries check names and options), and handed on by
+    :meth:`get_sampler` and :meth:`get_pruner`.
+
     Args:
         name: Study name in the storage.
         storage: Storage URL (see :func:`paretune.search.make_storage`).
@@ -49,6 +77,10 @@ class StudySpec:
             the study (None: no limit).
         metadata: JSON-able extras stored as a study user attribute (task, data_dir, ...).
 
+    Raises:
+        ValueError: A field that is not allowed (scikit-learn wording);
+            :class:`UnusableError` for a sampler or pruner its registry refuses.
+
     Examples:
         >>> from paretune.spaces import Fixed
         >>> spec = StudySpec(name="s", storage="sqlite:///runs/s.db",
@@ -61,6 +93,12 @@ class StudySpec:
         Traceback (most recent call last):
         ...
         ValueError: The 'objectives' parameter of StudySpec must not repeat a name. Got ...
+        >>> StudySpec(name="s", storage="sqlite:///s.db", objectives=("accuracy", "size_bits"),
+        ...           space=spec.space, sampler="cmaes")
+        Traceback (most recent call last):
+        ...
+        paretune.search.study._spec.UnusableError: The 'sampler' parameter of StudySpec is not
+        usable: Sampler 'cmaes' handles one objective; this study has 2. ...
     """
 
     name: str
@@ -75,6 +113,8 @@ class StudySpec:
     constraints: Mapping[str, float] = field(default_factory=dict)
     max_total_epochs: int | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    _sampler: optuna.samplers.BaseSampler = field(init=False, repr=False, compare=False)
+    _pruner: TrialPruner = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -131,10 +171,7 @@ class StudySpec:
         object.__setattr__(
             self, "pruner_options", _json_mapping(owner, "pruner_options", self.pruner_options)
         )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(
-                f"The 'seed' parameter of {owner} must be an int >= 0. Got {self.seed!r} instead."
-            )
+        check_int(self.seed, name="seed", owner=owner, minimum=0)
         constraints = _json_mapping(owner, "constraints", self.constraints)
         for cost, limit in constraints.items():
             if cost not in COSTS:
@@ -142,26 +179,76 @@ class StudySpec:
                     f"The 'constraints' parameter of {owner} must constrain costs among "
                     f"{', '.join(COSTS)}. Got {cost!r} instead."
                 )
-            if (
-                isinstance(limit, bool)
-                or not isinstance(limit, (int, float))
-                or not math.isfinite(limit)
-            ):
+            if not is_number(limit):
                 raise ValueError(
                     f"The 'constraints' parameter of {owner} must give {cost!r} a finite "
                     f"number as its maximum. Got {limit!r} instead."
                 )
             constraints[cost] = float(limit)
         object.__setattr__(self, "constraints", constraints)
-        limit = self.max_total_epochs
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(
-                f"The 'max_total_epochs' parameter of {owner} must be an int >= 1 or None. "
-                f"Got {limit!r} instead."
+        if self.max_total_epochs is not None:
+            check_int(
+                self.max_total_epochs,
+                name="max_total_epochs",
+                owner=owner,
+                minimum=1,
+                what="an int >= 1 or None",
             )
         object.__setattr__(self, "metadata", _json_mapping(owner, "metadata", self.metadata))
+        self._build()
+
+    def _build(self) -> None:
+        """Build the sampler (seeded with ``seed``) and the pruner: their one validation."""
+        n_objectives = len(self.objectives)
+        try:
+            sampler = get_sampler(
+                self.sampler, seed=self.seed, n_objectives=n_objectives, **self.sampler_options
+            )
+        except (ValueError, TypeError) as error:
+            raise UnusableError("sampler", str(error)) from None
+        try:
+            pruner = get_pruner(self.pruner, n_objectives=n_objectives, **self.pruner_options)
+        except (ValueError, TypeError) as error:
+            raise UnusableError("pruner", str(error)) from None
+        object.__setattr__(self, "_sampler", sampler)
+        object.__setattr__(self, "_pruner", pruner)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (another process, a Ray worker) builds its own sampler and pruner: a sampler
+        # carries a random generator that must not be shared.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_sampler", "_pruner")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build()
+
+    def get_sampler(self, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+        """The study's sampler.
+
+        Args:
+            seed: Its seed; ``None`` or ``seed`` itself gives the sampler built with the spec
+                (a resumed study or another worker gets a new one, seeded differently; see
+                :func:`paretune.search.study.session_seed`).
+
+        Examples:
+            >>> from paretune.spaces import Fixed
+            >>> spec = StudySpec(name="s", storage="sqlite:///s.db", objectives=("accuracy",),
+            ...                  space=StrategySpace(params={"epochs": Fixed(value=2)}))
+            >>> spec.get_sampler() is spec.get_sampler(seed=0), type(spec.get_sampler()).__name__
+            (True, 'TPESampler')
+            >>> spec.get_sampler(seed=5) is spec.get_sampler()
+            False
+        """
+        if seed is None or seed == self.seed:
+            return self._sampler
+        built: optuna.samplers.BaseSampler = get_sampler(
+            self.sampler, seed=seed, n_objectives=len(self.objectives), **self.sampler_options
+        )
+        return built
+
+    def get_pruner(self) -> TrialPruner:
+        """The study's pruner, built with the spec."""
+        return self._pruner
 
     @property
     def directions(self) -> tuple[str, ...]:

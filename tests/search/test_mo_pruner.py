@@ -15,6 +15,7 @@ import pytest
 from paretune.search import (
     Decision,
     StudySpec,
+    Verdict,
     get_pruner,
     list_pruners,
     pareto_front_mask,
@@ -149,7 +150,10 @@ def test_a_local_study_with_mo_asha(table: Path, workdir: Path) -> None:
         assert trial.values is None
         assert len(trial.user_attrs["curve"]) == trial.user_attrs["pruned_at_epoch"]
         assert trial.user_attrs["pruned_at_epoch"] in rungs
-        assert "mo-asha" in trial.user_attrs["prune_reason"]
+        reason = trial.user_attrs["prune_reason"]
+        assert (
+            reason.startswith("mo-asha pruner stopped the trial after epoch") and "rank" in reason
+        )
     for trial in complete:
         assert len(trial.user_attrs["curve"]) == EPOCHS
         assert trial.values == [trial.user_attrs["val_accuracy"], trial.user_attrs["size_bits"]]
@@ -201,17 +205,21 @@ def test_decide_reads_other_trials_curves_from_the_storage() -> None:
     trial = study.ask()
     # latency_ms is not reported by anyone: it is left out of the comparison
     metrics = {"val_accuracy": 0.6, "size_bits": 2500.0}
-    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=metrics) is Decision.STOP
-    assert pruner.last_reason == (
-        "mo-asha: rank 4 of 4 at the 1-epoch rung; only the top 2 continue"
+    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=metrics) == Verdict(
+        Decision.STOP,
+        "mo-asha pruner stopped the trial after epoch 1 (val_accuracy=0.6): "
+        "rank 4 of 4 at the 1-epoch rung; only the top 2 continue",
     )
     cheapest = {"val_accuracy": 0.6, "size_bits": 500.0}
-    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=cheapest) is Decision.CONTINUE
-    assert pruner.last_reason is None
+    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=cheapest) == Verdict(
+        Decision.CONTINUE
+    )
     # epoch 2 is the rung of 2 (reduction 2): two others reached it; this one is dominated
-    assert pruner.decide(study=study, trial=trial, epoch=2, metrics=metrics) is Decision.STOP
+    verdict = pruner.decide(study=study, trial=trial, epoch=2, metrics=metrics)
+    assert verdict.decision is Decision.STOP
     # epoch 3 is no rung; epoch 4 would be, but the last epoch (9) comes from the space
-    assert pruner.decide(study=study, trial=trial, epoch=3, metrics=metrics) is Decision.CONTINUE
+    verdict = pruner.decide(study=study, trial=trial, epoch=3, metrics=metrics)
+    assert verdict.decision is Decision.CONTINUE
 
 
 def test_the_last_epoch_is_never_a_rung() -> None:
@@ -223,8 +231,10 @@ def test_the_last_epoch_is_never_a_rung() -> None:
     trial.set_user_attr("strategy", {"epochs": 3})
     pruner = MOAshaPruner(min_epochs=1, reduction_factor=3)
     worst = {"val_accuracy": 0.1, "size_bits": 1000.0}
-    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=worst) is Decision.STOP
-    assert pruner.decide(study=study, trial=trial, epoch=3, metrics=worst) is Decision.CONTINUE
+    verdict = pruner.decide(study=study, trial=trial, epoch=1, metrics=worst)
+    assert verdict.decision is Decision.STOP
+    verdict = pruner.decide(study=study, trial=trial, epoch=3, metrics=worst)
+    assert verdict.decision is Decision.CONTINUE
 
 
 def test_decide_explains_what_is_missing() -> None:

@@ -14,6 +14,7 @@ from paretune.search import (
     StudySpec,
     TrialPruner,
     TrialReporter,
+    Verdict,
     get_pruner,
     list_pruners,
     pruner_info,
@@ -89,15 +90,15 @@ def test_pruner_in_a_single_objective_study(name: str, workdir: Path, fake: Modu
 def test_single_objective_pruner_refuses_a_multi_objective_study(
     name: str, workdir: Path, fake: ModuleType
 ) -> None:
-    spec = StudySpec(
-        name="mo",
-        storage="sqlite:///runs/mo.db",
-        objectives=("accuracy", "size_bits"),
-        space=SPACE,
-        pruner=name,
-        pruner_options=BUILTIN_OPTIONS[name],
-    )
     with pytest.raises(ValueError, match=f"Pruner '{name}' works on single-objective studies"):
+        spec = StudySpec(
+            name="mo",
+            storage="sqlite:///runs/mo.db",
+            objectives=("accuracy", "size_bits"),
+            space=SPACE,
+            pruner=name,
+            pruner_options=BUILTIN_OPTIONS[name],
+        )
         run_local(spec, objective_factory=fake.make_fake, n_trials=1)
     # and at decision time, for a pruner built without knowing the study
     study = optuna.create_study(directions=["maximize", "minimize"])
@@ -131,13 +132,17 @@ def test_prune_on_another_metric() -> None:
     trial = study.ask()
     pruner = get_pruner("threshold", upper=1.0, metric="train_loss")
     metrics = {"val_accuracy": 0.9, "train_loss": 3.0}
-    assert pruner.decide(study=study, trial=trial, epoch=1, metrics=metrics) is Decision.STOP
+    verdict = pruner.decide(study=study, trial=trial, epoch=1, metrics=metrics)
+    assert verdict == Verdict(
+        Decision.STOP,
+        "threshold pruner stopped the trial after epoch 1 (val_accuracy=0.9, train_loss=3)",
+    )
 
 
 def test_any_object_with_decide_is_a_pruner_for_the_reporter() -> None:
     class StopAtTwo:
-        def decide(self, *, study: Any, trial: Any, epoch: int, metrics: Any) -> Decision:
-            return Decision.STOP if epoch >= 2 else Decision.CONTINUE
+        def decide(self, *, study: Any, trial: Any, epoch: int, metrics: Any) -> Verdict:
+            return Verdict(Decision.STOP if epoch >= 2 else Decision.CONTINUE)
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     trial = study.ask()
@@ -145,6 +150,8 @@ def test_any_object_with_decide_is_a_pruner_for_the_reporter() -> None:
     assert report(1, {"val_accuracy": 0.5}) is False
     assert report(2, {"val_accuracy": 0.6}) is True
     assert report.pruned_at_epoch == 2
+    # a verdict without a reason: the reporter words it with the pruner's name
+    assert report.prune_reason == "two pruner stopped the trial after epoch 2 (val_accuracy=0.6)"
     assert study.trials[0].user_attrs["curve"] == [
         {"epoch": 1, "val_accuracy": 0.5},
         {"epoch": 2, "val_accuracy": 0.6},

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
-from paretune.search import StudySpec, run_local, run_ray
+from paretune.search import StopReason, StudySpec, run_local, run_ray
 from paretune.search.executors._ray_executor import _CtrlCWatch, gpu_share
 from paretune.spaces import (
     CategoricalDistribution,
@@ -181,7 +181,7 @@ def test_scheduler_stops_are_recorded_pruned_with_the_epoch_reached(
         epochs = trial.user_attrs["epochs"]
         assert trial.user_attrs["pruned_at_epoch"] == epochs < 4
         assert [p["epoch"] for p in trial.user_attrs["curve"]] == list(range(1, epochs + 1))
-        assert trial.user_attrs["prune_reason"].startswith("asha pruner (Ray Tune Async")
+        assert trial.user_attrs["prune_reason"].startswith("asha pruner stopped the trial")
         assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
         assert "test_accuracy" in trial.user_attrs  # the trainer's own result, not a kill
     assert all(t.user_attrs["epochs"] == 4 for t in complete)
@@ -215,7 +215,8 @@ def test_mo_asha_runs_as_a_ray_scheduler(local_ray: None, tmp_path: Path) -> Non
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(trials) == 8 and pruned
     for trial in pruned:
-        assert trial.user_attrs["prune_reason"].startswith("mo-asha: rank")
+        reason = trial.user_attrs["prune_reason"]
+        assert reason.startswith("mo-asha pruner stopped the trial") and ": rank" in reason
         assert trial.user_attrs["pruned_at_epoch"] in (1, 3)  # the rungs below epoch 4
 
 
@@ -343,11 +344,11 @@ def test_gpu_share_refuses_other_values(value: Any) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_trials": 0}, "'n_trials' parameter of run_ray must be an int >= 1. Got 0"),
+        ({"n_trials": -1}, "'n_trials' parameter of run_ray must be an int >= 0. Got -1"),
         ({"cpus_per_trial": 0}, "'cpus_per_trial' parameter of run_ray must be a float > 0"),
         ({"max_concurrent": 0}, "'max_concurrent' parameter of run_ray must be an int >= 1"),
         ({"max_failures": -1}, "'max_failures' parameter of run_ray must be an int >= 0"),
-        ({"timeout": 0}, "'timeout' parameter of run_ray must be a float > 0"),
+        ({"timeout": 0}, "'timeout' parameter of run_ray must be a number > 0"),
         ({"gpus_per_trial": 0.3}, "fraction that divides 1"),
     ],
 )
@@ -360,7 +361,33 @@ def test_bad_arguments_fail_before_ray_starts(
         run_ray(_spec(tmp_path, "bad"), **args)
 
 
-def test_pruner_options_without_a_ray_equivalent_are_refused(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "opts", pruner="median", pruner_options={"n_min_trials": 2})
-    with pytest.raises(ValueError, match="Known on the Ray backend: n_startup_trials"):
+@pytest.mark.parametrize("run", [run_local, run_ray])
+def test_both_executors_check_n_trials_and_timeout_the_same_way(run: Any, tmp_path: Path) -> None:
+    factory = functools.partial(sleepy, 0.0)
+    name = run.__name__
+    with pytest.raises(ValueError, match=f"'n_trials' parameter of {name} must be an int >= 0"):
+        run(_spec(tmp_path, "args"), objective_factory=factory, n_trials=True)
+    with pytest.raises(
+        ValueError, match=rf"'timeout' parameter of {name} must be a number > 0 \(seconds\)"
+    ):
+        run(_spec(tmp_path, "args"), objective_factory=factory, n_trials=1, timeout=-1.0)
+
+
+def test_nothing_left_to_run_returns_the_summary_a_local_run_does(tmp_path: Path) -> None:
+    factory = functools.partial(sleepy, 0.0)
+    local = run_local(_spec(tmp_path, "none"), objective_factory=factory, n_trials=0)
+    started = ray.is_initialized()
+    on_ray = run_ray(_spec(tmp_path, "none"), objective_factory=factory, n_trials=0)
+    assert ray.is_initialized() is started  # it returned before starting Ray
+    for summary in (local, on_ray):
+        assert summary.stop_reason is StopReason.ALREADY_DONE
+        assert (summary.done, summary.ran, summary.failed, summary.front_size) == (0, 0, 0, 0)
+    assert local.study_name == on_ray.study_name and local.n_trials == on_ray.n_trials == 0
+
+
+def test_unknown_pruner_options_are_refused_before_ray_starts(tmp_path: Path) -> None:
+    started = ray.is_initialized()
+    with pytest.raises(ValueError, match="Unknown option 'patience' for pruner 'median'"):
+        spec = _spec(tmp_path, "opts", pruner="median", pruner_options={"patience": 2})
         run_ray(spec, objective_factory=functools.partial(sleepy, 0.0), n_trials=1)
+    assert ray.is_initialized() is started

@@ -9,7 +9,14 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from paretune.search import MEASUREMENTS, make_storage, record_failure, record_result
+from paretune.search import (
+    MEASUREMENTS,
+    OutcomeState,
+    TrialOutcome,
+    make_storage,
+    record_failure,
+    record_result,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -161,3 +168,32 @@ def test_numpy_scalars_are_stored_as_plain_numbers(study: optuna.Study) -> None:
     attrs = study.trials[0].user_attrs
     assert attrs["params"] == 7 and isinstance(attrs["params"], int)
     assert attrs["sparsity"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("completed", OutcomeState.COMPLETE),
+        ("stopped", OutcomeState.PRUNED),
+        ("diverged", OutcomeState.FAIL),
+    ],
+)
+def test_a_trial_outcome_records_as_its_dict_form_does(
+    study: optuna.Study, status: str, state: OutcomeState
+) -> None:
+    import pickle
+
+    outcome = TrialOutcome.from_dict(result(status=status, reason="why"))
+    assert outcome.state is state
+    assert pickle.loads(pickle.dumps(outcome)) == outcome  # crosses processes as it is
+    assert TrialOutcome.from_dict(outcome.to_dict()) == outcome
+    typed = record_result(study, study.ask(), outcome)
+    plain = record_result(study, study.ask(), result(status=status, reason="why"))
+    assert typed is plain
+    first, second = study.trials
+    assert first.user_attrs == second.user_attrs and first.values == second.values
+
+
+def test_an_unknown_measurement_is_refused() -> None:
+    with pytest.raises(ValueError, match="Unknown measurement 'acc'. Known: val_accuracy"):
+        TrialOutcome(state=OutcomeState.COMPLETE, measurements={"acc": 0.9})

@@ -69,6 +69,12 @@ def test_unknown_name_lists_known() -> None:
 def test_duplicate_registration_is_refused() -> None:
     with pytest.raises(ValueError, match="A sampler named 'nsga2' is already registered"):
         register_sampler("nsga2", lambda *, seed: None, multi_objective=True, description="")
+    # the message names the registered ones
+    with pytest.raises(
+        ValueError,
+        match=r"A sampler named 'tpe' is already registered\. Registered: cmaes, gp, ",
+    ):
+        register_sampler("tpe", lambda *, seed: None, multi_objective=True, description="")
 
 
 def test_options_are_checked_against_the_sampler_signature() -> None:

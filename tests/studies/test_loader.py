@@ -45,13 +45,13 @@ def study(tmp_path: Path, space: str, top: str = "") -> str:
 @pytest.mark.parametrize("name", sorted(builtin_studies()))
 def test_every_builtin_study_loads_and_makes_a_spec(name: str) -> None:
     config = load_config(name)
-    assert config.name == name
+    assert config.spec.name == name
     assert config.source == builtin_studies()[name]
-    spec = config.to_spec()
+    spec = config.spec
     assert isinstance(spec, StudySpec)
-    assert spec.space == config.space and spec.objectives == config.objectives
+    assert spec.space == config.spec.space and spec.objectives == config.spec.objectives
     assert spec.metadata["task"] == config.task
-    assert isinstance(config.space.params["epochs"], Fixed | IntDistribution)
+    assert isinstance(config.spec.space.params["epochs"], Fixed | IntDistribution)
 
 
 def test_builtin_names_map_to_files() -> None:
@@ -62,18 +62,21 @@ def test_builtin_names_map_to_files() -> None:
 
 def test_digits_quick_is_the_two_objective_nsga2_study() -> None:
     config = load_config("digits-quick")
-    assert config.objectives == ("accuracy", "size_bits")
-    assert config.sampler == "nsga2"
-    assert config.storage == "sqlite:///runs/digits-quick.db"
-    assert config.space.conditions["momentum"][0] == "optimizer"
+    assert config.spec.objectives == ("accuracy", "size_bits")
+    assert config.spec.sampler == "nsga2"
+    assert config.spec.storage == "sqlite:///runs/digits-quick.db"
+    assert config.spec.space.conditions["momentum"][0] == "optimizer"
 
 
 def test_digits_full_searches_every_strategy_dimension() -> None:
     from paretune.studies._space_file import strategy_fields
 
     config = load_config("digits-full")
-    assert set(strategy_fields()) - set(config.space.params) <= {"eps", "seed"}
-    assert set(config.space.conditions) == {
+    # the transfer / large-batch fields keep their defaults in the digits studies
+    later = {"init", "freeze_epochs", "backbone_lr_scale", "distill_alpha"}
+    later |= {"distill_temperature", "grad_clip", "precision", "channels_last"}
+    assert set(strategy_fields()) - set(config.spec.space.params) <= {"eps", "seed", *later}
+    assert set(config.spec.space.conditions) == {
         "momentum",
         "beta1",
         "beta2",
@@ -94,7 +97,7 @@ def test_space_entries_become_fixed_categorical_and_ranges(tmp_path: Path) -> No
         "dropout = { low = 0.0, high = 0.5, step = 0.1 }\n"
         "epochs = 2\n",
     )
-    params = load_config(path).space.params
+    params = load_config(path).spec.space.params
     assert params["optimizer"] == CategoricalDistribution(choices=("sgd", "adam"))
     assert params["lr"] == FloatDistribution(low=1e-3, high=0.1, log=True)
     assert params["batch_size"] == IntDistribution(low=16, high=64, step=16)
@@ -105,14 +108,19 @@ def test_space_entries_become_fixed_categorical_and_ranges(tmp_path: Path) -> No
 def test_defaults_fill_name_storage_and_task_epochs(tmp_path: Path) -> None:
     path = write(tmp_path, 'task = "digits-mlp"\n[space]\nlr = 0.01\n', "my_study.toml")
     config = load_config(path)
-    assert config.name == "my-study"
-    assert config.storage == "sqlite:///runs/my-study.db"
-    assert config.objectives == ("accuracy",)
-    assert (config.sampler, config.pruner, config.seed, config.jobs) == ("tpe", "none", 0, 1)
-    assert config.timeout is None and config.max_total_epochs is None
+    assert config.spec.name == "my-study"
+    assert config.spec.storage == "sqlite:///runs/my-study.db"
+    assert config.spec.objectives == ("accuracy",)
+    assert (config.spec.sampler, config.spec.pruner, config.spec.seed, config.jobs) == (
+        "tpe",
+        "none",
+        0,
+        1,
+    )
+    assert config.timeout is None and config.spec.max_total_epochs is None
     # epochs follow the task's default; the training seed stays the Strategy's default
-    assert "seed" not in config.space.params
-    assert config.space.params["epochs"] == Fixed(value=20)
+    assert "seed" not in config.spec.space.params
+    assert config.spec.space.params["epochs"] == Fixed(value=20)
 
 
 def test_every_top_level_key_is_read(tmp_path: Path) -> None:
@@ -142,10 +150,10 @@ def test_every_top_level_key_is_read(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert config.timeout == 5400.0
-    assert config.seed == 7
-    assert config.storage == "journal:///runs/unit.log"
-    assert dict(config.constraints) == {"size_bits": 50000.0}
-    assert config.max_total_epochs == 50
+    assert config.spec.seed == 7
+    assert config.spec.storage == "journal:///runs/unit.log"
+    assert dict(config.spec.constraints) == {"size_bits": 50000.0}
+    assert config.spec.max_total_epochs == 50
     assert config.data_dir == str(Path("~/data").expanduser())
     assert (config.device, config.backend, config.jobs) == ("cpu", "ray", 3)
     assert config.ray.address == "auto" and config.ray.gpus_per_trial == 0.25
@@ -162,8 +170,14 @@ def test_sampler_and_pruner_tables_carry_options(tmp_path: Path) -> None:
         'pruner = { name = "median", n_startup_trials = 2 }\n[space]\nlr = 0.01\n',
     )
     config = load_config(path)
-    assert (config.sampler, dict(config.sampler_options)) == ("tpe", {"n_startup_trials": 4})
-    assert (config.pruner, dict(config.pruner_options)) == ("median", {"n_startup_trials": 2})
+    assert (config.spec.sampler, dict(config.spec.sampler_options)) == (
+        "tpe",
+        {"n_startup_trials": 4},
+    )
+    assert (config.spec.pruner, dict(config.spec.pruner_options)) == (
+        "median",
+        {"n_startup_trials": 2},
+    )
 
 
 def test_overrides_replace_file_values_and_are_validated(tmp_path: Path) -> None:
@@ -197,7 +211,7 @@ def test_sub_parameter_gets_the_trainers_condition(tmp_path: Path) -> None:
         'schedule = ["constant", "step"]\n'
         "step_size = [2, 3]\n",
     )
-    conditions = load_config(path).space.conditions
+    conditions = load_config(path).spec.space.conditions
     for name in ("momentum", "beta1", "step_size"):
         assert conditions[name] == conditional_parameters()[name]
 
@@ -205,7 +219,7 @@ def test_sub_parameter_gets_the_trainers_condition(tmp_path: Path) -> None:
 def test_sub_parameter_is_unconditional_when_the_default_parent_applies(tmp_path: Path) -> None:
     # optimizer is not in [space]: it stays "adam", where beta1 always applies
     config = load_config(study(tmp_path, "beta1 = { low = 0.8, high = 0.9 }\n"))
-    assert "beta1" not in config.space.conditions
+    assert "beta1" not in config.spec.space.conditions
 
 
 def test_sampled_sub_parameters_only_appear_where_they_apply(tmp_path: Path) -> None:
@@ -217,7 +231,7 @@ def test_sampled_sub_parameters_only_appear_where_they_apply(tmp_path: Path) -> 
         tmp_path,
         'optimizer = ["sgd", "momentum", "adam"]\nmomentum = { low = 0.5, high = 0.9 }\n',
     )
-    space = load_config(path).space
+    space = load_config(path).spec.space
     study_ = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(30):

@@ -29,3 +29,32 @@ def test_worker_threads_are_set_when_the_task_is_built(threads: int, expected: s
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     ).stdout.strip()
     assert out == expected
+
+
+def test_the_outcome_carries_every_measurement_a_train_result_has() -> None:
+    """search's MEASUREMENTS / COSTS are the one list: trainers' cost names are among them."""
+    from paretune.search import COSTS, MEASUREMENTS, OutcomeState
+    from paretune.studies._objective import trial_outcome
+    from paretune.trainers import COST_NAMES, Strategy, TrainResult, TrainStatus
+
+    assert set(COST_NAMES) == set(COSTS)
+    result = TrainResult(
+        status=TrainStatus.DIVERGED,
+        reason="loss is nan at epoch 1",
+        val_accuracy=0.1,
+        test_accuracy=0.1,
+        params=10,
+        nonzero_params=9,
+        sparsity=0.1,
+        size_bits=288.0,
+        bitops=5.0,
+        latency_ms=0.2,
+        train_seconds=1.5,
+        epochs=1,
+        curve=({"val_accuracy": 0.1},),
+        strategy=Strategy(),
+    )
+    outcome = trial_outcome(result)
+    assert outcome.state is OutcomeState.FAIL and outcome.reason == "loss is nan at epoch 1"
+    assert outcome.to_dict() == result.to_dict()
+    assert set(outcome.measurements) == set(MEASUREMENTS)
