@@ -3,7 +3,7 @@
 Trains every strategy of a full-factorial grid (every training dimension varied) on the
 ``digits-mlp`` task with the real trainer, recording the per-epoch validation accuracy, the
 cumulative training time, the test accuracy and the measured costs, and writes them as a
-replay table (format: ``paretune.trainers.write_replay_table``) to ``bench/data/digits_mlp_grid.npz``.
+replay table (``paretune.trainers.write_replay_table``) to ``bench/data/digits_mlp_grid.npz``.
 
 Run once: about 1.1 s per strategy on one free core (20 minutes); the committed table took
 66 minutes on a 2-core machine shared with other jobs::

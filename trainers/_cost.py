@@ -3,39 +3,48 @@
 Definitions (the same for the planned costs of :func:`static_cost` and the measured ones):
 
 * ``params``: trainable parameters.
-* prunable weights: the weights of every ``nn.Linear`` and ``nn.Conv2d`` layer; they are the
-  ones pruned and quantized. Every other parameter (biases, normalization scales and shifts)
-  stays float.
+* prunable weights: the weights of the layers of :func:`named_prunable_layers` (every
+  ``nn.Linear`` and ``nn.Conv1d/2d/3d``, narrowed by the task's ``prunable`` filter); they are
+  the ones pruned and quantized. Every other parameter (biases, normalization scales and
+  shifts, embeddings, attention projections held by ``nn.MultiheadAttention``) stays float.
 * ``sparsity``: fraction of the prunable weights that are exactly zero.
 * ``nonzero_params``: trainable parameters that are not exactly zero.
 * ``size_bits = nonzero prunable weights x bits + other parameters x 32`` (a sparse format's
   index overhead is not counted).
 * ``bitops = sum over layers of nonzero weights x uses per weight x bits x act_bits`` where a
   weight's uses are the multiply-accumulates it takes part in for one sample (1 for a linear
-  layer, the output height x width for a convolution) and ``act_bits`` is 32 when activations
-  stay float.
+  layer applied to a vector, the sequence length for one applied to a sequence, the output
+  length / area / volume for a convolution, summed over every call of the layer) and
+  ``act_bits`` is 32 when activations stay float.
 * ``latency_ms``: median of timed batch-1 forward passes on the device, after warm-up.
 
-A planned cost assumes the pruned weights are spread evenly over the layers for ``bitops``;
-the measured one counts the real nonzero weights of each layer.
+Uses are counted by forward hooks on the real layers during one pass over an example: a batch
+of the task's data (any number of samples, one tensor or several inputs), or zeros of the
+task's ``input_shape``. A planned cost assumes the pruned weights are spread evenly over the
+layers for ``bitops``; the measured one counts the real nonzero weights of each layer.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from ._layers import LayerFilter, PrunableLayer, named_prunable_layers
 from ._strategy import Strategy
 from ._task import Task
 
 __all__ = [
+    "COST_SAMPLES",
+    "Example",
     "LayerStats",
     "layer_stats",
+    "task_example",
     "measure_cost",
     "measure_latency_ms",
     "planned_cost",
@@ -44,15 +53,26 @@ __all__ = [
     "static_cost",
 ]
 
+#: Validation samples the cost is measured on (uses per weight are averaged over them).
+COST_SAMPLES = 8
 
-def prunable_layers(model: nn.Module) -> list[nn.Linear | nn.Conv2d]:
-    """The ``nn.Linear`` / ``nn.Conv2d`` layers (subclasses included) in module order."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+#: One batch of model inputs: a tensor (``model(x)``), a sequence of tensors (``model(*x)``) or
+#: a mapping of names to tensors (``model(**x)``); dimension 0 of every tensor is the sample.
+Example = torch.Tensor | Sequence[torch.Tensor] | Mapping[str, torch.Tensor]
 
 
-def prunable_weights(model: nn.Module) -> list[torch.Tensor]:
+def prunable_layers(model: nn.Module, *, select: LayerFilter | None = None) -> list[PrunableLayer]:
+    """The pruned and quantized layers of ``model`` in module order.
+
+    Every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` (exact types, or their quantized twins),
+    narrowed by ``select(name, module)``: see :func:`named_prunable_layers`.
+    """
+    return [layer for _, layer in named_prunable_layers(model, select=select)]
+
+
+def prunable_weights(model: nn.Module, *, select: LayerFilter | None = None) -> list[torch.Tensor]:
     """The weights of :func:`prunable_layers`."""
-    return [layer.weight for layer in prunable_layers(model)]
+    return [layer.weight for layer in prunable_layers(model, select=select)]
 
 
 @dataclass(frozen=True)
@@ -62,61 +82,125 @@ class LayerStats:
     Attributes:
         params: Trainable parameters.
         prunable: Weights of the prunable layers.
-        uses: For each prunable layer, the multiply-accumulates each weight takes part in.
+        uses: For each prunable layer, the multiply-accumulates each weight takes part in for
+            one sample (averaged over the samples of the example).
         sizes: For each prunable layer, its number of weights.
+        names: For each prunable layer, its qualified name in the model.
     """
 
     params: int
     prunable: int
-    uses: tuple[int, ...]
+    uses: tuple[float, ...]
     sizes: tuple[int, ...]
+    names: tuple[str, ...]
 
     @property
-    def macs(self) -> int:
+    def macs(self) -> float:
         """Multiply-accumulates of one dense forward pass of one sample."""
         return sum(u * s for u, s in zip(self.uses, self.sizes, strict=True))
 
 
+def _tensors(example: Example) -> list[torch.Tensor]:
+    if isinstance(example, torch.Tensor):
+        return [example]
+    values = list(example.values()) if isinstance(example, Mapping) else list(example)
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        raise TypeError(
+            "The 'example' parameter must be a tensor, a sequence of tensors or a mapping of "
+            f"names to tensors. Got {type(example).__name__} instead."
+        )
+    return values
+
+
+def _map(example: Example, fn: Any) -> Example:
+    if isinstance(example, torch.Tensor):
+        return fn(example)  # type: ignore[no-any-return]
+    if isinstance(example, Mapping):
+        return {key: fn(value) for key, value in example.items()}
+    return tuple(fn(value) for value in example)
+
+
+def _forward(model: nn.Module, example: Example) -> Any:
+    if isinstance(example, torch.Tensor):
+        return model(example)
+    if isinstance(example, Mapping):
+        return model(**example)
+    return model(*example)
+
+
+def _resolve_example(
+    model: nn.Module, input_shape: Sequence[int] | None, example: Example | None
+) -> tuple[Example, int]:
+    """The example on the model's device and its number of samples."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if (input_shape is None) == (example is None):
+        raise ValueError("Give exactly one of input_shape (zeros of that shape) and example.")
+    if example is None:
+        return torch.zeros(1, *(input_shape or ()), device=device), 1
+    samples = len(_tensors(example)[0])
+    if samples < 1:
+        raise ValueError("The 'example' parameter must hold at least one sample. Got 0 instead.")
+    return _map(example, lambda t: t.to(device)), samples
+
+
 @torch.no_grad()
-def layer_stats(model: nn.Module, input_shape: Sequence[int]) -> LayerStats:
-    """Count parameters and each prunable weight's uses with one batch-1 forward pass.
+def layer_stats(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    example: Example | None = None,
+    select: LayerFilter | None = None,
+) -> LayerStats:
+    """Count parameters and each prunable weight's uses with one forward pass.
+
+    The pass runs on zeros of ``input_shape`` (one sample) or on ``example`` (a batch of real
+    inputs; see :data:`Example`), in eval mode; forward hooks on the prunable layers read the
+    output sizes, summed over every call of a layer and divided by the number of samples.
+
+    Args:
+        model: Any model.
+        input_shape: Shape of one input sample.
+        example: A batch of inputs instead of ``input_shape``.
+        select: The task's ``prunable`` filter (see :func:`named_prunable_layers`).
 
     Examples:
         >>> stats = layer_stats(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(),
         ...     nn.Linear(8, 3)), (1, 4, 4))
         >>> stats.params, stats.prunable, stats.uses, stats.macs
-        (47, 42, (4, 1), 96)
+        (47, 42, (4.0, 1.0), 96.0)
+        >>> sequences = torch.randn(5, 7, 2)  # 5 samples of 7 steps
+        >>> layer_stats(nn.Linear(2, 3), example=sequences).uses
+        (7.0,)
     """
-    layers = prunable_layers(model)
-    outputs: dict[int, torch.Size] = {}
+    named = named_prunable_layers(model, select=select)
+    inputs, samples = _resolve_example(model, input_shape, example)
+    totals = [0] * len(named)
+
+    def count(index: int, layer: nn.Module, out: torch.Tensor) -> None:
+        channels = out.shape[-1] if isinstance(layer, nn.Linear) else out.shape[1]
+        totals[index] += int(out.numel()) // int(channels)
+
     hooks = [
         layer.register_forward_hook(
-            lambda module, args, out, index=index: outputs.__setitem__(index, out.shape)
+            lambda module, args, out, index=index: count(index, module, out)
         )
-        for index, layer in enumerate(layers)
+        for index, (_, layer) in enumerate(named)
     ]
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training
     model.eval()
     try:
-        model(torch.zeros(1, *input_shape, device=device))
+        _forward(model, inputs)
     finally:
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    uses: list[int] = []
-    for index, layer in enumerate(layers):
-        shape = outputs.get(index)
-        if shape is None:
-            uses.append(0)  # a layer the forward pass never reached does no work
-            continue
-        channels = shape[-1] if isinstance(layer, nn.Linear) else shape[1]
-        uses.append(int(torch.Size(shape).numel()) // int(channels))
+    sizes = tuple(int(layer.weight.numel()) for _, layer in named)
     return LayerStats(
         params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        prunable=sum(int(w.numel()) for w in prunable_weights(model)),
-        uses=tuple(uses),
-        sizes=tuple(int(w.numel()) for w in prunable_weights(model)),
+        prunable=sum(sizes),
+        uses=tuple(total / samples for total in totals),
+        sizes=sizes,
+        names=tuple(name for name, _ in named),
     )
 
 
@@ -134,10 +218,17 @@ def planned_cost(stats: LayerStats, strategy: Strategy) -> dict[str, float]:
     }
 
 
+def task_example(task: Task) -> Example:
+    """The first :data:`COST_SAMPLES` validation inputs of ``task`` (loads its data)."""
+    return task.data().x_val[:COST_SAMPLES]
+
+
 def static_cost(task: Task, strategy: Strategy) -> dict[str, float]:
     """Planned ``params``, ``nonzero_params``, ``size_bits`` and ``bitops`` (no training).
 
-    The model is built on the CPU without touching the global random state.
+    The model is built on the CPU without touching the global random state. Uses are counted
+    on zeros of the task's ``input_shape`` when it has one, else on a batch of its validation
+    data (:func:`task_example`).
 
     Examples:
         >>> from paretune.trainers import Strategy, get_task
@@ -148,16 +239,30 @@ def static_cost(task: Task, strategy: Strategy) -> dict[str, float]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(strategy.seed)
         model = task.new_model(strategy.dropout)
-    return planned_cost(layer_stats(model, task.input_shape), strategy)
+    if task.input_shape:
+        stats = layer_stats(model, task.input_shape, select=task.prunable)
+    else:
+        stats = layer_stats(model, example=task_example(task), select=task.prunable)
+    return planned_cost(stats, strategy)
 
 
 @torch.no_grad()
 def measure_latency_ms(
-    model: nn.Module, input_shape: Sequence[int], *, warmup: int = 5, repeats: int = 21
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    example: Example | None = None,
+    warmup: int = 5,
+    repeats: int = 21,
 ) -> float:
-    """Median milliseconds of a batch-1 forward pass, after ``warmup`` untimed passes."""
+    """Median milliseconds of a batch-1 forward pass, after ``warmup`` untimed passes.
+
+    The pass runs on zeros of ``input_shape`` or on the first sample of ``example``.
+    """
+    if example is not None:
+        example = _map(example, lambda t: t[:1])
+    x, _ = _resolve_example(model, input_shape, example)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    x = torch.zeros(1, *input_shape, device=device)
     was_training = model.training
     model.eval()
     cuda = device.type == "cuda"
@@ -165,7 +270,7 @@ def measure_latency_ms(
     try:
         for index in range(warmup + repeats):
             start = time.perf_counter()
-            model(x)
+            _forward(model, x)
             if cuda:
                 torch.cuda.synchronize(device)
             if index >= warmup:
@@ -179,8 +284,13 @@ def measure_latency_ms(
 def measure_cost(
     model: nn.Module, stats: LayerStats, *, bits: int, act_bits: int | None
 ) -> dict[str, float]:
-    """Measured ``params``, ``nonzero_params``, ``sparsity``, ``size_bits`` and ``bitops``."""
-    nonzero_layer = [int(torch.count_nonzero(w)) for w in prunable_weights(model)]
+    """Measured ``params``, ``nonzero_params``, ``sparsity``, ``size_bits`` and ``bitops``.
+
+    The prunable layers are those named in ``stats`` (quantized twins keep their names).
+    """
+    layers = dict(named_prunable_layers(model))
+    weights = [layers[name].weight for name in stats.names]
+    nonzero_layer = [int(torch.count_nonzero(w)) for w in weights]
     nonzero_prunable = sum(nonzero_layer)
     nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters() if p.requires_grad)
     other = stats.params - stats.prunable

@@ -121,7 +121,7 @@ def export_model(directory: str | Path, *, result: TrainResult, task: Task) -> P
     folder.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(result.model).to("cpu").eval()
     bits = result.strategy.bits
-    prunable = {id(layer): layer for layer in prunable_layers(model)}
+    prunable = {id(layer): layer for layer in prunable_layers(model, select=task.prunable)}
     layers: dict[str, dict[str, torch.Tensor]] = {}
     for name, module in model.named_modules():
         if id(module) in prunable:

@@ -1,11 +1,13 @@
 """Quantization-aware training: symmetric per-output-channel weights, per-tensor activations.
 
-Weights of ``b`` bits are rounded to ``scale * q`` with integer ``q`` in
-``[-(2**(b-1) - 1), 2**(b-1) - 1]`` and one ``scale = max|w| / (2**(b-1) - 1)`` per output
-channel, so a channel takes at most ``2**b - 1`` distinct values (zero included, which keeps
-pruned weights at zero). The rounding is skipped in the backward pass (straight-through
-estimator). Activations, when ``act_bits`` is set, are quantized the same way per tensor at the
-input of every linear / convolution layer, with a dynamic scale.
+The quantized layers are the prunable ones (``nn.Linear`` and ``nn.Conv1d/2d/3d``, see
+:func:`~paretune.trainers.named_prunable_layers`). Weights of ``b`` bits are rounded to
+``scale * q`` with integer ``q`` in ``[-(2**(b-1) - 1), 2**(b-1) - 1]`` and one
+``scale = max|w| / (2**(b-1) - 1)`` per output channel, so a channel takes at most
+``2**b - 1`` distinct values (zero included, which keeps pruned weights at zero). The rounding
+is skipped in the backward pass (straight-through estimator). Activations, when ``act_bits``
+is set, are quantized the same way per tensor at the input of every quantized layer, with a
+dynamic scale.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._layers import LayerFilter, QuantizedLayer, named_prunable_layers
+
 __all__ = [
+    "QuantConv1d",
     "QuantConv2d",
+    "QuantConv3d",
     "QuantLinear",
     "bake_quantization",
     "fake_quantize",
@@ -115,28 +121,22 @@ def _quantized_operands(
     return x, weight
 
 
-class QuantLinear(nn.Linear):
+class QuantLinear(QuantizedLayer, nn.Linear):
     """``nn.Linear`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
 
     ``None`` leaves that side in float.
     """
-
-    weight_bits: int | None = None
-    act_bits: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
         return F.linear(x, weight, self.bias)
 
 
-class QuantConv2d(nn.Conv2d):
-    """``nn.Conv2d`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
+class QuantConv1d(QuantizedLayer, nn.Conv1d):
+    """``nn.Conv1d`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
 
     ``None`` leaves that side in float.
     """
-
-    weight_bits: int | None = None
-    act_bits: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
@@ -144,60 +144,79 @@ class QuantConv2d(nn.Conv2d):
         return out
 
 
-def _quant_copy(module: nn.Module) -> nn.Module:
-    new: QuantLinear | QuantConv2d
-    if isinstance(module, nn.Linear):
-        new = QuantLinear(
-            module.in_features, module.out_features, bias=module.bias is not None, device="meta"
-        )
-    elif isinstance(module, nn.Conv2d):
-        new = QuantConv2d(
-            module.in_channels,
-            module.out_channels,
-            module.kernel_size,  # type: ignore[arg-type]
-            stride=module.stride,  # type: ignore[arg-type]
-            padding=module.padding,  # type: ignore[arg-type]
-            dilation=module.dilation,  # type: ignore[arg-type]
-            groups=module.groups,
-            bias=module.bias is not None,
-            padding_mode=module.padding_mode,
-            device="meta",
-        )
-    else:  # pragma: no cover - callers pass only Linear / Conv2d
-        raise TypeError(type(module).__name__)
-    new.weight = module.weight
-    new.bias = module.bias
-    new.train(module.training)
-    return new
+class QuantConv2d(QuantizedLayer, nn.Conv2d):
+    """``nn.Conv2d`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
+
+    ``None`` leaves that side in float.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
+        out: torch.Tensor = self._conv_forward(x, weight, self.bias)
+        return out
 
 
-def prepare_quantization(model: nn.Module, *, bits: int, act_bits: int | None) -> nn.Module:
-    """Swap every ``nn.Linear`` / ``nn.Conv2d`` of ``model`` for its quantized twin, in place.
+class QuantConv3d(QuantizedLayer, nn.Conv3d):
+    """``nn.Conv3d`` whose weights (``weight_bits``) and inputs (``act_bits``) are fake-quantized.
 
-    The twins share the original parameters. ``bits == 32`` leaves weights in float;
-    ``act_bits`` of ``None`` or 32 leaves activations in float.
+    ``None`` leaves that side in float.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, weight = _quantized_operands(x, self.weight, self.weight_bits, self.act_bits)
+        out: torch.Tensor = self._conv_forward(x, weight, self.bias)
+        return out
+
+
+_QuantLayer = QuantLinear | QuantConv1d | QuantConv2d | QuantConv3d
+#: The quantized twin of each layer type of ``LAYER_TYPES``.
+_TWINS: dict[type[nn.Module], type[_QuantLayer]] = {
+    nn.Linear: QuantLinear,
+    nn.Conv1d: QuantConv1d,
+    nn.Conv2d: QuantConv2d,
+    nn.Conv3d: QuantConv3d,
+}
+
+
+def prepare_quantization(
+    model: nn.Module, *, bits: int, act_bits: int | None, select: LayerFilter | None = None
+) -> nn.Module:
+    """Turn every prunable layer of ``model`` into its quantized twin, in place.
+
+    The prunable layers are those of :func:`named_prunable_layers` (``nn.Linear`` and
+    ``nn.Conv1d/2d/3d``, narrowed by ``select``). Each keeps its identity, parameters, buffers
+    and hooks: only its class changes (``nn.Conv1d`` -> :class:`QuantConv1d` …), so the model
+    itself may be a single layer. ``bits == 32`` leaves weights in float; ``act_bits`` of
+    ``None`` or 32 leaves activations in float.
 
     Examples:
         >>> model = prepare_quantization(nn.Sequential(nn.Linear(3, 2)), bits=4, act_bits=None)
         >>> type(model[0]).__name__, model[0].weight_bits
         ('QuantLinear', 4)
+        >>> type(prepare_quantization(nn.Conv3d(1, 2, 3), bits=8, act_bits=8)).__name__
+        'QuantConv3d'
     """
     weight_bits = None if bits >= 32 else bits
     activation_bits = None if act_bits is None or act_bits >= 32 else act_bits
     if weight_bits is None and activation_bits is None:
         return model
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, QuantLinear | QuantConv2d):
-                quant = child
-            elif type(child) in (nn.Linear, nn.Conv2d):
-                quant = _quant_copy(child)  # type: ignore[assignment]
-                setattr(parent, name, quant)
-            else:
-                continue
-            quant.weight_bits = weight_bits
-            quant.act_bits = activation_bits
+    for name, layer in named_prunable_layers(model, select=select):
+        if not isinstance(layer, QuantizedLayer):
+            # the twin adds no state and only overrides forward: a class swap is exact
+            layer.__class__ = _TWINS[type(layer)]
+            parent = model.get_submodule(name.rpartition(".")[0]) if name else None
+            if isinstance(parent, nn.TransformerEncoderLayer):
+                # Its inference fast path reads linear1 / linear2's weights directly, skipping
+                # the quantized forward; PyTorch takes the plain path when a child has a hook.
+                layer.register_forward_hook(_keep_module_forward)
+        quant: QuantizedLayer = layer  # type: ignore[assignment]
+        quant.weight_bits = weight_bits
+        quant.act_bits = activation_bits
     return model
+
+
+def _keep_module_forward(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+    """A forward hook that does nothing: its presence turns PyTorch's fused fast paths off."""
 
 
 @torch.no_grad()
@@ -208,6 +227,6 @@ def bake_quantization(model: nn.Module) -> None:
     distinct values; activation quantization (``act_bits``) stays active.
     """
     for module in model.modules():
-        if isinstance(module, QuantLinear | QuantConv2d) and module.weight_bits is not None:
+        if isinstance(module, _QuantLayer) and module.weight_bits is not None:
             module.weight.copy_(quantize_weight(module.weight, module.weight_bits))
             module.weight_bits = None

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._init import Init
 from ._optimizers import list_optimizers, optimizer_info
 from ._schedules import list_schedules, schedule_info
+from ._step import Precision
 
 __all__ = ["BIT_WIDTHS", "Strategy", "conditional_parameters"]
 
@@ -19,6 +21,18 @@ BIT_WIDTHS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 16, 32)
 
 _OPTIMIZER_SUBS = ("momentum", "beta1", "beta2", "eps")
 _SCHEDULE_SUBS = ("decay_gamma", "step_size")
+#: Fields added after replay tables and studies were first recorded: ``to_dict`` leaves them
+#: out while they hold their default, so old tables, studies and checkpoints keep matching.
+_LATER_FIELDS = (
+    "init",
+    "freeze_epochs",
+    "backbone_lr_scale",
+    "distill_alpha",
+    "distill_temperature",
+    "grad_clip",
+    "precision",
+    "channels_last",
+)
 
 
 def _bad(name: str, what: str, value: Any) -> ValueError:
@@ -68,6 +82,22 @@ class Strategy:
         act_bits: Activation bit width (``None`` = float activations).
         epochs: Epochs to train (>= 1).
         seed: Seed of every random choice of the run (>= 0).
+        init: Weight initialisation of Linear / Conv layers, an :class:`Init` value
+            (``"default"`` keeps the model factory's).
+        freeze_epochs: Epochs with the backbone frozen (>= 0), for a task with a pretrained
+            file (``None`` = 0).
+        backbone_lr_scale: Learning-rate multiplier (> 0) of the backbone, for a task with a
+            pretrained file (``None`` = 1).
+        distill_alpha: Weight in [0, 1] of the distillation term, for a task with a teacher
+            (``None`` = ``DISTILL_ALPHA``).
+        distill_temperature: Distillation temperature (> 0), for a task with a teacher
+            (``None`` = ``DISTILL_TEMPERATURE``).
+        grad_clip: Max global gradient norm (> 0; ``None`` = no clipping).
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
+            gradient scaler; CUDA only), a :class:`Precision` value.
+        channels_last: Model and 4-D inputs in channels-last memory format (conv nets).
+
+    Fields from ``init`` on are left out of :meth:`to_dict` while at their defaults.
 
     Examples:
         >>> s = Strategy(optimizer="momentum", lr=0.05)
@@ -105,6 +135,14 @@ class Strategy:
     act_bits: int | None = None
     epochs: int = 20
     seed: int = 0
+    init: str = "default"
+    freeze_epochs: int | None = None
+    backbone_lr_scale: float | None = None
+    distill_alpha: float | None = None
+    distill_temperature: float | None = None
+    grad_clip: float | None = None
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -143,6 +181,37 @@ class Strategy:
             put(self, "act_bits", act_bits)
         self._resolve_optimizer_subs()
         self._resolve_schedule_subs()
+        self._check_later_fields()
+
+    def _check_later_fields(self) -> None:
+        put = object.__setattr__
+        for name, choices in (
+            ("init", [member.value for member in Init]),
+            ("precision", [member.value for member in Precision]),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, Init | Precision):  # the enum member -> its value
+                put(self, name, value.value)
+            elif not isinstance(value, str) or value not in choices:
+                raise _bad(name, f"one of {', '.join(choices)}", value)
+        if not isinstance(self.channels_last, bool):
+            raise _bad("channels_last", "a bool", self.channels_last)
+        if self.freeze_epochs is not None:
+            freeze = _as_int("freeze_epochs", self.freeze_epochs, "None or an int >= 0")
+            if freeze < 0:
+                raise _bad("freeze_epochs", "None or an int >= 0", self.freeze_epochs)
+            put(self, "freeze_epochs", freeze)
+        for name in ("backbone_lr_scale", "distill_temperature", "grad_clip"):
+            if getattr(self, name) is not None:
+                value = _as_float(name, getattr(self, name), "None or a float > 0")
+                if value <= 0:
+                    raise _bad(name, "None or a float > 0", getattr(self, name))
+                put(self, name, value)
+        if self.distill_alpha is not None:
+            alpha = _as_float("distill_alpha", self.distill_alpha, "None or a float in [0, 1]")
+            if not 0.0 <= alpha <= 1.0:
+                raise _bad("distill_alpha", "None or a float in [0, 1]", self.distill_alpha)
+            put(self, "distill_alpha", alpha)
 
     def _not_applicable(self, name: str, parent: str) -> ValueError:
         parents = conditional_parameters()[name][1]
@@ -204,11 +273,23 @@ class Strategy:
     def to_dict(self) -> dict[str, Any]:
         """Every field with its resolved value (JSON-able).
 
+        The fields added later (``init`` ... ``channels_last``) appear only when they differ
+        from their default, so replay tables, stored studies and checkpoints written before
+        they existed keep matching the same strategies.
+
         Examples:
             >>> Strategy(optimizer="sgd").to_dict()["momentum"] is None
             True
+            >>> "precision" in Strategy().to_dict()
+            False
+            >>> Strategy(precision="bf16").to_dict()["precision"]
+            'bf16'
         """
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        for field in dataclasses.fields(self):
+            if field.name in _LATER_FIELDS and values[field.name] == field.default:
+                del values[field.name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Strategy:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from paretune.spaces import check_int
 from torch import nn
 from torch.nn import functional as F
 
@@ -57,12 +59,23 @@ class Task:
         default_epochs: Sensible epochs for this task (studies use it as a default).
         build_model: ``build_model(dropout)`` -> a fresh, randomly initialised model.
         load_data: ``load_data()`` -> :class:`DataSplits` (may be cached by the task).
-        input_shape: Shape of one input sample (for cost measurement without data).
+        input_shape: Shape of one input sample (for cost measurement without data; may be
+            left empty, then the cost is measured on a batch of validation data).
         num_classes: Number of classes.
         loss: ``loss(logits, labels)`` -> scalar (cross-entropy by default).
         augment: Optional ``augment(batch, generator)`` applied to training batches only.
         options: The options the task was created with.
         replay: Optional ``replay(strategy, report)`` -> TrainResult.
+        prunable: Optional ``prunable(name, module) -> bool`` choosing which ``nn.Linear`` /
+            ``nn.Conv1d/2d/3d`` layers are pruned and quantized (default: all of them).
+        pretrained: Optional weights file (``torch.save(model.state_dict(), path)``) the model
+            starts from; see :func:`paretune.trainers.load_pretrained`.
+        head: Module-name prefixes of the head (``("fc",)``); every other parameter is the
+            backbone that ``Strategy.freeze_epochs`` freezes and ``backbone_lr_scale`` scales.
+        teacher: Optional distillation teacher: a factory ``() -> nn.Module`` or a weights file
+            of the task's own model.
+        micro_batch: Largest batch that goes through the model at once (None = the whole
+            ``Strategy.batch_size``); larger batches accumulate gradients over micro-batches.
 
     Examples:
         >>> from paretune.trainers import get_task
@@ -86,6 +99,11 @@ class Task:
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     replay: Callable[[Strategy, Reporter | None], TrainResult] | None = None
+    prunable: Callable[[str, nn.Module], bool] | None = None
+    pretrained: str | Path | None = None
+    head: tuple[str, ...] = ()
+    teacher: Callable[[], nn.Module] | str | Path | None = None
+    micro_batch: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -105,10 +123,44 @@ class Task:
             raise ValueError(
                 f"Task {self.name!r} needs either replay or both build_model and load_data."
             )
-        if self.replay is None and (not self.input_shape or self.num_classes < 2):
+        if self.replay is None and self.num_classes < 2:
             raise ValueError(
-                f"Task {self.name!r} needs an input_shape and num_classes >= 2 "
-                f"(got {self.input_shape!r} and {self.num_classes!r})."
+                f"Task {self.name!r} needs num_classes >= 2 (got {self.num_classes!r})."
+            )
+        self._check_transfer_fields()
+        if self.prunable is not None and not callable(self.prunable):
+            raise ValueError(
+                "The 'prunable' parameter of Task must be a callable (name, module) -> bool "
+                f"or None. Got {self.prunable!r} instead."
+            )
+
+    def _check_transfer_fields(self) -> None:
+        if self.pretrained is not None and not isinstance(self.pretrained, str | Path):
+            raise ValueError(
+                "The 'pretrained' parameter of Task must be None or a path (str or Path). "
+                f"Got {self.pretrained!r} instead."
+            )
+        if not isinstance(self.head, tuple) or not all(
+            isinstance(prefix, str) and prefix for prefix in self.head
+        ):
+            raise ValueError(
+                "The 'head' parameter of Task must be a tuple of non-empty str (module-name "
+                f"prefixes). Got {self.head!r} instead."
+            )
+        if self.teacher is not None and not (
+            callable(self.teacher) or isinstance(self.teacher, str | Path)
+        ):
+            raise ValueError(
+                "The 'teacher' parameter of Task must be None, a factory () -> nn.Module or a "
+                f"path. Got {self.teacher!r} instead."
+            )
+        if self.micro_batch is not None:
+            check_int(
+                self.micro_batch,
+                name="micro_batch",
+                owner="Task",
+                minimum=1,
+                what="None or an int >= 1",
             )
 
     @property

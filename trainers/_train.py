@@ -15,6 +15,13 @@ How each strategy dimension acts on the run:
 * ``bits`` / ``act_bits``: quantization-aware layers; the weights are baked at the end.
 * ``seed``: model initialisation, dropout, shuffling and augmentation (torch's global
   generators are forked for the run and restored afterwards).
+* ``init``: :func:`initialize` redraws the Linear / Conv weights (before a pretrained file).
+* ``freeze_epochs``, ``backbone_lr_scale`` (task with ``pretrained``): the backbone (all but
+  ``Task.head``) has ``requires_grad`` off for the first epochs and its own optimizer group
+  whose learning rate is the schedule's times the scale.
+* ``distill_alpha``, ``distill_temperature`` (task with ``teacher``): the loss of
+  :func:`distillation_loss`, the teacher in eval mode under ``no_grad``.
+* ``grad_clip``, ``precision``, ``channels_last`` and ``Task.micro_batch``: :class:`BatchStep`.
 """
 
 from __future__ import annotations
@@ -30,15 +37,27 @@ import torch
 from torch import nn
 
 from ._checkpoint import load_checkpoint, save_checkpoint
-from ._cost import layer_stats, measure_cost, measure_latency_ms, planned_cost, prunable_weights
+from ._cost import (
+    COST_SAMPLES,
+    layer_stats,
+    measure_cost,
+    measure_latency_ms,
+    planned_cost,
+    prunable_weights,
+)
+from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, load_teacher
 from ._evaluate import accuracy
+from ._init import initialize
+from ._layers import check_strategy_fits
 from ._optimizers import build_optimizer
 from ._pruning import MagnitudePruner
 from ._quant import bake_quantization, prepare_quantization
 from ._result import Reporter, TrainResult, TrainStatus
 from ._schedules import learning_rate
+from ._step import BatchStep, Precision
 from ._strategy import Strategy
 from ._task import Task
+from ._transfer import check_applies, load_pretrained, split_parameters
 
 __all__ = [
     "DEVICE_DATA_LIMIT_BYTES",
@@ -126,7 +145,8 @@ def train(
         strategy: How to train.
         report: Optional ``report(epoch, metrics) -> stop``.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
-        amp: Mixed precision (bfloat16 autocast); CUDA only.
+        amp: Mixed precision (bfloat16 autocast); CUDA only. Same as the strategy's
+            ``precision="bf16"``, kept for existing callers.
         fit_on_validation: Train on train + validation (for a final model).
         keep_model: Return the trained model in ``TrainResult.model``.
         checkpoint_dir: Save the state there after each epoch and resume from it if present.
@@ -149,12 +169,23 @@ def train(
     target = resolve_device(device)
     if amp and target.type != "cuda":
         raise ValueError("amp=True needs a CUDA device; this run is on the CPU.")
+    precision = Precision(strategy.precision)
+    if amp and precision is Precision.FP16:
+        raise ValueError("amp=True (bfloat16) contradicts the strategy's precision 'fp16'.")
+    if amp:
+        precision = Precision.BF16
+    if precision is Precision.FP16 and target.type != "cuda":
+        raise ValueError(
+            "The 'precision' parameter of Strategy 'fp16' needs a CUDA device; "
+            "this run is on the CPU (use 'bf16')."
+        )
+    check_applies(task, strategy)
     with _private_rng(target, strategy.seed):
         return _Run(
             task,
             strategy,
             device=target,
-            amp=amp,
+            precision=precision,
             fit_on_validation=fit_on_validation,
             checkpoint_dir=checkpoint_dir,
         ).run(report, keep_model=keep_model)
@@ -169,14 +200,14 @@ class _Run:
         strategy: Strategy,
         *,
         device: torch.device,
-        amp: bool,
+        precision: Precision,
         fit_on_validation: bool,
         checkpoint_dir: str | None,
     ) -> None:
         self.task = task
         self.strategy = strategy
         self.device = device
-        self.amp = amp
+        self.precision = precision
         self.fit_on_validation = fit_on_validation
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
@@ -196,12 +227,42 @@ class _Run:
             self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
         self.x_test, self.y_test = data.x_test, data.y_test
 
-        self.model: nn.Module = task.new_model(strategy.dropout).to(device)
-        self.stats = layer_stats(self.model, task.input_shape)
+        model = task.new_model(strategy.dropout)
+        initialize(model, strategy.init, seed=strategy.seed)
+        if task.pretrained is not None:
+            load_pretrained(model, task.pretrained, task=task.name, head=task.head)
+        self.model: nn.Module = model.to(device)
+        if strategy.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        check_strategy_fits(task.name, self.model, strategy, select=task.prunable)
+        self.example = data.x_val[:COST_SAMPLES]  # cost: BitOps and latency on real inputs
+        self.stats = layer_stats(self.model, example=self.example, select=task.prunable)
         self.planned = planned_cost(self.stats, strategy)
-        prepare_quantization(self.model, bits=strategy.bits, act_bits=strategy.act_bits)
-        self.weights = prunable_weights(self.model)
-        self.optimizer = build_optimizer(self.model.parameters(), strategy)
+        self.weights = prunable_weights(self.model, select=task.prunable)
+        prepare_quantization(
+            self.model, bits=strategy.bits, act_bits=strategy.act_bits, select=task.prunable
+        )
+        self.backbone: list[nn.Parameter] = []
+        self.optimizer = self._build_optimizer()
+        self.teacher = load_teacher(task, device)
+        if self.teacher is not None and strategy.channels_last:
+            self.teacher = self.teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        alpha, temperature = strategy.distill_alpha, strategy.distill_temperature
+        self.batch_step = BatchStep(
+            self.model,
+            self.optimizer,
+            task.loss,
+            device_type=device.type,
+            micro_batch=task.micro_batch,
+            precision=precision,
+            l1=strategy.l1,
+            l1_weights=self.weights,
+            grad_clip=strategy.grad_clip,
+            channels_last=strategy.channels_last,
+            teacher=self.teacher,
+            distill_alpha=DISTILL_ALPHA if alpha is None else alpha,
+            distill_temperature=DISTILL_TEMPERATURE if temperature is None else temperature,
+        )
 
         self.steps_per_epoch = math.ceil(len(self.x_train) / strategy.batch_size)
         total = self.steps_per_epoch * strategy.epochs
@@ -256,20 +317,33 @@ class _Run:
                 break
         return self._result(status, reason, keep_model=keep_model)
 
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        """One parameter group, or backbone + head groups for a pretrained task with a head."""
+        strategy, task = self.strategy, self.task
+        if task.pretrained is None or not task.head:
+            return build_optimizer(self.model.parameters(), strategy)
+        self.backbone, head = split_parameters(self.model, task.head, task=task.name)
+        optimizer = build_optimizer(self.backbone, strategy)
+        optimizer.add_param_group({"params": head})
+        scale = strategy.backbone_lr_scale
+        optimizer.param_groups[0]["lr_scale"] = 1.0 if scale is None else scale
+        return optimizer
+
     def _train_epoch(self, lr: float) -> float:
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        model, optimizer, loss_fn = self.model, self.optimizer, self.task.loss
+            group["lr"] = lr * group["lr_scale"] if "lr_scale" in group else lr
+        frozen = self.epoch < (self.strategy.freeze_epochs or 0)
+        for weight in self.backbone:
+            weight.requires_grad_(not frozen)
         x, y, batch_size = self.x_train, self.y_train, self.strategy.batch_size
         augment, augment_rng = self.task.augment, self.augment_rng
-        pruner, l1 = self.pruner, self.strategy.l1
-        amp, device_type = self.amp, self.device.type
+        pruner, batch_step = self.pruner, self.batch_step
         on_host, device = self.on_host, self.device
         order = torch.randperm(len(x), generator=self.shuffle)
         if not on_host:
             order = order.to(device)
         total = torch.zeros((), device=self.device)
-        model.train()
+        self.model.train()
         for start in range(0, len(x), batch_size):
             index = order[start : start + batch_size]
             xb, yb = x[index], y[index]
@@ -277,25 +351,16 @@ class _Run:
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if augment is not None and augment_rng is not None:
                 xb = augment(xb, augment_rng)
-            if amp:
-                with torch.autocast(device_type, dtype=torch.bfloat16):
-                    loss = loss_fn(model(xb), yb)
-            else:
-                loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            if l1 > 0:  # the gradient of l1 * sum|w| over the prunable weights
-                grads = [w.grad for w in self.weights if w.grad is not None]
-                signs = torch._foreach_sign([w for w in self.weights if w.grad is not None])
-                torch._foreach_add_(grads, signs, alpha=l1)
-            optimizer.step()
+            loss = batch_step(xb, yb)
             if pruner is not None:
                 pruner.after_step(self.step)
             self.step += 1
-            total += loss.detach()
+            total += loss
         return float(total.item()) / self.steps_per_epoch
 
     def _result(self, status: TrainStatus, reason: str, *, keep_model: bool) -> TrainResult:
+        for weight in self.backbone:  # a model frozen until the end trains again if reused
+            weight.requires_grad_(True)
         bake_quantization(self.model)
         self.model.eval()
         cost = measure_cost(
@@ -314,7 +379,7 @@ class _Run:
             sparsity=cost["sparsity"],
             size_bits=cost["size_bits"],
             bitops=cost["bitops"],
-            latency_ms=measure_latency_ms(self.model, self.task.input_shape),
+            latency_ms=measure_latency_ms(self.model, example=self.example),
             train_seconds=self.train_seconds,
             epochs=self.epoch,
             curve=tuple(self.curve),

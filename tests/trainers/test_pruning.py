@@ -12,6 +12,8 @@ from paretune.trainers import (
     cubic_sparsity,
     get_task,
     global_magnitude_masks,
+    named_prunable_layers,
+    prunable_weights,
     train,
 )
 
@@ -96,3 +98,62 @@ def test_no_pruning_leaves_weights_dense(task: Task) -> None:
     result = train(task, Strategy(epochs=1), device="cpu")
     assert result.sparsity == 0.0
     assert result.nonzero_params == result.params
+
+
+class Mixed(torch.nn.Module):
+    """Every kind of layer a user model holds; only Linear and Conv1d/2d/3d are prunable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(20, 8)
+        self.conv1 = torch.nn.Conv1d(8, 6, 3)
+        self.conv3 = torch.nn.Conv3d(2, 3, 2)
+        self.norm = torch.nn.LayerNorm(6)
+        self.attn = torch.nn.MultiheadAttention(6, 2)  # in_proj packed, out_proj a subclass
+        self.head = torch.nn.Linear(6, 4)
+
+
+def numpy_masks(weights: list[torch.Tensor], sparsity: float) -> np.ndarray:
+    flat = np.concatenate([w.detach().abs().flatten().numpy() for w in weights])
+    expected = np.ones(flat.size)
+    expected[np.argsort(flat, kind="stable")[: round(sparsity * flat.size)]] = 0.0
+    return expected
+
+
+@pytest.mark.parametrize("sparsity", [0.3, 0.5, 0.9])
+def test_masks_over_a_mixed_model_cover_exactly_linear_and_conv_weights(sparsity: float) -> None:
+    torch.manual_seed(4)
+    model = Mixed()
+    assert [name for name, _ in named_prunable_layers(model)] == ["conv1", "conv3", "head"]
+    expected_set = [model.conv1.weight, model.conv3.weight, model.head.weight]
+    weights = prunable_weights(model)
+    assert all(w is e for w, e in zip(weights, expected_set, strict=True))
+    untouched = {
+        name: p.detach().clone()
+        for name, p in model.named_parameters()
+        if not any(p is w for w in expected_set)
+    }
+    assert "attn.out_proj.weight" in untouched and "attn.in_proj_weight" in untouched
+    expected = numpy_masks(expected_set, sparsity)
+    pruner = MagnitudePruner(weights, target=sparsity, begin=0, end=0, frequency=1)
+    pruner.after_step(0)
+    got = np.concatenate([(w.detach() != 0).flatten().numpy() for w in expected_set])
+    np.testing.assert_array_equal(got.astype(float), expected)
+    for name, p in model.named_parameters():
+        if name in untouched:  # embeddings, norms, biases, attention: never pruned
+            assert torch.equal(p.detach(), untouched[name]), name
+
+
+def test_the_prunable_filter_excludes_what_it_names() -> None:
+    torch.manual_seed(5)
+    model = Mixed()
+
+    def no_head_no_3d(name: str, module: torch.nn.Module) -> bool:
+        return name != "head" and not isinstance(module, torch.nn.Conv3d)
+
+    selected = prunable_weights(model, select=no_head_no_3d)
+    assert len(selected) == 1 and selected[0] is model.conv1.weight
+    masks = global_magnitude_masks(selected, 0.5)
+    np.testing.assert_array_equal(
+        masks[0].flatten().numpy(), numpy_masks([model.conv1.weight], 0.5)
+    )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 from paretune.trainers import (
     BIT_WIDTHS,
+    QuantConv1d,
     QuantConv2d,
+    QuantConv3d,
     QuantLinear,
     Strategy,
     Task,
@@ -126,3 +131,84 @@ def test_bake_writes_quantized_values_once() -> None:
     bake_quantization(model)
     torch.testing.assert_close(model[0].weight.detach(), expected)
     assert model[0].weight_bits is None
+
+
+CONVS = [
+    (torch.nn.Conv1d(3, 4, 3, padding=1), (2, 3, 9), torch.nn.functional.conv1d),
+    (torch.nn.Conv2d(3, 4, 3, stride=2), (2, 3, 7, 7), torch.nn.functional.conv2d),
+    (torch.nn.Conv3d(3, 4, 2, groups=1), (2, 3, 4, 5, 3), torch.nn.functional.conv3d),
+]
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize(("conv", "shape", "functional"), CONVS)
+def test_conv_qat_matches_the_numpy_quantizer_and_passes_the_gradient_straight(
+    conv: torch.nn.Module, shape: tuple[int, ...], functional: Any, bits: int
+) -> None:
+    generator = torch.Generator().manual_seed(bits)
+    layer = copy.deepcopy(conv)
+    weight = layer.weight
+    prepare_quantization(layer, bits=bits, act_bits=None)
+    assert type(layer).__name__ == "Quant" + type(conv).__name__ and layer.weight is weight
+    x = torch.randn(*shape, generator=generator)
+    upstream_out = layer(x)
+    # oracle: the float convolution with the NumPy-quantized weight as a leaf of its own
+    quantized = torch.tensor(numpy_quantize(weight.detach().numpy(), bits), requires_grad=True)
+    expected = functional(x, quantized, layer.bias, layer.stride, layer.padding)
+    torch.testing.assert_close(upstream_out, expected, rtol=1e-5, atol=1e-6)
+    upstream = torch.randn(expected.shape, generator=generator)
+    (upstream_out * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    assert weight.grad is not None and quantized.grad is not None
+    torch.testing.assert_close(weight.grad, quantized.grad)  # straight through the rounding
+
+
+@pytest.mark.parametrize("bits", [b for b in QUANTIZED if b <= 8])
+@pytest.mark.parametrize("shape", [(6, 3, 5), (6, 2, 3, 3, 3)])
+def test_fused_kernel_path_matches_the_reference_for_conv1d_and_conv3d_weights(
+    shape: tuple[int, ...], bits: int
+) -> None:
+    from paretune.trainers import fused_fake_quantize
+
+    w = torch.randn(*shape, generator=torch.Generator().manual_seed(bits))
+    np.testing.assert_allclose(
+        fused_fake_quantize(w, bits).numpy(), numpy_quantize(w.numpy(), bits), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_bake_and_activation_bits_for_conv1d_and_conv3d() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3), torch.nn.Conv3d(1, 2, 2))
+    prepare_quantization(model, bits=3, act_bits=4)
+    assert isinstance(model[0], QuantConv1d) and isinstance(model[1], QuantConv3d)
+    expected = [quantize_weight(layer.weight, 3) for layer in model]
+    bake_quantization(model)
+    for layer, weight in zip(model, expected, strict=True):
+        torch.testing.assert_close(layer.weight.detach(), weight)
+        assert (layer.weight_bits, layer.act_bits) == (None, 4)
+    x = torch.randn(2, 2, 6, generator=torch.Generator().manual_seed(0))
+    scale = x.abs().max() / 7
+    xq = torch.round(x / scale) * scale
+    torch.testing.assert_close(
+        model[0](x), torch.nn.functional.conv1d(xq, model[0].weight, model[0].bias)
+    )
+
+
+def test_class_swap_keeps_hooks_buffers_and_the_root_layer() -> None:
+    layer = torch.nn.Conv1d(2, 2, 1)
+    seen: list[int] = []
+    layer.register_forward_hook(lambda module, args, out: seen.append(1))
+    layer.register_buffer("scale_hint", torch.ones(1))
+    quantized = prepare_quantization(layer, bits=4, act_bits=None)
+    assert quantized is layer and isinstance(layer, QuantConv1d)
+    layer(torch.zeros(1, 2, 3))
+    assert seen == [1] and "scale_hint" in dict(layer.named_buffers())
+
+
+def test_transformer_fast_path_still_sees_the_quantized_weights() -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
+    x = torch.randn(3, 5, 8)
+    prepare_quantization(layer, bits=2, act_bits=None)
+    with torch.no_grad():  # eval + no grad: PyTorch would take its fused fast path
+        fast = layer(x)
+    torch.testing.assert_close(fast, layer(x))  # same as the plain (grad-enabled) path

@@ -73,6 +73,18 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
         "not apply to schedule 'cosine' (it applies to exponential, step).",
     ),
     ({"schedule": "exponential", "step_size": 2}, "The 'step_size' parameter of Strategy does not"),
+    ({"init": "he"}, "The 'init' parameter of Strategy must be one of default, xavier_uniform, "),
+    ({"precision": "fp8"}, "The 'precision' parameter of Strategy must be one of fp32, bf16, fp16"),
+    ({"precision": 16}, "The 'precision' parameter of Strategy must be one of fp32"),
+    ({"freeze_epochs": -1}, "The 'freeze_epochs' parameter of Strategy must be None or an int >="),
+    ({"freeze_epochs": 1.5}, "The 'freeze_epochs' parameter of Strategy must be None or an int"),
+    ({"backbone_lr_scale": 0}, "The 'backbone_lr_scale' parameter of Strategy must be None or a"),
+    ({"distill_alpha": 1.5}, "The 'distill_alpha' parameter of Strategy must be None or a float"),
+    ({"distill_alpha": -0.1}, "The 'distill_alpha' parameter of Strategy must be None or a float"),
+    ({"distill_temperature": 0.0}, "The 'distill_temperature' parameter of Strategy must be None"),
+    ({"grad_clip": -1.0}, "The 'grad_clip' parameter of Strategy must be None or a float > 0."),
+    ({"grad_clip": float("inf")}, "The 'grad_clip' parameter of Strategy must be None or a float"),
+    ({"channels_last": 1}, "The 'channels_last' parameter of Strategy must be a bool. Got 1"),
 ]
 
 
@@ -175,3 +187,43 @@ def test_strategy_is_frozen() -> None:
 @pytest.mark.parametrize("bits", BIT_WIDTHS)
 def test_every_bit_width_is_accepted(bits: int) -> None:
     assert Strategy(bits=bits, act_bits=bits).bits == bits
+
+
+LATER = {
+    "init": "kaiming_normal",
+    "freeze_epochs": 2,
+    "backbone_lr_scale": 0.1,
+    "distill_alpha": 0.7,
+    "distill_temperature": 3.0,
+    "grad_clip": 1.0,
+    "precision": "bf16",
+    "channels_last": True,
+}
+
+
+def test_later_fields_stay_out_of_to_dict_at_their_defaults() -> None:
+    # replay tables, stored studies and checkpoints key on to_dict: it must not change
+    old_keys = [
+        "optimizer", "lr", "momentum", "beta1", "beta2", "eps", "schedule", "warmup_epochs",
+        "decay_gamma", "step_size", "batch_size", "weight_decay", "l1", "dropout",
+        "prune_rate", "bits", "act_bits", "epochs", "seed",
+    ]  # fmt: skip
+    assert list(Strategy().to_dict()) == old_keys
+    assert list(Strategy(**{k: None for k in LATER if k not in ("init", "precision",
+                "channels_last")}).to_dict()) == old_keys  # fmt: skip
+    for name, value in LATER.items():
+        values = Strategy(**{name: value}).to_dict()
+        assert values[name] == value and list(values) == [*old_keys, name]
+
+
+def test_later_fields_round_trip_through_json() -> None:
+    s = Strategy(**LATER)
+    assert Strategy.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert s.replace(lr=0.5).to_dict() == {**s.to_dict(), "lr": 0.5}
+
+
+def test_enum_members_are_accepted_and_stored_as_their_values() -> None:
+    from paretune.trainers import Init, Precision
+
+    s = Strategy(init=Init.XAVIER_NORMAL, precision=Precision.BF16)
+    assert (s.init, s.precision) == ("xavier_normal", "bf16")

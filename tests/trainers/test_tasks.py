@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import re
 import struct
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from paretune.trainers import (
     CIFAR10_FILES,
     MNIST_FILES,
@@ -195,6 +197,64 @@ def test_cifar_augment_flips_and_crops_deterministically() -> None:
         for channel in range(3):
             values = set(batch[sample, channel].flatten().tolist()) | {0.0}
             assert set(first[sample, channel].flatten().tolist()) <= values
+
+
+def _decode(output: torch.Tensor) -> tuple[bool, int, int]:
+    """(flipped, dy, dx) of one augmented image whose pixels encode 1 + row * 32 + col."""
+    v1, v2 = int(output[0, 16, 16]) - 1, int(output[0, 16, 17]) - 1  # always inside the image
+    (r1, c1), c2 = divmod(v1, 32), v2 % 32
+    flipped = c2 < c1
+    return flipped, r1 - 12, (19 - c1) if flipped else (c1 - 12)
+
+
+def test_cifar_augment_is_a_4_pixel_padded_crop_and_a_fair_flip() -> None:
+    from paretune.trainers import cifar_augment
+
+    n = 3000
+    image = 1.0 + torch.arange(32 * 32, dtype=torch.float32).view(1, 1, 32, 32)
+    batch = image.expand(n, 3, 32, 32).clone()
+    out = cifar_augment(batch, torch.Generator().manual_seed(0))
+    seen = [_decode(o) for o in out]
+    flips = sum(flipped for flipped, _, _ in seen)
+    assert abs(flips / n - 0.5) < 0.04
+    assert {(dy, dx) for _, dy, dx in seen} == {(a, b) for a in range(9) for b in range(9)}
+    for o, (flipped, dy, dx) in zip(out[:200], seen[:200], strict=True):
+        source = batch[0].flip(2) if flipped else batch[0]  # torchvision's RandomCrop(32, 4)
+        expected = F.pad(source, (4, 4, 4, 4))[:, dy : dy + 32, dx : dx + 32]  # + hflip
+        assert torch.equal(o, expected)
+    assert not torch.equal(out, cifar_augment(batch, torch.Generator().manual_seed(1)))
+
+
+def test_cifar_task_augments_the_training_batches_only_and_seeded(tmp_path: Path) -> None:
+    from paretune.trainers import cifar_augment
+
+    write_cifar(tmp_path)
+    task = get_task("cifar10-resnet20", data_dir=str(tmp_path))
+    assert task.augment is cifar_augment
+    assert (
+        get_task("cifar10-resnet20", data_dir=str(tmp_path), options={"augment": False}).augment
+        is None
+    )
+    data = task.data()
+    train_rows = {tuple(row.flatten().tolist()) for row in data.x_train}
+
+    def run(seed: int) -> list[torch.Tensor]:
+        seen: list[torch.Tensor] = []
+
+        def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            assert all(tuple(row.flatten().tolist()) in train_rows for row in batch)
+            out = cifar_augment(batch, generator)
+            seen.append(out)
+            return out
+
+        augmented = dataclasses.replace(task, augment=augment)
+        train(augmented, Strategy(epochs=2, batch_size=16, seed=seed), device="cpu")
+        return seen
+
+    first, again, other = run(0), run(0), run(1)
+    assert sum(len(b) for b in first) == 2 * len(data.x_train)  # no validation or test batch
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
 
 
 def test_user_task_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
