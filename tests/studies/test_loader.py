@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from paretune.search import StudySpec
+from paretune.search.study import OutcomeState
 from paretune.spaces import CategoricalDistribution, Fixed, FloatDistribution, IntDistribution
 from paretune.studies import (
     StudyConfig,
@@ -422,9 +423,9 @@ def test_objective_factory_pickles_and_trains(tmp_path: Path) -> None:
         {"optimizer": "adam", "lr": 0.01, "epochs": 2},
         lambda epoch, metrics: reported.append(epoch) is not None,
     )
-    assert result["status"] == "completed" and result["epochs"] == 2
+    assert result.state is OutcomeState.COMPLETE and result.epochs == 2
     assert reported == [1, 2]
-    assert result["strategy"]["lr"] == 0.01
+    assert result.strategy is not None and result.strategy["lr"] == 0.01
 
 
 def test_locate_study_reads_only_where_the_study_lives(tmp_path: Path) -> None:
