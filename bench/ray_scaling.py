@@ -276,7 +276,7 @@ def gpu_packing(args: argparse.Namespace, folder: Path) -> None:
     import ray
     from paretune.search import StudySpec, run_ray
     from paretune.spaces import CategoricalDistribution, Fixed, FloatDistribution, StrategySpace
-    from paretune.studies._objective import build_objective
+    from paretune.studies import build_objective
 
     factory = functools.partial(build_objective, task=args.gpu_task, device="cuda")
     ray.init(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)

@@ -8,7 +8,14 @@ stop), :mod:`paretune.search.executors` (where to run) and :mod:`paretune.search
 
 from __future__ import annotations
 
-from paretune.search._objectives import COSTS, OBJECTIVES, direction_of, metric_of
+from paretune.search._objectives import (
+    COSTS,
+    OBJECTIVES,
+    direction_of,
+    directions_of,
+    is_metric,
+    metric_of,
+)
 from paretune.search._pareto import (
     crowding_distance,
     hypervolume,
@@ -38,6 +45,7 @@ from paretune.search.pruning import (
 )
 from paretune.search.report import (
     Candidate,
+    Quality,
     ReportData,
     Selection,
     SelectionRule,
@@ -48,6 +56,7 @@ from paretune.search.report import (
     parse_quantity,
     render_report_html,
     select_strategy,
+    study_quality,
     write_report,
 )
 from paretune.search.samplers import (
@@ -91,6 +100,7 @@ __all__ = [
     "ObjectiveFactory",
     "OptunaPruner",
     "OutcomeState",
+    "Quality",
     "Progress",
     "PrunerInfo",
     "ReportData",
@@ -110,6 +120,8 @@ __all__ = [
     "candidates_from_trials",
     "crowding_distance",
     "direction_of",
+    "directions_of",
+    "is_metric",
     "epochs_saved",
     "epochs_spent",
     "format_quantity",
@@ -123,6 +135,7 @@ __all__ = [
     "make_storage",
     "mark_worker",
     "metric_of",
+    "study_quality",
     "non_dominated_sort",
     "open_study",
     "pareto_front_mask",

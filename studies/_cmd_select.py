@@ -13,12 +13,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from paretune.search import (
+    COSTS,
     Candidate,
+    Quality,
     Selection,
     candidates_from_trials,
     format_quantity,
+    is_metric,
     parse_limit,
     select_strategy,
+    study_quality,
 )
 from paretune.studies._study_args import (
     EXIT_OK,
@@ -46,7 +50,9 @@ def add_parser(subparsers: Any) -> None:
         ),
         epilog=(
             "units: sizes in bit, kbit, Mbit, B, kB, MB, KiB, MiB (size_bits=50kbit, 2MB); "
-            "times in us, ms, s, min (latency_ms=3ms); counts with k, M, G (bitops=1.5G)"
+            "times in us, ms, s, min (latency_ms=3ms); counts with k, M, G (bitops=1.5G). "
+            "The study's metric objective takes plain numbers: --max val_rmse=50, "
+            "--min val_macro_f1=0.8"
         ),
     )
     add_study_arguments(parser)
@@ -58,8 +64,17 @@ def add_parser(subparsers: Any) -> None:
         dest="limits",
         action="append",
         default=[],
-        metavar="COST=VALUE",
-        help="largest allowed cost, with units (size_bits=50kbit); repeatable",
+        metavar="NAME=VALUE",
+        help="largest allowed cost, with units (size_bits=50kbit), or value of the study's "
+        "metric objective (val_rmse=50); repeatable",
+    )
+    parser.add_argument(
+        "--min",
+        dest="minimums",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="lowest allowed value of the study's metric objective (val_macro_f1=0.8)",
     )
     parser.add_argument("--knee", action="store_true", help="the knee of the feasible front")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -88,30 +103,75 @@ def _min_accuracy(text: str | None) -> float | None:
     return value
 
 
-def _limits(texts: Sequence[str]) -> dict[str, float]:
+def _metric_bound(flag: str, text: str, quality: Quality) -> float | None:
+    """The number of ``METRIC=VALUE`` when it names a metric, else None (a cost limit)."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if name not in ("accuracy", "val_accuracy") and not is_metric(name):
+        if flag == "--min":
+            raise UsageError(
+                f"--min {text}: --min bounds the study's metric objective "
+                f"({quality.key}), written {quality.key}=VALUE"
+            )
+        return None
+    if name not in (quality.key, quality.objective):
+        raise UsageError(
+            f"{flag} {text}: the study's metric objective is {quality.key}; "
+            f"limits apply to it and to costs ({', '.join(COSTS)})"
+        )
+    try:
+        number = float(value) if sep else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise UsageError(f"{flag} {text}: write {quality.key}=NUMBER")
+    return number
+
+
+def _limits(texts: Sequence[str], quality: Quality) -> tuple[dict[str, float], float | None]:
     limits: dict[str, float] = {}
+    ceiling: float | None = None
     for text in texts:
+        bound = _metric_bound("--max", text, quality)
+        if bound is not None:
+            ceiling = bound if ceiling is None else min(ceiling, bound)
+            continue
         try:
             cost, value = parse_limit(text)
         except ValueError as error:
             raise UsageError(f"--max {text}: {error}") from None
         limits[cost] = min(value, limits.get(cost, math.inf))
-    return limits
+    return limits, ceiling
 
 
-def _candidate_dict(candidate: Candidate) -> dict[str, Any]:
+def _floor(min_accuracy: float | None, texts: Sequence[str], quality: Quality) -> float | None:
+    floors = [_metric_bound("--min", text, quality) for text in texts]
+    if min_accuracy is not None:
+        if quality.key != "val_accuracy":
+            raise UsageError(
+                f"--min-accuracy: the study's metric objective is {quality.key}; "
+                f"use --min {quality.key}=VALUE or --max {quality.key}=VALUE"
+            )
+        floors.append(min_accuracy)
+    known = [f for f in floors if f is not None]
+    return max(known) if known else None
+
+
+def _candidate_dict(candidate: Candidate, quality: Quality) -> dict[str, Any]:
+    """One candidate for ``--json``: its quality and the same metric on the test split."""
+    test = candidate.test_accuracy
     return {
         "trial": candidate.number,
-        "val_accuracy": candidate.accuracy,
-        "test_accuracy": candidate.test_accuracy
-        if math.isfinite(candidate.test_accuracy)
-        else None,
+        quality.key: candidate.accuracy,
+        quality.test_key: test if math.isfinite(test) else None,
         "costs": dict(candidate.costs),
         "strategy": dict(candidate.strategy),
     }
 
 
-def selection_to_dict(selection: Selection, *, study_name: str) -> dict[str, Any]:
+def selection_to_dict(
+    selection: Selection, *, study_name: str, quality: Quality | None = None
+) -> dict[str, Any]:
     """The JSON document ``select --json`` prints.
 
     Examples:
@@ -122,7 +182,8 @@ def selection_to_dict(selection: Selection, *, study_name: str) -> dict[str, Any
         >>> doc["chosen"]["trial"], doc["rule"], doc["feasible"]
         (3, 'most accurate', True)
     """
-    return {
+    quality = quality or Quality()
+    document = {
         "study": study_name,
         "feasible": selection.chosen is not None,
         "rule": selection.rule.value,
@@ -130,16 +191,24 @@ def selection_to_dict(selection: Selection, *, study_name: str) -> dict[str, Any
         "min_accuracy": selection.min_accuracy,
         "limits": dict(selection.limits),
         "n_candidates": selection.n_candidates,
-        "chosen": _candidate_dict(selection.chosen) if selection.chosen else None,
-        "front": [_candidate_dict(c) for c in selection.feasible_front],
+        "chosen": _candidate_dict(selection.chosen, quality) if selection.chosen else None,
+        "front": [_candidate_dict(c, quality) for c in selection.feasible_front],
         "closest": [
-            {**_candidate_dict(s.candidate), "misses": dict(s.misses)} for s in selection.closest
+            {**_candidate_dict(s.candidate, quality), "misses": dict(s.misses)}
+            for s in selection.closest
         ],
     }
+    if quality.key != "val_accuracy":
+        document["metric"] = quality.key
+        document["metric_direction"] = "maximize" if quality.maximize else "minimize"
+        document["max_metric"] = selection.max_quality
+    return document
 
 
-def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
+def _print_text(selection: Selection, objectives: Sequence[str], quality: Quality) -> None:
     chosen = selection.chosen
+    short = "val acc" if quality.key == "val_accuracy" else quality.key
+    shown = "{:.4f}" if quality.key == "val_accuracy" else "{:.4g}"
     if chosen is None:
         print(f"nothing feasible: {selection.reason}")
         if selection.closest:
@@ -152,12 +221,22 @@ def _print_text(selection: Selection, objectives: Sequence[str]) -> None:
                 for k, v in c.costs.items()
                 if k in objectives or k in shortfall.misses
             )
-            print(f"  trial {c.number}: val acc {c.accuracy:.4f}, {costs}; misses {misses}")
+            print(
+                f"  trial {c.number}: {short} {shown.format(c.accuracy)}, {costs}; misses {misses}"
+            )
         return
     print(f"chosen: trial {chosen.number} ({selection.rule.value})")
     print(f"why: {selection.reason}")
-    test = f"{chosen.test_accuracy:.4f}" if math.isfinite(chosen.test_accuracy) else "not recorded"
-    print(f"validation accuracy {chosen.accuracy:.4f}; test accuracy {test}")
+    if quality.key == "val_accuracy":
+        test = (
+            f"{chosen.test_accuracy:.4f}" if math.isfinite(chosen.test_accuracy) else "not recorded"
+        )
+        print(f"validation accuracy {chosen.accuracy:.4f}; test accuracy {test}")
+    else:
+        better = "higher is better" if quality.maximize else "lower is better"
+        on_test = chosen.test_accuracy
+        measured = f"{on_test:.4g}" if math.isfinite(on_test) else "not recorded"
+        print(f"{quality.key} {chosen.accuracy:.4g} ({better}); {quality.test_key} {measured}")
     for name, value in chosen.costs.items():
         print(f"  {name:<15} {format_quantity(value, cost=name)}")
     print("strategy:")
@@ -178,7 +257,7 @@ def _export(
     task = trainers.get_task(
         str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
     )
-    strategy = trainers.Strategy.from_dict(chosen.strategy)
+    strategy = trainers.strategy_from_params(chosen.strategy, task=task)
     result = trainers.train(task, strategy, device=device, fit_on_validation=True, keep_model=True)
     if result.status is not trainers.TrainStatus.COMPLETED:
         raise RuntimeError(
@@ -186,10 +265,15 @@ def _export(
         )
     path = trainers.export_model(directory, result=result, task=task)
     reloaded = trainers.load_exported(path)
-    reloaded_accuracy = trainers.evaluate(reloaded.model, task, split="test")
+    tested = {k: v for k, v in result.metrics.items() if k.startswith("test_")}
+    if task.regression:  # no accuracy: the task's metrics on the test split instead
+        reloaded_accuracy = math.nan
+    else:
+        reloaded_accuracy = trainers.evaluate(reloaded.model, task, split="test")
     return {
         "directory": str(path),
         "task": str(task_name),
+        "test_metrics": tested,
         "test_accuracy": result.test_accuracy,
         "reloaded_test_accuracy": reloaded_accuracy,
         "sparsity": result.sparsity,
@@ -202,25 +286,29 @@ def _export(
 def run(args: argparse.Namespace) -> int:
     """Choose, print, and export."""
     min_accuracy = _min_accuracy(args.min_accuracy)
-    limits = _limits(args.limits)
     study = open_existing_study(args)
+    quality = study_quality(study)
+    limits, ceiling = _limits(args.limits, quality)
+    floor = _floor(min_accuracy, args.minimums, quality)
     objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
     constraints = {str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()}
     merged = {**constraints}
     for cost, value in limits.items():
         merged[cost] = min(value, merged.get(cost, math.inf))
-    candidates = candidates_from_trials(study.get_trials(deepcopy=False))
+    candidates = candidates_from_trials(study.get_trials(deepcopy=False), quality=quality)
     try:
         selection = select_strategy(
             candidates,
             objectives=objectives,
-            min_accuracy=min_accuracy,
+            min_accuracy=floor,
             limits=merged,
             knee=args.knee,
+            quality=quality,
+            max_quality=ceiling,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    document = selection_to_dict(selection, study_name=study.study_name)
+    document = selection_to_dict(selection, study_name=study.study_name, quality=quality)
     if selection.chosen is not None and args.export:
         if not args.json:
             print(f"retraining trial {selection.chosen.number} on train+validation ...")
@@ -228,9 +316,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
-        _print_text(selection, objectives)
+        _print_text(selection, objectives, quality)
         exported = document.get("export")
-        if exported:
+        if exported and math.isnan(exported["test_accuracy"]):
+            measured = ", ".join(f"{k} {v:.4g}" for k, v in exported["test_metrics"].items())
+            print(
+                f"exported to {exported['directory']}: {measured}, sparsity "
+                f"{exported['sparsity']:.1%}, size {exported['size_bits']:.0f} bits"
+            )
+        elif exported:
             print(
                 f"exported to {exported['directory']}: test accuracy "
                 f"{exported['test_accuracy']:.4f} (reloaded: "

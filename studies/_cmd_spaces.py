@@ -7,22 +7,56 @@ from typing import Any
 
 from paretune import search
 from paretune.studies._space_file import strategy_fields
+from paretune.studies._study_args import UsageError
 from paretune.studies._table import format_table
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "print_task_params", "run", "task_param_rows"]
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``spaces``."""
-    subparsers.add_parser(
+    parser = subparsers.add_parser(
         "spaces",
         help="list the strategy fields, optimizers, schedules, samplers and pruners",
         description=(
             "List what a study file may use: the strategy fields of [space] with their "
             "defaults, the optimizers and schedules with the sub-parameters each takes, and "
-            "the samplers and pruners."
+            "the samplers and pruners. With --task, also the task's own parameters, which "
+            "[space] takes beside the strategy fields."
         ),
     )
+    parser.add_argument(
+        "--task",
+        metavar="TASK",
+        help='also list this task\'s own parameters ("digits-mlp", "replay:PATH", ...)',
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="the task's data directory")
+
+
+def task_param_rows(task: Any) -> list[list[Any]]:
+    """One row per parameter the task declares: name, type, default, allowed, description."""
+    from paretune import trainers
+
+    return [
+        [p.name, p.kind.value, p.default, p.allowed, p.description]
+        for p in trainers.declared_params(task).values()
+    ]
+
+
+def print_task_params(name: str, *, data_dir: str | None) -> None:
+    """Print the ``[space]`` keys a task adds (its own parameters)."""
+    from paretune import trainers
+
+    try:
+        task = trainers.get_task(name, data_dir=data_dir)
+        rows = task_param_rows(task)
+    except (ValueError, TypeError, ImportError, OSError) as error:
+        raise UsageError(f"--task: {error}") from None
+    print(f"\nParameters of task {name} ([space] keys beside the strategy fields)")
+    if rows:
+        print(format_table(["parameter", "type", "default", "allowed", "description"], rows))
+    else:
+        print("(none: the task declares no parameters of its own)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         fields.append([name, kind.__name__, default, applies])
     print("Strategy fields ([space] keys; a value fixes, a list chooses, a table is a range)")
     print(format_table(["field", "type", "default", "only when"], fields))
+    if getattr(args, "task", None):
+        print_task_params(args.task, data_dir=getattr(args, "data_dir", None))
 
     optimizers = []
     for name in trainers.list_optimizers():

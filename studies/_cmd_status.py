@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 from paretune import search
-from paretune.search import direction_of, pareto_front_mask
+from paretune.search import COSTS, direction_of, metric_of, pareto_front_mask
 from paretune.studies._study_args import (
     EXIT_ERROR,
     add_study_argument,
@@ -48,13 +48,47 @@ def _number(value: Any, objective: str) -> Any:
     return float(f"{value:.4g}")
 
 
+def _task_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The task's own parameters the trial's strategy set (``{}`` when none)."""
+    strategy = trial.user_attrs.get("strategy") or {}
+    own = strategy.get("task_params") if isinstance(strategy, dict) else None
+    return dict(own) if isinstance(own, dict) else {}
+
+
+def _quality_objective(objectives: Sequence[str]) -> str | None:
+    """The study's quality: its first objective that is not a cost (None when all are)."""
+    return next((o for o in objectives if o not in COSTS), None)
+
+
+def _test_column(objectives: Sequence[str]) -> tuple[str, str]:
+    """The user attribute and column head of the quality on the test split.
+
+    ``test_accuracy`` (head ``test_acc``) for an accuracy study, ``test_rmse`` for a study of
+    ``val_rmse``.
+
+    Examples:
+        >>> _test_column(["accuracy", "size_bits"]), _test_column(["size_bits", "val_rmse"])
+        (('test_accuracy', 'test_acc'), ('test_rmse', 'test_rmse'))
+    """
+    named = _quality_objective(objectives)
+    if named in (None, "accuracy"):
+        return "test_accuracy", "test_acc"
+    key = "test_" + metric_of(named).removeprefix("val_")
+    return key, key
+
+
 def front_rows(
-    trials: Sequence[FrozenTrial], objectives: Sequence[str]
+    trials: Sequence[FrozenTrial],
+    objectives: Sequence[str],
+    directions: Sequence[str] | None = None,
 ) -> tuple[list[str], list[list[Any]]]:
     """The Pareto front of the feasible COMPLETE trials, as table headers and rows.
 
     Rows are sorted best first on the first objective; columns are the trial number, the
-    objectives, test accuracy and the main strategy fields.
+    objectives, the quality on the test split (test accuracy, or ``test_rmse`` for a study of
+    ``val_rmse``) and the main strategy fields. ``directions`` are the study's
+    (``"maximize"`` / ``"minimize"`` per objective; default: accuracy maximized, costs
+    minimized), so a minimized metric such as ``val_rmse`` sorts lowest first.
 
     Examples:
         >>> import optuna
@@ -71,10 +105,15 @@ def front_rows(
         and t.values is not None
         and all(c <= 0 for c in (t.constraints or {}).values())
     ]
-    headers = ["trial", *objectives, "test_acc", *_STRATEGY_COLUMNS]
+    test_key, test_head = _test_column(objectives)
+    headers = ["trial", *objectives, test_head, *_STRATEGY_COLUMNS]
     if not feasible:
         return headers, []
-    signs = [-1.0 if direction_of(o) == "maximize" else 1.0 for o in objectives]
+    own = list(dict.fromkeys(k for t in feasible for k in _task_params(t)))  # width, depth ...
+    headers += own
+    if directions is None:
+        directions = [direction_of(o) for o in objectives]
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
     points = [[s * v for s, v in zip(signs, t.values, strict=True)] for t in feasible]
     mask = pareto_front_mask(points)
     front = [t for t, keep in zip(feasible, mask, strict=True) if keep]
@@ -86,8 +125,9 @@ def front_rows(
             [
                 trial.number,
                 *(_number(v, o) for v, o in zip(trial.values, objectives, strict=True)),
-                _number(trial.user_attrs.get("test_accuracy"), "test_accuracy"),
+                _number(trial.user_attrs.get(test_key), test_key),
                 *(_number(strategy.get(c), c) for c in _STRATEGY_COLUMNS),
+                *(_number(_task_params(trial).get(c), c) for c in own),
             ]
         )
     return headers, rows
@@ -125,8 +165,14 @@ def run(args: argparse.Namespace) -> int:
     )
     constraints = study.user_attrs.get("constraints") or {}
     limits = ", ".join(f"{k} <= {v:g}" for k, v in constraints.items())
-    headers, front = front_rows(trials, objectives)
-    title = f"Pareto front ({len(front)} trials" + (f"; feasible: {limits})" if limits else ")")
+    directions = [d.name.lower() for d in study.directions]
+    headers, front = front_rows(trials, objectives, directions)
+    title = f"Pareto front ({len(front)} trials" + (f"; feasible: {limits}" if limits else "")
+    named = _quality_objective(objectives)
+    if named not in (None, "accuracy"):  # name the metric's direction; accuracy goes up
+        direction = directions[objectives.index(named)]
+        title += f"; {named}: {'higher' if direction == 'maximize' else 'lower'} is better"
+    title += ")"
     print(f"\n{title}")
     if front:
         print(format_table(headers, front))

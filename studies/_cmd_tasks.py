@@ -15,7 +15,10 @@ def add_parser(subparsers: Any) -> None:
     subparsers.add_parser(
         "tasks",
         help="list the tasks (dataset + model) a study can train",
-        description="List the built-in tasks, and the two other ways to name a task.",
+        description=(
+            "List the built-in tasks with their own parameters (searchable in [space] beside "
+            "the strategy fields), and the two other ways to name a task."
+        ),
     )
 
 
@@ -23,8 +26,23 @@ def run(args: argparse.Namespace) -> int:
     """Print the task registry."""
     from paretune import trainers  # imports torch: only when the command runs
 
-    rows = [[name, text] for name, text in trainers.describe_tasks().items()]
-    rows.append(["replay:PATH", "replays results recorded in a table (no training)"])
-    rows.append(["package.module:factory", "your own factory(**task_options) -> Task"])
-    print(format_table(["task", "description"], rows))
+    rows = [[name, text, _params(name)] for name, text in trainers.describe_tasks().items()]
+    rows.append(
+        ["replay:PATH", "replays results recorded in a table (no training)", "its key columns"]
+    )
+    rows.append(["package.module:factory", "your own factory(**task_options) -> Task", "its own"])
+    print(format_table(["task", "description", "parameters ([space] keys)"], rows))
+    print("\nA task's parameters in detail: paretune spaces --task TASK [--data-dir DIR]")
     return 0
+
+
+def _params(name: str) -> str:
+    """``width=256, depth=2``: the task's own parameters with their defaults."""
+    from paretune import trainers
+
+    try:
+        task = trainers.get_task(name)
+    except (ValueError, OSError):  # the task reads files from a data_dir
+        return "see paretune spaces --task"
+    params = trainers.declared_params(task).values()
+    return ", ".join(f"{p.name}={p.default}" for p in params) or "-"

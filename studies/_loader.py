@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paretune import search
 from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
@@ -23,6 +23,9 @@ from paretune.studies._config import (
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._space_file import read_space
+
+if TYPE_CHECKING:
+    from paretune import trainers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -202,6 +205,7 @@ class _Reader:
         self.source = source
         self.origins = origins
         self.check_data = check_data
+        self.built_task: trainers.Task | None = None  # set by task(): the objectives' check
 
     def at(self, key: str) -> Where:
         if key in self.origins:
@@ -261,8 +265,17 @@ class _Reader:
         pruner, pruner_options = self.named_table(
             self.at("pruner"), data.get("pruner", "none"), search.list_pruners()
         )
-        task, default_epochs = self.task(data["task"], task_options, data_dir)
-        space = read_space(data["space"], self.at("space"), epochs=default_epochs)
+        task, default_epochs, task_params = self.task(data["task"], task_options, data_dir)
+        metric_directions = self.metric_directions(objectives)
+        space = read_space(
+            data["space"],
+            self.at("space"),
+            epochs=default_epochs,
+            task_params=task_params,
+            task=task,
+            unchecked=task_params is None,
+            built=self.built_task,
+        )
         source = path.resolve()
         spec = self.spec(
             data,
@@ -277,6 +290,7 @@ class _Reader:
             seed=seed,
             constraints=constraints,
             max_total_epochs=max_epochs,
+            metric_directions=metric_directions,
             metadata=study_metadata(
                 task=task,
                 task_options=task_options,
@@ -330,11 +344,37 @@ class _Reader:
         seen: list[str] = []
         for index, item in enumerate(value):
             item_where = Where(where.source, f"{where.key}[{index}]") if where.key else where
-            item = item_where.string(item, choices=OBJECTIVES)
+            if not search.is_metric(item):
+                item = item_where.string(item, choices=[*OBJECTIVES, "val_<metric>"])
             if item in seen:
                 raise item_where.error(f"repeats the objective {format_value(item)}")
             seen.append(item)
         return tuple(seen)
+
+    def metric_directions(self, objectives: tuple[str, ...]) -> dict[str, str]:
+        """Check that the task computes every metric objective; their directions.
+
+        ``val_accuracy`` (``accuracy``) is left out: it is maximized by default.
+        """
+        from paretune import trainers
+
+        task = self.built_task
+        if task is None:  # the task's data is not there yet (check_data off)
+            return {}
+        try:
+            declared = trainers.metric_directions(task)
+        except ValueError as error:
+            raise self.at("task").error(f"does not give usable metrics: {error}") from None
+        for index, objective in enumerate(objectives):
+            key = search.metric_of(objective)
+            if key in COSTS or key in declared:
+                continue
+            raise self.at(f"objectives[{index}]").error(
+                f"names {format_value(objective)}, which task {task.name!r} does not compute "
+                f"(its metrics: {', '.join(declared)}; or a cost: {', '.join(COSTS)})"
+            )
+        wanted = {search.metric_of(o) for o in objectives} - {"val_accuracy"}
+        return {key: direction for key, direction in declared.items() if key in wanted}
 
     def named_table(self, where: Where, value: Any, known: list[str]) -> tuple[str, dict[str, Any]]:
         """A sampler or pruner: ``"name"`` or ``{ name = "...", option = ... }``.
@@ -350,11 +390,12 @@ class _Reader:
 
     def task(
         self, value: Any, options: Mapping[str, Any], data_dir: str | None
-    ) -> tuple[str, int | None]:
-        """The task name and its default epochs (the task is built, its data is not loaded).
+    ) -> tuple[str, int | None, dict[str, trainers.TaskParam] | None]:
+        """The task name, its default epochs and its own parameters (the task is built, its
+        data is not loaded).
 
-        The default epochs are ``None`` when the task's data files are missing and
-        ``check_data`` is off.
+        The default epochs and the parameters are ``None`` when the task's data files are
+        missing and ``check_data`` is off.
         """
         from paretune import trainers
 
@@ -374,11 +415,16 @@ class _Reader:
                 if factory or data_dir is None:
                     raise where.error(f"cannot find its data: {error}") from None
                 raise self.at("data_dir").error(f"does not hold the task's data: {error}") from None
-            return name, None
+            return name, None, None
         except (ValueError, TypeError, ImportError, OSError) as error:
             blame = self.at("task_options") if options and not factory else where
             raise blame.error(f"does not give a usable task {name!r}: {error}") from None
-        return name, task.default_epochs
+        self.built_task = task
+        try:
+            params = trainers.declared_params(task)
+        except ValueError as error:
+            raise where.error(f"does not give a usable task {name!r}: {error}") from None
+        return name, task.default_epochs, params
 
     def storage(self, value: Any) -> str:
         where = self.at("storage")

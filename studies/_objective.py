@@ -10,6 +10,7 @@ own :class:`TrainingObjective`, which builds the task once and trains one strate
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,9 @@ def trial_outcome(result: TrainResult) -> TrialOutcome:
     """The :class:`~paretune.search.TrialOutcome` of a training run.
 
     Completed -> COMPLETE, stopped by the reporter -> PRUNED, diverged -> FAIL (with the
-    trainer's reason); every measurement, the curve and the strategy are carried over.
+    trainer's reason); every measurement, each task metric (``val_rmse``, ``test_rmse`` ...),
+    the curve and the strategy are carried over. A regression task's accuracies (NaN) are left
+    out.
 
     Examples:
         >>> from paretune.trainers import Strategy, TrainResult, TrainStatus
@@ -47,9 +50,14 @@ def trial_outcome(result: TrainResult) -> TrialOutcome:
         TrainStatus.STOPPED: OutcomeState.PRUNED,
         TrainStatus.DIVERGED: OutcomeState.FAIL,
     }[result.status]
+    measurements: dict[str, float] = {name: getattr(result, name) for name in MEASUREMENTS}
+    for name in ("val_accuracy", "test_accuracy"):
+        if math.isnan(measurements[name]):  # a regression task has no accuracy
+            del measurements[name]
+    measurements.update(result.metrics)
     return TrialOutcome(
         state=state,
-        measurements={name: getattr(result, name) for name in MEASUREMENTS},
+        measurements=measurements,
         curve=tuple(dict(point) for point in result.curve),
         strategy=result.strategy.to_dict(),
         reason=result.reason,
@@ -126,8 +134,8 @@ class TrainingObjective:
         """Train the strategy ``params`` describe.
 
         Args:
-            params: Strategy field values (missing ones take the Strategy defaults, and
-                ``epochs`` the task's ``default_epochs``).
+            params: Strategy field values and the task's own parameters (missing ones take
+                their defaults, and ``epochs`` the task's ``default_epochs``).
             report: Called after every epoch; returning True stops training.
             checkpoint_dir: Where to save/resume per-epoch state (Ray fault tolerance).
             gpu_memory_fraction: This process's share of its GPU (Ray fractional GPUs): the
@@ -137,7 +145,7 @@ class TrainingObjective:
         Returns:
             The run's outcome (:func:`trial_outcome` of the ``TrainResult``).
         """
-        from paretune.trainers import Strategy, train
+        from paretune.trainers import strategy_from_params, train
 
         if gpu_memory_fraction is not None:
             import torch
@@ -147,7 +155,7 @@ class TrainingObjective:
         task = self.task()
         values = dict(params)
         values.setdefault("epochs", task.default_epochs)
-        strategy = Strategy.from_dict(values)
+        strategy = strategy_from_params(values, task=task)
         result = train(
             task, strategy, report=report, device=self.device, checkpoint_dir=checkpoint_dir
         )

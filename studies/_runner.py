@@ -18,10 +18,9 @@ __all__ = ["run_study"]
 
 
 def _describe(config: StudyConfig) -> str:
-    from paretune.search import direction_of
-
     objectives = ", ".join(
-        f"{o} ({'max' if direction_of(o) == 'maximize' else 'min'})" for o in config.spec.objectives
+        f"{o} ({'max' if d == 'maximize' else 'min'})"
+        for o, d in zip(config.spec.objectives, config.spec.directions, strict=True)
     )
     where = config.backend if config.backend == "ray" else f"local, {config.jobs} job(s)"
     return (

@@ -3,7 +3,9 @@
 A scalar fixes a strategy field, a list makes it categorical and a table (``low``, ``high``,
 ``log``, ``step``) makes it a range. Sub-parameters that only apply to some optimizers or
 schedules (``momentum``, ``beta1``, ``decay_gamma``, ``step_size`` ...) get the conditions
-from ``trainers.conditional_parameters()``: they are sampled only where they apply.
+from ``trainers.conditional_parameters()``: they are sampled only where they apply. The task's
+own parameters (``trainers.TaskParam``: ``width``, ``depth`` ...) are keys beside the strategy
+fields, with the same syntax, checked against the task's declaration.
 """
 
 from __future__ import annotations
@@ -15,15 +17,32 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from paretune.spaces import is_int
 from paretune.studies._checks import Where
 from paretune.studies._errors import StudyFileError, format_value
 
 if typing.TYPE_CHECKING:
     from paretune.spaces import StrategySpace
+    from paretune.trainers import Task, TaskParam
 
 __all__ = ["read_space", "strategy_fields"]
 
 _RANGE_KEYS = ("low", "high", "log", "step")
+
+#: Strategy fields that need a layer to prune or quantize: field -> (layer kind, what it
+#: does, whether a value asks for it).
+_LAYER_FIELDS: dict[str, tuple[str, str, typing.Callable[[Any], bool]]] = {
+    "prune_rate": ("prunable", "pruning", lambda v: v > 0),
+    "l1": ("prunable", "an l1 penalty", lambda v: v > 0),
+    "bits": ("quantizable", "quantization", lambda v: v < 32),
+    "act_bits": ("quantizable", "activation quantization", lambda v: v < 32),
+}
+
+#: Strategy fields that need a pretrained start: field -> what it does.
+_TRANSFER_FIELDS = {
+    "freeze_epochs": "freezing the backbone",
+    "backbone_lr_scale": "a backbone learning-rate scale",
+}
 
 
 def strategy_fields() -> dict[str, tuple[type, Any]]:
@@ -43,6 +62,8 @@ def strategy_fields() -> dict[str, tuple[type, Any]]:
     hints = typing.get_type_hints(Strategy)
     result: dict[str, tuple[type, Any]] = {}
     for field in dataclasses.fields(Strategy):
+        if field.name == "task_params":  # the task's own parameters are keys of their own
+            continue
         hint = hints[field.name]
         if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
             hint = next(a for a in typing.get_args(hint) if a is not type(None))
@@ -75,13 +96,26 @@ def _type_word(kind: type) -> str:
 class _SpaceReader:
     """Reads one ``[space]`` table (kept as an object so each step stays short)."""
 
-    def __init__(self, table: Mapping[str, Any], where: Where) -> None:
+    def __init__(
+        self,
+        table: Mapping[str, Any],
+        where: Where,
+        task_params: Mapping[str, TaskParam] | None,
+        task: str,
+        built: Task | None = None,
+    ) -> None:
         from paretune.trainers import conditional_parameters
 
         self.table = table
         self.where = where
+        self.built = built  # the built task, for the checks of what it can use
         self.fields = strategy_fields()
         self.conditions = dict(conditional_parameters())
+        self.task = task
+        self.unchecked = task_params is None
+        if task_params is None:  # the task could not be built: take other keys unchecked
+            task_params = {}
+        self.task_params = dict(task_params)
 
     # -- which parent values can occur -------------------------------------------------
     def possible(self, name: str) -> tuple[Any, ...] | None:
@@ -118,6 +152,8 @@ class _SpaceReader:
         from paretune.spaces import CategoricalDistribution, Fixed
 
         where = self.where.child(name)
+        if name not in self.fields:
+            return self.task_entry(where, name, value)
         kind = self.fields[name][0]
         if isinstance(value, Mapping):
             return self.range(where, name, kind, value)
@@ -138,13 +174,65 @@ class _SpaceReader:
         return self.build(where, Fixed, value=fixed)
 
     def range(self, where: Where, name: str, kind: type, table: Mapping[str, Any]) -> Any:
-        from paretune.spaces import FloatDistribution, IntDistribution
-
         if kind not in (int, float):
             raise where.error(
                 f"cannot be a range: {name} takes a {_type_word(kind)}; write one value or a "
                 f"list of choices (got {format_value(dict(table))})"
             )
+        distribution = self.range_of(where, kind, table)
+        self.probe(where.child("low"), name, distribution.low)
+        self.probe(where.child("high"), name, distribution.high)
+        return distribution
+
+    # -- the task's own parameters -------------------------------------------------------
+    def task_check(self, where: Where, name: str, value: Any) -> Any:
+        """The value if the task's declaration allows it (anything, when unchecked)."""
+        if isinstance(value, Mapping | list):
+            raise where.fail("a single value", value)
+        if self.unchecked:
+            return value
+        try:
+            return self.task_params[name].check(value, task=self.task)
+        except ValueError as error:
+            raise where.error(f"is not allowed (got {format_value(value)}): {error}") from None
+
+    def task_entry(self, where: Where, name: str, value: Any) -> Any:
+        from paretune.spaces import CategoricalDistribution, Fixed
+
+        if isinstance(value, list):
+            if not value:
+                raise where.fail("a non-empty list of choices", value)
+            choices: list[Any] = []
+            for index, item in enumerate(value):
+                item_where = Where(where.source, f"{where.key}[{index}]")
+                item = self.task_check(item_where, name, item)
+                if any(type(c) is type(item) and c == item for c in choices):
+                    raise item_where.error(f"repeats the choice {format_value(item)}")
+                choices.append(item)
+            return self.build(where, CategoricalDistribution, choices=tuple(choices))
+        if not isinstance(value, Mapping):
+            return self.build(where, Fixed, value=self.task_check(where, name, value))
+        param = self.task_params.get(name)
+        if param is not None and not param.is_range:
+            raise where.error(
+                f"cannot be a range: the parameter {name!r} of task {self.task!r} must be "
+                f"{param.allowed}; write one value or a list of choices "
+                f"(got {format_value(dict(value))})"
+            )
+        if param is None:  # unchecked: the bounds say
+            integral = is_int(value.get("low")) and is_int(value.get("high"))
+        else:
+            integral = param.kind.value == "int"
+        kind: type = int if integral else float
+        distribution = self.range_of(where, kind, value)
+        self.task_check(where.child("low"), name, distribution.low)
+        self.task_check(where.child("high"), name, distribution.high)
+        return distribution
+
+    def range_of(self, where: Where, kind: type, table: Mapping[str, Any]) -> Any:
+        """An int or float distribution from ``{ low, high, log, step }``."""
+        from paretune.spaces import FloatDistribution, IntDistribution
+
         where.keys(table, _RANGE_KEYS)
         for key in ("low", "high"):
             if key not in table:
@@ -155,14 +243,10 @@ class _SpaceReader:
         # The distribution checks the range; its message is reworded onto the key path.
         try:
             if kind is int:
-                distribution: Any = IntDistribution(**options)
-            else:
-                distribution = FloatDistribution(**options)
+                return IntDistribution(**options)
+            return FloatDistribution(**options)
         except ValueError as error:
             raise _range_error(where, table, error) from None
-        self.probe(where.child("low"), name, distribution.low)
-        self.probe(where.child("high"), name, distribution.high)
-        return distribution
 
     def build(self, where: Where, cls: Any, **kwargs: Any) -> Any:
         try:
@@ -195,10 +279,83 @@ class _SpaceReader:
             return None  # the parent is fixed at its default, where the sub-parameter applies
         return parent, tuple(applies)
 
+    # -- what the task can use ------------------------------------------------------------
+    def refuse(self, name: str, why: str) -> StudyFileError:
+        value = format_value(self.table[name])
+        return self.where.child(name).error(f"cannot be used (got {value}): {why}")
+
+    def check_usable(self, task: Task, params: Mapping[str, Any]) -> None:
+        """Refuse a field no trial of ``task`` can use: the run would fail trial by trial.
+
+        Distillation needs ``Task.teacher``; ``freeze_epochs`` / ``backbone_lr_scale`` need
+        ``Task.pretrained`` and ``Task.head`` (any value of them fails without, as in
+        ``trainers.check_applies``). Pruning and quantization fields whose every value asks
+        for a layer are refused when the task's model has none (``check_strategy_fits``).
+        Replay tasks train nothing and are not checked.
+        """
+        if task.replay is not None:
+            return
+        if task.teacher is None:
+            for name in ("distill_alpha", "distill_temperature"):
+                if name in params:
+                    raise self.refuse(
+                        name,
+                        f"task {task.name!r} has no teacher (Task.teacher); distillation needs one",
+                    )
+        for name, use in _TRANSFER_FIELDS.items():
+            if name not in params:
+                continue
+            if task.pretrained is None:
+                raise self.refuse(
+                    name,
+                    f"task {task.name!r} has no pretrained file (Task.pretrained); {use} needs one",
+                )
+            if not task.head:
+                raise self.refuse(
+                    name,
+                    f"task {task.name!r} names no head (Task.head); {use} needs one to tell "
+                    "the backbone from it",
+                )
+        asked = [name for name in _LAYER_FIELDS if name in params and _always(name, params[name])]
+        if asked and not self.has_layers(task, params):
+            from paretune.trainers import LAYER_TYPES
+
+            kind, use, _ = _LAYER_FIELDS[asked[0]]
+            kinds = ", ".join(t.__name__ for t in LAYER_TYPES)
+            chosen = " chosen by its 'prunable' filter" if task.prunable is not None else ""
+            raise self.refuse(
+                asked[0],
+                f"task {task.name!r} has no {kind} layer ({kinds}){chosen}; {use} needs one",
+            )
+
+    def has_layers(self, task: Task, params: Mapping[str, Any]) -> bool:
+        """Whether the task's model has a layer to prune and quantize (True when unknown).
+
+        The model is built with the task parameters the space fixes; when the space searches
+        one, the layers may depend on it, and the check is left to each trial.
+        """
+        from paretune.spaces import Fixed
+        from paretune.trainers import Strategy, build_task_model, named_prunable_layers
+
+        if task.build_model is None:
+            return True
+        own = {name: params[name] for name in self.task_params if name in params}
+        if not all(isinstance(d, Fixed) for d in own.values()):
+            return True
+        fixed = {name: d.value for name, d in own.items()}
+        try:
+            model = build_task_model(task, Strategy(task_params=fixed))
+        except Exception:  # noqa: BLE001 - a model that cannot be built fails in its trial
+            return True
+        return bool(named_prunable_layers(model, select=task.prunable))
+
     def read(self, *, epochs: int | None) -> StrategySpace:
         from paretune.spaces import Fixed, StrategySpace
 
-        self.where.keys(self.table, self.fields)
+        known = [*self.fields, *self.task_params]
+        if self.unchecked:
+            known += [key for key in self.table if key not in self.fields]
+        self.where.keys(self.table, known)
         params: dict[str, Any] = {}
         conditions: dict[str, tuple[str, tuple[Any, ...]]] = {}
         for name, value in self.table.items():
@@ -206,6 +363,8 @@ class _SpaceReader:
             found = self.condition(name)
             if found is not None:
                 conditions[name] = found
+        if self.built is not None:
+            self.check_usable(self.built, params)
         if epochs is not None and "epochs" in self.fields and "epochs" not in params:
             params["epochs"] = Fixed(value=epochs)
         try:
@@ -251,17 +410,50 @@ def _range_error(where: Where, table: Mapping[str, Any], error: ValueError) -> S
     return where.child(key).error(f"must {rule} (got {format_value(table[key])})")
 
 
+def _always(name: str, distribution: Any) -> bool:
+    """Whether every value ``distribution`` can give to ``name`` asks for a layer.
+
+    The tests of :data:`_LAYER_FIELDS` are thresholds, so a range asks always when both of
+    its ends do.
+    """
+    asks = _LAYER_FIELDS[name][2]
+    if hasattr(distribution, "choices"):
+        values = list(distribution.choices)
+    elif hasattr(distribution, "low"):
+        values = [distribution.low, distribution.high]
+    else:
+        values = [distribution.value]
+    return all(v is not None and asks(v) for v in values)
+
+
 def _listing(values: Any) -> str:
     return ", ".join(format_value(v) for v in values)
 
 
-def read_space(table: Any, where: Where, *, epochs: int | None = None) -> StrategySpace:
+def read_space(
+    table: Any,
+    where: Where,
+    *,
+    epochs: int | None = None,
+    task_params: Mapping[str, TaskParam] | None = None,
+    task: str = "",
+    unchecked: bool = False,
+    built: Task | None = None,
+) -> StrategySpace:
     """Turn the ``[space]`` table of a study file into a ``StrategySpace``.
 
     Args:
         table: The parsed ``[space]`` table.
         where: The file and key path (``space``) for error messages.
         epochs: The task's default epochs, fixed when the table does not set ``epochs``.
+        task_params: The task's own parameters by name (``trainers.declared_params``):
+            keys beside the strategy fields, their values checked against the declaration.
+        task: The task's name, for error messages.
+        unchecked: The task could not be built (its data is missing): keys that are not
+            strategy fields are taken as its parameters without checks.
+        built: The built task: fields it can never use (distillation without a teacher,
+            freezing without a pretrained file, pruning or quantization of a model with no
+            such layer, in every value the space allows) are refused before any training.
 
     Returns:
         The space, with conditions for the sub-parameters that only apply to some
@@ -269,7 +461,8 @@ def read_space(table: Any, where: Where, *, epochs: int | None = None) -> Strate
 
     Raises:
         StudyFileError: For an unknown field, a value of the wrong type, a value the
-            trainers refuse, a malformed range, or a sub-parameter that can never apply.
+            trainers or the task's declaration refuse, a malformed range, a sub-parameter
+            that can never apply, or a field the built task can never use.
 
     Examples:
         >>> space = read_space({"optimizer": ["sgd", "momentum"], "momentum": {"low": 0.5,
@@ -282,8 +475,27 @@ def read_space(table: Any, where: Where, *, epochs: int | None = None) -> Strate
         ...
         paretune.studies._errors.StudyFileError: x.toml: space.lr.low must be > 0 when log =
         true (got 0)
+        >>> from paretune.trainers import TaskParam
+        >>> width = TaskParam(name="width", type="int", default=256, low=1, high=4096)
+        >>> read_space({"width": [64, 128]}, Where("x.toml", "space"),
+        ...     task_params={"width": width}, task="digits-mlp").params["width"].choices
+        (64, 128)
+        >>> read_space({"width": 0}, Where("x.toml", "space"), task_params={"width": width},
+        ...     task="digits-mlp")
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.width is not allowed (got 0):
+        The parameter 'width' of task 'digits-mlp' must be an int in [1, 4096]. Got 0 instead.
+        >>> from paretune.trainers import get_task
+        >>> read_space({"distill_alpha": [0.3, 0.7]}, Where("x.toml", "space"),
+        ...     built=get_task("digits-mlp"))
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.distill_alpha cannot be used
+        (got [0.3, 0.7]): task 'digits-mlp' has no teacher (Task.teacher); distillation needs one
     """
     mapping = where.table(table)
     if not mapping:
         raise where.error("is empty: give at least one strategy field (e.g. lr = { ... })")
-    return _SpaceReader(mapping, where).read(epochs=epochs)
+    declared = None if unchecked else dict(task_params or {})
+    return _SpaceReader(mapping, where, declared, task, built).read(epochs=epochs)

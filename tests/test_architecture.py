@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,9 @@ def _module_name(root: Path, path: Path, prefix: str) -> str:
     return ".".join([prefix, *parts])
 
 
-def _runtime_imports(path: Path) -> list[str]:
-    """Absolute imports a module runs (function-level ones too; ``TYPE_CHECKING`` blocks not)."""
+def _runtime_imports(path: Path, modules: Collection[str]) -> list[str]:
+    """Modules a module imports when it runs (function-level imports too; ``TYPE_CHECKING``
+    blocks not). ``from pkg import sub`` imports the module ``pkg.sub`` when there is one."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     skipped: set[int] = set()
     for node in ast.walk(tree):
@@ -103,8 +105,9 @@ def _runtime_imports(path: Path) -> list[str]:
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append(node.module)
-            found.extend(f"{node.module}.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.append(sub if sub in modules else node.module)
     return found
 
 
@@ -116,7 +119,7 @@ def import_cycles(root: Path, prefix: str) -> list[list[str]]:
     """
     modules = {_module_name(root, p, prefix): p for p in sorted(root.rglob("*.py"))}
     graph = {
-        name: sorted({m for m in _runtime_imports(path) if m in modules and m != name})
+        name: sorted({m for m in _runtime_imports(path, modules) if m in modules and m != name})
         for name, path in modules.items()
     }
     cycles: list[list[str]] = []
@@ -161,3 +164,14 @@ def test_an_import_circle_is_detected(tmp_path: Path) -> None:
     assert cycles == [
         ["paretune.pkg._a", "paretune.pkg.sub", "paretune.pkg.sub._b", "paretune.pkg._a"]
     ]
+
+
+def test_tests_and_benches_import_public_modules_only() -> None:
+    private: list[str] = []
+    for folder in ("tests", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for module, line in _imports(path):
+                parts = module.split(".")
+                if parts[0] == "paretune" and any(p.startswith("_") for p in parts):
+                    private.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert private == []

@@ -23,6 +23,7 @@ from ._cost import (
     static_cost,
     task_example,
 )
+from ._data import seed_worker
 from ._datasets import (
     CIFAR10_FILES,
     MNIST_FILES,
@@ -34,7 +35,7 @@ from ._datasets import (
     synthetic_splits,
 )
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, distillation_loss
-from ._evaluate import evaluate
+from ._evaluate import Split, evaluate, predict, split_accuracy
 from ._export import ExportedModel, export_model, load_exported, pack_weight, unpack_weight
 from ._init import INIT_LAYERS, Init, initialize
 from ._layers import (
@@ -44,6 +45,17 @@ from ._layers import (
     check_strategy_fits,
     named_prunable_layers,
 )
+from ._metrics import (
+    Direction,
+    Metric,
+    compute_metrics,
+    get_metric,
+    list_metrics,
+    metric_directions,
+    register_metric,
+    task_metrics,
+)
+from ._models import MLP, DigitsCNN, LeNet5, ResNet20
 from ._optimizers import (
     OptimizerInfo,
     build_optimizer,
@@ -74,12 +86,25 @@ from ._schedules import (
 )
 from ._step import BatchStep, Precision
 from ._strategy import BIT_WIDTHS, Strategy, conditional_parameters
-from ._task import DataSplits, Task
+from ._tabular import RegressionMLP, diabetes_splits, mse_loss
+from ._task import DatasetSplits, DataSplits, LoaderOptions, Task
+from ._task_params import (
+    TaskParam,
+    TaskParamType,
+    build_task_model,
+    declared_params,
+    resolve_task_params,
+    strategy_from_params,
+)
 from ._tasks import TaskSpec, cifar_augment, describe_tasks, get_task, list_tasks, register_task
 from ._train import resolve_device, train
 from ._transfer import check_applies, load_pretrained, split_parameters
 
 __all__ = [
+    "MLP",
+    "DigitsCNN",
+    "LeNet5",
+    "ResNet20",
     "BIT_WIDTHS",
     "BatchStep",
     "CIFAR10_FILES",
@@ -88,6 +113,8 @@ __all__ = [
     "DISTILL_ALPHA",
     "DISTILL_TEMPERATURE",
     "DataSplits",
+    "DatasetSplits",
+    "Direction",
     "Example",
     "ExportedModel",
     "FORMAT_VERSION",
@@ -96,43 +123,55 @@ __all__ = [
     "LAYER_TYPES",
     "LayerFilter",
     "LayerStats",
+    "LoaderOptions",
     "MNIST_FILES",
     "MagnitudePruner",
+    "Metric",
     "OptimizerInfo",
-    "PrunableLayer",
     "Precision",
+    "PrunableLayer",
     "QuantConv1d",
     "QuantConv2d",
     "QuantConv3d",
     "QuantLinear",
+    "RegressionMLP",
     "Reporter",
     "ScheduleInfo",
+    "Split",
     "Strategy",
     "Task",
+    "TaskParam",
+    "TaskParamType",
     "TaskSpec",
     "TrainResult",
     "TrainStatus",
     "bake_quantization",
     "build_optimizer",
+    "build_task_model",
     "check_applies",
     "check_files",
     "check_strategy_fits",
     "cifar10_splits",
     "cifar_augment",
+    "compute_metrics",
     "conditional_parameters",
     "cubic_sparsity",
+    "declared_params",
     "describe_tasks",
+    "diabetes_splits",
     "digits_splits",
     "distillation_loss",
     "evaluate",
     "export_model",
     "fake_quantize",
     "fused_fake_quantize",
+    "get_metric",
     "get_task",
     "global_magnitude_masks",
     "initialize",
     "layer_stats",
     "learning_rate",
+    "list_metrics",
     "list_optimizers",
     "list_schedules",
     "list_tasks",
@@ -141,25 +180,34 @@ __all__ = [
     "make_replay_task",
     "measure_cost",
     "measure_latency_ms",
+    "metric_directions",
     "mnist_splits",
+    "mse_loss",
     "named_prunable_layers",
     "optimizer_info",
     "pack_weight",
     "planned_cost",
+    "predict",
     "prepare_quantization",
     "prunable_layers",
     "prunable_weights",
     "quantize_weight",
     "read_idx",
+    "register_metric",
     "register_optimizer",
     "register_schedule",
     "register_task",
     "resolve_device",
+    "resolve_task_params",
     "schedule_info",
+    "seed_worker",
+    "split_accuracy",
     "split_parameters",
     "static_cost",
+    "strategy_from_params",
     "synthetic_splits",
     "task_example",
+    "task_metrics",
     "train",
     "unpack_weight",
     "write_replay_table",

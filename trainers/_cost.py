@@ -30,14 +30,17 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
+from ._inputs import Example
+from ._inputs import forward as _forward
+from ._inputs import map_inputs as _map
 from ._layers import LayerFilter, PrunableLayer, named_prunable_layers
 from ._strategy import Strategy
 from ._task import Task
+from ._task_params import build_task_model
 
 __all__ = [
     "COST_SAMPLES",
@@ -55,10 +58,6 @@ __all__ = [
 
 #: Validation samples the cost is measured on (uses per weight are averaged over them).
 COST_SAMPLES = 8
-
-#: One batch of model inputs: a tensor (``model(x)``), a sequence of tensors (``model(*x)``) or
-#: a mapping of names to tensors (``model(**x)``); dimension 0 of every tensor is the sample.
-Example = torch.Tensor | Sequence[torch.Tensor] | Mapping[str, torch.Tensor]
 
 
 def prunable_layers(model: nn.Module, *, select: LayerFilter | None = None) -> list[PrunableLayer]:
@@ -110,22 +109,6 @@ def _tensors(example: Example) -> list[torch.Tensor]:
             f"names to tensors. Got {type(example).__name__} instead."
         )
     return values
-
-
-def _map(example: Example, fn: Any) -> Example:
-    if isinstance(example, torch.Tensor):
-        return fn(example)  # type: ignore[no-any-return]
-    if isinstance(example, Mapping):
-        return {key: fn(value) for key, value in example.items()}
-    return tuple(fn(value) for value in example)
-
-
-def _forward(model: nn.Module, example: Example) -> Any:
-    if isinstance(example, torch.Tensor):
-        return model(example)
-    if isinstance(example, Mapping):
-        return model(**example)
-    return model(*example)
 
 
 def _resolve_example(
@@ -219,7 +202,14 @@ def planned_cost(stats: LayerStats, strategy: Strategy) -> dict[str, float]:
 
 
 def task_example(task: Task) -> Example:
-    """The first :data:`COST_SAMPLES` validation inputs of ``task`` (loads its data)."""
+    """The first :data:`COST_SAMPLES` validation inputs of ``task`` (loads its data).
+
+    For a dataset task (``Task.load_datasets``): the inputs of its first validation items.
+    """
+    if task.streams:
+        from ._data import first_inputs  # _data builds on this module
+
+        return first_inputs(task, "val")
     return task.data().x_val[:COST_SAMPLES]
 
 
@@ -238,7 +228,7 @@ def static_cost(task: Task, strategy: Strategy) -> dict[str, float]:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(strategy.seed)
-        model = task.new_model(strategy.dropout)
+        model = build_task_model(task, strategy)
     if task.input_shape:
         stats = layer_stats(model, task.input_shape, select=task.prunable)
     else:

@@ -8,15 +8,67 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MLP", "DigitsCNN", "LeNet5", "ResNet20"]
+from ._task_params import TaskParam
+
+__all__ = ["MLP", "DigitsCNN", "LeNet5", "ResNet20", "reshape_hidden", "shape_params"]
+
+
+def shape_params(
+    *, width: int, depth: int, max_width: int, max_depth: int, conv: bool = False
+) -> tuple[TaskParam, ...]:
+    """The ``width`` and ``depth`` task parameters of a built-in model (defaults = its shape).
+
+    Examples:
+        >>> [p.allowed for p in shape_params(width=16, depth=2, max_width=256, max_depth=4)]
+        ['an int in [1, 256]', 'an int in [1, 4]']
+    """
+    what = ("channels of the first conv layer", "conv layers") if conv else (
+        "units of the first hidden layer", "hidden layers")  # fmt: skip
+    return (
+        TaskParam(
+            name="width", type="int", default=width, low=1, high=max_width, description=what[0]
+        ),
+        TaskParam(
+            name="depth",
+            type="int",
+            default=depth,
+            low=1,
+            high=max_depth,
+            description=f"number of {what[1]}",
+        ),
+    )
+
+
+def reshape_hidden(hidden: Sequence[int], *, width: int, depth: int) -> tuple[int, ...]:
+    """Hidden sizes with ``width`` units in the first layer and ``depth`` layers.
+
+    Later layers keep the taper of ``hidden`` (layer ``i`` has ``round(width * hidden[i] /
+    hidden[0])`` units, at least 1); layers beyond ``len(hidden)`` repeat the last ratio.
+
+    Examples:
+        >>> reshape_hidden((256, 128), width=256, depth=2)
+        (256, 128)
+        >>> reshape_hidden((256, 128), width=100, depth=3)
+        (100, 50, 50)
+    """
+    if not hidden:
+        return (width,) * depth
+    ratios = [size / hidden[0] for size in hidden]
+    ratios += [ratios[-1]] * max(0, depth - len(ratios))
+    return tuple(max(1, round(width * ratio)) for ratio in ratios[:depth])
 
 
 class MLP(nn.Sequential):
     """Fully connected ReLU network with dropout after each hidden layer.
 
+    ``width`` and ``depth`` (the built-in tasks' parameters) reshape ``hidden`` with
+    :func:`reshape_hidden`; left ``None`` they keep it.
+
     Examples:
         >>> MLP(in_features=4, hidden=(8,), num_classes=3)(torch.zeros(2, 4)).shape
         torch.Size([2, 3])
+        >>> MLP(in_features=4, hidden=(8, 4), num_classes=3, width=16, depth=3)[5]
+        Linear(in_features=8, out_features=8, bias=True)
     """
 
     def __init__(
@@ -26,7 +78,15 @@ class MLP(nn.Sequential):
         hidden: Sequence[int],
         num_classes: int,
         dropout: float = 0.0,
+        width: int | None = None,
+        depth: int | None = None,
     ) -> None:
+        if width is not None or depth is not None:
+            hidden = reshape_hidden(
+                hidden,
+                width=hidden[0] if width is None else width,
+                depth=len(hidden) if depth is None else depth,
+            )
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for size in hidden:
@@ -39,23 +99,31 @@ class MLP(nn.Sequential):
 
 
 class DigitsCNN(nn.Sequential):
-    """A small CNN for 1x8x8 digit images.
+    """A small CNN for 1x8x8 digit images: ``depth`` 3x3 conv layers, then two linear layers.
+
+    Conv layer ``i`` has ``width * 2**i`` channels (default 16 and 32), then one 2x2 max pool.
 
     Examples:
         >>> DigitsCNN(num_classes=10)(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 10])
+        >>> DigitsCNN(num_classes=10, width=4, depth=3)[4]
+        Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
     """
 
-    def __init__(self, *, num_classes: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, *, num_classes: int, dropout: float = 0.0, width: int = 16, depth: int = 2
+    ) -> None:
+        convs: list[nn.Module] = []
+        channels = 1
+        for index in range(depth):
+            convs += [nn.Conv2d(channels, width * 2**index, 3, padding=1), nn.ReLU()]
+            channels = width * 2**index
         super().__init__(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
+            *convs,
             nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
-            nn.Linear(32 * 4 * 4, 64),
+            nn.Linear(channels * 4 * 4, 64),
             nn.ReLU(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
             nn.Linear(64, num_classes),

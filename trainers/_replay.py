@@ -28,6 +28,13 @@ key                  shape       meaning
 ``source_task``      ``()``      optional: the task the runs were recorded on
 ===================  ==========  =========================================================
 
+A table may be keyed by columns of its own (say the six operation choices of a NAS-Bench-201
+cell): each row's strategy then holds them in ``task_params`` (``Strategy(task_params={"op_0":
+"conv3x3", ...})``), every row the same names. The replay task declares each such column as a
+categorical task parameter (:class:`TaskParam`; choices: the values the table holds, sorted;
+default: the first), so a study searches them under those names; a row is looked up with the
+strategy's task parameters, the ones it leaves out at their defaults.
+
 Replaying a row reports, after each recorded epoch, every ``curve_*`` metric; the planned
 costs ``size_bits``, ``bitops``, ``params`` and ``nonzero_params`` (known before training,
 reported every epoch by the real trainer) come from their ``curve_*`` columns when the table
@@ -54,6 +61,7 @@ from numpy.typing import NDArray
 from ._result import Reporter, TrainResult, TrainStatus
 from ._strategy import Strategy
 from ._task import Task
+from ._task_params import TaskParam, resolve_params
 
 __all__ = ["FORMAT_VERSION", "make_replay_task", "write_replay_table"]
 
@@ -69,9 +77,54 @@ def _key_value(value: Any) -> Any:
     return value
 
 
+def _flat(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Strategy fields and task parameters side by side (``task_params`` unnested)."""
+    flat = {k: v for k, v in values.items() if k != "task_params"}
+    flat.update(values.get("task_params") or {})
+    return flat
+
+
 def _strategy_key(values: Mapping[str, Any], *, seed: bool = True) -> str:
     kept = {k: _key_value(v) for k, v in values.items() if seed or k != "seed"}
+    if "task_params" in kept:
+        kept["task_params"] = {k: _key_value(v) for k, v in kept["task_params"].items()}
     return json.dumps(kept, sort_keys=True)
+
+
+def _sorted_choices(values: list[Any]) -> tuple[Any, ...]:
+    try:
+        return tuple(sorted(values))
+    except TypeError:  # mixed types: keep the order of first appearance
+        return tuple(values)
+
+
+def _declare_columns(path: Path, held: Sequence[Mapping[str, Any]]) -> tuple[TaskParam, ...]:
+    """The table's own key columns as categorical task parameters."""
+    names = list((held[0].get("task_params") or {}) if held else {})
+    for row, values in enumerate(held):
+        if sorted(values.get("task_params") or {}) != sorted(names):
+            raise ValueError(
+                f"{path}: every row must set the same task parameters; row 0 sets "
+                f"{names or 'none'}, row {row} sets {list(values.get('task_params') or {})}."
+            )
+    params = []
+    for name in names:
+        seen: list[Any] = []
+        for values in held:
+            value = values["task_params"][name]
+            if not any(type(v) is type(value) and v == value for v in seen):
+                seen.append(value)
+        choices = _sorted_choices(seen)
+        params.append(
+            TaskParam(
+                name=name,
+                type="categorical",
+                default=choices[0],
+                choices=choices,
+                description=f"a key column of the table ({len(choices)} values)",
+            )
+        )
+    return tuple(params)
 
 
 def _distance(asked: Mapping[str, Any], held: Mapping[str, Any]) -> float:
@@ -152,13 +205,24 @@ class _ReplayTable:
             raise ValueError(
                 f"{path}: strategies must hold {n} rows and epochs must lie in 1..{width}."
             )
+        self.params = _declare_columns(path, self.held)
         self.rows: dict[str, list[int]] = {}
         for row, values in enumerate(self.held):
             key = _strategy_key(Strategy.from_dict(values).to_dict(), seed=False)
             self.rows.setdefault(key, []).append(row)
 
-    def row_of(self, strategy: Strategy) -> int:
+    def asked(self, strategy: Strategy) -> dict[str, Any]:
+        """``strategy.to_dict()`` with every key column (defaults filled in)."""
+        declared = {param.name: param for param in self.params}
+        own = resolve_params(declared, strategy.task_params, task=f"replay:{self.path}")
         asked = strategy.to_dict()
+        asked.pop("task_params", None)
+        if own:
+            asked["task_params"] = own
+        return asked
+
+    def row_of(self, strategy: Strategy) -> int:
+        asked = self.asked(strategy)
         rows = self.rows.get(_strategy_key(asked, seed=False), [])
         for row in rows:
             if self.held[row].get("seed") == asked["seed"]:
@@ -171,8 +235,9 @@ class _ReplayTable:
                 f"The replay table {str(self.path)!r} holds this strategy with the seeds "
                 f"{seeds}, not with seed {asked['seed']}."
             )
-        ranked = sorted(range(len(self.held)), key=lambda i: _distance(asked, self.held[i]))
-        nearest = "; ".join(_differences(asked, self.held[i]) for i in ranked[:3])
+        flat, held = _flat(asked), [_flat(values) for values in self.held]
+        ranked = sorted(range(len(held)), key=lambda i: _distance(flat, held[i]))
+        nearest = "; ".join(_differences(flat, held[i]) for i in ranked[:3])
         raise ValueError(
             f"The replay table {str(self.path)!r} does not hold this strategy. "
             f"Nearest held ones differ in: {nearest}."
@@ -266,6 +331,7 @@ def make_replay_task(path: str | Path) -> Task:
         default_epochs=int(table.epochs.max()),
         options={"path": str(path)},
         replay=table,
+        params=table.params,
     )
 
 
@@ -283,14 +349,25 @@ def write_replay_table(
         results: The runs; each strategy must appear once.
         source_task: The task the runs were recorded on (shown in the replay task).
 
+    A table keyed by its own columns holds them in each strategy's ``task_params`` (see
+    the module docstring); every run must then set the same names.
+
     Raises:
-        ValueError: If ``results`` is empty, a run reported no epoch, or a strategy repeats.
+        ValueError: If ``results`` is empty, a run reported no epoch, a strategy repeats, or
+            the runs set different task parameters.
     """
     if not results:
         raise ValueError("The 'results' parameter of write_replay_table must not be empty.")
     keys = [_strategy_key(result.strategy.to_dict()) for result in results]
     if len(set(keys)) != len(keys):
         raise ValueError("The 'results' parameter of write_replay_table repeats a strategy.")
+    columns = [sorted(result.strategy.task_params) for result in results]
+    if any(other != columns[0] for other in columns):
+        raise ValueError(
+            "Every run in 'results' must set the same task parameters (the table's key "
+            f"columns); the first sets {columns[0] or 'none'}, another "
+            f"{next(o for o in columns if o != columns[0]) or 'none'}."
+        )
     if any(not result.curve for result in results):
         raise ValueError("Every run in 'results' must have reported at least one epoch.")
     width = max(len(result.curve) for result in results)

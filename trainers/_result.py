@@ -43,8 +43,9 @@ class TrainResult:
     Attributes:
         status: Completed, stopped by the reporter, or diverged.
         reason: Why it ended (empty when completed).
-        val_accuracy: Validation accuracy of the final model.
-        test_accuracy: Test accuracy of the final model (never used for a decision).
+        val_accuracy: Validation accuracy of the final model (NaN for a regression task).
+        test_accuracy: Test accuracy of the final model (never used for a decision; NaN for a
+            regression task).
         params: Trainable parameters.
         nonzero_params: Trainable parameters that are not exactly zero.
         sparsity: Fraction of the prunable weights that are exactly zero.
@@ -55,6 +56,8 @@ class TrainResult:
         epochs: Epochs actually run.
         curve: The metrics reported after each epoch.
         strategy: The strategy trained.
+        metrics: ``val_<name>`` and ``test_<name>`` of every metric the task declares
+            (``Task.metrics``), on the final model; empty for a run that diverged.
         model: The trained model, only with ``keep_model=True`` (not in :meth:`to_dict`).
 
     Examples:
@@ -80,11 +83,15 @@ class TrainResult:
     epochs: int
     curve: tuple[dict[str, float], ...]
     strategy: Strategy
+    metrics: Mapping[str, float] = field(default_factory=dict)
     model: torch.nn.Module | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able: status as its value string, strategy as a dict, no model."""
-        return {
+        """JSON-able: status as its value string, strategy as a dict, no model.
+
+        Every entry of :attr:`metrics` is a top-level key (``val_rmse``), beside the fields.
+        """
+        out: dict[str, Any] = {
             "status": self.status.value,
             "reason": self.reason,
             "val_accuracy": self.val_accuracy,
@@ -100,3 +107,5 @@ class TrainResult:
             "curve": [dict(point) for point in self.curve],
             "strategy": self.strategy.to_dict(),
         }
+        out.update(self.metrics)
+        return out

@@ -3,7 +3,9 @@
 ``batch_size`` stays the effective batch: a batch larger than the micro-batch is split, each
 micro-batch's (mean) loss is weighted by its share of the batch, and the gradients accumulate,
 so the step equals one step on the whole batch up to float rounding (layers that mix samples,
-such as BatchNorm in training mode, see micro-batch statistics instead).
+such as BatchNorm in training mode, see micro-batch statistics instead). The inputs of a batch
+are a tensor (``model(x)``), a tuple of tensors (``model(*x)``) or a dict of tensors
+(``model(**x)``), sliced sample-wise into micro-batches.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from ._distill import distillation_loss
+from ._inputs import Example, forward, slice_inputs
 
 __all__ = ["BatchStep", "Precision"]
 
@@ -96,15 +99,15 @@ class BatchStep:
         dtype = torch.bfloat16 if self.precision is Precision.BF16 else torch.float16
         return torch.autocast(self.device_type, dtype=dtype)
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.dim() == 4:
+    def _loss(self, x: Example, y: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and isinstance(x, torch.Tensor) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            logits = self.model(x)
+            logits = self.model(x) if isinstance(x, torch.Tensor) else forward(self.model, x)
             loss = self.loss_fn(logits, y)
             if self.teacher is not None:
                 with torch.no_grad():
-                    teacher_logits = self.teacher(x)
+                    teacher_logits = forward(self.teacher, x)
                 loss = distillation_loss(
                     logits,
                     teacher_logits,
@@ -114,21 +117,22 @@ class BatchStep:
                 )
         return loss
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: Example, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on the batch; returns the batch's (detached) mean loss."""
         optimizer, scaler = self.optimizer, self.scaler
         optimizer.zero_grad(set_to_none=True)
-        size = len(x)
+        size = len(y)
+        parts: list[tuple[Example, torch.Tensor]]
         if self.micro_batch is None or self.micro_batch >= size:
             parts = [(x, y)]
         else:
             step = self.micro_batch
-            parts = [(x[i : i + step], y[i : i + step]) for i in range(0, size, step)]
+            parts = [(slice_inputs(x, i, i + step), y[i : i + step]) for i in range(0, size, step)]
         total: torch.Tensor | None = None
         for xm, ym in parts:
             loss = self._loss(xm, ym)
             if len(parts) > 1:  # mean over the micro-batch -> its share of the batch mean
-                loss = loss * (len(xm) / size)
+                loss = loss * (len(ym) / size)
             if scaler is not None:
                 scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             else:

@@ -96,6 +96,8 @@ class Strategy:
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast and a
             gradient scaler; CUDA only), a :class:`Precision` value.
         channels_last: Model and 4-D inputs in channels-last memory format (conv nets).
+        task_params: The task's own parameters (``{"width": 128}``), JSON scalars by name;
+            see :class:`TaskParam` (left out of :meth:`to_dict` while empty).
 
     Fields from ``init`` on are left out of :meth:`to_dict` while at their defaults.
 
@@ -143,6 +145,7 @@ class Strategy:
     grad_clip: float | None = None
     precision: str = "fp32"
     channels_last: bool = False
+    task_params: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -182,6 +185,23 @@ class Strategy:
         self._resolve_optimizer_subs()
         self._resolve_schedule_subs()
         self._check_later_fields()
+        self._check_task_params()
+
+    def _check_task_params(self) -> None:
+        what = "a mapping of parameter names (not Strategy fields) to str, int, float or bool"
+        values = self.task_params
+        if not isinstance(values, Mapping):
+            raise _bad("task_params", what, values)
+        fields = {field.name for field in dataclasses.fields(self)}
+        for name, value in values.items():
+            scalar = isinstance(value, str | bool | int) or (
+                isinstance(value, float) and math.isfinite(value)
+            )
+            if not isinstance(name, str) or not name.isidentifier() or name in fields:
+                raise _bad("task_params", what, dict(values))
+            if not scalar:
+                raise _bad("task_params", what, dict(values))
+        object.__setattr__(self, "task_params", dict(values))
 
     def _check_later_fields(self) -> None:
         put = object.__setattr__
@@ -289,6 +309,8 @@ class Strategy:
         for field in dataclasses.fields(self):
             if field.name in _LATER_FIELDS and values[field.name] == field.default:
                 del values[field.name]
+        if not values["task_params"]:  # kept out while empty, like the later fields
+            del values["task_params"]
         return values
 
     @classmethod

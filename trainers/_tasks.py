@@ -20,8 +20,9 @@ from ._datasets import (
     mnist_splits,
     synthetic_splits,
 )
-from ._models import MLP, DigitsCNN, LeNet5, ResNet20
+from ._models import MLP, DigitsCNN, LeNet5, ResNet20, shape_params
 from ._task import DataSplits, Task
+from ._task_params import TaskParam
 
 __all__ = ["TaskSpec", "cifar_augment", "describe_tasks", "get_task", "list_tasks", "register_task"]
 
@@ -58,7 +59,8 @@ def list_tasks() -> list[str]:
 
     Examples:
         >>> list_tasks()
-        ['digits-mlp', 'digits-cnn', 'synthetic', 'mnist-mlp', 'mnist-lenet5', 'cifar10-resnet20']
+        ['digits-mlp', 'digits-cnn', 'synthetic', 'mnist-mlp', 'mnist-lenet5', 'cifar10-resnet20', \
+'diabetes-mlp']
     """
     return _TASKS.names()
 
@@ -96,7 +98,7 @@ def get_task(
         >>> get_task("imagenet")
         Traceback (most recent call last):
         ...
-        ValueError: Unknown task 'imagenet'. Known: digits-mlp, ..., cifar10-resnet20, \
+        ValueError: Unknown task 'imagenet'. Known: digits-mlp, ..., diabetes-mlp, \
 replay:PATH, package.module:factory.
     """
     options = dict(options or {})
@@ -164,14 +166,14 @@ class _CachedData:
 
 
 class _Model:
-    """Picklable ``build_model``: ``cls(dropout=dropout, **kwargs)``."""
+    """Picklable ``build_model``: ``cls(dropout=dropout, **kwargs, **task_params)``."""
 
     def __init__(self, cls: Callable[..., nn.Module], **kwargs: Any) -> None:
         self.cls = cls
         self.kwargs = kwargs
 
-    def __call__(self, dropout: float) -> nn.Module:
-        return self.cls(dropout=dropout, **self.kwargs)
+    def __call__(self, dropout: float, **task_params: Any) -> nn.Module:
+        return self.cls(dropout=dropout, **self.kwargs, **task_params)
 
 
 def _cached(load: Callable[[], DataSplits]) -> Callable[[], DataSplits]:
@@ -211,6 +213,7 @@ def _digits_mlp(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         input_shape=(64,),
         num_classes=10,
         options=dict(options),
+        params=shape_params(width=256, depth=2, max_width=4096, max_depth=8),
     )
 
 
@@ -225,6 +228,7 @@ def _digits_cnn(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         input_shape=(1, 8, 8),
         num_classes=10,
         options=dict(options),
+        params=shape_params(width=16, depth=2, max_width=256, max_depth=4, conv=True),
     )
 
 
@@ -268,6 +272,7 @@ def _synthetic(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         input_shape=(sizes["n_features"],),
         num_classes=n_classes,
         options=dict(options),
+        params=shape_params(width=hidden, depth=2, max_width=max(4096, hidden), max_depth=8),
     )
 
 
@@ -279,7 +284,12 @@ def _check_files(
     return _cached(load)
 
 
-def _mnist(name: str, model: Callable[[float], torch.nn.Module], shape: tuple[int, ...]) -> Any:
+def _mnist(
+    name: str,
+    model: Callable[[float], torch.nn.Module],
+    shape: tuple[int, ...],
+    params: tuple[TaskParam, ...] = (),
+) -> Any:
     def build(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         if data_dir is None:  # pragma: no cover - get_task checks it
             raise ValueError(f"Task {name!r} reads dataset files: give data_dir.")
@@ -297,6 +307,7 @@ def _mnist(name: str, model: Callable[[float], torch.nn.Module], shape: tuple[in
             input_shape=shape,
             num_classes=10,
             options=dict(options),
+            params=params,
         )
 
     return build
@@ -358,6 +369,7 @@ for _spec in (
             "mnist-mlp",
             _Model(MLP, in_features=784, hidden=(300, 100), num_classes=10),
             (1, 28, 28),
+            shape_params(width=300, depth=2, max_width=4096, max_depth=8),
         ),
         options=_HOLDOUT,
         needs_data_dir=True,

@@ -7,7 +7,8 @@ How each strategy dimension acts on the run:
 * ``lr``, ``schedule``, ``warmup_epochs``: :func:`learning_rate` of the epoch, written into
   the optimizer before each epoch.
 * ``batch_size``: shuffled index batches (a seeded generator of the run) of tensors that live
-  on the device.
+  on the device; for a dataset task (``Task.load_datasets``), the batches of a ``DataLoader``
+  shuffled by the same generator (see :mod:`paretune.trainers._data`).
 * ``l1``: ``l1 * sign(w)`` added to the gradient of every prunable weight, i.e. the gradient
   of ``l1 * sum|w|`` (not added to the reported loss).
 * ``dropout``: passed to the task's model factory.
@@ -45,10 +46,21 @@ from ._cost import (
     planned_cost,
     prunable_weights,
 )
+from ._data import (
+    CheckedBatches,
+    classifies,
+    eval_batches,
+    first_inputs,
+    make_loader,
+    steps_per_epoch,
+    train_dataset,
+)
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, load_teacher
-from ._evaluate import accuracy
+from ._evaluate import Split, predict, split_accuracy
 from ._init import initialize
+from ._inputs import describe, to_device
 from ._layers import check_strategy_fits
+from ._metrics import compute_metrics, task_metrics
 from ._optimizers import build_optimizer
 from ._pruning import MagnitudePruner
 from ._quant import bake_quantization, prepare_quantization
@@ -57,6 +69,7 @@ from ._schedules import learning_rate
 from ._step import BatchStep, Precision
 from ._strategy import Strategy
 from ._task import Task
+from ._task_params import build_task_model, resolve_task_params
 from ._transfer import check_applies, load_pretrained, split_parameters
 
 __all__ = [
@@ -135,10 +148,12 @@ def train(
     """Train ``task``'s model with ``strategy`` and measure the result.
 
     After every epoch the model is evaluated on the validation split and
-    ``report(epoch, metrics)`` is called with ``val_accuracy``, ``train_loss``, ``lr``,
+    ``report(epoch, metrics)`` is called with ``val_<name>`` of every ``Task.metrics``
+    (``val_accuracy`` by default), ``train_loss``, ``lr``,
     ``sparsity`` (current), ``train_seconds`` (cumulative) and the planned ``size_bits``,
     ``bitops``, ``params`` and ``nonzero_params``; returning True stops training cleanly
-    (status STOPPED). A NaN or infinite training loss ends the run as DIVERGED (no exception).
+    (status STOPPED). A NaN or infinite training loss, or a metric that is not a finite
+    number, ends the run as DIVERGED (no exception; the reason names the loss or metric).
 
     Args:
         task: What to train (a replay task's ``replay`` is called instead of training).
@@ -164,6 +179,7 @@ def train(
         raise TypeError(
             f"The 'strategy' parameter of train must be a Strategy. Got {strategy!r} instead."
         )
+    resolve_task_params(task, strategy.task_params)  # a value outside its domain raises
     if task.replay is not None:
         return task.replay(strategy, report)
     target = resolve_device(device)
@@ -211,23 +227,36 @@ class _Run:
         self.fit_on_validation = fit_on_validation
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
-        data = task.data()
-        x_train, y_train = data.x_train, data.y_train
-        if fit_on_validation:
-            x_train = torch.cat([x_train, data.x_val])
-            y_train = torch.cat([y_train, data.y_val])
-        self.on_host = x_train.nbytes > DEVICE_DATA_LIMIT_BYTES
-        if self.on_host:
-            if device.type == "cuda":  # page-locked memory makes the batch copies faster
-                x_train, y_train = x_train.pin_memory(), y_train.pin_memory()
-            self.x_train, self.y_train = x_train, y_train
-            self.x_val, self.y_val = data.x_val, data.y_val
+        self.val_split: Split
+        self.test_split: Split
+        if task.streams:  # datasets through DataLoaders; the training loader is made below
+            datasets = task.datasets()
+            self.train_set = train_dataset(task, datasets, fit_on_validation=fit_on_validation)
+            self.val_split = eval_batches(task, "val", device=device, datasets=datasets)
+            self.test_split = eval_batches(task, "test", device=device, datasets=datasets)
+            self.example = first_inputs(task, "val", datasets=datasets)
+            steps = steps_per_epoch(self.train_set, strategy.batch_size)
         else:
-            self.x_train, self.y_train = x_train.to(device), y_train.to(device)
-            self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
-        self.x_test, self.y_test = data.x_test, data.y_test
+            data = task.data()
+            x_train, y_train = data.x_train, data.y_train
+            if fit_on_validation:
+                x_train = torch.cat([x_train, data.x_val])
+                y_train = torch.cat([y_train, data.y_val])
+            self.on_host = x_train.nbytes > DEVICE_DATA_LIMIT_BYTES
+            if self.on_host:
+                if device.type == "cuda":  # page-locked memory makes the batch copies faster
+                    x_train, y_train = x_train.pin_memory(), y_train.pin_memory()
+                self.x_train, self.y_train = x_train, y_train
+                self.x_val, self.y_val = data.x_val, data.y_val
+            else:
+                self.x_train, self.y_train = x_train.to(device), y_train.to(device)
+                self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
+            self.x_test, self.y_test = data.x_test, data.y_test
+            self.val_split, self.test_split = (self.x_val, self.y_val), (self.x_test, self.y_test)
+            self.example = data.x_val[:COST_SAMPLES]  # cost: BitOps and latency on real inputs
+            steps = math.ceil(len(self.x_train) / strategy.batch_size)
 
-        model = task.new_model(strategy.dropout)
+        model = build_task_model(task, strategy)
         initialize(model, strategy.init, seed=strategy.seed)
         if task.pretrained is not None:
             load_pretrained(model, task.pretrained, task=task.name, head=task.head)
@@ -235,8 +264,15 @@ class _Run:
         if strategy.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         check_strategy_fits(task.name, self.model, strategy, select=task.prunable)
-        self.example = data.x_val[:COST_SAMPLES]  # cost: BitOps and latency on real inputs
-        self.stats = layer_stats(self.model, example=self.example, select=task.prunable)
+        try:
+            self.stats = layer_stats(self.model, example=self.example, select=task.prunable)
+        except RuntimeError as error:
+            if not task.streams:
+                raise
+            raise ValueError(
+                f"Task {task.name!r}: the model cannot run on the first validation batch "
+                f"(inputs {describe(self.example)}): {error}"
+            ) from error
         self.planned = planned_cost(self.stats, strategy)
         self.weights = prunable_weights(self.model, select=task.prunable)
         prepare_quantization(
@@ -264,10 +300,15 @@ class _Run:
             distill_temperature=DISTILL_TEMPERATURE if temperature is None else temperature,
         )
 
-        self.steps_per_epoch = math.ceil(len(self.x_train) / strategy.batch_size)
-        total = self.steps_per_epoch * strategy.epochs
+        self.steps_per_epoch = steps
         self.pruner: MagnitudePruner | None = None
         if strategy.prune_rate > 0:
+            if steps is None:
+                raise ValueError(
+                    f"Task {task.name!r}: pruning schedules its masks over the training steps, "
+                    "so the iterable train dataset must define __len__ (its samples per epoch)."
+                )
+            total = steps * strategy.epochs
             begin = round(PRUNE_BEGIN * total)
             end = max(begin, min(total - 1, round(PRUNE_END * total)))
             self.pruner = MagnitudePruner(
@@ -278,6 +319,18 @@ class _Run:
                 frequency=max(1, (end - begin) // PRUNE_UPDATES),
             )
         self.shuffle = torch.Generator().manual_seed(strategy.seed)
+        self.loader: CheckedBatches | None = None
+        if task.streams:  # shuffling and the workers' seeds come from self.shuffle
+            loader = make_loader(
+                self.train_set,
+                task=task,
+                batch_size=strategy.batch_size,
+                train=True,
+                generator=self.shuffle,
+                device=device,
+            )
+            classify = classifies(task)
+            self.loader = CheckedBatches(loader, task=task, split="train", classify=classify)
         self.augment_rng: torch.Generator | None = None
         if task.augment is not None:
             self.augment_rng = torch.Generator(device=device).manual_seed(strategy.seed + 1)
@@ -285,6 +338,10 @@ class _Run:
         self.step = 0
         self.train_seconds = 0.0
         self.curve: list[dict[str, float]] = []
+        self.metrics = task_metrics(task)
+        self.plain_accuracy = [m.name for m in self.metrics] == ["accuracy"] and isinstance(
+            task.metrics[0], str
+        )
 
     def run(self, report: Reporter | None, *, keep_model: bool) -> TrainResult:
         """Train epoch by epoch, report, then measure the final model."""
@@ -298,11 +355,16 @@ class _Run:
                 status = TrainStatus.DIVERGED
                 reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
                 break
-            val_accuracy = accuracy(self.model, self.x_val, self.y_val)
+            try:
+                val = self._evaluate(self.val_split, prefix="val_")
+            except ValueError as error:  # a NaN metric
+                status = TrainStatus.DIVERGED
+                reason = f"validation {error} in epoch {self.epoch + 1}"
+                break
             self.epoch += 1
             self.train_seconds += time.perf_counter() - started
             metrics = {
-                "val_accuracy": val_accuracy,
+                **val,
                 "train_loss": train_loss,
                 "lr": lr,
                 "sparsity": self.pruner.sparsity if self.pruner else 0.0,
@@ -335,6 +397,8 @@ class _Run:
         frozen = self.epoch < (self.strategy.freeze_epochs or 0)
         for weight in self.backbone:
             weight.requires_grad_(not frozen)
+        if self.loader is not None:
+            return self._stream_epoch(self.loader)
         x, y, batch_size = self.x_train, self.y_train, self.strategy.batch_size
         augment, augment_rng = self.task.augment, self.augment_rng
         pruner, batch_step = self.pruner, self.batch_step
@@ -356,7 +420,33 @@ class _Run:
                 pruner.after_step(self.step)
             self.step += 1
             total += loss
-        return float(total.item()) / self.steps_per_epoch
+        return float(total.item()) / math.ceil(len(x) / batch_size)
+
+    def _stream_epoch(self, loader: CheckedBatches) -> float:
+        """One epoch over the training DataLoader; the mean of its batch losses."""
+        augment, augment_rng = self.task.augment, self.augment_rng
+        pruner, batch_step, device = self.pruner, self.batch_step, self.device
+        non_blocking = device.type == "cuda"
+        total = torch.zeros((), device=device)
+        batches = 0
+        self.model.train()
+        for inputs, targets in loader:
+            xb = to_device(inputs, device, non_blocking=non_blocking)
+            yb = targets.to(device, non_blocking=non_blocking)
+            if augment is not None and augment_rng is not None:
+                if not isinstance(xb, torch.Tensor):
+                    raise TypeError(
+                        f"Task {self.task.name!r}: Task.augment takes a tensor batch; these "
+                        "inputs are not one (augment in the train dataset's transform instead)."
+                    )
+                xb = augment(xb, augment_rng)
+            loss = batch_step(xb, yb)
+            if pruner is not None:
+                pruner.after_step(self.step)
+            self.step += 1
+            batches += 1
+            total += loss
+        return float(total.item()) / batches
 
     def _result(self, status: TrainStatus, reason: str, *, keep_model: bool) -> TrainResult:
         for weight in self.backbone:  # a model frozen until the end trains again if reused
@@ -366,9 +456,14 @@ class _Run:
         cost = measure_cost(
             self.model, self.stats, bits=self.strategy.bits, act_bits=self.strategy.act_bits
         )
-        diverged = status is TrainStatus.DIVERGED
-        val_accuracy = 0.0 if diverged else accuracy(self.model, self.x_val, self.y_val)
-        test_accuracy = 0.0 if diverged else accuracy(self.model, self.x_test, self.y_test)
+        metrics: dict[str, float] = {}
+        if status is not TrainStatus.DIVERGED:
+            try:
+                metrics = self._evaluate(self.val_split, prefix="val_")
+                metrics |= self._evaluate(self.test_split, prefix="test_")
+            except ValueError as error:  # a NaN metric of the final model
+                status, reason, metrics = TrainStatus.DIVERGED, f"final model: {error}", {}
+        val_accuracy, test_accuracy = self._accuracies(status, metrics)
         return TrainResult(
             status=status,
             reason=reason,
@@ -384,7 +479,28 @@ class _Run:
             epochs=self.epoch,
             curve=tuple(self.curve),
             strategy=self.strategy,
+            metrics=metrics,
             model=self.model if keep_model else None,
+        )
+
+    def _evaluate(self, split: Split, *, prefix: str) -> dict[str, float]:
+        """``{prefix + name: value}`` of the task's metrics on one split (NaN raises)."""
+        if self.plain_accuracy:  # the default ("accuracy",): no outputs kept on the host
+            return {f"{prefix}accuracy": split_accuracy(self.model, split, device=self.device)}
+        outputs, targets = predict(self.model, split, device=self.device)
+        return compute_metrics(self.metrics, outputs, targets, prefix=prefix)
+
+    def _accuracies(self, status: TrainStatus, metrics: dict[str, float]) -> tuple[float, float]:
+        """Validation and test accuracy (NaN for regression, 0 after a divergence)."""
+        if self.task.regression:
+            return math.nan, math.nan
+        if status is TrainStatus.DIVERGED:
+            return 0.0, 0.0
+        if "val_accuracy" in metrics:
+            return metrics["val_accuracy"], metrics["test_accuracy"]
+        return (
+            split_accuracy(self.model, self.val_split, device=self.device),
+            split_accuracy(self.model, self.test_split, device=self.device),
         )
 
     def _state(self) -> dict[str, Any]:

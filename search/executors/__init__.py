@@ -8,12 +8,13 @@ trial counts, front size, stop reason) to report the same :class:`Progress` and
 
 from __future__ import annotations
 
-from paretune.search.executors._local import run_local
+from paretune.search.executors._local import MAX_CONSECUTIVE_FAILURES, run_local
 from paretune.search.executors._ray_executor import gpu_share, run_ray
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.study._outcome import Objective, ObjectiveFactory
 
 __all__ = [
+    "MAX_CONSECUTIVE_FAILURES",
     "Objective",
     "ObjectiveFactory",
     "Progress",

@@ -34,7 +34,7 @@ from paretune.spaces import check_int, suggest
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Objective", "ObjectiveFactory", "run_local"]
+__all__ = ["MAX_CONSECUTIVE_FAILURES", "Objective", "ObjectiveFactory", "run_local"]
 
 ProgressCallback = Callable[[Progress], None]
 

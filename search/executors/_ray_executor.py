@@ -117,7 +117,7 @@ def _experiment_root(storage_path: str | os.PathLike[str] | None) -> str:
     return text if "://" in text else str(Path(text).expanduser().resolve())
 
 
-class _CtrlCWatch:
+class CtrlCWatch:
     """Tells whether Ray Tune was stopped by Ctrl-C (SIGINT or SIGUSR1) during one ``fit``.
 
     For a fit, Ray Tune installs its own SIGINT handler over the one it finds. On the first
@@ -147,7 +147,7 @@ class _CtrlCWatch:
         elif self._before != signal.SIG_IGN:
             raise KeyboardInterrupt
 
-    def __enter__(self) -> _CtrlCWatch:
+    def __enter__(self) -> CtrlCWatch:
         import signal
         import threading
 
@@ -270,7 +270,7 @@ def run_ray(
         if restorable:
             logger.info("resuming the Ray Tune experiment in %s", path)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True)
-            with _CtrlCWatch() as watch:
+            with CtrlCWatch() as watch:
                 tuner.fit()
             interrupted = watch.fired
         # Trials a dead driver had asked for but not yet checkpointed in its experiment:
@@ -306,7 +306,7 @@ def run_ray(
                     verbose=0,
                 ),
             )
-            with _CtrlCWatch() as watch:
+            with CtrlCWatch() as watch:
                 tuner.fit()
             # The searcher stops starting trials only at a stop condition, so a run that ended
             # before any held was interrupted too (where the watch cannot see the signal).

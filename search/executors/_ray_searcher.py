@@ -30,7 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import ray
-from paretune.search._objectives import direction_of, metric_of
+from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
 from paretune.search.executors._ray_channel import open_channel
 from paretune.search.executors._ray_trainable import (
@@ -89,7 +89,7 @@ class StudySearcher(OptunaSearch):
         self._failed = 0
         self._curves: dict[str, dict[int, dict[str, float]]] = {}
         metrics = [metric_of(name) for name in spec.objectives]
-        modes = ["max" if direction_of(name) == "maximize" else "min" for name in spec.objectives]
+        modes = ["max" if direction == "maximize" else "min" for direction in spec.directions]
         super().__init__(
             space=functools.partial(_define_by_run, spec.space),
             metric=metrics[0] if len(metrics) == 1 else metrics,

@@ -59,18 +59,22 @@ class Verdict:
 
 
 def stop_reason(pruner: str, epoch: int, metrics: Mapping[str, Any]) -> str:
-    """The one wording of a prune reason: the pruner, the epoch, the accuracy and loss reached.
+    """The one wording of a prune reason: the pruner, the epoch, the metrics and loss reached.
+
+    Shown: every validation metric (``val_<name>``) and ``train_loss`` that is a number.
 
     Examples:
         >>> stop_reason("asha", 2, {"val_accuracy": 0.31, "lr": 1.0, "train_loss": float("nan")})
         'asha pruner stopped the trial after epoch 2 (val_accuracy=0.31)'
+        >>> stop_reason("median", 3, {"val_rmse": 61.25, "size_bits": 8.0})
+        'median pruner stopped the trial after epoch 3 (val_rmse=61.25)'
         >>> stop_reason("two", 2, {})
         'two pruner stopped the trial after epoch 2'
     """
     shown = ", ".join(
         f"{key}={float(value):.4g}"
         for key, value in metrics.items()
-        if key in ("val_accuracy", "train_loss") and is_number(value)
+        if (key.startswith("val_") or key == "train_loss") and is_number(value)
     )
     return f"{pruner} pruner stopped the trial after epoch {epoch}" + (
         f" ({shown})" if shown else ""

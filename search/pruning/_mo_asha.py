@@ -21,7 +21,8 @@ Ties, as documented and tested:
   points already taken (Salinas et al. 2021, as in Syne Tune); equal distances go to the
   earlier arrival.
 
-Columns: column 0 is the primary objective (``-accuracy``); NaN there counts as the worst
+Columns: column 0 is the primary objective (``-accuracy``, or a minimized metric such as
+``val_rmse`` as is); NaN there counts as the worst
 value. Any other column holding a NaN for some trial at the rung (a measured cost not
 reported yet) is left out of that comparison, so measured costs count as soon as every trial
 at the rung has reported them. :func:`rung_point` builds a point from accuracy and costs.
@@ -116,16 +117,22 @@ class RungVerdict(NamedTuple):
         )
 
 
-def rung_point(*, accuracy: float, costs: Sequence[float] = ()) -> tuple[float, ...]:
+def rung_point(
+    *, accuracy: float, costs: Sequence[float] = (), direction: str = "maximize"
+) -> tuple[float, ...]:
     """The minimized point of one trial at a rung: ``-accuracy``, then ``log1p`` of each cost.
+
+    The primary objective is written ``accuracy`` for its common case; any task metric works,
+    with its ``direction``: a maximized one is negated, a minimized one (RMSE) kept as is.
 
     ``log1p`` is monotone, so non-dominated sorting is unchanged; it only spaces costs that
     span orders of magnitude (bits, BitOps) evenly for the crowding and epsilon-net ties.
     A cost that is not known yet is passed as NaN and stays NaN.
 
     Args:
-        accuracy: Validation accuracy at the rung (NaN counts as the worst).
+        accuracy: The primary metric at the rung (NaN counts as the worst).
         costs: Cost values (minimized, >= 0), or NaN where not reported yet.
+        direction: ``"maximize"`` or ``"minimize"``: the primary metric's direction.
 
     Returns:
         Tuple of ``1 + len(costs)`` floats.
@@ -133,8 +140,16 @@ def rung_point(*, accuracy: float, costs: Sequence[float] = ()) -> tuple[float, 
     Examples:
         >>> rung_point(accuracy=0.9, costs=[0.0, math.e - 1])
         (-0.9, 0.0, 1.0)
+        >>> rung_point(accuracy=52.5, costs=[0.0], direction="minimize")
+        (52.5, 0.0)
     """
-    return (-float(accuracy), *(math.log1p(float(cost)) for cost in costs))
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(
+            "The 'direction' parameter of rung_point must be one of maximize, minimize. "
+            f"Got {direction!r} instead."
+        )
+    primary = -float(accuracy) if direction == "maximize" else float(accuracy)
+    return (primary, *(math.log1p(float(cost)) for cost in costs))
 
 
 def _comparable(points: NDArray[np.float64]) -> NDArray[np.float64]:

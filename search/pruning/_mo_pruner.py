@@ -5,8 +5,9 @@ user attribute of every other trial (running, completed or pruned) that reached 
 so trials run by other processes (``--jobs``) or earlier sessions of the same study count.
 A trial's last epoch (no rung there) is its ``epochs``: sampled, or fixed in the study's
 ``space`` attribute, else the ``max_epochs`` option.
-Points are built from the study's ``objectives`` attribute: validation accuracy at the rung
-and each cost objective as reported at that epoch (planned costs from epoch 1, measured ones
+Points are built from the study's ``objectives`` attribute: the first objective's metric at
+the rung (validation accuracy, or a task metric such as ``val_rmse`` in the study's direction
+for it) and each cost objective as reported at that epoch (planned costs from epoch 1, measured ones
 once reported; a cost some trial at the rung has not reported is left out of that
 comparison).
 """
@@ -17,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._objectives import metric_of
+from paretune.search._objectives import COSTS, metric_of
 from paretune.search.pruning._decision import Decision, Verdict, stop_reason
 from paretune.search.pruning._mo_asha import MOAsha, RungSpacing, TieBreak, rung_point
 from paretune.spaces import is_int
@@ -85,6 +86,7 @@ rung_spacing='asha')
             rung_spacing=rung_spacing,
         )
         self._space_epochs: dict[str, int | None] = {}
+        self._direction = "maximize"  # of the first objective, read from the study
 
     def __repr__(self) -> str:
         core = self.core
@@ -110,7 +112,7 @@ rung_spacing='asha')
         last = self._last_epoch(study, trial)
         if not self.core.is_rung(epoch, last):
             return Verdict(Decision.CONTINUE)
-        metric_names = self._metrics(study)
+        metric_names, self._direction = self._metrics(study)
         point = self._point(metrics, metric_names)
         others: list[tuple[float, ...]] = []
         states = (
@@ -163,27 +165,33 @@ rung_spacing='asha')
         return self._space_epochs[name]
 
     @staticmethod
-    def _metrics(study: optuna.Study) -> tuple[str, ...]:
+    def _metrics(study: optuna.Study) -> tuple[tuple[str, ...], str]:
+        """The curve keys of the objectives and the direction of the first one."""
         objectives = study.user_attrs.get("objectives")
         if not objectives:
             raise ValueError(
                 f"The mo-asha pruner needs the study's objectives: study {study.study_name!r} "
                 "has no 'objectives' attribute (open it with paretune.search.open_study)."
             )
-        if objectives[0] != "accuracy":
+        if objectives[0] in COSTS or any(name not in COSTS for name in objectives[1:]):
             raise ValueError(
-                "The mo-asha pruner ranks trials by accuracy and costs; the study's first "
-                f"objective must be 'accuracy'. Got {list(objectives)!r} instead."
+                "The mo-asha pruner ranks trials by one metric and costs; the study's first "
+                "objective must be 'accuracy' or a task metric val_<name>, the others costs. "
+                f"Got {list(objectives)!r} instead."
             )
-        return tuple(metric_of(name) for name in objectives)
+        direction = "minimize" if study.directions[0].name == "MINIMIZE" else "maximize"
+        return tuple(metric_of(name) for name in objectives), direction
 
-    @staticmethod
-    def _point(values: Mapping[str, Any], names: Sequence[str]) -> tuple[float, ...]:
+    def _point(self, values: Mapping[str, Any], names: Sequence[str]) -> tuple[float, ...]:
+        """The rung point of ``values`` (the first metric in the study's direction)."""
+
         def value(name: str) -> float:
             raw = values.get(name)
             return math.nan if raw is None else float(raw)
 
         point: tuple[float, ...] = rung_point(
-            accuracy=value(names[0]), costs=[value(name) for name in names[1:]]
+            accuracy=value(names[0]),
+            costs=[value(name) for name in names[1:]],
+            direction=self._direction,
         )
         return point

@@ -26,6 +26,7 @@ from paretune.search.report._select import (
     parse_quantity,
     select_strategy,
 )
+from paretune.search.report._trials import Quality, study_quality
 
 __all__ = [
     "COST_UNITS",
@@ -34,6 +35,7 @@ __all__ = [
     "FrontView",
     "History",
     "HypervolumeHistory",
+    "Quality",
     "ReportData",
     "Selection",
     "SelectionRule",
@@ -55,5 +57,6 @@ __all__ = [
     "rows_from_trials",
     "select_strategy",
     "staircase",
+    "study_quality",
     "write_report",
 ]

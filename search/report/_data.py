@@ -27,6 +27,7 @@ from paretune.search.report._progress import (
 )
 from paretune.search.report._rows import TrialRow, dimensions, rows_from_trials
 from paretune.search.report._select import COST_UNITS, Selection
+from paretune.search.report._trials import Quality, study_quality
 
 __all__ = ["ReportData", "Summary", "build_report_data"]
 
@@ -48,6 +49,8 @@ class Summary(NamedTuple):
         best_accuracy: Best validation accuracy of a feasible COMPLETE trial (NaN if none).
         best_trial: Its number (-1 if none).
         recommended: The knee of the feasible front (see ``select_strategy``).
+        quality: The study's quality objective (name, user attribute, direction): what
+            ``best_accuracy`` and every "accuracy" of the report measure.
     """
 
     study_name: str
@@ -63,6 +66,7 @@ class Summary(NamedTuple):
     best_accuracy: float
     best_trial: int
     recommended: Selection
+    quality: Quality = Quality()
 
 
 class ReportData(NamedTuple):
@@ -123,14 +127,15 @@ def build_report_data(
     )
     constraints = {str(k): float(v) for k, v in dict(attrs.get("constraints") or {}).items()}
     metadata = attrs.get("metadata") or {}
-    rows = rows_from_trials(trials, constraints=constraints)
-    costs = [o for o in objectives if o != "accuracy"]
+    quality = study_quality(study) if "objectives" in attrs else Quality()
+    rows = rows_from_trials(trials, constraints=constraints, quality=quality)
+    costs = [o for o in objectives if o in COST_UNITS]
     plotted = costs or [c for c in constraints if c in COST_UNITS] or ["size_bits"]
     fronts = tuple(front_view(rows, cost) for cost in plotted)
     front = global_front(rows, objectives)
     states = [r.state for r in rows]
     usable = [r for r in rows if r.state == "COMPLETE" and r.feasible and math.isfinite(r.accuracy)]
-    best = max(usable, key=lambda r: (r.accuracy, -r.number)) if usable else None
+    best = min(usable, key=lambda r: (r.minimized, r.number)) if usable else None
     picks = constraint_picks(rows, objectives, constraints=constraints)
     recommended = picks[-1].selection
     summary = Summary(
@@ -147,6 +152,7 @@ def build_report_data(
         best_accuracy=best.accuracy if best else math.nan,
         best_trial=best.number if best else -1,
         recommended=recommended,
+        quality=quality,
     )
     return ReportData(
         summary=summary,

@@ -11,9 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from paretune.search.report._data import ReportData
-from paretune.search.report._format import axis_title, esc, num
+from paretune.search.report._format import (
+    axis_title,
+    better,
+    esc,
+    num,
+    quality_name,
+    quality_title,
+)
 from paretune.search.report._fronts import FrontView
-from paretune.search.report._select import format_quantity
+from paretune.search.report._select import COST_UNITS, format_quantity
 
 __all__ = [
     "curves_figure",
@@ -36,10 +43,21 @@ def _scatter_type(n_points: int, webgl_above: int) -> str:
     return "scattergl" if n_points > webgl_above else "scatter"
 
 
+def _quality_axis(data: ReportData, *, directed: bool) -> str:
+    """The quality's axis title: ``validation accuracy`` (``— higher is better`` when
+    ``directed``); another metric always says its direction (``val_rmse — lower is better``).
+    """
+    quality = data.summary.quality
+    if quality.key == "val_accuracy" and not directed:
+        return axis_title(quality_name(data.summary.objectives))
+    return f"{quality_title(quality)} — {better(quality)}"
+
+
 def front_figure(
     data: ReportData, view: FrontView, recommended: int | None, webgl_above: int
 ) -> dict[str, Any]:
-    """Accuracy against ``view.cost``: front, staircase, dominated, pruned, knee (row index)."""
+    """The quality (accuracy or the study's metric) against ``view.cost``: front, staircase,
+    dominated, pruned, knee (row index)."""
     rows = data.rows
     kind = _scatter_type(len(view.dominated) + len(view.pruned) + len(view.front), webgl_above)
 
@@ -52,7 +70,7 @@ def front_figure(
     traces: list[dict[str, Any]] = []
     groups: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
         (
-            "pruned (last reported accuracy)",
+            f"pruned (last reported {_last_name(data)})",
             view.pruned,
             {"color": _PRUNED, "size": 6, "symbol": "x", "opacity": 0.45},
         ),
@@ -101,7 +119,7 @@ def front_figure(
         "margin": {"l": 70, "r": 20, "t": 30, "b": 60},
         "xaxis": {"title": {"text": f"{axis_title(view.cost)}{log} — lower is better"},
                   "type": "log" if view.log_x else "linear", "gridcolor": "#eceef2"},
-        "yaxis": {"title": {"text": "validation accuracy — higher is better"},
+        "yaxis": {"title": {"text": _quality_axis(data, directed=True)},
                   "gridcolor": "#eceef2"},
         "legend": {"orientation": "h", "y": -0.18},
         "hovermode": "closest", "plot_bgcolor": "white", "paper_bgcolor": "white",
@@ -110,6 +128,11 @@ def front_figure(
     if view.cost == "size_bits":
         layout["shapes"], layout["annotations"] = _budget_marks(data)
     return {"data": traces, "layout": layout}
+
+
+def _last_name(data: ReportData) -> str:
+    quality = data.summary.quality
+    return "accuracy" if quality.key == "val_accuracy" else quality.key
 
 
 def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -145,7 +168,7 @@ def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str
 def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
     """All objectives at once: 3-D scatter for three, a scatter matrix for more (else None)."""
     objectives = data.summary.objectives
-    costs = [o for o in objectives if o != "accuracy"]
+    costs = [o for o in objectives if o in COST_UNITS]
     if len(objectives) < 3 or not costs:
         return None
     rows = data.rows
@@ -162,7 +185,7 @@ def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
         others = [others[int(k * step)] for k in range(_MAX_3D_BACKGROUND)]
 
     def column(indices: Sequence[int], name: str) -> list[float | None]:
-        if name == "accuracy":
+        if name not in COST_UNITS:  # the quality: accuracy or the study's metric
             return [num(rows[i].accuracy) for i in indices]
         return [num(rows[i].metrics[name]) for i in indices]
 
@@ -173,7 +196,7 @@ def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
     )  # fmt: skip
     traces: list[dict[str, Any]] = []
     if len(objectives) == 3:
-        names = ["accuracy", *costs][:3]
+        names = [quality_name(objectives), *costs][:3]
         for label, indices, marker in groups:
             traces.append(
                 {"type": "scatter3d", "mode": "markers", "name": f"{label} ({len(indices)})",
@@ -195,7 +218,7 @@ def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
             "legend": {"orientation": "h"}, "paper_bgcolor": "white",
         }  # fmt: skip
         return {"data": traces, "layout": layout}
-    names = ["accuracy", *costs]
+    names = [quality_name(objectives), *costs]
     for label, indices, marker in groups:
         traces.append(
             {"type": "splom", "name": f"{label} ({len(indices)})",
@@ -228,7 +251,7 @@ def hypervolume_figure(data: ReportData) -> dict[str, Any]:
 
 
 def history_figure(data: ReportData, webgl_above: int) -> dict[str, Any]:
-    """Accuracy of each complete trial and the best so far."""
+    """The quality of each complete trial and the best so far."""
     rows = data.rows
     indices = list(data.history.rows)
     xs = [rows[i].number for i in indices]
@@ -244,7 +267,8 @@ def history_figure(data: ReportData, webgl_above: int) -> dict[str, Any]:
     layout = {
         "margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "plot_bgcolor": "white",
         "xaxis": {"title": {"text": "trial number"}, "gridcolor": "#eceef2"},
-        "yaxis": {"title": {"text": "validation accuracy"}, "gridcolor": "#eceef2"},
+        "yaxis": {"title": {"text": _quality_axis(data, directed=False)},
+                  "gridcolor": "#eceef2"},
         "legend": {"orientation": "h", "y": -0.22}, "paper_bgcolor": "white",
         "hovermode": "closest",
     }  # fmt: skip
@@ -282,7 +306,7 @@ def curves_figure(data: ReportData) -> dict[str, Any] | None:
     if len(chosen) > _MAX_CURVES:
         step = len(chosen) / _MAX_CURVES
         chosen = [chosen[int(k * step)] for k in range(_MAX_CURVES)]
-    cost = next((o for o in data.summary.objectives if o != "accuracy"), None)
+    cost = next((o for o in data.summary.objectives if o in COST_UNITS), None)
     traces = []
     for k, i in enumerate(chosen):
         row = rows[i]
@@ -300,7 +324,8 @@ def curves_figure(data: ReportData) -> dict[str, Any] | None:
         "margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "plot_bgcolor": "white",
         "legend": {"title": {"text": legend}},
         "xaxis": {"title": {"text": "epoch"}, "gridcolor": "#eceef2", "dtick": 1},
-        "yaxis": {"title": {"text": "validation accuracy"}, "gridcolor": "#eceef2"},
+        "yaxis": {"title": {"text": _quality_axis(data, directed=False)},
+                  "gridcolor": "#eceef2"},
         "paper_bgcolor": "white", "hovermode": "closest",
     }  # fmt: skip
     return {"data": traces, "layout": layout}

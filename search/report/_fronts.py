@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 from paretune.search._pareto import pareto_front_mask
 from paretune.search.report._rows import TrialRow, is_usable, objective_points
+from paretune.search.report._select import COST_UNITS
 
 __all__ = ["FrontView", "front_view", "global_front", "staircase"]
 
@@ -98,19 +99,21 @@ def front_view(rows: Sequence[TrialRow], cost: str) -> FrontView:
     feasible = [i for i in complete if rows[i].feasible]
     infeasible = [i for i in complete if not rows[i].feasible]
     pruned = [i for i, r in enumerate(rows) if r.state == "PRUNED" and is_usable(r, [cost])]
-    points = np.array([[rows[i].metrics[cost], -rows[i].accuracy] for i in feasible])
+    points = np.array([[rows[i].metrics[cost], rows[i].minimized] for i in feasible])
     mask = pareto_front_mask(points.reshape(len(feasible), 2))
     front = sorted(
         (i for i, on in zip(feasible, mask, strict=True) if on),
-        key=lambda i: (rows[i].metrics[cost], -rows[i].accuracy, rows[i].number),
+        key=lambda i: (rows[i].metrics[cost], rows[i].minimized, rows[i].number),
     )
     dominated = [i for i, on in zip(feasible, mask, strict=True) if not on]
     all_costs = [rows[i].metrics[cost] for i in complete + pruned]
+    sign = -1.0 if rows and not rows[0].maximize else 1.0  # a minimized metric steps down
     xs, ys = staircase(
         [rows[i].metrics[cost] for i in front],
-        [rows[i].accuracy for i in front],
+        [sign * rows[i].accuracy for i in front],
         x_max=max(all_costs) if all_costs else None,
     )
+    ys = tuple(sign * y for y in ys)
     positive = [c for c in all_costs if c > 0]
     log_x = (
         bool(positive) and len(positive) == len(all_costs) and max(positive) > 10 * min(positive)
@@ -132,10 +135,10 @@ def global_front(rows: Sequence[TrialRow], objectives: Sequence[str]) -> tuple[i
     Returns:
         Row indices.
     """
-    costs = [o for o in objectives if o != "accuracy"]
+    costs = [o for o in objectives if o in COST_UNITS]
     usable = [i for i, r in enumerate(rows) if r.state == "COMPLETE" and r.feasible]
     usable = [i for i in usable if is_usable(rows[i], costs)]
     mask = pareto_front_mask(objective_points(rows, usable, costs))
     front = [i for i, on in zip(usable, mask, strict=True) if on]
-    front.sort(key=lambda i: (*(rows[i].metrics[c] for c in costs), -rows[i].accuracy))
+    front.sort(key=lambda i: (*(rows[i].metrics[c] for c in costs), rows[i].minimized))
     return tuple(front)

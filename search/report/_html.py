@@ -25,9 +25,17 @@ from paretune.search.report._figures import (
     importance_figure,
     multi_figure,
 )
-from paretune.search.report._format import axis_title, esc, hover_text, json_for_script
+from paretune.search.report._format import (
+    axis_title,
+    better,
+    esc,
+    hover_text,
+    json_for_script,
+    test_short,
+)
 from paretune.search.report._select import Selection
 from paretune.search.report._tables import front_table_html, picks_html, summary_html
+from paretune.search.report._trials import Quality
 
 __all__ = ["render_report_html", "write_report"]
 
@@ -100,6 +108,40 @@ def _recommended_row(data: ReportData, selection: Selection) -> int | None:
     return None
 
 
+def _words(quality: Quality) -> dict[str, str]:
+    """The page's words for the study's quality objective (HTML, escaped).
+
+    An accuracy study keeps the words it always had; a metric study names its metric and
+    direction (``val_rmse``, lower is better) wherever the page speaks of the quality.
+    """
+    if quality.key == "val_accuracy":
+        return {
+            "Quality": "Accuracy",
+            "name": "accuracy",
+            "lead": "beats on accuracy <i>and</i> cost at\nonce: pick one of those for your "
+            "budget. Accuracy is measured on the validation split; the\ntest accuracy is "
+            "reported alongside but was never used to choose.",
+            "best": "the best accuracy",
+            "most": "The most accurate strategy",
+            "volume": "How much of the accuracy–cost space the front covers (reference: "
+            "accuracy 0 and\n1.1 × the largest cost seen)",
+        }
+    name, test, direction = esc(quality.key), esc(test_short(quality)), better(quality)
+    best = "highest" if quality.maximize else "lowest"
+    reference = f"{name} 0" if quality.maximize else f"1.1 × the largest {name}"
+    return {
+        "Quality": name,
+        "name": name,
+        "lead": f"beats on {name} ({direction}) <i>and</i> cost at\nonce: pick one of those "
+        f"for your budget. {name} is measured on the validation split; {test} is\nreported "
+        "alongside but was never used to choose.",
+        "best": f"the {best} {name}",
+        "most": f"The strategy with the {best} {name}",
+        "volume": f"How much of the {name}–cost space the front covers (reference: "
+        f"{reference} and\n1.1 × the largest cost seen)",
+    }
+
+
 def render_report_html(data: ReportData, *, webgl_above: int = 1000) -> str:
     """The report as one HTML document (plotly.js embedded, no network access needed).
 
@@ -114,9 +156,10 @@ def render_report_html(data: ReportData, *, webgl_above: int = 1000) -> str:
 
     s = data.summary
     recommended = _recommended_row(data, s.recommended)
-    hover = [hover_text(row, s.objectives) for row in data.rows]
+    hover = [hover_text(row, s.objectives, s.quality) for row in data.rows]
+    words = _words(s.quality)
     fronts = "".join(
-        f"<h3>Accuracy against {esc(axis_title(view.cost))}</h3>"
+        f"<h3>{words['Quality']} against {esc(axis_title(view.cost))}</h3>"
         + _figure_block(f"plot-front-{i}", front_figure(data, view, recommended, webgl_above))
         for i, view in enumerate(data.fronts)
     )
@@ -134,9 +177,7 @@ def render_report_html(data: ReportData, *, webgl_above: int = 1000) -> str:
 <h1>{esc(title)}</h1>
 <p class="lead">Each point is one training strategy (optimizer, learning rate, schedule, batch
 size, regularization, prune rate, bit width) that was really trained and measured. The
-<b>Pareto front</b> holds the strategies no other strategy beats on accuracy <i>and</i> cost at
-once: pick one of those for your budget. Accuracy is measured on the validation split; the
-test accuracy is reported alongside but was never used to choose.</p>
+<b>Pareto front</b> holds the strategies no other strategy {words["lead"]}</p>
 <nav><a href="#summary">Summary</a><a href="#front">Pareto front</a><a href="#table">Front
 table</a><a href="#picks">Budgets</a><a href="#progress">Progress</a><a
 href="#importance">Importance</a><a href="#curves">Learning curves</a></nav>
@@ -144,9 +185,9 @@ href="#importance">Importance</a><a href="#curves">Learning curves</a></nav>
 {summary_html(data)}
 <h2 id="front">Pareto front</h2>
 <p class="help">Hover a point to see its whole strategy. Blue dots joined by the staircase:
-the front (for each cost, the best accuracy reachable at or below it). Grey: dominated
+the front (for each cost, {words["best"]} reachable at or below it). Grey: dominated
 strategies. Orange ×: trials stopped early by the pruner, drawn at their last reported
-accuracy. Red star: the recommended strategy. Click legend entries to hide groups.</p>
+{words["name"]}. Red star: the recommended strategy. Click legend entries to hide groups.</p>
 {fronts}
 {multi_html}
 <h2 id="table">Non-dominated strategies</h2>
@@ -155,13 +196,12 @@ the stored weights (nonzero weights × bits); BitOps are per inference; sparsity
 of weights pruned to zero.</p>
 {front_table_html(data)}
 <h2 id="picks">What common budgets pick</h2>
-<p class="help">The most accurate strategy whose size fits a share of the dense float32 model
+<p class="help">{words["most"]} whose size fits a share of the dense float32 model
 (every parameter stored in 32 bits), and the knee of the front.</p>
 {picks_html(data)}
 <h2 id="progress">Progress of the search</h2>
 <h3>Hypervolume against trials</h3>
-<p class="help">How much of the accuracy–cost space the front covers (reference: accuracy 0 and
-1.1 × the largest cost seen); a flat curve means more trials stopped paying off.</p>
+<p class="help">{words["volume"]}; a flat curve means more trials stopped paying off.</p>
 {_figure_block("plot-hypervolume", hypervolume_figure(data), "plot short")}
 <h3>Optimization history</h3>
 {_figure_block("plot-history", history_figure(data, webgl_above), "plot short")}

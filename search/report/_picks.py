@@ -8,8 +8,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
+from paretune.search._objectives import metric_of, quality_objective
 from paretune.search.report._rows import TrialRow
-from paretune.search.report._select import Selection, select_strategy
+from paretune.search.report._select import COST_UNITS, Selection, select_strategy
 
 __all__ = ["ConstraintPick", "constraint_picks"]
 
@@ -68,9 +69,11 @@ def constraint_picks(
             selection = select_strategy(candidates, objectives=objectives, limits=limits)
             picks.append(ConstraintPick(f"size ≤ {label} of dense float32", limits, selection))
     usable = [r.candidate() for r in rows if r.state == "COMPLETE" and math.isfinite(r.accuracy)]
-    usable = [c for c in usable if all(o in c.costs for o in objectives if o != "accuracy")]
+    usable = [c for c in usable if all(o in c.costs for o in objectives if o in COST_UNITS)]
     best = select_strategy(usable, objectives=objectives, limits=constraints)
-    picks.append(ConstraintPick("most accurate (study constraints only)", constraints, best))
+    named = quality_objective(objectives)
+    most = "most accurate" if named in (None, "accuracy") else f"best {metric_of(named)}"
+    picks.append(ConstraintPick(f"{most} (study constraints only)", constraints, best))
     knee = select_strategy(usable, objectives=objectives, limits=constraints, knee=True)
     picks.append(ConstraintPick("knee of the front", constraints, knee))
     return tuple(picks)

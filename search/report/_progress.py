@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from paretune.search._pareto import hypervolume, pareto_front_mask
 from paretune.search.report._rows import TrialRow, is_usable, objective_points
+from paretune.search.report._select import COST_UNITS
 
 __all__ = ["History", "HypervolumeHistory", "hypervolume_history", "optimization_history"]
 
@@ -49,7 +50,8 @@ def hypervolume_history(
     Reference point: accuracy 0 and, for each cost, 1.1 times the largest value any
     feasible COMPLETE trial had. Each cost is divided by its reference value (accuracy
     stays as it is), so the volume is the share of the box
-    ``[0, 1] x [0, ref_1] x ...`` dominated by the front, in [0, 1].
+    ``[0, 1] x [0, ref_1] x ...`` dominated by the front, in [0, 1]. A minimized quality
+    metric (``val_rmse``) is scaled like a cost: 1.1 times its largest value is its reference.
 
     Args:
         rows: All trials.
@@ -66,7 +68,7 @@ def hypervolume_history(
         >>> h.trial_numbers, [round(v, 4) for v in h.values]
         ((0, 1), [0.0455, 0.4364])
     """
-    costs = [o for o in objectives if o != "accuracy"]
+    costs = [o for o in objectives if o in COST_UNITS]
     usable = [
         i
         for i, r in enumerate(rows)
@@ -76,8 +78,10 @@ def hypervolume_history(
         return HypervolumeHistory((), (), (), ())
     points = objective_points(rows, usable, costs)
     ref_costs = [max(float(points[:, j + 1].max()) * 1.1, 1e-12) for j in range(len(costs))]
-    scale = np.array([1.0, *ref_costs])
-    reference = np.array([0.0, *([1.0] * len(costs))])
+    maximize = rows[usable[0]].maximize
+    ref_quality = 0.0 if maximize else max(float(points[:, 0].max()) * 1.1, 1e-12)
+    scale = np.array([1.0 if maximize else ref_quality, *ref_costs])
+    reference = np.array([0.0 if maximize else 1.0, *([1.0] * len(costs))])
     scaled = points / scale
     numbers = [rows[i].number for i in usable]
     step = max(1, math.ceil(len(usable) / max_points))
@@ -96,7 +100,7 @@ def hypervolume_history(
     return HypervolumeHistory(
         tuple(numbers[c] for c in checkpoints),
         tuple(values),
-        (0.0, *ref_costs),
+        (0.0 if maximize else ref_quality, *ref_costs),
         tuple(float(s) for s in scale),
     )
 
@@ -117,7 +121,7 @@ def optimization_history(rows: Sequence[TrialRow]) -> History:
         if row.state != "COMPLETE" or not math.isfinite(row.accuracy):
             continue
         if row.feasible:
-            best = max(best, row.accuracy)
+            best = max(best, -row.minimized)
         indices.append(i)
-        best_so_far.append(best if math.isfinite(best) else math.nan)
+        best_so_far.append(math.nan if not math.isfinite(best) else best if row.maximize else -best)
     return History(tuple(indices), tuple(best_so_far))

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from paretune.search.report._select import COST_UNITS, Candidate
-from paretune.search.report._trials import as_float, read_trial
+from paretune.search.report._trials import Quality, as_float, read_trial
 
 __all__ = [
     "METRICS",
@@ -48,6 +48,8 @@ class TrialRow(NamedTuple):
         curve: Validation accuracy after each epoch (epoch ``i + 1`` at index ``i``).
         feasible: Whether the trial meets the study's constraints.
         note: The fail or prune reason (empty otherwise).
+        maximize: Whether a higher ``accuracy`` is better: ``accuracy`` is the study's quality
+            metric (:class:`~paretune.search.report.Quality`), e.g. ``val_rmse`` (minimized).
     """
 
     number: int
@@ -59,20 +61,29 @@ class TrialRow(NamedTuple):
     curve: tuple[float, ...]
     feasible: bool
     note: str
+    maximize: bool = True
+
+    @property
+    def minimized(self) -> float:
+        """The quality as a minimized number: ``-accuracy``, or the metric when minimized."""
+        return -self.accuracy if self.maximize else self.accuracy
 
     def candidate(self) -> Candidate:
         """This row as a selection :class:`Candidate`."""
         costs = {k: v for k, v in self.metrics.items() if k in COST_UNITS}
-        return Candidate(self.number, self.accuracy, self.test_accuracy, costs, self.strategy)
+        return Candidate(
+            self.number, self.accuracy, self.test_accuracy, costs, self.strategy, self.maximize
+        )
 
 
-def _curve(raw: Any) -> tuple[float, ...]:
+def _curve(raw: Any, key: str = "val_accuracy") -> tuple[float, ...]:
     if not isinstance(raw, Sequence) or isinstance(raw, str):
         return ()
     values = []
     for entry in raw:
         if isinstance(entry, Mapping):
-            values.append(as_float(entry.get("val_accuracy", entry.get("accuracy"))))
+            fallback = entry.get("accuracy") if key == "val_accuracy" else None
+            values.append(as_float(entry.get(key, fallback)))
         else:
             values.append(as_float(entry))
     return tuple(values)
@@ -97,24 +108,29 @@ def _meets_trial_constraints(trial: Any) -> bool:
 
 
 def rows_from_trials(
-    trials: Iterable[Any], *, constraints: Mapping[str, float] | None = None
+    trials: Iterable[Any],
+    *,
+    constraints: Mapping[str, float] | None = None,
+    quality: Quality | None = None,
 ) -> tuple[TrialRow, ...]:
     """Turn Optuna ``FrozenTrial`` records into :class:`TrialRow` tuples.
 
     Args:
         trials: Frozen trials.
         constraints: The study's constraints (cost -> max) deciding ``feasible``.
+        quality: The study's quality objective (default: validation accuracy).
 
     Returns:
         Rows in trial-number order.
     """
     constraints = dict(constraints or {})
+    quality = quality or Quality()
     rows: list[TrialRow] = []
     for trial in trials:
-        record = read_trial(trial, metrics=METRICS)
+        record = read_trial(trial, metrics=METRICS, quality=quality)
         attrs = trial.user_attrs
         state = trial.state.name
-        curve = _curve(attrs.get("curve"))
+        curve = _curve(attrs.get("curve"), quality.key)
         accuracy = record.accuracy
         if state == "PRUNED" and not math.isfinite(accuracy) and curve:
             accuracy = curve[-1]
@@ -132,6 +148,7 @@ def rows_from_trials(
                 curve=curve,
                 feasible=_feasible(record.metrics, constraints) and _meets_trial_constraints(trial),
                 note=note,
+                maximize=quality.maximize,
             )
         )
     rows.sort(key=lambda r: r.number)
@@ -148,8 +165,11 @@ def is_usable(row: TrialRow, costs: Sequence[str]) -> bool:
 def objective_points(
     rows: Sequence[TrialRow], indices: Sequence[int], costs: Sequence[str]
 ) -> np.ndarray:
-    """The rows at ``indices`` as minimized objective vectors: ``-accuracy``, then ``costs``."""
-    data = [[-rows[i].accuracy, *(rows[i].metrics[c] for c in costs)] for i in indices]
+    """The rows at ``indices`` as minimized objective vectors: the quality, then ``costs``.
+
+    The quality is ``-accuracy``, or the metric itself when it is minimized (``val_rmse``).
+    """
+    data = [[rows[i].minimized, *(rows[i].metrics[c] for c in costs)] for i in indices]
     return np.asarray(data, dtype=np.float64).reshape(len(indices), 1 + len(costs))
 
 

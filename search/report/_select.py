@@ -14,8 +14,9 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 import numpy as np
+from paretune.search._objectives import metric_of, quality_objective
 from paretune.search._pareto import knee_point, pareto_front_mask
-from paretune.search.report._trials import read_trial
+from paretune.search.report._trials import Quality, read_trial
 
 __all__ = [
     "COST_UNITS",
@@ -211,10 +212,13 @@ class Candidate(NamedTuple):
 
     Attributes:
         number: The Optuna trial number.
-        accuracy: Validation accuracy (the objective ``"accuracy"``).
+        accuracy: The study's quality metric: validation accuracy (the objective
+            ``"accuracy"``) by default, or its task metric (``val_rmse``, see
+            :class:`~paretune.search.report.Quality`).
         test_accuracy: Test accuracy (NaN when not recorded).
         costs: Every recorded cost (name -> value in its stored unit).
         strategy: The complete strategy (user attribute ``strategy``).
+        maximize: Whether a higher ``accuracy`` is better (False for RMSE, MAE, loss).
     """
 
     number: int
@@ -222,6 +226,12 @@ class Candidate(NamedTuple):
     test_accuracy: float
     costs: Mapping[str, float]
     strategy: Mapping[str, Any]
+    maximize: bool = True
+
+    @property
+    def minimized(self) -> float:
+        """The quality as a minimized number: ``-accuracy``, or the metric when minimized."""
+        return -self.accuracy if self.maximize else self.accuracy
 
 
 class SelectionRule(Enum):
@@ -254,7 +264,8 @@ class Selection(NamedTuple):
         rule: The rule that chose it.
         reason: One paragraph saying why it won (or why nothing did).
         limits: The cost limits applied (callers merge in the study's constraints).
-        min_accuracy: The accuracy floor applied.
+        min_accuracy: The floor on the quality metric applied (``--min-accuracy``,
+            ``--min val_macro_f1=...``).
         n_candidates: Complete trials considered.
         feasible_front: Non-dominated feasible candidates, cheapest first.
         closest: When nothing is feasible, the candidates that miss the limits by least.
@@ -268,27 +279,33 @@ class Selection(NamedTuple):
     n_candidates: int
     feasible_front: tuple[Candidate, ...]
     closest: tuple[Shortfall, ...]
+    max_quality: float | None = None
 
 
-def candidates_from_trials(trials: Iterable[Any]) -> list[Candidate]:
+def candidates_from_trials(
+    trials: Iterable[Any], *, quality: Quality | None = None
+) -> list[Candidate]:
     """Candidates from Optuna ``FrozenTrial`` records (COMPLETE trials only).
 
-    Accuracy is the user attribute ``val_accuracy``; costs are the user attributes named in
-    :data:`COST_UNITS`. A trial without a finite ``val_accuracy`` is left out.
+    The quality is the user attribute ``quality.key`` (``val_accuracy`` by default); costs
+    are the user attributes named in :data:`COST_UNITS`. A trial without a finite quality is
+    left out.
 
     Args:
         trials: Frozen trials (``study.get_trials(deepcopy=False)``).
+        quality: The study's quality objective (:func:`~paretune.search.report.study_quality`).
 
     Returns:
         One candidate per usable COMPLETE trial, in trial-number order.
     """
     import optuna
 
+    quality = quality or Quality()
     found: list[Candidate] = []
     for trial in trials:
         if trial.state != optuna.trial.TrialState.COMPLETE:
             continue
-        record = read_trial(trial, metrics=COST_UNITS)
+        record = read_trial(trial, metrics=COST_UNITS, quality=quality)
         if not math.isfinite(record.accuracy):
             continue
         found.append(
@@ -298,6 +315,7 @@ def candidates_from_trials(trials: Iterable[Any]) -> list[Candidate]:
                 test_accuracy=record.test_accuracy,
                 costs=record.metrics,
                 strategy=dict(record.strategy),
+                maximize=quality.maximize,
             )
         )
     found.sort(key=lambda c: c.number)
@@ -315,7 +333,7 @@ def _cost_of(candidate: Candidate, cost: str) -> float:
 
 
 def _points(candidates: Sequence[Candidate], costs: Sequence[str]) -> np.ndarray:
-    rows = [[-c.accuracy, *(_cost_of(c, name) for name in costs)] for c in candidates]
+    rows = [[c.minimized, *(_cost_of(c, name) for name in costs)] for c in candidates]
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), 1 + len(costs))
 
 
@@ -327,22 +345,29 @@ def select_strategy(
     limits: Mapping[str, float] | None = None,
     knee: bool = False,
     n_closest: int = 5,
+    quality: Quality | None = None,
+    max_quality: float | None = None,
 ) -> Selection:
     """Choose one strategy under an accuracy floor and cost limits.
 
     The rule: with ``knee``, the knee point of the feasible Pareto front (accuracy against
     the study's cost objectives); else with any cost limit, the most accurate feasible
-    strategy; else with only ``min_accuracy``, the cheapest feasible strategy on the study's
-    first cost objective (``size_bits`` when the study has none); with nothing, the most
-    accurate. Ties go to the cheaper strategy, then the lower trial number.
+    strategy; else with only a bound on the quality (``min_accuracy`` / ``max_quality``), the
+    cheapest feasible strategy on the study's first cost objective (``size_bits`` when the
+    study has none); with nothing, the most accurate. Ties go to the cheaper strategy, then
+    the lower trial number. "Accuracy" is the study's quality metric (``quality``): "most
+    accurate" is the lowest value of a minimized one such as ``val_rmse``.
 
     Args:
         candidates: Complete trials (see :func:`candidates_from_trials`).
         objectives: The study's objectives (``"accuracy"`` and cost names).
-        min_accuracy: Lowest acceptable validation accuracy.
+        min_accuracy: Lowest acceptable quality (validation accuracy in [0, 1] by default).
         limits: Cost name -> largest allowed value, in stored units.
         knee: Choose the knee of the feasible front.
         n_closest: How many near misses to return when nothing is feasible.
+        quality: The study's quality objective (default: the first non-cost objective, in
+            the candidates' direction; validation accuracy when there is none).
+        max_quality: Highest acceptable quality (``--max val_rmse=50``).
 
     Returns:
         The :class:`Selection`.
@@ -361,7 +386,17 @@ def select_strategy(
         >>> select_strategy([a, b], objectives=["accuracy", "size_bits"],
         ...                 min_accuracy=0.99).chosen is None
         True
+        >>> rmse = Quality("val_rmse", "val_rmse", maximize=False)
+        >>> c = Candidate(2, 55.0, math.nan, {"size_bits": 8000.0}, {}, maximize=False)
+        >>> d = Candidate(3, 50.0, math.nan, {"size_bits": 32000.0}, {}, maximize=False)
+        >>> select_strategy([c, d], objectives=["val_rmse", "size_bits"], quality=rmse,
+        ...                 max_quality=52.0).chosen.number
+        3
     """
+    if quality is None:
+        named = quality_objective(objectives) or "accuracy"
+        maximize = candidates[0].maximize if candidates else True
+        quality = Quality(named, metric_of(named), maximize)
     limits = dict(limits or {})
     for cost, value in limits.items():
         _check_cost(cost)
@@ -369,17 +404,20 @@ def select_strategy(
             raise ValueError(
                 f"The {cost!r} limit must be a finite number >= 0. Got {value!r} instead."
             )
-    if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
+    if quality.key == "val_accuracy" and min_accuracy is not None and not 0 <= min_accuracy <= 1:
         raise ValueError(
             f"The 'min_accuracy' parameter must be a float in [0, 1]. Got {min_accuracy!r} instead."
         )
-    cost_objectives = [o for o in objectives if o != "accuracy"]
+    for name, bound in (("min_accuracy", min_accuracy), ("max_quality", max_quality)):
+        if bound is not None and not math.isfinite(float(bound)):
+            raise ValueError(f"The {name!r} parameter must be finite. Got {bound!r} instead.")
+    cost_objectives = [o for o in objectives if o in COST_UNITS]
     for cost in cost_objectives:
         _check_cost(cost)
     primary = cost_objectives[0] if cost_objectives else next(iter(limits), "size_bits")
     if knee:
         rule = SelectionRule.KNEE
-    elif limits or min_accuracy is None:
+    elif limits or (min_accuracy is None and max_quality is None):
         rule = SelectionRule.MOST_ACCURATE
     else:
         rule = SelectionRule.CHEAPEST
@@ -387,7 +425,9 @@ def select_strategy(
     def misses(c: Candidate) -> dict[str, float]:
         out: dict[str, float] = {}
         if min_accuracy is not None and c.accuracy < min_accuracy:
-            out["accuracy"] = (min_accuracy - c.accuracy) / max(min_accuracy, 1e-12)
+            out[quality.label] = (min_accuracy - c.accuracy) / max(abs(min_accuracy), 1e-12)
+        if max_quality is not None and c.accuracy > max_quality:
+            out[quality.label] = (c.accuracy - max_quality) / max(abs(max_quality), 1e-12)
         for cost, limit in limits.items():
             value = _cost_of(c, cost)
             if value > limit:
@@ -396,7 +436,7 @@ def select_strategy(
 
     checked = [(c, misses(c)) for c in candidates]
     feasible = [c for c, m in checked if not m]
-    conditions = _describe_limits(min_accuracy, limits)
+    conditions = _describe_limits(min_accuracy, limits, quality.label, max_quality)
     if not feasible:
         ranked = sorted(
             (Shortfall(c, sum(m.values()), m) for c, m in checked),
@@ -408,7 +448,15 @@ def select_strategy(
             else "The study has no complete trial to choose from."
         )
         return Selection(
-            None, rule, reason, limits, min_accuracy, len(candidates), (), tuple(ranked[:n_closest])
+            None,
+            rule,
+            reason,
+            limits,
+            min_accuracy,
+            len(candidates),
+            (),
+            tuple(ranked[:n_closest]),
+            max_quality,
         )
 
     if rule is SelectionRule.CHEAPEST:
@@ -418,23 +466,41 @@ def select_strategy(
     points = _points(feasible, front_costs)
     mask = pareto_front_mask(points)
     front = [c for c, on in zip(feasible, mask, strict=True) if on]
-    front.sort(key=lambda c: (*(_cost_of(c, n) for n in front_costs), -c.accuracy, c.number))
+    front.sort(key=lambda c: (*(_cost_of(c, n) for n in front_costs), c.minimized, c.number))
 
     if rule is SelectionRule.KNEE:
         chosen = feasible[knee_point(points)]
     elif rule is SelectionRule.CHEAPEST:
-        chosen = min(feasible, key=lambda c: (_cost_of(c, primary), -c.accuracy, c.number))
+        chosen = min(feasible, key=lambda c: (_cost_of(c, primary), c.minimized, c.number))
     else:
         chosen = min(
             feasible,
-            key=lambda c: (-c.accuracy, *(_cost_of(c, n) for n in cost_objectives), c.number),
+            key=lambda c: (c.minimized, *(_cost_of(c, n) for n in cost_objectives), c.number),
         )
-    reason = _explain(chosen, rule, feasible, len(candidates), conditions, primary, front_costs)
-    return Selection(chosen, rule, reason, limits, min_accuracy, len(candidates), tuple(front), ())
+    reason = _explain(
+        chosen, rule, feasible, len(candidates), conditions, primary, front_costs, quality
+    )
+    return Selection(
+        chosen,
+        rule,
+        reason,
+        limits,
+        min_accuracy,
+        len(candidates),
+        tuple(front),
+        (),
+        max_quality,
+    )
 
 
-def _describe_limits(min_accuracy: float | None, limits: Mapping[str, float]) -> str:
-    parts = [f"accuracy >= {min_accuracy:.4g}"] if min_accuracy is not None else []
+def _describe_limits(
+    min_accuracy: float | None,
+    limits: Mapping[str, float],
+    label: str = "accuracy",
+    max_quality: float | None = None,
+) -> str:
+    parts = [f"{label} >= {min_accuracy:.4g}"] if min_accuracy is not None else []
+    parts += [f"{label} <= {max_quality:.4g}"] if max_quality is not None else []
     parts += [f"{cost} <= {format_quantity(v, cost=cost)}" for cost, v in limits.items()]
     return " and ".join(parts) if parts else "no limit"
 
@@ -447,6 +513,7 @@ def _explain(
     conditions: str,
     primary: str,
     front_costs: Sequence[str],
+    quality: Quality,
 ) -> str:
     pool = (
         f"the {len(feasible)} of {n_candidates} complete trials with {conditions}"
@@ -456,16 +523,21 @@ def _explain(
     costs = ", ".join(
         f"{n} {format_quantity(chosen.costs[n], cost=n)}" for n in front_costs if n in chosen.costs
     )
-    measured = f"validation accuracy {chosen.accuracy:.4f}"
+    name = "validation accuracy" if quality.key == "val_accuracy" else quality.key
+    better = "higher is better" if quality.maximize else "lower is better"
+    measured = f"{name} {chosen.accuracy:.4f}"
     if math.isfinite(chosen.test_accuracy):
         measured += f" (test {chosen.test_accuracy:.4f})"
     if costs:
         measured += f", {costs}"
     others = [c for c in feasible if c.number != chosen.number]
     if rule is SelectionRule.MOST_ACCURATE:
-        text = f"Trial {chosen.number} is the most accurate of {pool}: {measured}."
+        best = "most accurate"
+        if quality.key != "val_accuracy":
+            best = f"best on {quality.key} ({better})"
+        text = f"Trial {chosen.number} is the {best} of {pool}: {measured}."
         if others:
-            runner = max(others, key=lambda c: (c.accuracy, -c.number))
+            runner = min(others, key=lambda c: (c.minimized, c.number))
             text += f" Next best: trial {runner.number} at {runner.accuracy:.4f}."
         return text
     if rule is SelectionRule.CHEAPEST:
@@ -477,9 +549,12 @@ def _explain(
                 f" Next cheapest: trial {runner.number} at {format_quantity(value, cost=primary)}."
             )
         return text
-    objectives = " vs ".join(["accuracy", *front_costs])
+    objectives = " vs ".join([quality.label, *front_costs])
+    gain = "buying more accuracy"
+    if quality.key != "val_accuracy":
+        gain = f"improving {quality.key} further ({better})"
     return (
         f"Trial {chosen.number} is the knee of the Pareto front ({objectives}) of {pool}: "
         f"after scaling each objective to [0, 1] over all of them it is the front point closest to "
-        f"the ideal corner, where buying more accuracy starts to cost much more. {measured}."
+        f"the ideal corner, where {gain} starts to cost much more. {measured}."
     )

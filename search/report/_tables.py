@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from paretune.search.report._data import ReportData
-from paretune.search.report._format import acc, esc, fmt_value, metric
-from paretune.search.report._select import format_quantity
+from paretune.search.report._format import (
+    better,
+    esc,
+    fmt_value,
+    metric,
+    quality_short,
+    quality_title,
+    quality_value,
+    test_short,
+)
+from paretune.search.report._select import COST_UNITS, format_quantity
+from paretune.search.report._trials import Quality
 
 __all__ = ["front_table_html", "picks_html", "summary_html"]
 
@@ -28,17 +37,20 @@ def _strategy_list(strategy: Mapping[str, Any]) -> str:
 def summary_html(data: ReportData) -> str:
     """The summary cards and the recommended strategy."""
     s = data.summary
+    quality = s.quality
     finished = s.n_complete + s.n_pruned + s.n_failed
-    directions = ", ".join(
-        f"{esc(o)} ({'max' if o == 'accuracy' else 'min'})" for o in s.objectives
-    )
+
+    def maximized(objective: str) -> bool:
+        return quality.maximize if objective == quality.objective else objective == "accuracy"
+
+    directions = ", ".join(f"{esc(o)} ({'max' if maximized(o) else 'min'})" for o in s.objectives)
     constraints = ", ".join(
         f"{esc(c)} ≤ {esc(format_quantity(v, cost=c))}" for c, v in s.constraints.items()
     )
     planned = s.epochs_spent + s.epochs_saved
     saved = f"{s.epochs_saved / planned:.0%} of planned" if planned else ""
     best = (
-        f"{s.best_accuracy:.4f}" if math.isfinite(s.best_accuracy) else "–",
+        quality_value(s.best_accuracy, quality),
         f"trial {s.best_trial}" if s.best_trial >= 0 else "no complete trial",
     )
     cards = [
@@ -56,10 +68,17 @@ def summary_html(data: ReportData) -> str:
             f"{s.epochs_spent:,}",
             f"{s.epochs_saved:,} saved by pruning" + (f" ({saved})" if saved else ""),
         ),
-        _card("best validation accuracy", best[0], best[1]),
+        _card(_best_title(quality), best[0], best[1]),
         _card("Pareto front", f"{len(data.front)} strategies", "non-dominated on all objectives"),
     ]
     return '<div class="cards">' + "".join(cards) + "</div>" + _recommendation_html(data)
+
+
+def _best_title(quality: Quality) -> str:
+    """``"best validation accuracy"``, else ``"best val_rmse (lower is better)"``."""
+    if quality.key == "val_accuracy":
+        return "best validation accuracy"
+    return f"best {esc(quality_title(quality))} ({better(quality)})"
 
 
 def _recommendation_html(data: ReportData) -> str:
@@ -79,13 +98,14 @@ def _recommendation_html(data: ReportData) -> str:
 def front_table_html(data: ReportData) -> str:
     """The non-dominated strategies (at most 300, cheapest first) with costs and settings."""
     rows = data.rows
-    costs = [o for o in data.summary.objectives if o != "accuracy"]
+    costs = [o for o in data.summary.objectives if o in COST_UNITS]
     metrics = [
         *costs,
         *(m for m in ("size_bits", "sparsity", "bitops", "latency_ms") if m not in costs),
     ]
     recommended = data.summary.recommended.chosen
-    head = ["trial", "val acc", "test acc", *metrics, *data.dimensions]
+    quality = data.summary.quality
+    head = ["trial", quality_short(quality), test_short(quality), *metrics, *data.dimensions]
     lines = ["<tr>" + "".join(
         f'<th class="{"t" if h in data.dimensions else ""}">{esc(h)}</th>' for h in head
     ) + "</tr>"]  # fmt: skip
@@ -94,7 +114,11 @@ def front_table_html(data: ReportData) -> str:
         row = rows[i]
         mark = ' class="reco-row"' if recommended and recommended.number == row.number else ""
         number = f"★ {row.number}" if mark else str(row.number)
-        cells = [number, acc(row.accuracy), acc(row.test_accuracy)]
+        cells = [
+            number,
+            quality_value(row.accuracy, quality),
+            quality_value(row.test_accuracy, quality),
+        ]
         cells += [metric(row, m) for m in metrics]
         values = [
             esc(fmt_value(row.strategy[d])) if d in row.strategy else "–" for d in data.dimensions
@@ -113,10 +137,12 @@ def front_table_html(data: ReportData) -> str:
 
 def picks_html(data: ReportData) -> str:
     """What each common budget picks (one table row per :class:`ConstraintPick`)."""
-    costs = [o for o in data.summary.objectives if o != "accuracy"]
+    costs = [o for o in data.summary.objectives if o in COST_UNITS]
     metrics = [*costs, *(m for m in ("size_bits", "sparsity") if m not in costs)]
     by_number = {r.number: r for r in data.rows}
-    head = ["constraint", "limit", "trial", "val acc", "test acc", *metrics, "bits", "prune_rate"]
+    quality = data.summary.quality
+    head = ["constraint", "limit", "trial", quality_short(quality), test_short(quality),
+            *metrics, "bits", "prune_rate"]  # fmt: skip
     header = (
         f'<th class="t">{esc(h)}</th>' if k < 2 else f"<th>{esc(h)}</th>"
         for k, h in enumerate(head)
@@ -132,7 +158,11 @@ def picks_html(data: ReportData) -> str:
             cells = ["nothing feasible", "–", "–"] + ["–"] * (len(metrics) + 2)
         else:
             row = by_number[chosen.number]
-            cells = [str(row.number), acc(row.accuracy), acc(row.test_accuracy)]
+            cells = [
+                str(row.number),
+                quality_value(row.accuracy, quality),
+                quality_value(row.test_accuracy, quality),
+            ]
             cells += [metric(row, m) for m in metrics]
             cells += [fmt_value(row.strategy.get("bits", "–")),
                       fmt_value(row.strategy.get("prune_rate", "–"))]  # fmt: skip

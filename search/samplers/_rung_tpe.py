@@ -5,12 +5,13 @@ them: in a multi-objective study a pruned trial has no values, so it can only ev
 "bad" example, and the "good" examples are the few trials that ran to the end. BOHB
 (Falkner et al. 2018) fits its model at the largest budget that has enough observations
 instead. This sampler does the same over the curves paretune records on every trial
-(``curve`` user attribute: one entry per epoch, accuracy and reported costs):
+(``curve`` user attribute: one entry per epoch, metrics and reported costs):
 
 1. the rung is the last epoch that at least ``min_points`` finished trials (COMPLETE or
    PRUNED) reached;
-2. each trial that reached it is a point (accuracy at that epoch, each cost objective as
-   reported there); the best ``gamma(n)`` of these ``n`` points by non-dominated rank
+2. each trial that reached it is a point (the first objective's metric at that epoch, in its
+   direction, and each cost objective as reported there); the best ``gamma(n)`` of these
+   ``n`` points by non-dominated rank
    (Optuna's own multi-objective split, hypervolume tie-break) are TPE's "good" trials, the
    rest "bad" (a point equal to a good one is good too);
 3. a trial stopped before that epoch lost a comparison at an earlier rung: it is "bad";
@@ -38,7 +39,7 @@ import optuna
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import default_gamma, default_gamma_multiobjective
 from optuna.trial import TrialState
-from paretune.search._objectives import metric_of
+from paretune.search._objectives import COSTS, metric_of
 from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.pruning._mo_asha import rung_point
 from paretune.search.pruning._mo_pruner import curve_entry_at
@@ -72,17 +73,20 @@ def rung_split(
     min_points: int,
     n_below: Any,
     split: Any,
+    direction: str = "maximize",
 ) -> tuple[int, list[FrozenTrial], list[FrozenTrial]] | None:
     """Split finished trials into TPE's good and bad ones at the highest well-filled rung.
 
     Args:
         trials: Finished (COMPLETE or PRUNED) trials with ``curve`` user attributes.
-        metrics: Curve keys of the objectives, accuracy first (maximized), then costs.
+        metrics: Curve keys of the objectives, the metric first (accuracy), then costs.
         min_points: Trials that must have reached an epoch for it to be the rung.
         n_below: ``n -> int``, how many of the ``n`` points at the rung are good (TPE's
             ``gamma``).
         split: ``(points, n_below) -> (good, bad)``, the ranking of points whose ``values``
-            are ``(accuracy, log1p(cost), ...)``.
+            are ``(score, log1p(cost), ...)``, the score maximized (the metric, negated when
+            it is minimized).
+        direction: The first metric's direction (``"maximize"`` or ``"minimize"``).
 
     Returns:
         ``(epoch, good, bad)``, or None when no epoch has ``min_points`` trials with every
@@ -96,7 +100,7 @@ def rung_split(
     bad: list[FrozenTrial] = []
     for trial in trials:
         entry = curve_entry_at(trial.user_attrs.get("curve") or [], epoch)
-        values = None if entry is None else _values(entry, metrics)
+        values = None if entry is None else _values(entry, metrics, direction)
         if values is None:
             bad.append(trial)
         else:
@@ -112,17 +116,29 @@ def rung_split(
     return epoch, good, bad
 
 
-def _values(entry: Mapping[str, Any], metrics: Sequence[str]) -> tuple[float, ...] | None:
-    """``(accuracy, log1p(cost), ...)``, costs scaled as mo-asha scales them at its rungs."""
+def _values(
+    entry: Mapping[str, Any], metrics: Sequence[str], direction: str
+) -> tuple[float, ...] | None:
+    """``(score, log1p(cost), ...)``, costs scaled as mo-asha scales them at its rungs.
+
+    The score is maximized: the metric, or minus the metric when it is minimized (RMSE).
+    """
     raw = [entry.get(name) for name in metrics]
     if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in raw):
         return None
     numbers = [float(v) for v in raw]  # type: ignore[arg-type]
     if not all(math.isfinite(v) for v in numbers[1:]):
         return None
-    point = rung_point(accuracy=numbers[0], costs=[max(0.0, cost) for cost in numbers[1:]])
-    accuracy = -point[0] if math.isfinite(point[0]) else 0.0
-    return (accuracy, *point[1:])
+    point = rung_point(
+        accuracy=numbers[0],
+        costs=[max(0.0, cost) for cost in numbers[1:]],
+        direction=direction,
+    )
+    if not math.isfinite(point[0]):
+        if direction == "minimize":
+            return None  # no worst value to stand in: the trial is a bad one
+        return (0.0, *point[1:])  # accuracy's worst value
+    return (-point[0], *point[1:])
 
 
 def _repeats(
@@ -175,8 +191,13 @@ class RungTPESampler(TPESampler):
     ) -> dict[str, Any]:
         self.last_rung = None
         objectives = study.user_attrs.get("objectives")
-        if not objectives or objectives[0] != "accuracy":
+        if (
+            not objectives
+            or objectives[0] in COSTS
+            or any(name not in COSTS for name in objectives[1:])
+        ):
             return super()._sample(study, trial, search_space)
+        direction = "minimize" if study.directions[0].name == "MINIMIZE" else "maximize"
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
         if self._gamma is None:
             self._gamma = (
@@ -185,6 +206,7 @@ class RungTPESampler(TPESampler):
         found = rung_split(
             trials,
             metrics=[metric_of(name) for name in objectives],
+            direction=direction,
             min_points=self.min_points,
             n_below=self._gamma,
             split=lambda points, n: split_complete_trials(points, len(objectives), n),

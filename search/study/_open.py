@@ -116,6 +116,8 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
             "pruner": spec.pruner,
             "seed": spec.seed,
         }
+        if spec.metric_directions:
+            extra["metric_directions"] = dict(spec.metric_directions)
         for key, value in {**wanted, **extra}.items():
             study.set_user_attr(key, value)
         return study

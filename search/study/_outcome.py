@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from paretune.search._objectives import MEASUREMENTS
+from paretune.search._objectives import MEASUREMENTS, is_measurement
 
 __all__ = [
     "Objective",
@@ -64,7 +64,8 @@ class TrialOutcome:
 
     Attributes:
         state: Complete, pruned or failed.
-        measurements: Measurement name (one of ``MEASUREMENTS``) -> number.
+        measurements: Measurement name (one of ``MEASUREMENTS``, or a task metric
+            ``val_<name>`` / ``test_<name>``) -> number.
         curve: The metrics reported after each epoch, in order (None: not given).
         strategy: The strategy trained, as plain values (None: not given).
         reason: Why it ended early or failed (empty when complete).
@@ -99,8 +100,11 @@ class TrialOutcome:
                 f"Got {self.state!r} instead."
             )
         for name in self.measurements:
-            if name not in MEASUREMENTS:
-                raise ValueError(f"Unknown measurement {name!r}. Known: {', '.join(MEASUREMENTS)}.")
+            if not is_measurement(name):
+                raise ValueError(
+                    f"Unknown measurement {name!r}. Known: {', '.join(MEASUREMENTS)}, "
+                    "val_<metric>, test_<metric>."
+                )
 
     @property
     def epochs(self) -> int | None:
@@ -145,7 +149,7 @@ class TrialOutcome:
         strategy = result.get("strategy")
         return cls(
             state=state,
-            measurements={key: result[key] for key in MEASUREMENTS if key in result},
+            measurements={key: value for key, value in result.items() if is_measurement(key)},
             curve=None if curve is None else tuple(dict(point) for point in curve),
             strategy=None if strategy is None else dict(strategy),
             reason=str(reason),

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._objectives import MEASUREMENTS, metric_of
+from paretune.search._objectives import MEASUREMENTS, is_measurement, metric_of
 from paretune.search._optuna_compat import set_trial_user_attrs, trial_by_number, trial_id_of
 from paretune.search.study._outcome import OutcomeState, TrialOutcome, to_outcome
 
@@ -64,9 +64,9 @@ def _attrs_of(outcome: TrialOutcome) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     if outcome.strategy is not None:
         attrs["strategy"] = dict(outcome.strategy)
-    for key in MEASUREMENTS:
-        if key in outcome.measurements:
-            attrs[key] = _plain(outcome.measurements[key])
+    for key, value in outcome.measurements.items():
+        if is_measurement(key):
+            attrs[key] = _plain(value)
     if outcome.curve is not None:
         # numbered like the reporter's curve: {"epoch": 1, ...metrics}
         attrs["curve"] = [

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._objectives import COSTS, OBJECTIVES, direction_of
+from paretune.search._objectives import (
+    COSTS,
+    DIRECTIONS,
+    OBJECTIVES,
+    directions_of,
+    is_metric,
+    metric_of,
+)
 from paretune.search.pruning._base import TrialPruner
 from paretune.search.pruning._registry import get_pruner
 from paretune.search.samplers._registry import get_sampler
@@ -64,7 +71,8 @@ class StudySpec:
     Args:
         name: Study name in the storage.
         storage: Storage URL (see :func:`paretune.search.make_storage`).
-        objectives: Objective names, accuracy maximized and costs minimized.
+        objectives: Objective names: ``accuracy`` (maximized), costs (minimized) and task
+            metrics ``val_<name>`` (in the direction ``metric_directions`` gives them).
         space: The strategy space sampled by every trial.
         sampler: Sampler name (:func:`paretune.search.list_samplers`).
         sampler_options: Extra keyword arguments for the sampler.
@@ -76,6 +84,9 @@ class StudySpec:
         max_total_epochs: Stop starting trials once this many epochs have been trained in
             the study (None: no limit).
         metadata: JSON-able extras stored as a study user attribute (task, data_dir, ...).
+        metric_directions: ``val_<name>`` -> ``"maximize"`` / ``"minimize"`` of the task's
+            metrics (every metric objective needs one; ``val_accuracy`` defaults to maximize).
+            Stored as the study user attribute ``metric_directions``.
 
     Raises:
         ValueError: A field that is not allowed (scikit-learn wording);
@@ -88,6 +99,15 @@ class StudySpec:
         ...                  space=StrategySpace(params={"epochs": Fixed(value=2)}))
         >>> spec.directions
         ('maximize', 'minimize')
+        >>> StudySpec(name="s", storage="sqlite:///s.db", objectives=("val_rmse", "size_bits"),
+        ...           space=spec.space, metric_directions={"val_rmse": "minimize"}).directions
+        ('minimize', 'minimize')
+        >>> StudySpec(name="s", storage="sqlite:///s.db", objectives=("val_rmse",),
+        ...           space=spec.space)
+        Traceback (most recent call last):
+        ...
+        ValueError: The 'metric_directions' parameter of StudySpec must give the direction of ...
+        objective 'val_rmse' ('maximize' or 'minimize'). Got {} instead.
         >>> StudySpec(name="s", storage="sqlite:///s.db", objectives=("accuracy", "accuracy"),
         ...           space=spec.space)
         Traceback (most recent call last):
@@ -113,6 +133,7 @@ class StudySpec:
     constraints: Mapping[str, float] = field(default_factory=dict)
     max_total_epochs: int | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    metric_directions: Mapping[str, str] = field(default_factory=dict)
     _sampler: optuna.samplers.BaseSampler = field(init=False, repr=False, compare=False)
     _pruner: TrialPruner = field(init=False, repr=False, compare=False)
 
@@ -136,12 +157,13 @@ class StudySpec:
                 f"Got {self.objectives!r} instead."
             )
         for objective in objectives:
-            if objective not in OBJECTIVES:
+            if objective not in OBJECTIVES and not is_metric(objective):
                 raise ValueError(
                     f"The 'objectives' parameter of {owner} must hold names among "
-                    f"{', '.join(OBJECTIVES)}. Got {objective!r} instead."
+                    f"{', '.join(OBJECTIVES)} or task metrics val_<name>. "
+                    f"Got {objective!r} instead."
                 )
-        if len(set(objectives)) != len(objectives):
+        if len({metric_of(o) for o in objectives}) != len(objectives):
             raise ValueError(
                 f"The 'objectives' parameter of {owner} must not repeat a name. "
                 f"Got {list(objectives)!r} instead."
@@ -195,7 +217,26 @@ class StudySpec:
                 what="an int >= 1 or None",
             )
         object.__setattr__(self, "metadata", _json_mapping(owner, "metadata", self.metadata))
+        self._check_metric_directions(owner)
         self._build()
+
+    def _check_metric_directions(self, owner: str) -> None:
+        given = _json_mapping(owner, "metric_directions", self.metric_directions)
+        for name, direction in given.items():
+            if not is_metric(name) or direction not in DIRECTIONS:
+                raise ValueError(
+                    f"The 'metric_directions' parameter of {owner} must map task metrics "
+                    f"val_<name> to 'maximize' or 'minimize'. Got {name!r}: {direction!r} instead."
+                )
+        for objective in self.objectives:
+            key = metric_of(objective)
+            if is_metric(key) and key != "val_accuracy" and key not in given:
+                raise ValueError(
+                    f"The 'metric_directions' parameter of {owner} must give the direction of "
+                    f"the objective {objective!r} ('maximize' or 'minimize'). "
+                    f"Got {given!r} instead."
+                )
+        object.__setattr__(self, "metric_directions", given)
 
     def _build(self) -> None:
         """Build the sampler (seeded with ``seed``) and the pruner: their one validation."""
@@ -253,4 +294,4 @@ class StudySpec:
     @property
     def directions(self) -> tuple[str, ...]:
         """``"maximize"`` / ``"minimize"`` per objective, in order."""
-        return tuple(direction_of(o) for o in self.objectives)
+        return directions_of(self.objectives, self.metric_directions)

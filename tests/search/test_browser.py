@@ -12,7 +12,7 @@ from types import ModuleType
 import optuna
 import pytest
 from paretune.search import build_report_data, write_report
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

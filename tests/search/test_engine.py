@@ -110,7 +110,7 @@ def test_raising_and_diverging_objectives_fail_and_the_study_goes_on(fake: Modul
 
 
 def test_a_broken_objective_stops_after_consecutive_failures(fake: ModuleType) -> None:
-    from paretune.search.executors._local import MAX_CONSECUTIVE_FAILURES
+    from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
 
     factory = partial(fake.make_fake, raise_above_lr=0.0)  # every trial raises
     summary = run_local(spec(), objective_factory=factory, n_trials=50)

@@ -21,13 +21,10 @@ from paretune.search import (
     pareto_front_mask,
     run_local,
 )
-from paretune.search.pruning._mo_asha import MOAsha, rung_point
-from paretune.search.pruning._mo_pruner import MOAshaPruner
+from paretune.search.pruning import MOAsha, MOAshaPruner, rung_point
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace
 from paretune.studies import TrainingObjective
-from paretune.trainers._replay import write_replay_table
-from paretune.trainers._result import TrainResult, TrainStatus
-from paretune.trainers._strategy import Strategy
+from paretune.trainers import Strategy, TrainResult, TrainStatus, write_replay_table
 
 EPOCHS = 9
 GRID: dict[str, tuple[Any, ...]] = {

@@ -17,7 +17,8 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import StopReason, StudySpec, run_local, run_ray
-from paretune.search.executors._ray_executor import _CtrlCWatch, gpu_share
+from paretune.search.executors import gpu_share
+from paretune.search.tune import CtrlCWatch
 from paretune.spaces import (
     CategoricalDistribution,
     Fixed,
@@ -128,7 +129,7 @@ def _trials(spec: StudySpec) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_run_records_the_same_trials_as_a_local_run(local_ray: None, tmp_path: Path) -> None:
-    from paretune.studies._objective import build_objective
+    from paretune.studies import build_objective
 
     factory = functools.partial(build_objective, task="synthetic", task_options={"n_samples": 300})
     space = StrategySpace(
@@ -305,7 +306,7 @@ def test_ctrl_c_watch_tells_whether_tune_received_the_signal(
         run_config=tune.RunConfig(name="watch", storage_path=str(tmp_path), verbose=0),
     )
     before = signal.getsignal(signal.SIGINT)
-    with _CtrlCWatch() as watch:
+    with CtrlCWatch() as watch:
         grid = tuner.fit()
     assert watch.fired is ctrl_c
     assert grid[0].metrics["step"] == (1 if ctrl_c else 2)
@@ -316,7 +317,7 @@ def test_ctrl_c_watch_outside_the_main_thread_never_fires() -> None:
     seen: list[bool] = []
 
     def watch_in_thread() -> None:
-        with _CtrlCWatch() as watch:
+        with CtrlCWatch() as watch:
             pass
         seen.append(watch.fired)
 

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from paretune.search import StudySpec, run_ray
 from paretune.spaces import CategoricalDistribution, Fixed, FloatDistribution, StrategySpace
-from paretune.studies._objective import TrainingObjective
+from paretune.studies import TrainingObjective
 
 ray = pytest.importorskip("ray", reason="ray is not installed")
 

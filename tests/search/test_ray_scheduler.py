@@ -10,15 +10,15 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import StudySpec, TrialReporter, Verdict, get_pruner, list_pruners
-from paretune.search.study._open import open_study
+from paretune.search.study import open_study
 from paretune.spaces import CategoricalDistribution, Fixed, StrategySpace
 
 pytest.importorskip("ray", reason="ray is not installed")
 
-from paretune.search.executors._ray_searcher import StudySearcher  # noqa: E402
-from paretune.search.executors._ray_trainable import epoch_result  # noqa: E402
-from paretune.search.pruning._ray_scheduler import (  # noqa: E402
+from paretune.search.tune import (  # noqa: E402
     StudyPrunerScheduler,
+    StudySearcher,  # noqa: E402
+    epoch_result,  # noqa: E402
     make_scheduler,
     study_searcher,
 )

@@ -20,7 +20,7 @@ from paretune.search.report import (
     rows_from_trials,
     staircase,
 )
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import ReportData, build_report_data, render_report_html, write_report
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

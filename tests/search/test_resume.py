@@ -122,7 +122,7 @@ def test_sigkill_then_resume_loses_nothing_and_retries_the_killed_strategy(
 
 
 def test_running_trials_of_live_processes_are_left_alone(workdir: Path) -> None:
-    from paretune.search.study._open import mark_worker  # the same marker run_local writes
+    from paretune.search.study import mark_worker  # the same marker run_local writes
 
     study = optuna.create_study(
         study_name="r", storage=make_storage(URL), directions=["maximize", "minimize"]

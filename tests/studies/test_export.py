@@ -34,7 +34,7 @@ epochs = 3
 
 def _paretune(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("paretune")
-    prefix = [command] if command else [sys.executable, "-m", "paretune.studies._cli"]
+    prefix = [command] if command else [sys.executable, "-m", "paretune.studies"]
     return subprocess.run([*prefix, *args], cwd=folder, capture_output=True, text=True, timeout=600)
 
 

@@ -70,7 +70,7 @@ def test_digits_quick_is_the_two_objective_nsga2_study() -> None:
 
 
 def test_digits_full_searches_every_strategy_dimension() -> None:
-    from paretune.studies._space_file import strategy_fields
+    from paretune.studies import strategy_fields
 
     config = load_config("digits-full")
     # the transfer / large-batch fields keep their defaults in the digits studies
@@ -386,7 +386,7 @@ def test_unknown_reference_suggests_a_builtin() -> None:
 
 
 def test_missing_data_is_only_an_error_when_asked(tmp_path: Path) -> None:
-    from paretune.studies._loader import read_study
+    from paretune.studies import read_study
 
     path = write(
         tmp_path,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from paretune.studies._objective import TrainingObjective
+from paretune.studies import TrainingObjective
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
@@ -19,7 +19,7 @@ def test_bad_threads_are_refused(threads: object) -> None:
 def test_worker_threads_are_set_when_the_task_is_built(threads: int, expected: str) -> None:
     code = (
         "import torch\n"
-        "from paretune.studies._objective import TrainingObjective\n"
+        "from paretune.studies import TrainingObjective\n"
         f"o = TrainingObjective(task='synthetic', threads={threads})\n"
         "o.task()\n"
         "print(torch.get_num_threads())\n"
@@ -34,7 +34,7 @@ def test_worker_threads_are_set_when_the_task_is_built(threads: int, expected: s
 def test_the_outcome_carries_every_measurement_a_train_result_has() -> None:
     """search's MEASUREMENTS / COSTS are the one list: trainers' cost names are among them."""
     from paretune.search import COSTS, MEASUREMENTS, OutcomeState
-    from paretune.studies._objective import trial_outcome
+    from paretune.studies import trial_outcome
     from paretune.trainers import COST_NAMES, Strategy, TrainResult, TrainStatus
 
     assert set(COST_NAMES) == set(COSTS)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -19,7 +19,7 @@ EVIL = "<script>alert(1)</script>"
 
 def _paretune(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("paretune")
-    prefix = [command] if command else [sys.executable, "-m", "paretune.studies._cli"]
+    prefix = [command] if command else [sys.executable, "-m", "paretune.studies"]
     return subprocess.run([*prefix, *args], cwd=folder, capture_output=True, text=True, timeout=300)
 
 
@@ -76,7 +76,7 @@ def test_bad_input_exits_2(
     args: list[str],
     message: str,
 ) -> None:
-    from paretune.studies._cli import main
+    from paretune.studies import main
 
     monkeypatch.chdir(folder)
     assert main(args) == 2

@@ -1,7 +1,7 @@
 """``paretune select``: each kind of limit, nothing feasible, bad input.
 
 The installed ``paretune`` command runs in a subprocess for the end-to-end cases; the tables
-call the same entry point (``paretune.studies._cli.main``) in-process to stay fast on 2 cores.
+call the same entry point (``paretune.studies.main``) in-process to stay fast on 2 cores.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import candidates_from_trials, make_storage, parse_limit, select_strategy
-from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
-from paretune.studies._cli import main
+from paretune.search.study import add_synthetic_trials, create_synthetic_study
+from paretune.studies import main
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -44,7 +44,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _select(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The installed command, as a user runs it."""
     command = shutil.which("paretune")
-    prefix = [command] if command else [sys.executable, "-m", "paretune.studies._cli"]
+    prefix = [command] if command else [sys.executable, "-m", "paretune.studies"]
     return subprocess.run(
         [*prefix, "select", *args], cwd=folder, capture_output=True, text=True, timeout=300
     )

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 from paretune.trainers import (
+    MLP,
     BatchStep,
     Precision,
     Strategy,
@@ -16,7 +17,6 @@ from paretune.trainers import (
     get_task,
     train,
 )
-from paretune.trainers._models import MLP
 from torch import nn
 from torch.nn import functional as F
 

@@ -36,6 +36,7 @@ BUILT_IN = [
     "mnist-mlp",
     "mnist-lenet5",
     "cifar10-resnet20",
+    "diabetes-mlp",
 ]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from paretune.trainers import (
+    MLP,
     Strategy,
     Task,
     TrainStatus,
@@ -20,7 +21,6 @@ from paretune.trainers import (
     initialize,
     train,
 )
-from paretune.trainers._models import MLP
 from torch import nn
 
 SCHEMES: dict[str, Callable[..., torch.Tensor]] = {
