@@ -26,6 +26,7 @@ from paretune.studies._space_file import read_space
 
 if TYPE_CHECKING:
     from paretune import trainers
+    from paretune.spaces import StrategySpace
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -276,6 +277,8 @@ class _Reader:
             unchecked=task_params is None,
             built=self.built_task,
         )
+        if self.check_data and self.built_task is not None:
+            self.trainable(self.built_task, data["task"], space, task_params or {})
         source = path.resolve()
         spec = self.spec(
             data,
@@ -425,6 +428,38 @@ class _Reader:
         except ValueError as error:
             raise where.error(f"does not give a usable task {name!r}: {error}") from None
         return name, task.default_epochs, params
+
+    def trainable(
+        self,
+        task: trainers.Task,
+        value: Any,
+        space: StrategySpace,
+        declared: Mapping[str, trainers.TaskParam],
+    ) -> None:
+        """Refuse a task that no trial could train (``trainers.check_task``), in one line.
+
+        Its data factories, the first batch of each split, its weights files, and (when the
+        space fixes every task parameter, so the model is known) the model on the pretrained
+        file and its forward pass on the first validation batch.
+        """
+        from paretune import trainers
+        from paretune.spaces import Fixed
+
+        own = {name: d for name, d in space.params.items() if name in declared}
+        fixed = {name: d.value for name, d in own.items() if isinstance(d, Fixed)}
+        known = len(fixed) == len(own)  # else the model depends on a searched value
+        if not known:
+            fixed = {}
+        dropout = space.params.get("dropout")
+        extra = {"dropout": dropout.value} if isinstance(dropout, Fixed) else {}
+        strategy = trainers.Strategy(task_params=fixed, **extra)
+        try:
+            trainers.check_task(task, strategy=strategy, model=known)
+        except Exception as error:  # noqa: BLE001 - whatever would fail every trial
+            detail = str(error) if isinstance(error, ValueError | TypeError) else repr(error)
+            raise self.at("task").error(
+                f"cannot be trained (got {format_value(value)}): {' '.join(detail.split())}"
+            ) from None
 
     def storage(self, value: Any) -> str:
         where = self.at("storage")

@@ -10,6 +10,7 @@ Examples:
 
 from __future__ import annotations
 
+from ._checks_task import check_task
 from ._cost import (
     COST_SAMPLES,
     Example,
@@ -149,6 +150,7 @@ __all__ = [
     "build_optimizer",
     "build_task_model",
     "check_applies",
+    "check_task",
     "check_files",
     "check_strategy_fits",
     "cifar10_splits",

@@ -36,6 +36,7 @@ __all__ = [
     "check_batch",
     "classifies",
     "eval_batches",
+    "first_batch",
     "first_inputs",
     "make_loader",
     "seed_worker",
@@ -61,7 +62,9 @@ def seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def check_batch(batch: Any, *, task: Task, split: str, classify: bool) -> Batch:
+def check_batch(
+    batch: Any, *, task: Task, split: str, classify: bool, check_shape: bool = True
+) -> Batch:
     """``batch`` as ``(inputs, targets)``, or a ``TypeError`` naming the task and the split.
 
     Args:
@@ -69,6 +72,8 @@ def check_batch(batch: Any, *, task: Task, split: str, classify: bool) -> Batch:
         task: The task (its name, ``input_shape``).
         split: ``"train"``, ``"val"`` or ``"test"``.
         classify: The targets are class labels (an integer dtype, one per sample).
+        check_shape: Compare the sample shape with ``Task.input_shape`` (in-memory tensors
+            are not held to it: their trainer never was).
 
     Examples:
         >>> from paretune.trainers import get_task
@@ -128,7 +133,12 @@ of an integer dtype (torch.long); got targets a float32 tensor of shape (4,).
             f"(torch.long); got targets {describe(targets)}."
         )
     shape = tuple(task.input_shape)
-    if shape and isinstance(inputs, torch.Tensor) and tuple(inputs.shape[1:]) != shape:
+    if (
+        check_shape
+        and shape
+        and isinstance(inputs, torch.Tensor)
+        and tuple(inputs.shape[1:]) != shape
+    ):
         raise TypeError(
             f"{where} must have inputs of shape (batch, *{shape}) (Task.input_shape); "
             f"got {describe(inputs)}."
@@ -271,6 +281,40 @@ def steps_per_epoch(dataset: Dataset[Any], batch_size: int) -> int | None:
     return -(-samples // batch_size)
 
 
+def first_batch(
+    task: Task,
+    split: str = "val",
+    *,
+    samples: int = COST_SAMPLES,
+    datasets: DatasetSplits | None = None,
+) -> Batch:
+    """The first ``samples`` items of ``task``'s ``split`` dataset as one checked batch.
+
+    Read in this process (no workers), in order, with the task's ``collate_fn``, and checked
+    like every first batch (:func:`check_batch`); nothing else of the dataset is read.
+
+    Examples:
+        >>> from torch.utils.data import TensorDataset
+        >>> from paretune.trainers import DatasetSplits, Task, get_task
+        >>> base = get_task("synthetic", options={"n_samples": 200}).data()
+        >>> floats = TensorDataset(base.x_val, base.y_val.float())
+        >>> task = Task(name="floats", build_model=lambda dropout: torch.nn.Linear(20, 2),
+        ...     num_classes=2, load_datasets=lambda: DatasetSplits(train=floats, val=floats,
+        ...     test=floats))
+        >>> first_batch(task, "train")
+        Traceback (most recent call last):
+        ...
+        TypeError: Task 'floats': a train batch must be (inputs, targets) with class labels \
+of an integer dtype (torch.long); got targets a float32 tensor of shape (8,).
+    """
+    dataset = getattr(task.datasets() if datasets is None else datasets, split)
+    loader = DataLoader(dataset, batch_size=samples, collate_fn=task.loader_options.collate_fn)
+    batch = next(iter(loader), None)
+    if batch is None:
+        raise ValueError(f"Task {task.name!r}: the {split} dataset is empty.")
+    return check_batch(batch, task=task, split=split, classify=classifies(task))
+
+
 def first_inputs(
     task: Task,
     split: str = "val",
@@ -278,15 +322,6 @@ def first_inputs(
     samples: int = COST_SAMPLES,
     datasets: DatasetSplits | None = None,
 ) -> Example:
-    """The inputs of the first ``samples`` items of ``task``'s ``split`` dataset.
-
-    Read in this process (no workers), in order, and checked like every first batch; the
-    cost sample batch of a dataset task.
-    """
-    dataset = getattr(task.datasets() if datasets is None else datasets, split)
-    loader = DataLoader(dataset, batch_size=samples, collate_fn=task.loader_options.collate_fn)
-    batch = next(iter(loader), None)
-    if batch is None:
-        raise ValueError(f"Task {task.name!r}: the {split} dataset is empty.")
-    inputs, _ = check_batch(batch, task=task, split=split, classify=classifies(task))
+    """The inputs of :func:`first_batch`: the cost sample batch of a dataset task."""
+    inputs, _ = first_batch(task, split, samples=samples, datasets=datasets)
     return inputs

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ._checkpoint import load_checkpoint, save_checkpoint
+from ._checks_task import forward_error
 from ._cost import (
     COST_SAMPLES,
     layer_stats,
@@ -58,7 +59,7 @@ from ._data import (
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, load_teacher
 from ._evaluate import Split, predict, split_accuracy
 from ._init import initialize
-from ._inputs import describe, to_device
+from ._inputs import to_device
 from ._layers import check_strategy_fits
 from ._metrics import compute_metrics, task_metrics
 from ._optimizers import build_optimizer
@@ -269,10 +270,7 @@ class _Run:
         except RuntimeError as error:
             if not task.streams:
                 raise
-            raise ValueError(
-                f"Task {task.name!r}: the model cannot run on the first validation batch "
-                f"(inputs {describe(self.example)}): {error}"
-            ) from error
+            raise forward_error(task, self.example, error) from error
         self.planned = planned_cost(self.stats, strategy)
         self.weights = prunable_weights(self.model, select=task.prunable)
         prepare_quantization(

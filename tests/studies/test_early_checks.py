@@ -202,3 +202,197 @@ def test_a_trial_of_an_accepted_space_still_fails_alone(folder: Path) -> None:
     failed = by_bits[4]
     assert failed.state is optuna.trial.TrialState.FAIL
     assert "has no quantizable layer" in failed.user_attrs["fail_reason"]
+
+
+# -- what only the data and weights show: refused before training too ----------------------
+
+DATA_TASKS = '''
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from paretune.trainers import DatasetSplits, Task, TaskParam, get_task
+
+
+def build(dropout, *, width=8):
+    return nn.Sequential(nn.Linear(20, width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(width, 3))
+
+
+class Items(Dataset):
+    """Synthetic items; every read is counted, to show the check reads only a few."""
+
+    reads = 0
+
+    def __init__(self, x, y, *, float_labels=False):
+        self.x, self.y, self.float_labels = x, y, float_labels
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        Items.reads += 1
+        label = self.y[index]
+        return self.x[index], label.float() if self.float_labels else label
+
+
+def _splits(float_labels_in=()):
+    data = get_task("synthetic", options={"n_samples": 300}).data()
+    return DatasetSplits(**{
+        split: Items(getattr(data, f"x_{split}"), getattr(data, f"y_{split}"),
+                     float_labels=split in float_labels_in)
+        for split in ("train", "val", "test")
+    })
+
+
+def _task(name, **fields):
+    fields.setdefault("load_datasets", _splits)
+    fields.setdefault("build_model", build)
+    fields.setdefault("params", (TaskParam(name="width", type="int", default=8, low=2, high=64),))
+    return Task(name=name, num_classes=3, input_shape=(20,), default_epochs=1, **fields)
+
+
+def good():
+    return _task("good")
+
+
+def float_labels():
+    return _task("float-labels", load_datasets=lambda: _splits(float_labels_in=("val",)))
+
+
+def float_train_labels():
+    return _task("float-train", load_datasets=lambda: _splits(float_labels_in=("train",)))
+
+
+def returns_dict():
+    base = get_task("synthetic", options={"n_samples": 300})
+    return Task(name="dict-data", build_model=build, num_classes=3, default_epochs=1,
+                load_data=lambda: {"x_train": base.data().x_train})
+
+
+def wrong_width():
+    return _task("wrong-width", build_model=lambda dropout, width=8: nn.Linear(7, 3))
+
+
+def pretrained_missing():
+    path = Path(__file__).with_name("partial.pt")
+    state = build(0.0).state_dict()
+    del state["0.bias"]
+    torch.save(state, path)
+    return _task("partial", pretrained=str(path), head=("3",))
+'''
+
+
+@pytest.fixture()
+def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "data_tasks.py").write_text(DATA_TASKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+UNTRAINABLE = [
+    (
+        "data_tasks:pretrained_missing",
+        "lr = 0.01",
+        "task cannot be trained (got \"data_tasks:pretrained_missing\"): Task 'partial': the "
+        "pretrained file '{folder}/partial.pt' does not match the model: missing keys 0.bias.",
+    ),
+    (
+        "data_tasks:float_labels",
+        "lr = 0.01",
+        "task cannot be trained (got \"data_tasks:float_labels\"): Task 'float-labels': a val "
+        "batch must be (inputs, targets) with class labels of an integer dtype (torch.long); "
+        "got targets a float32 tensor of shape (8,).",
+    ),
+    (
+        "data_tasks:float_train_labels",
+        "width = [4, 8]",  # a searched task parameter leaves the model out, not the data
+        "Task 'float-train': a train batch must be (inputs, targets) with class labels of an "
+        "integer dtype (torch.long)",
+    ),
+    (
+        "data_tasks:returns_dict",
+        "lr = 0.01",
+        "Task 'dict-data': load_data() must return a DataSplits. Got dict instead.",
+    ),
+    (
+        "data_tasks:wrong_width",
+        "lr = 0.01",
+        "Task 'wrong-width': the model cannot run on the first validation batch (inputs a "
+        "float32 tensor of shape (8, 20)): mat1 and mat2 shapes cannot be multiplied",
+    ),
+]
+
+
+@needs_cli
+@pytest.mark.parametrize(("task", "space", "expected"), UNTRAINABLE)
+def test_run_refuses_a_task_no_trial_could_train_in_one_line(
+    data_folder: Path, task: str, space: str, expected: str
+) -> None:
+    study = _study(data_folder, task, space)
+    done = _run(data_folder, study)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"paretune: error: {study}: task cannot be trained")
+    assert expected.format(folder=data_folder) in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (data_folder / "x.db").exists()  # refused before the study was opened
+
+
+def test_a_searched_task_parameter_leaves_the_pretrained_check_to_the_trials(
+    data_folder: Path,
+) -> None:
+    """The model depends on width: the file may fit some widths, so only trials can tell."""
+    from paretune.studies import read_study
+
+    study = _study(data_folder, "data_tasks:pretrained_missing", "width = [4, 8]")
+    read_study(str(study), check_data=True)  # accepted
+    fixed = _study(data_folder, "data_tasks:pretrained_missing", "width = 8")
+    with pytest.raises(StudyFileError, match="missing keys 0.bias") as info:
+        read_study(str(fixed), check_data=True)
+    assert info.value.key == "task"
+
+
+def test_the_check_reads_a_few_items_and_the_trainer_raises_the_same(data_folder: Path) -> None:
+    """check_task reads the first COST_SAMPLES items of each split, not the datasets; train
+    raises the very message the loader refuses with."""
+    import data_tasks  # type: ignore[import-not-found]
+    from paretune import trainers
+
+    data_tasks.Items.reads = 0
+    trainers.check_task(data_tasks.good())
+    assert data_tasks.Items.reads == 3 * trainers.COST_SAMPLES
+    bad = data_tasks.pretrained_missing()
+    with pytest.raises(ValueError) as checked:
+        trainers.check_task(bad)
+    with pytest.raises(ValueError) as trained:
+        trainers.train(bad, trainers.Strategy(epochs=1), device="cpu")
+    assert str(checked.value) == str(trained.value)
+    labels = data_tasks.float_labels()
+    with pytest.raises(TypeError) as checked:
+        trainers.check_task(labels)
+    with pytest.raises(TypeError) as trained:
+        trainers.train(labels, trainers.Strategy(epochs=1), device="cpu")
+    assert str(checked.value) == str(trained.value)
+
+
+def test_the_check_leaves_the_global_random_state_alone(data_folder: Path) -> None:
+    import data_tasks
+    import torch
+    from paretune import trainers
+
+    before = torch.get_rng_state()
+    trainers.check_task(data_tasks.good())  # builds and initialises a model
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@needs_cli
+def test_a_good_user_task_still_runs(data_folder: Path) -> None:
+    import optuna
+
+    study = _study(data_folder, "data_tasks:good", "lr = 0.01\nwidth = [4, 8]")
+    done = _run(data_folder, study)
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaded = optuna.load_study(study_name="x", storage=f"sqlite:///{data_folder / 'x.db'}")
+    assert [t.state for t in loaded.trials] == [optuna.trial.TrialState.COMPLETE]
