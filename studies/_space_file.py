@@ -14,7 +14,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from paretune.spaces import is_int
@@ -148,8 +148,33 @@ class _SpaceReader:
             raise where.error(f"is not allowed (got {format_value(value)}): {error}") from None
 
     # -- one entry ----------------------------------------------------------------------
+    def choices(
+        self,
+        where: Where,
+        value: list[Any],
+        *,
+        check: Callable[[Where, Any], Any],
+        then: Callable[[Where, Any], None] | None = None,
+    ) -> Any:
+        """A list of choices: each ``check``-ed, none repeated (``1`` and ``True`` differ),
+        then ``then``-ed."""
+        from paretune.spaces import CategoricalDistribution
+
+        if not value:
+            raise where.fail("a non-empty list of choices", value)
+        choices: list[Any] = []
+        for index, item in enumerate(value):
+            item_where = Where(where.source, f"{where.key}[{index}]")
+            item = check(item_where, item)
+            if any(type(c) is type(item) and c == item for c in choices):
+                raise item_where.error(f"repeats the choice {format_value(item)}")
+            if then is not None:
+                then(item_where, item)
+            choices.append(item)
+        return self.build(where, CategoricalDistribution, choices=tuple(choices))
+
     def entry(self, name: str, value: Any) -> Any:
-        from paretune.spaces import CategoricalDistribution, Fixed
+        from paretune.spaces import Fixed
 
         where = self.where.child(name)
         if name not in self.fields:
@@ -158,17 +183,12 @@ class _SpaceReader:
         if isinstance(value, Mapping):
             return self.range(where, name, kind, value)
         if isinstance(value, list):
-            if not value:
-                raise where.fail("a non-empty list of choices", value)
-            choices: list[Any] = []
-            for index, item in enumerate(value):
-                item_where = Where(where.source, f"{where.key}[{index}]")
-                item = _check_type(item_where, kind, item)
-                if item in choices:
-                    raise item_where.error(f"repeats the choice {format_value(item)}")
-                self.probe(item_where, name, item)
-                choices.append(item)
-            return self.build(where, CategoricalDistribution, choices=tuple(choices))
+            return self.choices(
+                where,
+                value,
+                check=lambda w, item: _check_type(w, kind, item),
+                then=lambda w, item: self.probe(w, name, item),
+            )
         fixed = _check_type(where, kind, value)
         self.probe(where, name, fixed)
         return self.build(where, Fixed, value=fixed)
@@ -197,19 +217,10 @@ class _SpaceReader:
             raise where.error(f"is not allowed (got {format_value(value)}): {error}") from None
 
     def task_entry(self, where: Where, name: str, value: Any) -> Any:
-        from paretune.spaces import CategoricalDistribution, Fixed
+        from paretune.spaces import Fixed
 
         if isinstance(value, list):
-            if not value:
-                raise where.fail("a non-empty list of choices", value)
-            choices: list[Any] = []
-            for index, item in enumerate(value):
-                item_where = Where(where.source, f"{where.key}[{index}]")
-                item = self.task_check(item_where, name, item)
-                if any(type(c) is type(item) and c == item for c in choices):
-                    raise item_where.error(f"repeats the choice {format_value(item)}")
-                choices.append(item)
-            return self.build(where, CategoricalDistribution, choices=tuple(choices))
+            return self.choices(where, value, check=lambda w, item: self.task_check(w, name, item))
         if not isinstance(value, Mapping):
             return self.build(where, Fixed, value=self.task_check(where, name, value))
         param = self.task_params.get(name)
