@@ -22,7 +22,7 @@ from paretune.studies._config import (
 )
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
-from paretune.studies._space_file import read_space
+from paretune.studies._space_file import fixed_task_params, read_space
 
 if TYPE_CHECKING:
     from paretune import trainers
@@ -445,14 +445,11 @@ class _Reader:
         from paretune import trainers
         from paretune.spaces import Fixed
 
-        own = {name: d for name, d in space.params.items() if name in declared}
-        fixed = {name: d.value for name, d in own.items() if isinstance(d, Fixed)}
-        known = len(fixed) == len(own)  # else the model depends on a searched value
-        if not known:
-            fixed = {}
+        fixed = fixed_task_params(space.params, declared)
+        known = fixed is not None  # else the model depends on a searched value
         dropout = space.params.get("dropout")
         extra = {"dropout": dropout.value} if isinstance(dropout, Fixed) else {}
-        strategy = trainers.Strategy(task_params=fixed, **extra)
+        strategy = trainers.Strategy(task_params=fixed or {}, **extra)
         try:
             trainers.check_task(task, strategy=strategy, model=known)
         except Exception as error:  # noqa: BLE001 - whatever would fail every trial

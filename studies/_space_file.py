@@ -14,7 +14,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from paretune.spaces import is_int
@@ -25,7 +25,7 @@ if typing.TYPE_CHECKING:
     from paretune.spaces import StrategySpace
     from paretune.trainers import Task, TaskParam
 
-__all__ = ["read_space", "strategy_fields"]
+__all__ = ["fixed_task_params", "read_space", "strategy_fields"]
 
 _RANGE_KEYS = ("low", "high", "log", "step")
 
@@ -345,15 +345,13 @@ class _SpaceReader:
         The model is built with the task parameters the space fixes; when the space searches
         one, the layers may depend on it, and the check is left to each trial.
         """
-        from paretune.spaces import Fixed
         from paretune.trainers import Strategy, build_task_model, named_prunable_layers
 
         if task.build_model is None:
             return True
-        own = {name: params[name] for name in self.task_params if name in params}
-        if not all(isinstance(d, Fixed) for d in own.values()):
+        fixed = fixed_task_params(params, self.task_params)
+        if fixed is None:
             return True
-        fixed = {name: d.value for name, d in own.items()}
         try:
             model = build_task_model(task, Strategy(task_params=fixed))
         except Exception:  # noqa: BLE001 - a model that cannot be built fails in its trial
@@ -419,6 +417,28 @@ def _range_error(where: Where, table: Mapping[str, Any], error: ValueError) -> S
     for python, toml in _FILE_WORDS:
         rule = rule.replace(python, toml)
     return where.child(key).error(f"must {rule} (got {format_value(table[key])})")
+
+
+def fixed_task_params(
+    params: Mapping[str, Any], declared: Collection[str]
+) -> dict[str, Any] | None:
+    """The task parameters a space fixes, or ``None`` when it searches one of them.
+
+    A model built from them is the model of every trial only when the space fixes each task
+    parameter it names; otherwise the model depends on a sampled value.
+
+    Examples:
+        >>> from paretune.spaces import CategoricalDistribution, Fixed
+        >>> fixed_task_params({"width": Fixed(value=32), "lr": Fixed(value=0.1)}, ["width"])
+        {'width': 32}
+        >>> fixed_task_params({"width": CategoricalDistribution(choices=(16, 32))}, ["width"])
+    """
+    from paretune.spaces import Fixed
+
+    own = {name: params[name] for name in declared if name in params}
+    if not all(isinstance(d, Fixed) for d in own.values()):
+        return None
+    return {name: d.value for name, d in own.items()}
 
 
 def _always(name: str, distribution: Any) -> bool:
