@@ -36,6 +36,14 @@ from ._datasets import (
     synthetic_splits,
 )
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, distillation_loss
+from ._distributed import (
+    GlobalBatchSampler,
+    ProcessGroup,
+    check_data_parallel,
+    current_group,
+    local_share,
+    loss_weight,
+)
 from ._evaluate import Split, evaluate, predict, split_accuracy
 from ._export import ExportedModel, export_model, load_exported, pack_weight, unpack_weight
 from ._init import INIT_LAYERS, Init, initialize
@@ -120,6 +128,7 @@ __all__ = [
     "ExportedModel",
     "FORMAT_VERSION",
     "INIT_LAYERS",
+    "GlobalBatchSampler",
     "Init",
     "LAYER_TYPES",
     "LayerFilter",
@@ -130,6 +139,7 @@ __all__ = [
     "Metric",
     "OptimizerInfo",
     "Precision",
+    "ProcessGroup",
     "PrunableLayer",
     "QuantConv1d",
     "QuantConv2d",
@@ -150,6 +160,7 @@ __all__ = [
     "build_optimizer",
     "build_task_model",
     "check_applies",
+    "check_data_parallel",
     "check_task",
     "check_files",
     "check_strategy_fits",
@@ -158,6 +169,7 @@ __all__ = [
     "compute_metrics",
     "conditional_parameters",
     "cubic_sparsity",
+    "current_group",
     "declared_params",
     "describe_tasks",
     "diabetes_splits",
@@ -179,6 +191,8 @@ __all__ = [
     "list_tasks",
     "load_exported",
     "load_pretrained",
+    "local_share",
+    "loss_weight",
     "make_replay_task",
     "measure_cost",
     "measure_latency_ms",

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset
 
 from ._cost import COST_SAMPLES
+from ._distributed import GlobalBatchSampler, ProcessGroup
 from ._inputs import Example, describe
 from ._task import DatasetSplits, Task, _cross_entropy
 
@@ -199,6 +200,7 @@ def make_loader(
     train: bool,
     generator: torch.Generator | None,
     device: torch.device,
+    group: ProcessGroup | None = None,
 ) -> DataLoader[Any]:
     """A ``DataLoader`` over ``dataset`` with the task's :class:`LoaderOptions`.
 
@@ -209,6 +211,8 @@ def make_loader(
         train: Shuffle (map-style data) and keep the generator's order; else read in order.
         generator: Seeded generator for shuffling and worker seeds.
         device: Where the batches go (pinned memory only helps CUDA).
+        group: The data-parallel group of a training loader: this rank reads its slice of
+            every global batch of ``batch_size`` (:class:`GlobalBatchSampler`).
 
     Examples:
         >>> from torch.utils.data import TensorDataset
@@ -223,6 +227,23 @@ def make_loader(
     options = task.loader_options
     pin = device.type == "cuda" and (options.pin_memory is None or options.pin_memory)
     workers = options.num_workers
+    if group is not None and train and generator is not None:
+        return DataLoader(
+            dataset,
+            batch_sampler=GlobalBatchSampler(
+                len(dataset),  # type: ignore[arg-type]
+                batch_size=batch_size,
+                group=group,
+                generator=generator,
+            ),
+            num_workers=workers,
+            pin_memory=pin,
+            persistent_workers=options.persistent_workers,
+            prefetch_factor=options.prefetch_factor,
+            collate_fn=options.collate_fn,
+            worker_init_fn=seed_worker if workers > 0 else None,
+            generator=generator,
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -248,13 +269,17 @@ def eval_batches(
     *,
     device: torch.device,
     datasets: DatasetSplits | None = None,
+    group: ProcessGroup | None = None,
 ) -> CheckedBatches:
     """The checked batches of ``task``'s ``split`` dataset, in order (validation and test).
 
     The loader draws its worker seeds from a generator of its own (seed 0), never from torch's
-    global one, so evaluating does not move the training run's random state.
+    global one, so evaluating does not move the training run's random state. With a
+    data-parallel ``group``, only this rank's shard of the split (every ``world``-th sample).
     """
     dataset = getattr(task.datasets() if datasets is None else datasets, split)
+    if group is not None:
+        dataset = group.shard_dataset(dataset)
     loader = make_loader(
         dataset,
         task=task,

@@ -117,8 +117,12 @@ class BatchStep:
                 )
         return loss
 
-    def __call__(self, x: Example, y: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on the batch; returns the batch's (detached) mean loss."""
+    def __call__(self, x: Example, y: torch.Tensor, *, weight: float = 1.0) -> torch.Tensor:
+        """One optimizer step on the batch; returns the batch's (detached) mean loss.
+
+        ``weight`` scales the loss that is differentiated (a data-parallel rank's share of the
+        global batch), not the loss returned.
+        """
         optimizer, scaler = self.optimizer, self.scaler
         optimizer.zero_grad(set_to_none=True)
         size = len(y)
@@ -133,10 +137,11 @@ class BatchStep:
             loss = self._loss(xm, ym)
             if len(parts) > 1:  # mean over the micro-batch -> its share of the batch mean
                 loss = loss * (len(ym) / size)
+            scaled = loss if weight == 1.0 else loss * weight
             if scaler is not None:
-                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
             else:
-                loss.backward()  # type: ignore[no-untyped-call]
+                scaled.backward()  # type: ignore[no-untyped-call]
             total = loss.detach() if total is None else total + loss.detach()
         if scaler is not None:
             scaler.unscale_(optimizer)

@@ -28,6 +28,7 @@ How each strategy dimension acts on the run:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ from ._data import (
     train_dataset,
 )
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, load_teacher
+from ._distributed import ProcessGroup, check_data_parallel, current_group, loss_weight
 from ._evaluate import Split, predict, split_accuracy
 from ._init import initialize
 from ._inputs import to_device
@@ -181,6 +183,9 @@ def train(
             f"The 'strategy' parameter of train must be a Strategy. Got {strategy!r} instead."
         )
     resolve_task_params(task, strategy.task_params)  # a value outside its domain raises
+    group = current_group()  # set up by a data-parallel launcher, else None
+    if group is not None and task.replay is not None:
+        check_data_parallel(task, workers=group.world)  # raises: a replay trains nothing
     if task.replay is not None:
         return task.replay(strategy, report)
     target = resolve_device(device)
@@ -205,6 +210,7 @@ def train(
             precision=precision,
             fit_on_validation=fit_on_validation,
             checkpoint_dir=checkpoint_dir,
+            group=group,
         ).run(report, keep_model=keep_model)
 
 
@@ -220,8 +226,10 @@ class _Run:
         precision: Precision,
         fit_on_validation: bool,
         checkpoint_dir: str | None,
+        group: ProcessGroup | None = None,
     ) -> None:
         self.task = task
+        self.group = group
         self.strategy = strategy
         self.device = device
         self.precision = precision
@@ -232,8 +240,15 @@ class _Run:
         self.test_split: Split
         if task.streams:  # datasets through DataLoaders; the training loader is made below
             datasets = task.datasets()
+            if group is not None:
+                check_data_parallel(task, workers=group.world, datasets=datasets)
             self.train_set = train_dataset(task, datasets, fit_on_validation=fit_on_validation)
             self.val_split = eval_batches(task, "val", device=device, datasets=datasets)
+            self.val_shard: Split = self.val_split
+            if group is not None:  # each rank validates its shard; the figures are gathered
+                self.val_shard = eval_batches(
+                    task, "val", device=device, datasets=datasets, group=group
+                )
             self.test_split = eval_batches(task, "test", device=device, datasets=datasets)
             self.example = first_inputs(task, "val", datasets=datasets)
             steps = steps_per_epoch(self.train_set, strategy.batch_size)
@@ -254,6 +269,9 @@ class _Run:
                 self.x_val, self.y_val = data.x_val.to(device), data.y_val.to(device)
             self.x_test, self.y_test = data.x_test, data.y_test
             self.val_split, self.test_split = (self.x_val, self.y_val), (self.x_test, self.y_test)
+            self.val_shard = self.val_split
+            if group is not None:
+                self.val_shard = (group.shard(self.x_val), group.shard(self.y_val))
             self.example = data.x_val[:COST_SAMPLES]  # cost: BitOps and latency on real inputs
             steps = math.ceil(len(self.x_train) / strategy.batch_size)
 
@@ -276,6 +294,13 @@ class _Run:
         prepare_quantization(
             self.model, bits=strategy.bits, act_bits=strategy.act_bits, select=task.prunable
         )
+        # What the batch step runs: the model, or on several ranks its DDP wrapper (pruning,
+        # quantization and the cost keep reading the model itself).
+        self.net = self.model
+        if group is not None:
+            self.net = group.wrap(self.model, find_unused=bool(strategy.freeze_epochs))
+            if not group.lead:  # dropout draws differ between ranks, as in one large batch
+                torch.manual_seed(strategy.seed + 1_000_003 * group.rank)
         self.backbone: list[nn.Parameter] = []
         self.optimizer = self._build_optimizer()
         self.teacher = load_teacher(task, device)
@@ -283,7 +308,7 @@ class _Run:
             self.teacher = self.teacher.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         alpha, temperature = strategy.distill_alpha, strategy.distill_temperature
         self.batch_step = BatchStep(
-            self.model,
+            self.net,
             self.optimizer,
             task.loss,
             device_type=device.type,
@@ -326,12 +351,16 @@ class _Run:
                 train=True,
                 generator=self.shuffle,
                 device=device,
+                group=group,
             )
             classify = classifies(task)
             self.loader = CheckedBatches(loader, task=task, split="train", classify=classify)
         self.augment_rng: torch.Generator | None = None
         if task.augment is not None:
-            self.augment_rng = torch.Generator(device=device).manual_seed(strategy.seed + 1)
+            rank = 0 if group is None else group.rank
+            self.augment_rng = torch.Generator(device=device).manual_seed(
+                strategy.seed + 1 + 1_000_003 * rank
+            )
         self.epoch = 0
         self.step = 0
         self.train_seconds = 0.0
@@ -349,12 +378,14 @@ class _Run:
             started = time.perf_counter()
             lr = learning_rate(self.strategy, self.epoch + 1)
             train_loss = self._train_epoch(lr)
+            if self.group is not None:  # the global batches' mean loss, the same on every rank
+                train_loss = self.group.mean(train_loss)
             if not math.isfinite(train_loss):
                 status = TrainStatus.DIVERGED
                 reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
                 break
             try:
-                val = self._evaluate(self.val_split, prefix="val_")
+                val = self._validate()
             except ValueError as error:  # a NaN metric
                 status = TrainStatus.DIVERGED
                 reason = f"validation {error} in epoch {self.epoch + 1}"
@@ -371,7 +402,10 @@ class _Run:
             }
             self.curve.append(metrics)
             self._save()
-            if report is not None and report(self.epoch, dict(metrics)):
+            stop = report is not None and report(self.epoch, dict(metrics))
+            if self.group is not None:  # rank 0 decides for every rank
+                stop = self.group.broadcast(bool(stop))
+            if stop:
                 status = TrainStatus.STOPPED
                 reason = f"stopped by the reporter after epoch {self.epoch}"
                 break
@@ -406,18 +440,21 @@ class _Run:
             order = order.to(device)
         total = torch.zeros((), device=self.device)
         self.model.train()
+        ranks, share = self.group, 1.0
         for start in range(0, len(x), batch_size):
             index = order[start : start + batch_size]
+            if ranks is not None:  # this rank's slice of the global batch
+                index, share = ranks.share(index)
             xb, yb = x[index], y[index]
             if on_host:
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if augment is not None and augment_rng is not None:
                 xb = augment(xb, augment_rng)
-            loss = batch_step(xb, yb)
+            loss = batch_step(xb, yb, weight=share)
             if pruner is not None:
                 pruner.after_step(self.step)
             self.step += 1
-            total += loss
+            total += loss if ranks is None else loss * share
         return float(total.item()) / math.ceil(len(x) / batch_size)
 
     def _stream_epoch(self, loader: CheckedBatches) -> float:
@@ -427,8 +464,13 @@ class _Run:
         non_blocking = device.type == "cuda"
         total = torch.zeros((), device=device)
         batches = 0
+        ranks, share = self.group, 1.0
+        size = len(self.train_set) if ranks is not None else 0  # type: ignore[arg-type]
         self.model.train()
         for inputs, targets in loader:
+            if ranks is not None:  # this rank's share of the global batch number `batches`
+                batch = min(self.strategy.batch_size, size - batches * self.strategy.batch_size)
+                share = loss_weight(batch, world=ranks.world, rank=ranks.rank)
             xb = to_device(inputs, device, non_blocking=non_blocking)
             yb = targets.to(device, non_blocking=non_blocking)
             if augment is not None and augment_rng is not None:
@@ -438,12 +480,12 @@ class _Run:
                         "inputs are not one (augment in the train dataset's transform instead)."
                     )
                 xb = augment(xb, augment_rng)
-            loss = batch_step(xb, yb)
+            loss = batch_step(xb, yb, weight=share)
             if pruner is not None:
                 pruner.after_step(self.step)
             self.step += 1
             batches += 1
-            total += loss
+            total += loss if ranks is None else loss * share
         return float(total.item()) / batches
 
     def _result(self, status: TrainStatus, reason: str, *, keep_model: bool) -> TrainResult:
@@ -451,6 +493,18 @@ class _Run:
             weight.requires_grad_(True)
         bake_quantization(self.model)
         self.model.eval()
+        group = self.group
+        if group is not None and not group.lead:  # rank 0 measures; every rank returns it
+            fields: dict[str, Any] = group.broadcast({})
+            return TrainResult(**fields, model=self.model if keep_model else None)
+        result = self._measure(status, reason)
+        if group is not None:
+            fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+            group.broadcast({k: v for k, v in fields.items() if k != "model"})
+        return dataclasses.replace(result, model=self.model) if keep_model else result
+
+    def _measure(self, status: TrainStatus, reason: str) -> TrainResult:
+        """Cost, latency and final metrics of the trained model (on one rank)."""
         cost = measure_cost(
             self.model, self.stats, bits=self.strategy.bits, act_bits=self.strategy.act_bits
         )
@@ -478,8 +532,15 @@ class _Run:
             curve=tuple(self.curve),
             strategy=self.strategy,
             metrics=metrics,
-            model=self.model if keep_model else None,
         )
+
+    def _validate(self) -> dict[str, float]:
+        """The validation metrics after an epoch; on several ranks, of the gathered shards."""
+        if self.group is None:
+            return self._evaluate(self.val_split, prefix="val_")
+        outputs, targets = predict(self.model, self.val_shard, device=self.device)
+        outputs, targets = self.group.gather_outputs(outputs, targets)
+        return compute_metrics(self.metrics, outputs, targets, prefix="val_")
 
     def _evaluate(self, split: Split, *, prefix: str) -> dict[str, float]:
         """``{prefix + name: value}`` of the task's metrics on one split (NaN raises)."""
@@ -523,8 +584,24 @@ class _Run:
         return state
 
     def _save(self) -> None:
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is None:
+            return
+        if self.group is None:
             save_checkpoint(self.checkpoint_dir, self._state())
+            return
+        # One file, written by rank 0, holding every rank's random state (dropout, augment).
+        rngs = self.group.gather(self._rank_rng())
+        if self.group.lead:
+            save_checkpoint(self.checkpoint_dir, {**self._state(), "rank_rngs": rngs})
+
+    def _rank_rng(self) -> dict[str, Any]:
+        return {
+            "torch_rng": torch.get_rng_state(),
+            "augment_rng": self.augment_rng.get_state() if self.augment_rng else None,
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if self.device.type == "cuda"
+            else None,
+        }
 
     def _resume(self) -> None:
         if self.checkpoint_dir is None:
@@ -543,6 +620,9 @@ class _Run:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.pruner is not None and state["pruner"] is not None:
             self.pruner.load_state_dict(state["pruner"])
+        ranks = state.get("rank_rngs")
+        if self.group is not None and ranks is not None and len(ranks) == self.group.world:
+            state = {**state, **ranks[self.group.rank]}  # this rank's own random state
         self.shuffle.set_state(state["shuffle_rng"])
         if self.augment_rng is not None and state["augment_rng"] is not None:
             self.augment_rng.set_state(state["augment_rng"])
