@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from paretune.studies._duration import parse_duration
-from paretune.studies._loader import read_study
+from paretune.studies._loader import backend_key, read_study
 from paretune.studies._runner import run_study
 from paretune.studies._study_args import add_study_argument
 
@@ -28,6 +28,12 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "cpus_per_trial": ("ray.cpus_per_trial", "--cpus-per-trial"),
     "max_concurrent": ("ray.max_concurrent", "--max-concurrent"),
     "storage_path": ("ray.storage_path", "--storage-path"),
+    "gpus_per_worker": ("ray.gpus_per_worker", "--gpus-per-worker"),
+    "cpus_per_worker": ("ray.cpus_per_worker", "--cpus-per-worker"),
+}
+#: flags whose key depends on the backend: ``KEY`` for local, ``ray.KEY`` for Ray
+BACKEND_FLAG_KEYS: dict[str, tuple[str, str]] = {
+    "workers_per_trial": ("workers_per_trial", "--workers-per-trial"),
 }
 
 
@@ -66,12 +72,24 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--backend", metavar="local|ray", help="where trials run")
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--data-dir", metavar="DIR", help="where the task's data lies")
+    parser.add_argument(
+        "--workers-per-trial",
+        type=int,
+        metavar="N",
+        help="processes training each trial data-parallel (the local or the [ray] key)",
+    )
     ray = parser.add_argument_group("Ray backend (--backend ray)")
     ray.add_argument("--address", metavar="A", help='Ray cluster address ("auto")')
     ray.add_argument("--gpus-per-trial", type=float, metavar="F", help="GPU share per trial")
     ray.add_argument("--cpus-per-trial", type=int, metavar="N", help="CPUs per trial")
     ray.add_argument("--max-concurrent", type=int, metavar="N", help="most trials at once")
     ray.add_argument("--storage-path", metavar="P", help="where Ray keeps checkpoints")
+    ray.add_argument(
+        "--gpus-per-worker", type=float, metavar="F", help="GPU share per data-parallel worker"
+    )
+    ray.add_argument(
+        "--cpus-per-worker", type=int, metavar="N", help="CPUs per data-parallel worker"
+    )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress line (the summary is still printed)"
     )
@@ -80,6 +98,9 @@ def add_parser(subparsers: Any) -> None:
 def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
     """The study-file overrides the flags give, and the flag naming each (for messages).
 
+    A flag of ``BACKEND_FLAG_KEYS`` overrides the key of the study's backend (the file's
+    ``backend``, or ``--backend``): the top-level key for local, the ``[ray]`` one for Ray.
+
     Examples:
         >>> ns = argparse.Namespace(n_trials=5, timeout=None, address="auto")
         >>> overrides, labels = overrides_from_args(ns)
@@ -87,12 +108,22 @@ def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
         {'n_trials': 5, 'ray.address': 'auto'}
         >>> labels
         {'n_trials': '--n-trials', 'ray.address': '--address'}
+        >>> ns = argparse.Namespace(study="digits-quick", backend="ray", workers_per_trial=2)
+        >>> overrides_from_args(ns)
+        ({'backend': 'ray', 'ray.workers_per_trial': 2}, {'backend': '--backend', \
+'ray.workers_per_trial': '--workers-per-trial'})
     """
     overrides: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for dest, (key, flag) in FLAG_KEYS.items():
         value = getattr(args, dest, None)
         if value is not None:
+            overrides[key] = value
+            labels[key] = flag
+    for dest, (name, flag) in BACKEND_FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            key = backend_key(args.study, name, overrides=overrides)
             overrides[key] = value
             labels[key] = flag
     return overrides, labels

@@ -32,12 +32,20 @@ class RayOptions:
         max_concurrent: Most trials running at once; ``None`` lets Ray decide.
         storage_path: Where Ray keeps trial checkpoints (a shared directory on a cluster).
         max_failures: How many times a trial whose worker died is retried.
+        workers_per_trial: Workers training each trial data-parallel (Ray Train inside
+            Tune); 1 trains each trial in one process.
+        gpus_per_worker: Share of a GPU each worker of a data-parallel trial gets (used when
+            ``workers_per_trial > 1``, in place of ``gpus_per_trial``).
+        cpus_per_worker: CPUs each worker of a data-parallel trial gets (used when
+            ``workers_per_trial > 1``, in place of ``cpus_per_trial``).
 
     Examples:
         >>> RayOptions().max_failures
         2
         >>> RayOptions(gpus_per_trial=0.25).gpus_per_trial
         0.25
+        >>> RayOptions(workers_per_trial=4, gpus_per_worker=1.0).workers_per_trial
+        4
     """
 
     address: str | None = None
@@ -46,6 +54,9 @@ class RayOptions:
     max_concurrent: int | None = None
     storage_path: str | None = None
     max_failures: int = 2
+    workers_per_trial: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +98,8 @@ class StudyConfig:
         device: Where trials train (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         backend: ``"local"`` (this machine, ``jobs`` processes) or ``"ray"``.
         jobs: Worker processes of the local backend.
+        workers_per_trial: Processes training each trial of the local backend
+            data-parallel (the Ray backend's is ``ray.workers_per_trial``).
         ray: Options of the Ray backend.
         source: The study file this config was read from (``None`` when built in Python).
     """
@@ -100,6 +113,7 @@ class StudyConfig:
     device: str = "auto"
     backend: str = "local"
     jobs: int = 1
+    workers_per_trial: int = 1
     ray: RayOptions = field(default_factory=RayOptions)
     source: Path | None = None
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from paretune import search
 from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
+from paretune.studies._backend_file import RAY_KEYS, read_ray, read_workers
 from paretune.studies._builtin import resolve_study
 from paretune.studies._checks import Where
 from paretune.studies._config import (
@@ -33,7 +34,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["TOP_LEVEL_KEYS", "RAY_KEYS", "load_config", "locate_study", "read_study"]
+__all__ = [
+    "TOP_LEVEL_KEYS",
+    "RAY_KEYS",
+    "backend_key",
+    "load_config",
+    "locate_study",
+    "read_study",
+]
 
 TOP_LEVEL_KEYS = (
     "name",
@@ -53,18 +61,10 @@ TOP_LEVEL_KEYS = (
     "device",
     "backend",
     "jobs",
+    "workers_per_trial",
     "space",
     "ray",
 )
-RAY_KEYS = (
-    "address",
-    "gpus_per_trial",
-    "cpus_per_trial",
-    "max_concurrent",
-    "storage_path",
-    "max_failures",
-)
-
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -149,6 +149,27 @@ def locate_study(
     """
     reader, data, path = _open(ref, overrides, labels, check_data=False)
     return reader.location(data, path)
+
+
+def backend_key(ref: str, key: str, *, overrides: Mapping[str, Any] | None = None) -> str:
+    """The key path of a setting each backend reads from its own place: ``key`` at the top
+    level for the local backend, ``ray.key`` for Ray.
+
+    The backend is the one the file names, or ``overrides["backend"]`` (a ``--backend``
+    flag). A file that cannot be read, or that names no known backend, gives ``key``: reading
+    the study then reports what is wrong with it.
+
+    Examples:
+        >>> backend_key("digits-quick", "workers_per_trial")
+        'workers_per_trial'
+        >>> backend_key("digits-quick", "workers_per_trial", overrides={"backend": "ray"})
+        'ray.workers_per_trial'
+    """
+    try:
+        _, data, _ = _open(ref, overrides, None, check_data=False)
+    except StudyFileError:
+        return key
+    return f"ray.{key}" if data.get("backend") == "ray" else key
 
 
 def _open(
@@ -255,7 +276,10 @@ class _Reader:
         device = self.device(data.get("device", "auto"))
         backend = self.at("backend").string(data.get("backend", "local"), choices=BACKENDS)
         jobs = self.jobs(data.get("jobs", 1), storage)
-        ray = self.ray(data.get("ray", {}))
+        ray = self.ray(data.get("ray", {}), backend)
+        workers = read_workers(
+            data.get("workers_per_trial", 1), where=self.at("workers_per_trial"), backend=backend
+        )
         data_dir = None
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
@@ -279,6 +303,10 @@ class _Reader:
         )
         if self.check_data and self.built_task is not None:
             self.trainable(self.built_task, data["task"], space, task_params or {})
+            if backend == "ray" and ray.workers_per_trial > 1:
+                self.data_parallel(self.built_task, "ray.workers_per_trial", ray.workers_per_trial)
+            elif workers > 1:
+                self.data_parallel(self.built_task, "workers_per_trial", workers)
         source = path.resolve()
         spec = self.spec(
             data,
@@ -312,6 +340,7 @@ class _Reader:
             device=device,
             backend=backend,
             jobs=jobs,
+            workers_per_trial=workers,
             ray=ray,
             source=source,
         )
@@ -458,6 +487,19 @@ class _Reader:
                 f"cannot be trained (got {format_value(value)}): {' '.join(detail.split())}"
             ) from None
 
+    def data_parallel(self, task: trainers.Task, key: str, workers: int) -> None:
+        """Refuse a data-parallel trial of a task that cannot be split over workers
+        (``trainers.check_data_parallel``: replay tables, iterable datasets without a length).
+        """
+        from paretune import trainers
+
+        try:
+            trainers.check_data_parallel(task, workers=workers)
+        except ValueError as error:
+            raise self.at(key).error(
+                f"must be 1 (got {workers}): {' '.join(str(error).split())}"
+            ) from None
+
     def storage(self, value: Any) -> str:
         where = self.at("storage")
         url = where.string(value)
@@ -496,37 +538,13 @@ class _Reader:
             raise where.fail('"auto", "cpu", "cuda", "cuda:N" or "mps"', value)
         return value
 
-    def ray(self, value: Any) -> RayOptions:
+    def ray(self, value: Any, backend: str) -> RayOptions:
         where = self.at("ray")
         table = where.table(value)
         where.keys(table, RAY_KEYS)
-
-        def at(key: str) -> Where:
-            dotted = f"ray.{key}"
-            if dotted in self.origins:
-                return Where(self.origins[dotted])
-            return where.child(key)
-
-        options: dict[str, Any] = {}
-        if "address" in table:
-            options["address"] = at("address").string(table["address"])
-        if "gpus_per_trial" in table:
-            options["gpus_per_trial"] = at("gpus_per_trial").number(
-                table["gpus_per_trial"], minimum=0.0
-            )
-        if "cpus_per_trial" in table:
-            options["cpus_per_trial"] = at("cpus_per_trial").integer(
-                table["cpus_per_trial"], minimum=1
-            )
-        if "max_concurrent" in table:
-            options["max_concurrent"] = at("max_concurrent").integer(
-                table["max_concurrent"], minimum=1
-            )
-        if "storage_path" in table:
-            options["storage_path"] = at("storage_path").string(table["storage_path"])
-        if "max_failures" in table:
-            options["max_failures"] = at("max_failures").integer(table["max_failures"], minimum=0)
-        return RayOptions(**options)
+        return read_ray(
+            table, at=lambda key: self.at(f"ray.{key}"), backend=backend, origins=self.origins
+        )
 
 
 def _names(values: Any) -> str:

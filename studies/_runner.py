@@ -22,7 +22,12 @@ def _describe(config: StudyConfig) -> str:
         f"{o} ({'max' if d == 'maximize' else 'min'})"
         for o, d in zip(config.spec.objectives, config.spec.directions, strict=True)
     )
-    where = config.backend if config.backend == "ray" else f"local, {config.jobs} job(s)"
+    if config.backend == "ray":
+        where, workers = "ray", config.ray.workers_per_trial
+    else:
+        where, workers = f"local, {config.jobs} job(s)", config.workers_per_trial
+    if workers > 1:
+        where += f", {workers} workers per trial"
     return (
         f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
         f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {config.n_trials} trials "
@@ -85,6 +90,15 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
     if config.backend == "ray":
         from paretune.search import run_ray
 
+        ray = config.ray
+        # The data-parallel keywords go only to runs whose trials have several workers.
+        parallel: dict[str, Any] = {}
+        if ray.workers_per_trial > 1:
+            parallel = {
+                "workers_per_trial": ray.workers_per_trial,
+                "gpus_per_worker": ray.gpus_per_worker,
+                "cpus_per_worker": ray.cpus_per_worker,
+            }
         summary: RunSummary = run_ray(
             spec,
             objective_factory=factory,
@@ -96,8 +110,12 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
             storage_path=config.ray.storage_path,
             max_failures=config.ray.max_failures,
             timeout=config.timeout,
+            **parallel,
         )
         return summary
+    parallel = {"workers_per_trial": config.workers_per_trial}
+    if config.workers_per_trial == 1:
+        parallel = {}
     return search.run_local(
         spec,
         objective_factory=factory,
@@ -105,6 +123,7 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
         timeout=config.timeout,
         jobs=config.jobs,
         progress=on_progress,
+        **parallel,
     )
 
 

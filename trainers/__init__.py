@@ -35,6 +35,7 @@ from ._datasets import (
     read_idx,
     synthetic_splits,
 )
+from ._device import resolve_device
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, distillation_loss
 from ._distributed import (
     GlobalBatchSampler,
@@ -106,7 +107,7 @@ from ._task_params import (
     strategy_from_params,
 )
 from ._tasks import TaskSpec, cifar_augment, describe_tasks, get_task, list_tasks, register_task
-from ._train import resolve_device, train
+from ._train import train
 from ._transfer import check_applies, load_pretrained, split_parameters
 
 __all__ = [

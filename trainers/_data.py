@@ -227,13 +227,15 @@ def make_loader(
     options = task.loader_options
     pin = device.type == "cuda" and (options.pin_memory is None or options.pin_memory)
     workers = options.num_workers
-    if group is not None and train and generator is not None:
+    if train and generator is not None and not isinstance(dataset, IterableDataset):
+        # One seeded permutation per epoch, cut into global batches; a data-parallel rank
+        # reads its slice of each, so N ranks read what one worker reads.
         return DataLoader(
             dataset,
             batch_sampler=GlobalBatchSampler(
                 len(dataset),  # type: ignore[arg-type]
                 batch_size=batch_size,
-                group=group,
+                group=ProcessGroup(rank=0, world=1) if group is None else group,
                 generator=generator,
             ),
             num_workers=workers,

@@ -27,11 +27,9 @@ How each strategy dimension acts on the run:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +55,7 @@ from ._data import (
     steps_per_epoch,
     train_dataset,
 )
+from ._device import private_rng, resolve_device
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, load_teacher
 from ._distributed import ProcessGroup, check_data_parallel, current_group, loss_weight
 from ._evaluate import Split, predict, split_accuracy
@@ -80,7 +79,6 @@ __all__ = [
     "PRUNE_BEGIN",
     "PRUNE_END",
     "PRUNE_UPDATES",
-    "resolve_device",
     "train",
 ]
 
@@ -93,48 +91,6 @@ PRUNE_UPDATES = 20
 #: Training inputs larger than this stay in host memory and go to the device batch by batch;
 #: smaller ones are copied to the device once and batched there by index.
 DEVICE_DATA_LIMIT_BYTES = 4 * 2**30
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else must be usable here.
-
-    Examples:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"The 'device' parameter of train must be 'auto', 'cpu' or 'cuda[:N]'. "
-            f"Got {device!r} instead."
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Device {device!r} was requested but CUDA is not available.")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(
-            f"The 'device' parameter of train must be 'auto', 'cpu' or 'cuda[:N]'. "
-            f"Got {device!r} instead."
-        )
-    return resolved
-
-
-@contextlib.contextmanager
-def _private_rng(device: torch.device, seed: int) -> Iterator[None]:
-    """Seed torch's global generators for this run and restore them afterwards."""
-    cuda = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if device.type == "cuda"
-        else []
-    )
-    with torch.random.fork_rng(devices=cuda):
-        torch.default_generator.manual_seed(seed)
-        if cuda:
-            with torch.cuda.device(cuda[0]):
-                torch.cuda.manual_seed(seed)
-        yield
 
 
 def train(
@@ -202,7 +158,7 @@ def train(
             "this run is on the CPU (use 'bf16')."
         )
     check_applies(task, strategy)
-    with _private_rng(target, strategy.seed):
+    with private_rng(target, strategy.seed):
         return _Run(
             task,
             strategy,
