@@ -24,6 +24,7 @@ from paretune.search._pareto import (
     pareto_front_mask,
 )
 from paretune.search.executors import (
+    DataParallelObjective,
     Progress,
     RunSummary,
     StopReason,
@@ -94,6 +95,7 @@ __all__ = [
     "MEASUREMENTS",
     "OBJECTIVES",
     "Candidate",
+    "DataParallelObjective",
     "Decision",
     "NoPruner",
     "Objective",

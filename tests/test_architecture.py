@@ -34,6 +34,11 @@ FORBIDDEN: dict[str, set[str]] = {
     "studies": set(),
 }
 
+# file -> forbidden modules it may still import (inside functions: importing its package must
+# stay light, which test_light_packages_import_no_heavy_modules checks at run time). The local
+# data-parallel launcher starts torch.distributed ranks, which only torch can do.
+EXEMPT: dict[str, set[str]] = {"search/executors/_data_parallel.py": {"torch"}}
+
 
 def _imports(path: Path) -> list[tuple[str, int]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -49,8 +54,9 @@ def _imports(path: Path) -> list[tuple[str, int]]:
 def _violations(package: str) -> list[str]:
     bad: list[str] = []
     for path in sorted((ROOT / package).rglob("*.py")):
+        exempt = EXEMPT.get(path.relative_to(ROOT).as_posix(), set())
         for module, line in _imports(path):
-            for forbidden in FORBIDDEN[package]:
+            for forbidden in FORBIDDEN[package] - exempt:
                 if module == forbidden or module.startswith(forbidden + "."):
                     bad.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
             if module.split(".")[0] in PACKAGES:

@@ -8,6 +8,7 @@ quota hands out trial slots, so the study ends with exactly ``n_trials`` finishe
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
+from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.pruning._reporter import TrialReporter
@@ -197,9 +199,12 @@ def _run_trials(
             on_trial(state, outcome)
 
 
-def _check_args(n_trials: int, timeout: float | None, jobs: int, storage: str) -> None:
+def _check_args(
+    n_trials: int, timeout: float | None, jobs: int, workers_per_trial: int, storage: str
+) -> None:
     check_run_args(owner="run_local", n_trials=n_trials, timeout=timeout)
     check_int(jobs, name="jobs", owner="run_local", minimum=1)
+    check_int(workers_per_trial, name="workers_per_trial", owner="run_local", minimum=1)
     if jobs > 1 and not is_parallel_safe(storage):
         raise ValueError(
             f"The 'jobs' parameter of run_local must be 1 with a SQLite storage ({storage}): "
@@ -209,14 +214,14 @@ def _check_args(n_trials: int, timeout: float | None, jobs: int, storage: str) -
         )
 
 
-def _check_picklable(objective_factory: ObjectiveFactory) -> None:
+def _check_picklable(objective_factory: ObjectiveFactory, *, when: str) -> None:
     import pickle
 
     try:
         pickle.dumps(objective_factory)
     except Exception as error:  # pickling raises several types (PicklingError, AttributeError)
         raise ValueError(
-            "The 'objective_factory' parameter of run_local must be picklable when jobs > 1 "
+            f"The 'objective_factory' parameter of run_local must be picklable when {when} "
             "(a module-level function or a functools.partial of one): each worker process "
             f"builds its own objective. Got {objective_factory!r} instead ({error})."
         ) from None
@@ -229,6 +234,7 @@ def run_local(
     n_trials: int,
     timeout: float | None = None,
     jobs: int = 1,
+    workers_per_trial: int = 1,
     progress: ProgressCallback | None = None,
 ) -> RunSummary:
     """Run (or resume) the study of ``spec`` on this machine until it holds ``n_trials``.
@@ -252,10 +258,22 @@ def run_local(
         timeout: Stop starting trials after this many seconds.
         jobs: Worker processes. More than 1 needs a storage that takes parallel writers
             (``journal:///...`` or a database server), not SQLite.
+        workers_per_trial: Data-parallel rank processes per trial. With more than 1, each
+            trial runs in a :class:`~paretune.search.DataParallelObjective`: ``workers_per_trial``
+            processes (``spawn``) join a ``torch.distributed`` group (gloo on the CPU, NCCL
+            when there is a GPU per rank) and each builds the objective with
+            ``objective_factory`` (which must then be picklable) and calls it; the objective
+            trains data-parallel (``paretune.trainers.train`` does when it finds the group;
+            ``Strategy.batch_size`` is the global batch). Only rank 0's reports and outcome
+            reach the study, so each trial is recorded once. A rank that dies (a signal)
+            restarts the trial on fresh ranks from its last epoch, twice at most; a rank that
+            raises fails the trial with that error. ``jobs`` trials run at once, so the
+            machine runs ``jobs * workers_per_trial`` rank processes.
         progress: Called with a :class:`Progress` after every finished trial.
 
     Raises:
-        ValueError: Bad arguments, or ``jobs > 1`` on SQLite.
+        ValueError: Bad arguments, ``jobs > 1`` on SQLite, or an objective factory that does
+            not pickle when ``jobs > 1`` or ``workers_per_trial > 1``.
         KeyboardInterrupt: Re-raised after the running trial(s) are recorded as FAIL
             ``interrupted`` (their parameters queued); the next run resumes.
 
@@ -275,9 +293,15 @@ def run_local(
         >>> run_local(spec, objective_factory=lambda: objective, n_trials=3).stop_reason
         <StopReason.ALREADY_DONE: 'already_done'>
     """
-    _check_args(n_trials, timeout, jobs, spec.storage)
+    _check_args(n_trials, timeout, jobs, workers_per_trial, spec.storage)
     if jobs > 1:
-        _check_picklable(objective_factory)
+        _check_picklable(objective_factory, when="jobs > 1")
+    if workers_per_trial > 1:
+        _check_picklable(objective_factory, when="workers_per_trial > 1")
+        # every trial (in this process or in the --jobs workers) runs on its own ranks
+        objective_factory = functools.partial(
+            DataParallelObjective, objective_factory=objective_factory, workers=workers_per_trial
+        )
     run = RunState(spec=spec, n_trials=n_trials)
     study = open_study(spec)
     recovered = tuple(recover_interrupted(study))

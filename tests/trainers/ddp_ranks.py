@@ -6,7 +6,8 @@ test module cannot be. CONFIG: ``task`` ("digits-mlp" or "stream": a dataset tas
 here), ``strategy`` (Strategy fields), ``workers``, ``out`` (JSON written by the parent),
 ``stop_at`` (rank 0's report asks to stop after this epoch), ``exit_at`` (rank 0 exits after
 this epoch's checkpoint, as a killed worker would), ``checkpoint_dir``, ``single`` (also train
-on 1 worker in the parent).
+on 1 worker in the parent), ``device`` ("cpu" or "cuda": rank r on GPU r mod count) and
+``backend`` ("gloo" or "nccl").
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def summary(result: trainers.TrainResult) -> dict[str, Any]:
 def rank_main(rank: int, config: dict[str, Any], port: int, queue: Any) -> None:
     torch.set_num_threads(1)
     world = config["workers"]
+    device = config.get("device", "cpu")
+    if device == "cuda":
+        torch.cuda.set_device(rank % torch.cuda.device_count())
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+        config.get("backend", "gloo"),
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
     )
     reports: list[int] = []
 
@@ -77,7 +84,7 @@ def rank_main(rank: int, config: dict[str, Any], port: int, queue: Any) -> None:
     result = trainers.train(
         get_task(config["task"]),
         trainers.Strategy(**config["strategy"]),
-        device="cpu",
+        device=device,
         report=report,
         checkpoint_dir=config.get("checkpoint_dir"),
     )
@@ -99,7 +106,8 @@ def main(path: str) -> None:
     out: dict[str, Any] = {}
     if config.get("single"):
         strategy = trainers.Strategy(**config["strategy"])
-        out["single"] = summary(trainers.train(get_task(config["task"]), strategy, device="cpu"))
+        device = config.get("device", "cpu")
+        out["single"] = summary(trainers.train(get_task(config["task"]), strategy, device=device))
     queue = mp.get_context("spawn").SimpleQueue()
     context = mp.start_processes(
         rank_main,

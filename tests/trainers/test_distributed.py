@@ -172,3 +172,39 @@ def test_ranks_resume_from_the_checkpoint_rank_zero_wrote(tmp_path: Path) -> Non
     for rank in resumed["ranks"].values():
         assert rank["reports"] == [3]  # epochs 1 and 2 came from the checkpoint
         assert_same_curve(whole["ranks"]["0"]["curve"], rank["curve"])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "gloo",  # two ranks may share one GPU through gloo (CUDA tensors via host memory)
+        pytest.param(
+            "nccl",
+            marks=pytest.mark.skipif(
+                torch.cuda.device_count() < 2, reason="NCCL needs one GPU per rank; fewer here"
+            ),
+        ),
+    ],
+)
+def test_two_ranks_on_cuda_train_what_one_worker_trains(tmp_path: Path, backend: str) -> None:
+    strategy = {
+        "epochs": 3,
+        "lr": 0.05,
+        "optimizer": "momentum",
+        "batch_size": 50,
+        "prune_rate": 0.5,
+        "bits": 4,
+    }
+    out = run_ranks(
+        tmp_path,
+        backend,
+        task="digits-mlp",
+        strategy=strategy,
+        workers=2,
+        single=True,
+        device="cuda",
+        backend=backend,
+    )
+    for rank in out["ranks"].values():
+        assert_same_curve(out["single"]["curve"], rank["curve"])
