@@ -23,6 +23,7 @@ from paretune.search._pareto import (
     non_dominated_sort,
     pareto_front_mask,
 )
+from paretune.search._tracking import MLflowTracker
 from paretune.search.executors import (
     DataParallelObjective,
     Progress,
@@ -97,6 +98,7 @@ __all__ = [
     "Candidate",
     "DataParallelObjective",
     "Decision",
+    "MLflowTracker",
     "NoPruner",
     "Objective",
     "ObjectiveFactory",

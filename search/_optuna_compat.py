@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     import optuna
@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 __all__ = [
     "created_trial",
     "frozen_trial",
+    "report_intermediate",
+    "set_metric_names",
     "set_trial_user_attrs",
     "split_complete_trials",
     "storage_of",
     "trial_by_number",
     "trial_id_of",
+    "without_pruned_curves",
 ]
 
 
@@ -54,6 +57,82 @@ def frozen_trial(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.Froze
 def trial_id_of(trial: optuna.Trial) -> int:
     """The storage-level id of a live trial."""
     return trial._trial_id
+
+
+def set_metric_names(study: optuna.Study, names: Sequence[str]) -> None:
+    """Name the study's objectives (``study.set_metric_names``, without its warning).
+
+    Optuna marks ``set_metric_names`` experimental and warns on each call; paretune names
+    every study it opens, so the warning would be printed on every run.
+    """
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        study.set_metric_names(list(names))
+
+
+class _WithoutPrunedCurves:
+    """A multi-objective study whose PRUNED trials read without intermediate values."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, *args: Any, **kwargs: Any) -> list[optuna.trial.FrozenTrial]:
+        import copy
+
+        from optuna.trial import TrialState
+
+        trials: list[optuna.trial.FrozenTrial] = []
+        for trial in self._study._get_trials(*args, **kwargs):
+            if trial.state is TrialState.PRUNED and trial.intermediate_values:
+                trial = copy.copy(trial)
+                trial.intermediate_values = {}
+            trials.append(trial)
+        return trials
+
+
+def without_pruned_curves(study: optuna.Study) -> optuna.Study:
+    """``study`` as Optuna's TPE reads a multi-objective study (itself for one objective).
+
+    Optuna's TPE ranks PRUNED trials by their last intermediate value in the direction of
+    ``study.direction``, which a multi-objective study does not have: it raises. Optuna never
+    stores intermediate values in multi-objective studies (``Trial.report`` refuses them);
+    paretune does (the learning curves). Through this view TPE sees those PRUNED trials
+    without them, as Optuna would have stored them: every other read goes to ``study``.
+    """
+    if len(study.directions) <= 1:
+        return study
+    view: Any = _WithoutPrunedCurves(study)
+    return cast("optuna.Study", view)
+
+
+def report_intermediate(trial: optuna.Trial, step: int, value: float) -> bool:
+    """Store ``value`` as the trial's intermediate value at ``step``, unless it holds one.
+
+    A single-objective study goes through ``Trial.report``. ``Trial.report`` refuses a
+    multi-objective study, so there the value goes to the storage directly (the same write
+    ``Trial.report`` makes). The step is read from the trial's own cache first: a step already
+    reported (by an Optuna pruner, or by the trainer's relay) is left as it is, without
+    Optuna's "already reported" warning.
+
+    Returns:
+        Whether the value was stored.
+    """
+    cached = trial._cached_frozen_trial.intermediate_values
+    if step in cached:
+        return False
+    if len(trial.study.directions) == 1:
+        trial.report(float(value), step)
+    else:
+        trial.storage.set_trial_intermediate_value(trial._trial_id, step, float(value))
+        cached[step] = float(value)
+    return True
 
 
 def set_trial_user_attrs(

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from paretune.search import StopReason
+from paretune.studies._api import run_declared, study_from_file
+from paretune.studies._config import StudyConfig
 from paretune.studies._duration import parse_duration
-from paretune.studies._loader import backend_key, read_study
-from paretune.studies._runner import run_study
-from paretune.studies._study_args import add_study_argument
+from paretune.studies._loader import backend_key
+from paretune.studies._runner import INTERRUPTED, describe, next_commands, outcome_lines
+from paretune.studies._study_args import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_study_argument,
+)
 
 __all__ = ["add_parser", "run", "overrides_from_args"]
 
@@ -23,6 +32,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "backend": ("backend", "--backend"),
     "device": ("device", "--device"),
     "data_dir": ("data_dir", "--data-dir"),
+    "mlflow": ("tracking.mlflow", "--mlflow"),
     "address": ("ray.address", "--address"),
     "gpus_per_trial": ("ray.gpus_per_trial", "--gpus-per-trial"),
     "cpus_per_trial": ("ray.cpus_per_trial", "--cpus-per-trial"),
@@ -72,6 +82,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--backend", metavar="local|ray", help="where trials run")
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--data-dir", metavar="DIR", help="where the task's data lies")
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="log each trial as an MLflow run at this tracking URI ([tracking] mlflow)",
+    )
     parser.add_argument(
         "--workers-per-trial",
         type=int,
@@ -130,9 +145,27 @@ def overrides_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the study file, open (or resume) the study and run the missing trials."""
+    """Load the study file, open (or resume) the study and run the missing trials.
+
+    The study goes through the Python API (``Study``): the same validation, the same run;
+    this command only prints around it. Exit 1 when the run stopped on consecutive failed
+    trials (it could not succeed).
+    """
     overrides, labels = overrides_from_args(args)
-    config = read_study(args.study, overrides=overrides, labels=labels, check_data=True)
-    hint = f" --storage {args.storage}" if args.storage else ""
-    code: int = run_study(config, label=args.study, quiet=args.quiet, hint_flags=hint)
-    return code
+    study = study_from_file(args.study, overrides=overrides, labels=labels)
+
+    def announce(config: StudyConfig) -> None:
+        print(describe(config), flush=True)
+
+    try:
+        result = run_declared(study, progress=not args.quiet, on_start=announce)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.summary is not None:
+        for line in outcome_lines(study.config, result.summary):
+            print(line)
+    print(next_commands(study.config, label=args.study, storage_flag=args.storage))
+    if result.summary is not None and result.summary.stop_reason is StopReason.FAILURES:
+        return EXIT_ERROR  # it stopped on consecutive failures: the run could not succeed
+    return EXIT_OK

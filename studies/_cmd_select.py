@@ -9,27 +9,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from paretune.search import (
-    COSTS,
     Candidate,
     Quality,
     Selection,
-    candidates_from_trials,
     format_quantity,
-    is_metric,
-    parse_limit,
-    select_strategy,
     study_quality,
 )
+from paretune.studies._api_select import CLI, Bound, MissingTaskError, choose, export_candidate
 from paretune.studies._study_args import (
     EXIT_OK,
     UsageError,
     add_study_arguments,
     open_existing_study,
 )
+from paretune.studies._table import format_number
 
 __all__ = ["EXIT_NOTHING_FEASIBLE", "add_parser", "run", "selection_to_dict"]
 
@@ -86,6 +83,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--device", default="auto", metavar="D", help="device for --export (auto, cpu, cuda)"
     )
+    parser.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="with --export: log the exported model to the chosen trial's MLflow run at URI",
+    )
 
 
 def _min_accuracy(text: str | None) -> float | None:
@@ -101,60 +103,6 @@ def _min_accuracy(text: str | None) -> float | None:
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise UsageError(f"--min-accuracy must be in [0, 1] (got {text!r})")
     return value
-
-
-def _metric_bound(flag: str, text: str, quality: Quality) -> float | None:
-    """The number of ``METRIC=VALUE`` when it names a metric, else None (a cost limit)."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if name not in ("accuracy", "val_accuracy") and not is_metric(name):
-        if flag == "--min":
-            raise UsageError(
-                f"--min {text}: --min bounds the study's metric objective "
-                f"({quality.key}), written {quality.key}=VALUE"
-            )
-        return None
-    if name not in (quality.key, quality.objective):
-        raise UsageError(
-            f"{flag} {text}: the study's metric objective is {quality.key}; "
-            f"limits apply to it and to costs ({', '.join(COSTS)})"
-        )
-    try:
-        number = float(value) if sep else math.nan
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise UsageError(f"{flag} {text}: write {quality.key}=NUMBER")
-    return number
-
-
-def _limits(texts: Sequence[str], quality: Quality) -> tuple[dict[str, float], float | None]:
-    limits: dict[str, float] = {}
-    ceiling: float | None = None
-    for text in texts:
-        bound = _metric_bound("--max", text, quality)
-        if bound is not None:
-            ceiling = bound if ceiling is None else min(ceiling, bound)
-            continue
-        try:
-            cost, value = parse_limit(text)
-        except ValueError as error:
-            raise UsageError(f"--max {text}: {error}") from None
-        limits[cost] = min(value, limits.get(cost, math.inf))
-    return limits, ceiling
-
-
-def _floor(min_accuracy: float | None, texts: Sequence[str], quality: Quality) -> float | None:
-    floors = [_metric_bound("--min", text, quality) for text in texts]
-    if min_accuracy is not None:
-        if quality.key != "val_accuracy":
-            raise UsageError(
-                f"--min-accuracy: the study's metric objective is {quality.key}; "
-                f"use --min {quality.key}=VALUE or --max {quality.key}=VALUE"
-            )
-        floors.append(min_accuracy)
-    known = [f for f in floors if f is not None]
-    return max(known) if known else None
 
 
 def _candidate_dict(candidate: Candidate, quality: Quality) -> dict[str, Any]:
@@ -242,45 +190,8 @@ def _print_text(selection: Selection, objectives: Sequence[str], quality: Qualit
     print("strategy:")
     for key, value in chosen.strategy.items():
         if value is not None:  # sub-parameters that do not apply to this strategy
-            print(f"  {key:<15} {value}")
-
-
-def _export(
-    study_attrs: Mapping[str, Any], chosen: Candidate, directory: str, device: str
-) -> dict[str, Any]:
-    from paretune import trainers  # imports torch: only when exporting
-
-    metadata = study_attrs.get("metadata") or {}
-    task_name = metadata.get("task")
-    if not task_name:
-        raise UsageError("--export: the study does not record its task (metadata.task)")
-    task = trainers.get_task(
-        str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
-    )
-    strategy = trainers.strategy_from_params(chosen.strategy, task=task)
-    result = trainers.train(task, strategy, device=device, fit_on_validation=True, keep_model=True)
-    if result.status is not trainers.TrainStatus.COMPLETED:
-        raise RuntimeError(
-            f"retraining trial {chosen.number} ended {result.status.value}: {result.reason}"
-        )
-    path = trainers.export_model(directory, result=result, task=task)
-    reloaded = trainers.load_exported(path)
-    tested = {k: v for k, v in result.metrics.items() if k.startswith("test_")}
-    if task.regression:  # no accuracy: the task's metrics on the test split instead
-        reloaded_accuracy = math.nan
-    else:
-        reloaded_accuracy = trainers.evaluate(reloaded.model, task, split="test")
-    return {
-        "directory": str(path),
-        "task": str(task_name),
-        "test_metrics": tested,
-        "test_accuracy": result.test_accuracy,
-        "reloaded_test_accuracy": reloaded_accuracy,
-        "sparsity": result.sparsity,
-        "size_bits": result.size_bits,
-        "bitops": result.bitops,
-        "latency_ms": result.latency_ms,
-    }
+            shown_value = format_number(value, digits=3) if isinstance(value, float) else value
+            print(f"  {key:<15} {shown_value}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -288,23 +199,15 @@ def run(args: argparse.Namespace) -> int:
     min_accuracy = _min_accuracy(args.min_accuracy)
     study = open_existing_study(args)
     quality = study_quality(study)
-    limits, ceiling = _limits(args.limits, quality)
-    floor = _floor(min_accuracy, args.minimums, quality)
     objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
-    constraints = {str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()}
-    merged = {**constraints}
-    for cost, value in limits.items():
-        merged[cost] = min(value, merged.get(cost, math.inf))
-    candidates = candidates_from_trials(study.get_trials(deepcopy=False), quality=quality)
     try:
-        selection = select_strategy(
-            candidates,
-            objectives=objectives,
-            min_accuracy=floor,
-            limits=merged,
+        selection = choose(
+            study,
+            min_accuracy=min_accuracy,
+            maximums=[Bound.from_text("--max", text) for text in args.limits],
+            minimums=[Bound.from_text("--min", text) for text in args.minimums],
             knee=args.knee,
-            quality=quality,
-            max_quality=ceiling,
+            syntax=CLI,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -312,23 +215,38 @@ def run(args: argparse.Namespace) -> int:
     if selection.chosen is not None and args.export:
         if not args.json:
             print(f"retraining trial {selection.chosen.number} on train+validation ...")
-        document["export"] = _export(study.user_attrs, selection.chosen, args.export, args.device)
+        try:
+            exported = export_candidate(
+                study.user_attrs, selection.chosen, args.export, device=args.device, force=True
+            )
+        except MissingTaskError as error:
+            raise UsageError(f"--export: {error}") from None
+        document["export"] = exported.to_dict()
+        if args.mlflow:
+            from paretune.search import MLflowTracker
+
+            run_id = MLflowTracker(tracking_uri=args.mlflow).log_export(
+                args.export, trial_number=selection.chosen.number, study_name=study.study_name
+            )
+            document["export"]["mlflow_run_id"] = run_id
+    elif args.mlflow and not args.export:
+        raise UsageError("--mlflow: logs an exported model, so it needs --export DIR")
     if args.json:
         print(json.dumps(document, indent=2, default=str))
     else:
         _print_text(selection, objectives, quality)
-        exported = document.get("export")
-        if exported and math.isnan(exported["test_accuracy"]):
-            measured = ", ".join(f"{k} {v:.4g}" for k, v in exported["test_metrics"].items())
+        exported_doc = document.get("export")
+        if exported_doc and math.isnan(exported_doc["test_accuracy"]):
+            measured = ", ".join(f"{k} {v:.4g}" for k, v in exported_doc["test_metrics"].items())
             print(
-                f"exported to {exported['directory']}: {measured}, sparsity "
-                f"{exported['sparsity']:.1%}, size {exported['size_bits']:.0f} bits"
+                f"exported to {exported_doc['directory']}: {measured}, sparsity "
+                f"{exported_doc['sparsity']:.1%}, size {exported_doc['size_bits']:.0f} bits"
             )
-        elif exported:
+        elif exported_doc:
             print(
-                f"exported to {exported['directory']}: test accuracy "
-                f"{exported['test_accuracy']:.4f} (reloaded: "
-                f"{exported['reloaded_test_accuracy']:.4f}), sparsity "
-                f"{exported['sparsity']:.1%}, size {exported['size_bits']:.0f} bits"
+                f"exported to {exported_doc['directory']}: test accuracy "
+                f"{exported_doc['test_accuracy']:.4f} (reloaded: "
+                f"{exported_doc['reloaded_test_accuracy']:.4f}), sparsity "
+                f"{exported_doc['sparsity']:.1%}, size {exported_doc['size_bits']:.0f} bits"
             )
     return EXIT_OK if selection.chosen is not None else EXIT_NOTHING_FEASIBLE

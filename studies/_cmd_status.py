@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,13 +10,8 @@ import optuna
 from optuna.trial import FrozenTrial
 from paretune import search
 from paretune.search import COSTS, direction_of, metric_of, pareto_front_mask
-from paretune.studies._study_args import (
-    EXIT_ERROR,
-    add_study_argument,
-    load_existing_study,
-    locate_named_study,
-)
-from paretune.studies._table import format_table
+from paretune.studies._study_args import EXIT_OK, add_study_arguments, open_named_study
+from paretune.studies._table import format_number, format_table
 
 __all__ = ["add_parser", "run", "front_rows"]
 
@@ -34,18 +28,19 @@ def add_parser(subparsers: Any) -> None:
             "saved, and the current Pareto front (feasible complete trials) as a table."
         ),
     )
-    add_study_argument(parser)
-    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (overrides)")
+    add_study_arguments(parser)
 
 
 def _number(value: Any, objective: str) -> Any:
+    """A table cell: accuracies with 4 decimals, whole numbers as ints, other floats with 4
+    significant digits (3 for the strategy's own fields: ``lr 0.0275``)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return value
     if objective in ("accuracy", "val_accuracy", "test_accuracy"):
         return f"{value:.4f}"
-    if math.isfinite(value) and float(value).is_integer():
+    if isinstance(value, int) or (abs(value) < 2**53 and float(value).is_integer()):
         return int(value)
-    return float(f"{value:.4g}")
+    return format_number(value, digits=3 if objective in _STRATEGY_COLUMNS else 4)
 
 
 def _task_params(trial: FrozenTrial) -> dict[str, Any]:
@@ -135,21 +130,17 @@ def front_rows(
 
 def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
-    config = locate_named_study(args)
-    try:
-        study = load_existing_study(config.name, config.storage)
-    except LookupError as error:
-        print(f"paretune: {error}; start it with: paretune run {args.study}")
-        return EXIT_ERROR
+    named, study = open_named_study(args)
     trials = study.get_trials(deepcopy=False)
-    objectives = list(study.user_attrs.get("objectives", config.objectives))
+    objectives = list(study.user_attrs.get("objectives") or named.objectives)
     states = [t.state for t in trials]
     failed = [t for t in trials if t.state is optuna.trial.TrialState.FAIL]
     interrupted = sum(1 for t in failed if t.user_attrs.get("fail_reason") == "interrupted")
     done = states.count(optuna.trial.TrialState.COMPLETE) + states.count(
         optuna.trial.TrialState.PRUNED
     )
-    print(f"study {config.name} in {config.storage}: {done}/{config.n_trials} finished trials")
+    target = f"{done}/{named.n_trials}" if named.n_trials is not None else f"{done}"
+    print(f"study {named.name} in {named.storage}: {target} finished trials")
     rows = [
         [state.name.lower(), states.count(state)]
         for state in optuna.trial.TrialState
@@ -164,18 +155,18 @@ def run(args: argparse.Namespace) -> int:
         f"{states.count(optuna.trial.TrialState.PRUNED)} pruned trials)"
     )
     constraints = study.user_attrs.get("constraints") or {}
-    limits = ", ".join(f"{k} <= {v:g}" for k, v in constraints.items())
+    limits = ", ".join(f"{k} <= {format_number(v)}" for k, v in constraints.items())
     directions = [d.name.lower() for d in study.directions]
     headers, front = front_rows(trials, objectives, directions)
     title = f"Pareto front ({len(front)} trials" + (f"; feasible: {limits}" if limits else "")
-    named = _quality_objective(objectives)
-    if named not in (None, "accuracy"):  # name the metric's direction; accuracy goes up
-        direction = directions[objectives.index(named)]
-        title += f"; {named}: {'higher' if direction == 'maximize' else 'lower'} is better"
+    quality = _quality_objective(objectives)
+    if quality not in (None, "accuracy"):  # name the metric's direction; accuracy goes up
+        direction = directions[objectives.index(quality)]
+        title += f"; {quality}: {'higher' if direction == 'maximize' else 'lower'} is better"
     title += ")"
     print(f"\n{title}")
     if front:
         print(format_table(headers, front))
     else:
         print("(no feasible complete trial yet)")
-    return 0
+    return EXIT_OK

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from paretune.search import StudySpec
 
-__all__ = ["BACKENDS", "RayOptions", "StudyConfig", "StudyLocation", "study_metadata"]
+__all__ = [
+    "BACKENDS",
+    "RayOptions",
+    "StudyConfig",
+    "StudyLocation",
+    "TrackingOptions",
+    "study_metadata",
+]
 
 BACKENDS = ("local", "ray")
 
@@ -60,6 +67,26 @@ class RayOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrackingOptions:
+    """Where a study's trials are logged (the ``[tracking]`` table of a study file).
+
+    Attributes:
+        mlflow: MLflow tracking URI (``"sqlite:///runs/mlflow.db"``, ``"http://host:5000"``):
+            each finished trial becomes an MLflow run there. ``None``: no MLflow logging.
+        experiment: MLflow experiment name; ``None`` for the study's name.
+
+    Examples:
+        >>> TrackingOptions().mlflow is None
+        True
+        >>> TrackingOptions(mlflow="sqlite:///runs/mlflow.db").experiment is None
+        True
+    """
+
+    mlflow: str | None = None
+    experiment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StudyLocation:
     """Where a study lives and what it should hold (the part of a study file ``status``
     needs; see ``locate_study``).
@@ -101,6 +128,7 @@ class StudyConfig:
         workers_per_trial: Processes training each trial of the local backend
             data-parallel (the Ray backend's is ``ray.workers_per_trial``).
         ray: Options of the Ray backend.
+        tracking: Where trials are logged (MLflow).
         source: The study file this config was read from (``None`` when built in Python).
     """
 
@@ -115,6 +143,7 @@ class StudyConfig:
     jobs: int = 1
     workers_per_trial: int = 1
     ray: RayOptions = field(default_factory=RayOptions)
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
     source: Path | None = None
 
 

@@ -19,6 +19,7 @@ from paretune.studies._config import (
     RayOptions,
     StudyConfig,
     StudyLocation,
+    TrackingOptions,
     study_metadata,
 )
 from paretune.studies._duration import parse_duration
@@ -37,9 +38,11 @@ else:  # pragma: no cover - Python 3.10
 __all__ = [
     "TOP_LEVEL_KEYS",
     "RAY_KEYS",
+    "TRACKING_KEYS",
     "backend_key",
     "load_config",
     "locate_study",
+    "read_mapping",
     "read_study",
 ]
 
@@ -64,7 +67,9 @@ TOP_LEVEL_KEYS = (
     "workers_per_trial",
     "space",
     "ray",
+    "tracking",
 )
+TRACKING_KEYS = ("mlflow", "experiment")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -121,6 +126,34 @@ def read_study(
     """
     reader, data, path = _open(ref, overrides, labels, check_data=check_data)
     return reader.config(data, path)
+
+
+def read_mapping(data: Mapping[str, Any], *, label: str, check_data: bool = False) -> StudyConfig:
+    """Validate a study given as the mapping a study file's TOML parses to (no file).
+
+    The same checks and messages as a study file, with ``label`` in place of the file name;
+    ``name`` is required (there is no file name to default to).
+
+    Args:
+        data: Top-level keys to values (tables as dicts, arrays as lists).
+        label: How to name the study in messages (``"Study"``).
+        check_data: Also require the task's data (see :func:`read_study`).
+
+    Returns:
+        The frozen, validated config (its ``source`` is ``None``).
+
+    Examples:
+        >>> read_mapping({"name": "m", "task": "synthetic", "space": {"lr": 0.1}},
+        ...              label="Study").spec.name
+        'm'
+        >>> lr = {"low": 0, "high": 0.1, "log": True}
+        >>> read_mapping({"name": "m", "task": "synthetic", "space": {"lr": lr}}, label="Study")
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: Study: space.lr.low must be > 0 when log =
+        true (got 0)
+    """
+    return _Reader(label, {}, check_data=check_data).config(_deep_copy(data), None)
 
 
 def locate_study(
@@ -245,7 +278,7 @@ class _Reader:
             source=path.resolve(),
         )
 
-    def config(self, data: Mapping[str, Any], path: Path) -> StudyConfig:
+    def config(self, data: Mapping[str, Any], path: Path | None) -> StudyConfig:
         root = Where(self.source)
         root.keys(data, TOP_LEVEL_KEYS)
         if "task" not in data:
@@ -254,7 +287,9 @@ class _Reader:
             raise root.error("has no [space] table: say which strategy fields to search")
         # Keys that need no trainer come first: a mistake there is reported without
         # importing torch.
-        name = self.name(data.get("name", path.stem.replace("_", "-")))
+        if path is None and "name" not in data:
+            raise root.error('has no name: add e.g. name = "my-study"')
+        name = self.name(data["name"] if path is None else data.get("name", _stem(path)))
         if "description" in data:
             self.at("description").string(data["description"])
         objectives = self.objectives(data.get("objectives", ["accuracy"]))
@@ -277,6 +312,7 @@ class _Reader:
         backend = self.at("backend").string(data.get("backend", "local"), choices=BACKENDS)
         jobs = self.jobs(data.get("jobs", 1), storage)
         ray = self.ray(data.get("ray", {}), backend)
+        tracking = self.tracking(data.get("tracking", {}))
         workers = read_workers(
             data.get("workers_per_trial", 1), where=self.at("workers_per_trial"), backend=backend
         )
@@ -307,7 +343,7 @@ class _Reader:
                 self.data_parallel(self.built_task, "ray.workers_per_trial", ray.workers_per_trial)
             elif workers > 1:
                 self.data_parallel(self.built_task, "workers_per_trial", workers)
-        source = path.resolve()
+        source = path.resolve() if path is not None else None
         spec = self.spec(
             data,
             name=name,
@@ -342,6 +378,7 @@ class _Reader:
             jobs=jobs,
             workers_per_trial=workers,
             ray=ray,
+            tracking=tracking,
             source=source,
         )
 
@@ -538,6 +575,23 @@ class _Reader:
             raise where.fail('"auto", "cpu", "cuda", "cuda:N" or "mps"', value)
         return value
 
+    def tracking(self, value: Any) -> TrackingOptions:
+        """The ``[tracking]`` table: ``mlflow`` (a tracking URI) and ``experiment``."""
+        where = self.at("tracking")
+        table = where.table(value)
+        where.keys(table, TRACKING_KEYS)
+        options = {
+            key: self.at(f"tracking.{key}").string(table[key])
+            for key in TRACKING_KEYS
+            if key in table
+        }
+        if "experiment" in options and "mlflow" not in options:
+            raise self.at("tracking.experiment").error(
+                f"needs tracking.mlflow (got {format_value(table['experiment'])}): name the "
+                'MLflow tracking URI too, e.g. mlflow = "sqlite:///runs/mlflow.db"'
+            )
+        return TrackingOptions(**options)
+
     def ray(self, value: Any, backend: str) -> RayOptions:
         where = self.at("ray")
         table = where.table(value)
@@ -545,6 +599,11 @@ class _Reader:
         return read_ray(
             table, at=lambda key: self.at(f"ray.{key}"), backend=backend, origins=self.origins
         )
+
+
+def _stem(path: Path) -> str:
+    """The default study name of a file: its stem, ``_`` -> ``-``."""
+    return path.stem.replace("_", "-")
 
 
 def _names(values: Any) -> str:

@@ -1,23 +1,74 @@
-"""Wiring one study run: config -> spec + objective factory -> local or Ray executor."""
+"""Wiring one study run: config -> spec + objective factory -> local or Ray executor.
+
+:func:`execute` runs a validated config and prints nothing (``Study.run`` and ``paretune
+run`` both go through it); :func:`describe`, :func:`outcome_lines` and :func:`next_commands`
+are the lines ``paretune run`` prints around it.
+"""
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+import optuna
+from paretune.studies._builtin import resolve_study
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._objective import objective_factory
-from paretune.studies._progress import ProgressBar, format_elapsed
+from paretune.studies._progress import ProgressBar, epochs_per_trial, format_elapsed
 from paretune.studies._study_args import EXIT_INTERRUPTED
+from paretune.studies._tracking import tracking_callbacks
 
 if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
     from paretune.search import Progress, RunSummary, StudyMismatchError
     from paretune.studies._config import StudyConfig
 
-__all__ = ["run_study"]
+    #: An Optuna-style callback: called with the study and each finished trial.
+    Callback = Callable[[optuna.Study, FrozenTrial], None]
+
+__all__ = [
+    "INTERRUPTED",
+    "describe",
+    "execute",
+    "next_commands",
+    "optuna_warnings_only",
+    "outcome_lines",
+    "run_study",
+]
+
+#: What ``paretune run`` says on Ctrl-C.
+INTERRUPTED = (
+    "paretune: interrupted. The running trial was recorded as failed (interrupted) "
+    "and will be tried again; run the same command to resume."
+)
 
 
-def _describe(config: StudyConfig) -> str:
+@contextmanager
+def optuna_warnings_only() -> Iterator[None]:
+    """Raise Optuna's log level to WARNING for the block (no "A new study created" line),
+    then restore it.
+
+    Examples:
+        >>> before = optuna.logging.get_verbosity()
+        >>> with optuna_warnings_only():
+        ...     optuna.logging.get_verbosity() == optuna.logging.WARNING
+        True
+        >>> optuna.logging.get_verbosity() == before
+        True
+    """
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(before, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def describe(config: StudyConfig) -> str:
+    """The one line ``paretune run`` prints before it starts: task, objectives, where."""
     objectives = ", ".join(
         f"{o} ({'max' if d == 'maximize' else 'min'})"
         for o, d in zip(config.spec.objectives, config.spec.directions, strict=True)
@@ -71,21 +122,19 @@ def _mismatch(error: StudyMismatchError, *, label: str) -> StudyFileError:
     )
 
 
-def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
+def _execute(
+    config: StudyConfig, progress: ProgressBar | None, callbacks: Sequence[Callback]
+) -> RunSummary:
     from paretune import search
 
     spec = config.spec
     factory = objective_factory(config)
+    # Only a run with callbacks passes the keyword (executors without it still run).
+    hooks: dict[str, Any] = {"callbacks": list(callbacks)} if callbacks else {}
 
     def on_progress(state: Progress) -> None:
         if progress is not None:
-            progress.update(
-                done=state.done,
-                pruned=state.pruned,
-                failed=state.failed,
-                front=state.front_size,
-                elapsed=state.elapsed_s,
-            )
+            progress.show(state)
 
     if config.backend == "ray":
         from paretune.search import run_ray
@@ -111,6 +160,7 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
             max_failures=config.ray.max_failures,
             timeout=config.timeout,
             **parallel,
+            **hooks,
         )
         return summary
     parallel = {"workers_per_trial": config.workers_per_trial}
@@ -124,7 +174,126 @@ def _execute(config: StudyConfig, progress: ProgressBar | None) -> RunSummary:
         jobs=config.jobs,
         progress=on_progress,
         **parallel,
+        **hooks,
     )
+
+
+def execute(
+    config: StudyConfig,
+    *,
+    label: str,
+    progress: bool = False,
+    stream: TextIO | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> RunSummary:
+    """Run (or resume) a validated study; print nothing but the progress display.
+
+    Optuna's log level is WARNING while it runs (restored after).
+
+    Args:
+        config: The validated study.
+        label: The study as the user named it (for messages).
+        progress: Draw the progress display ``paretune run`` draws.
+        stream: Where to draw it (stderr by default).
+        callbacks: Optuna-style callbacks, called with the study and each finished trial.
+
+    Returns:
+        What the run did.
+
+    Raises:
+        StudyFileError: When the storage refuses the study (for example a study of the
+            same name created with another space or other objectives).
+        KeyboardInterrupt: On Ctrl-C (the running trial is recorded as failed, interrupted;
+            the next run tries it again).
+    """
+    from paretune import search
+
+    stream = stream if stream is not None else sys.stderr
+    callbacks = [*callbacks, *tracking_callbacks(config, label=label)]  # [tracking] / --mlflow
+    bar = None
+    if progress:
+        per_trial = epochs_per_trial(config.spec.space)
+        bar = ProgressBar(total=config.n_trials, stream=stream, epochs_per_trial=per_trial)
+    try:
+        with optuna_warnings_only():
+            return _execute(config, bar, callbacks)
+    except search.StudyMismatchError as error:
+        raise _mismatch(error, label=label) from None
+    except ValueError as error:
+        # Trials' own errors are recorded as FAIL inside the executor; a ValueError that gets
+        # here is the storage or the study refusing this run: bad input.
+        raise StudyFileError(label, "", str(error)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def outcome_lines(config: StudyConfig, summary: RunSummary) -> list[str]:
+    """What ``paretune run`` prints when the run ends: recovered trials, why it stopped and
+    what the study holds."""
+    from paretune.search import StopReason
+
+    lines = []
+    if summary.recovered:
+        numbers = ", ".join(str(n) for n in summary.recovered)
+        lines.append(
+            f"recovered trial(s) {numbers}, left running by a process that died: recorded as "
+            "failed (interrupted); their strategies run again"
+        )
+    if summary.stop_reason is StopReason.ALREADY_DONE:
+        lines.append(
+            f"nothing to run: study {config.spec.name} already holds {summary.done} finished "
+            f"trials (n_trials = {config.n_trials}). Use --n-trials N to extend it."
+        )
+        return lines
+    reason = {
+        StopReason.N_TRIALS: "n_trials reached",
+        StopReason.TIMEOUT: "timeout reached; run again to continue",
+        StopReason.MAX_TOTAL_EPOCHS: (
+            f"epoch budget max_total_epochs = {config.spec.max_total_epochs} spent"
+        ),
+    }.get(summary.stop_reason, summary.stop_reason.value)
+    lines.append(
+        f"ran {summary.ran} trial(s) in {format_elapsed(summary.elapsed_s)} ({reason}). "
+        f"The study holds {summary.done}/{config.n_trials} finished trials "
+        f"({summary.complete} complete, {summary.pruned} pruned), {summary.failed} failed; "
+        f"front of {summary.front_size}; {summary.epochs_spent} epochs trained."
+    )
+    return lines
+
+
+def next_commands(config: StudyConfig, *, label: str, storage_flag: str | None = None) -> str:
+    """The commands to look at the study next, in a form that works for it.
+
+    A study run from a study file (or a built-in name) is named by it, with ``--storage
+    URL`` when the command line gave one; any other study (declared in Python) by ``--storage
+    URL --study NAME``, which every command that reads a study accepts.
+
+    Args:
+        config: The study.
+        label: How the user named it (a study file, a built-in name, or a label such as
+            ``"Study"``).
+        storage_flag: The ``--storage`` URL the command line gave (None for none).
+
+    Examples:
+        >>> from paretune.studies import load_config
+        >>> config = load_config("digits-quick")
+        >>> next_commands(config, label="digits-quick")
+        'next: paretune status digits-quick   |   paretune report digits-quick'
+        >>> next_commands(config, label="Study")  # doctest: +NORMALIZE_WHITESPACE
+        'next: paretune status --storage sqlite:///runs/digits-quick.db --study digits-quick
+        |   paretune report --storage sqlite:///runs/digits-quick.db --study digits-quick'
+    """
+    try:
+        resolve_study(label)
+    except StudyFileError:
+        spec = config.spec
+        ref = f"--storage {shlex.quote(spec.storage)} --study {shlex.quote(spec.name)}"
+    else:
+        ref = shlex.quote(label)
+        if storage_flag:
+            ref += f" --storage {shlex.quote(storage_flag)}"
+    return f"next: paretune status {ref}   |   paretune report {ref}"
 
 
 def run_study(
@@ -136,12 +305,17 @@ def run_study(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run (or resume) a study and print what happened.
+    """Run (or resume) a study and print what happened, as ``paretune run`` does.
+
+    In Python, :class:`~paretune.studies.Study` is the simpler way: it validates a study
+    declared in code, runs it quietly and returns a result.
 
     Args:
         config: The validated study.
-        label: The study as the user named it (for messages).
-        hint_flags: Flags to repeat in the suggested next commands (``--storage URL``).
+        label: The study as the user named it (a study file or built-in name; for messages
+            and the suggested next commands).
+        hint_flags: ``" --storage URL"`` when the storage was overridden (the next commands
+            repeat it).
         quiet: Draw no progress line.
         out: Where the summary goes (stdout by default).
         err: Where the progress line and the interruption message go (stderr by default).
@@ -154,61 +328,16 @@ def run_study(
         StudyFileError: When the storage refuses the study (for example a study of the
             same name created with another space or other objectives).
     """
-    from paretune import search
-    from paretune.search import StopReason
-
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
-    print(_describe(config), file=out, flush=True)
-    bar = None if quiet else ProgressBar(total=config.n_trials, stream=err)
+    print(describe(config), file=out, flush=True)
     try:
-        summary = _execute(config, bar)
+        summary = execute(config, label=label, progress=not quiet, stream=err)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        print(
-            "paretune: interrupted. The running trial was recorded as failed (interrupted) "
-            "and will be tried again; run the same command to resume.",
-            file=err,
-        )
+        print(INTERRUPTED, file=err)
         return EXIT_INTERRUPTED
-    except search.StudyMismatchError as error:
-        raise _mismatch(error, label=label) from None
-    except ValueError as error:
-        # Trials' own errors are recorded as FAIL inside the executor; a ValueError that gets
-        # here is the storage or the study refusing this run: bad input.
-        raise StudyFileError(label, "", str(error)) from None
-    finally:
-        if bar is not None:
-            bar.close()
-    if summary.recovered:
-        numbers = ", ".join(str(n) for n in summary.recovered)
-        print(
-            f"recovered trial(s) {numbers}, left running by a process that died: recorded as "
-            "failed (interrupted); their strategies run again",
-            file=out,
-        )
-    if summary.stop_reason is StopReason.ALREADY_DONE:
-        print(
-            f"nothing to run: study {config.spec.name} already holds {summary.done} finished "
-            f"trials (n_trials = {config.n_trials}). Use --n-trials N to extend it.",
-            file=out,
-        )
-        return 0
-    reason = {
-        StopReason.N_TRIALS: "n_trials reached",
-        StopReason.TIMEOUT: "timeout reached; run again to continue",
-        StopReason.MAX_TOTAL_EPOCHS: (
-            f"epoch budget max_total_epochs = {config.spec.max_total_epochs} spent"
-        ),
-    }.get(summary.stop_reason, summary.stop_reason.value)
-    print(
-        f"ran {summary.ran} trial(s) in {format_elapsed(summary.elapsed_s)} ({reason}). "
-        f"The study holds {summary.done}/{config.n_trials} finished trials "
-        f"({summary.complete} complete, {summary.pruned} pruned), {summary.failed} failed; "
-        f"front of {summary.front_size}; {summary.epochs_spent} epochs trained.",
-        file=out,
-    )
-    study = f"{label}{hint_flags}"
-    print(f"next: paretune status {study}   |   paretune report {study}", file=out)
+    for line in outcome_lines(config, summary):
+        print(line, file=out)
+    storage = hint_flags.removeprefix(" --storage ").strip() or None
+    print(next_commands(config, label=label, storage_flag=storage), file=out)
     return 0

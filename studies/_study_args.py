@@ -1,10 +1,13 @@
 """What every ``paretune`` command shares: exit codes, the usage-error path, naming a study.
 
-A command names a study by ``STUDY`` (a study file or a built-in name), with ``--storage URL``
-overriding the file's storage; ``report`` and ``select`` also accept ``--storage URL --study
-NAME`` and read no file. A value a command cannot use raises :class:`UsageError` (or
+Every command that reads a study (``status``, ``report``, ``select``, ``trials``) names it the
+same way (:func:`add_study_arguments`): ``STUDY`` (a study file or a built-in name; only the
+keys that say where the study lives are read), with ``--storage URL`` overriding the file's
+storage and ``--study NAME`` its name; or ``--storage URL --study NAME`` alone, reading no
+file. A value a command cannot use raises :class:`UsageError` (or
 :class:`~paretune.studies.StudyFileError` for a study file); ``paretune`` prints either as one
 line, ``paretune: error: ...``, and exits with :data:`EXIT_BAD_INPUT`, never with a traceback.
+A study that does not exist in its storage is bad input too, in every command.
 """
 
 from __future__ import annotations
@@ -12,31 +15,37 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
 import optuna
 from paretune import search
-from paretune.studies._config import StudyLocation
-from paretune.studies._loader import locate_study, read_study
+from paretune.studies._loader import locate_study
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "NamedStudy",
     "UsageError",
     "add_study_argument",
     "add_study_arguments",
     "load_existing_study",
-    "locate_named_study",
+    "name_study",
     "open_existing_study",
+    "open_named_study",
     "report_usage_error",
     "storage_override",
 ]
 
+#: The command did what was asked.
 EXIT_OK = 0
+#: The command could not succeed: an unexpected error (``--traceback`` shows it).
 EXIT_ERROR = 1
+#: Bad input: a flag, a study file or a study that does not exist (one line, no traceback).
 EXIT_BAD_INPUT = 2
+#: Interrupted with Ctrl-C (a run resumes where it stopped).
 EXIT_INTERRUPTED = 130
 
 _STORAGE_LABELS: Mapping[str, str] = {"storage": "--storage"}
@@ -62,7 +71,7 @@ def report_usage_error(error: Exception, *, stream: TextIO | None = None) -> int
 
 
 def add_study_argument(parser: argparse.ArgumentParser) -> None:
-    """The positional ``STUDY`` argument of the commands that read a study file."""
+    """The positional ``STUDY`` argument of the commands that read a study file (``run``)."""
     parser.add_argument(
         "study",
         metavar="STUDY",
@@ -71,7 +80,8 @@ def add_study_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    """``STUDY`` (optional) plus ``--storage URL --study NAME`` (``report`` and ``select``)."""
+    """``STUDY`` (optional) plus ``--storage URL --study NAME``: how every command that reads
+    a study names it."""
     parser.add_argument(
         "study",
         metavar="STUDY",
@@ -85,7 +95,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         "--study",
         dest="study_name",
         metavar="NAME",
-        help="study name inside --storage (with --storage, no study file is read)",
+        help="study name inside the storage (with --storage alone, no study file is read)",
     )
 
 
@@ -99,6 +109,74 @@ def storage_override(args: argparse.Namespace) -> dict[str, str]:
         {}
     """
     return {"storage": args.storage} if args.storage else {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedStudy:
+    """The study a command was asked to read (see :func:`name_study`).
+
+    Attributes:
+        name: The Optuna study name.
+        storage: Its storage URL.
+        n_trials: Finished trials the study file asks for (None without a file).
+        objectives: The file's objectives (empty without a file).
+        ref: How the user named it, to repeat in a suggested command (``tiny.toml``,
+            ``--storage URL --study NAME``).
+    """
+
+    name: str
+    storage: str
+    n_trials: int | None
+    objectives: tuple[str, ...]
+    ref: str
+
+
+def name_study(args: argparse.Namespace) -> NamedStudy:
+    """The study named by ``STUDY`` (with ``--storage``/``--study``) or by ``--storage URL
+    --study NAME``, reading only the study-file keys that say where it lives (no torch).
+
+    Raises:
+        UsageError: Neither form was given, or the storage URL is invalid.
+        StudyFileError: The study file is wrong.
+
+    Examples:
+        >>> args = argparse.Namespace(study="digits-quick", storage=None, study_name=None)
+        >>> named = name_study(args)
+        >>> named.name, named.storage, named.n_trials
+        ('digits-quick', 'sqlite:///runs/digits-quick.db', 60)
+        >>> args = argparse.Namespace(study=None, storage="sqlite:///x.db", study_name="x")
+        >>> name_study(args).ref
+        '--storage sqlite:///x.db --study x'
+    """
+    if args.study is not None:
+        where = locate_study(args.study, overrides=storage_override(args), labels=_STORAGE_LABELS)
+        ref = args.study
+        if args.storage:
+            ref += f" --storage {args.storage}"
+        if args.study_name:
+            ref += f" --study {args.study_name}"
+        return NamedStudy(
+            name=args.study_name or where.name,
+            storage=where.storage,
+            n_trials=where.n_trials,
+            objectives=where.objectives,
+            ref=ref,
+        )
+    if args.storage and args.study_name:
+        try:
+            search.validate_storage_url(args.storage)
+        except ValueError as error:
+            raise UsageError(f"--storage: {error}") from None
+        return NamedStudy(
+            name=args.study_name,
+            storage=args.storage,
+            n_trials=None,
+            objectives=(),
+            ref=f"--storage {args.storage} --study {args.study_name}",
+        )
+    raise UsageError(
+        "name a study: STUDY (a study file or built-in name), or --storage URL --study NAME"
+    )
 
 
 def load_existing_study(name: str, storage: str) -> optuna.Study:
@@ -116,13 +194,21 @@ def load_existing_study(name: str, storage: str) -> optuna.Study:
         raise LookupError(f"no study {name!r} in {storage}") from None
 
 
-def locate_named_study(args: argparse.Namespace) -> StudyLocation:
-    """Where the study ``STUDY`` (with ``--storage``) lives, reading only the keys that say so.
+def open_named_study(args: argparse.Namespace) -> tuple[NamedStudy, optuna.Study]:
+    """:func:`name_study` and the study itself, which must exist (it is never created).
 
     Raises:
+        UsageError: No study named, an invalid storage URL, or a study that does not exist
+            (the message says how to start it).
         StudyFileError: The study file is wrong.
     """
-    return locate_study(args.study, overrides=storage_override(args), labels=_STORAGE_LABELS)
+    named = name_study(args)
+    try:
+        study = load_existing_study(named.name, named.storage)
+    except LookupError as error:
+        start = args.study if args.study is not None else "STUDY"
+        raise UsageError(f"{error}; start it with: paretune run {start}") from None
+    return named, study
 
 
 def open_existing_study(args: argparse.Namespace) -> optuna.Study:
@@ -133,20 +219,4 @@ def open_existing_study(args: argparse.Namespace) -> optuna.Study:
             exist.
         StudyFileError: The study file is wrong.
     """
-    if args.study is not None:
-        config = read_study(args.study, overrides=storage_override(args), labels=_STORAGE_LABELS)
-        name, storage = args.study_name or config.spec.name, config.spec.storage
-    elif args.storage and args.study_name:
-        name, storage = args.study_name, args.storage
-        try:
-            search.validate_storage_url(storage)
-        except ValueError as error:
-            raise UsageError(f"--storage: {error}") from None
-    else:
-        raise UsageError(
-            "name a study: STUDY (a study file or built-in name), or --storage URL --study NAME"
-        )
-    try:
-        return load_existing_study(name, storage)
-    except LookupError as error:
-        raise UsageError(f"{error}; run it first with: paretune run STUDY") from None
+    return open_named_study(args)[1]

@@ -1,10 +1,53 @@
-"""Plain-text tables for the terminal (left-aligned text, right-aligned numbers)."""
+"""Plain-text tables and numbers for the terminal (left-aligned text, right-aligned numbers).
+
+Floats are shown for a person, with a few significant digits (:func:`format_number`:
+``0.0275``, ``1.2e-05``, ``1234``); machine-readable output (``--json``, ``paretune trials``)
+keeps full precision.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-__all__ = ["format_table"]
+__all__ = ["format_number", "format_table"]
+
+
+def format_number(value: float, *, digits: int = 4) -> str:
+    """``value`` with ``digits`` significant digits, for a person to read.
+
+    Integers (and floats that are whole numbers below 10**5) keep every digit; numbers from
+    0.0001 to 10**5 are written plainly, others in scientific notation; trailing zeros go.
+
+    Args:
+        value: The number.
+        digits: Significant digits (at least 1).
+
+    Examples:
+        >>> format_number(0.027534892647275325, digits=3), format_number(1.2e-05)
+        ('0.0275', '1.2e-05')
+        >>> format_number(47.25), format_number(1234.56), format_number(3.0), format_number(7)
+        ('47.25', '1235', '3', '7')
+        >>> format_number(123456789.0), format_number(float("nan")), format_number(0.0)
+        ('1.235e+08', 'nan', '0')
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if 1e-4 <= magnitude < 1e5:
+        decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))
+        text = f"{value:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, exponent = f"{value:.{max(0, digits - 1)}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{exponent}"
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -58,5 +101,5 @@ def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return format_number(value)
     return str(value)

@@ -418,9 +418,9 @@ def _rank_main(
         rank=rank,
         world_size=args.workers,
     )
-    report: Reporter | None = None
-    if args.relay:
-        report = _ParentReport(messages, answers) if rank == 0 else _never_stop
+    report: Reporter = _never_stop  # rank 0 relays to the parent's reporter, if it has one
+    if args.relay and rank == 0:
+        report = _ParentReport(messages, answers)
     objective = args.objective_factory()
     result = objective(args.params, report, checkpoint_dir=args.checkpoint_dir)
     if rank == 0:

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from paretune.search._objectives import metric_of
 from paretune.search._optuna_compat import frozen_trial
+from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
 from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.pruning._reporter import TrialReporter
 from paretune.search.study._budget import epochs_spent
+from paretune.search.study._curves import curve_metric
 from paretune.search.study._open import mark_worker, open_study, recover_interrupted, session_seed
 from paretune.search.study._outcome import (
     Objective,
@@ -65,31 +67,50 @@ class _Quota:
         self._ran = ctx.Value("q", 0, lock=False)
         self._running = ctx.Value("q", 0, lock=False)
         self._streak = ctx.Value("q", 0, lock=False)
+        self._live_epochs = ctx.Value("q", 0, lock=False)  # reported by running trials
+        self._stopped = ctx.Value("b", 0, lock=False)
 
     def failing(self) -> bool:
         """Whether the last ``MAX_CONSECUTIVE_FAILURES`` trials all failed."""
         with self._lock:
             return bool(self._streak.value >= MAX_CONSECUTIVE_FAILURES)
 
+    def stop(self) -> None:
+        """Hand out no more slots (the run is failing: a callback raised)."""
+        with self._lock:
+            self._stopped.value = 1
+
     def claim(self) -> bool:
         with self._lock:
-            if self._claimed.value >= self._missing.value:
+            if self._stopped.value or self._claimed.value >= self._missing.value:
                 return False
             self._claimed.value += 1
             self._running.value += 1
             return True
 
-    def release(self) -> None:
+    def release(self, reported: int = 0) -> None:
         with self._lock:
             self._claimed.value -= 1
             self._running.value -= 1
+            self._live_epochs.value -= reported
 
-    def finish(self, state: optuna.trial.TrialState, epochs: int) -> None:
+    def epoch_reported(self) -> None:
+        """A running trial reported one more epoch."""
+        with self._lock:
+            self._live_epochs.value += 1
+
+    def running_epochs(self) -> int:
+        """Epochs the running trials have reported so far."""
+        with self._lock:
+            return int(self._live_epochs.value)
+
+    def finish(self, state: optuna.trial.TrialState, epochs: int, reported: int = 0) -> None:
         import optuna
 
         with self._lock:
             self._ran.value += 1
             self._running.value -= 1
+            self._live_epochs.value -= reported
             self._epochs.value += epochs
             if state is optuna.trial.TrialState.COMPLETE:
                 self._complete.value += 1
@@ -144,11 +165,18 @@ def _run_trials(
     quota: _Quota,
     deadline: float | None,
     on_trial: Callable[[optuna.trial.TrialState, TrialOutcome | None], None] | None,
+    callbacks: TrialCallbacks | None = None,
+    on_epoch: Callable[[], None] | None = None,
 ) -> StopReason:
-    """The worker loop: claim a slot, ask, suggest, run the objective, record; repeat."""
+    """The worker loop: claim a slot, ask, suggest, run the objective, record; repeat.
+
+    Each epoch a trial reports is counted in ``quota`` (and ``on_epoch`` called), so the
+    progress moves while a long trial runs.
+    """
     import optuna
 
     pruner = spec.get_pruner()
+    metric = curve_metric(spec.objectives)
     while True:
         if deadline is not None and time.time() >= deadline:
             return StopReason.TIMEOUT
@@ -159,13 +187,16 @@ def _run_trials(
         if not quota.claim():
             return StopReason.N_TRIALS
         trial = study.ask()
-        reporter = TrialReporter(study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner)
+        reporter = TrialReporter(
+            study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner, metric=metric
+        )
         outcome: TrialOutcome | None = None
+        report = _CountingReport(reporter, quota, on_epoch)
         try:
             mark_worker(study, trial)
             params = suggest(spec.space, trial)
             try:
-                result = objective(params, reporter, None)
+                result = objective(params, report, None)
             except Exception as error:  # the study goes on: this trial fails with the reason
                 state = record_failure(
                     study, trial, f"{type(error).__name__}: {error}", curve=reporter.curve
@@ -189,14 +220,47 @@ def _run_trials(
                 record_failure(study, trial, reason, curve=reporter.curve)
                 if interrupted:
                     study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-            quota.release()
+            quota.release(report.count)
             raise
         epochs = len(reporter.curve)
         if outcome is not None and outcome.epochs is not None:
             epochs = outcome.epochs
-        quota.finish(state, epochs)
+        quota.finish(state, epochs, report.count)
         if on_trial is not None:
             on_trial(state, outcome)
+        if callbacks:
+            callbacks.ended(frozen_trial(study, trial))
+        if report.error is not None:
+            raise report.error
+
+
+class _CountingReport:
+    """The reporter handed to the objective: the trial's reporter, then one epoch counted in
+    the quota and ``on_epoch`` called (the progress display moves per epoch).
+
+    An error of ``on_epoch`` (a progress callback) is not the trial's: it is kept in
+    :attr:`error` and raised once the trial is recorded.
+    """
+
+    def __init__(
+        self, reporter: TrialReporter, quota: _Quota, on_epoch: Callable[[], None] | None
+    ) -> None:
+        self.reporter = reporter
+        self.quota = quota
+        self.on_epoch = on_epoch
+        self.count = 0
+        self.error: Exception | None = None
+
+    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        stop = self.reporter(epoch, metrics)
+        self.count += 1
+        self.quota.epoch_reported()
+        if self.on_epoch is not None and self.error is None:
+            try:
+                self.on_epoch()
+            except Exception as error:  # raised after the trial is recorded
+                self.error = error
+        return stop
 
 
 def _check_args(
@@ -236,6 +300,7 @@ def run_local(
     jobs: int = 1,
     workers_per_trial: int = 1,
     progress: ProgressCallback | None = None,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Run (or resume) the study of ``spec`` on this machine until it holds ``n_trials``.
 
@@ -270,6 +335,12 @@ def run_local(
             raises fails the trial with that error. ``jobs`` trials run at once, so the
             machine runs ``jobs * workers_per_trial`` rank processes.
         progress: Called with a :class:`Progress` after every finished trial.
+        callbacks: Optuna-style ``callback(study, frozen_trial)`` callables, each called once
+            for every trial this run ends (COMPLETE, PRUNED or FAIL), in this process: right
+            after the trial is recorded, or with ``jobs > 1`` when this process finds it
+            finished in the storage (the workers record trials; this process polls). A
+            callback that raises fails the run, as in Optuna: no trial starts after it, the
+            running ones are recorded, then the error is raised.
 
     Raises:
         ValueError: Bad arguments, ``jobs > 1`` on SQLite, or an objective factory that does
@@ -294,6 +365,7 @@ def run_local(
         <StopReason.ALREADY_DONE: 'already_done'>
     """
     _check_args(n_trials, timeout, jobs, workers_per_trial, spec.storage)
+    callbacks = check_callbacks(callbacks, owner="run_local")
     if jobs > 1:
         _check_picklable(objective_factory, when="jobs > 1")
     if workers_per_trial > 1:
@@ -305,6 +377,7 @@ def run_local(
     run = RunState(spec=spec, n_trials=n_trials)
     study = open_study(spec)
     recovered = tuple(recover_interrupted(study))
+    ended = TrialCallbacks(callbacks, study)
     trials = study.get_trials(deepcopy=False)
     counts = TrialCounts.of(trials)
     front = Front(spec.directions)
@@ -327,14 +400,21 @@ def run_local(
     # the clock starts with the first trial (like study.optimize), not while the storage opens
     deadline = None if timeout is None else time.time() + float(timeout)
 
+    front_sizes: dict[int, int] = {}  # trials ended -> front size (computed once per trial)
+
     def emit() -> None:
         if progress is not None:
+            ran = quota.ran()
+            if ran not in front_sizes:
+                front_sizes.clear()
+                front_sizes[ran] = front.size()
             progress(
                 run.progress(
                     quota.counts(),
                     running=quota.running(),
-                    front_size=front.size(),
+                    front_size=front_sizes[ran],
                     epochs_spent=quota.epochs(),
+                    running_epochs=quota.running_epochs(),
                 )
             )
 
@@ -358,12 +438,15 @@ def run_local(
             quota=quota,
             deadline=deadline,
             on_trial=on_trial,
+            callbacks=ended,
+            on_epoch=emit,
         )
         return summary(reason)
 
     def on_change() -> None:
         _refresh_front(study, front)
         emit()
+        ended.poll()
 
     _run_processes(
         study=study,
@@ -374,6 +457,7 @@ def run_local(
         jobs=jobs,
         n_existing=len(trials),
         on_change=on_change,
+        on_epoch=emit,
     )
     held = run.stop_reason(
         done=quota.counts().done,
@@ -441,8 +525,10 @@ def _run_processes(
     jobs: int,
     n_existing: int,
     on_change: Callable[[], None],
+    on_epoch: Callable[[], None] | None = None,
 ) -> None:
-    """Start ``jobs`` worker processes and wait for them, calling ``on_change`` as trials end."""
+    """Start ``jobs`` worker processes and wait for them, calling ``on_change`` as trials end
+    and ``on_epoch`` as the running trials report epochs (polling the shared quota)."""
     import optuna
 
     ctx = multiprocessing.get_context("spawn")
@@ -458,13 +544,17 @@ def _run_processes(
     for process in processes:
         process.start()
     seen = -1
+    seen_epochs = quota.running_epochs()
     try:
         while any(p.is_alive() for p in processes):
             processes[0].join(_POLL_S) if processes[0].is_alive() else time.sleep(_POLL_S)
-            ran = quota.ran()
+            ran, epochs = quota.ran(), quota.running_epochs()
             if ran != seen:
-                seen = ran
+                seen, seen_epochs = ran, epochs
                 on_change()
+            elif epochs != seen_epochs and on_epoch is not None:
+                seen_epochs = epochs
+                on_epoch()
     except KeyboardInterrupt:
         # Ctrl-C reaches the workers too (same process group): each records its running trial
         # as interrupted and exits. Wait for them, then stop.
@@ -472,6 +562,12 @@ def _run_processes(
             process.join(30)
             if process.is_alive():
                 process.terminate()
+        raise
+    except BaseException:
+        # a callback raised: no trial starts any more; the running ones end and are recorded
+        quota.stop()
+        for process in processes:
+            process.join()
         raise
     crashed = [p for p in processes if p.exitcode not in (0, None)]
     if crashed:

@@ -8,6 +8,12 @@ driver writes stop requests here; each worker reads them after every reported ep
 writes the reason of an exception before it re-raises it (the driver records that reason on
 the trial when Ray gives up retrying).
 
+The driver's scheduler also notes every epoch it has seen of every trial. A one-worker trial
+does not need it (Tune hands its next result to the scheduler before its ``report`` returns),
+but the epochs of a data-parallel trial travel from the Ray Train workers to Tune
+asynchronously, so rank 0 waits until the scheduler has seen its epoch before it reads the
+stop request.
+
 Only the driver creates the actor; workers look it up by name. This module imports Ray and is
 itself only imported lazily, by the Ray executor.
 """
@@ -20,7 +26,7 @@ import ray
 
 
 class TrialChannel:
-    """Stop requests (driver to worker) and failure reasons (worker to driver), by trial id.
+    """Stop requests and seen epochs (driver to worker), failure reasons (worker to driver).
 
     The plain class is usable without Ray, which is how the examples below run; the executor
     runs it as a named Ray actor (see :func:`open_channel`).
@@ -35,14 +41,21 @@ class TrialChannel:
         >>> channel.note_error("t2", "CUDA out of memory")
         >>> channel.last_error("t2")
         'CUDA out of memory'
+        >>> channel.seen("t1")
+        0
+        >>> channel.note_seen("t1", 2)
+        >>> channel.note_seen("t1", 1)  # a retried trial replaying epoch 1
+        >>> channel.seen("t1")
+        2
         >>> channel.clear("t1")
-        >>> channel.stop_requested("t1") is None
+        >>> channel.stop_requested("t1") is None and channel.seen("t1") == 0
         True
     """
 
     def __init__(self) -> None:
         self._stops: dict[str, str] = {}
         self._errors: dict[str, str] = {}
+        self._seen: dict[str, int] = {}
 
     def request_stop(self, trial_id: str, reason: str) -> None:
         """Ask the trial's trainer to stop after the epoch it just reported."""
@@ -51,6 +64,18 @@ class TrialChannel:
     def stop_requested(self, trial_id: str) -> str | None:
         """The reason the trial should stop, or None to continue."""
         return self._stops.get(trial_id)
+
+    def note_seen(self, trial_id: str, epoch: int) -> None:
+        """Record that the driver's scheduler has decided on the trial's ``epoch``.
+
+        A scheduler notes an epoch after any stop request it makes for it, so a worker that
+        finds the epoch seen finds the request too.
+        """
+        self._seen[trial_id] = max(self._seen.get(trial_id, 0), int(epoch))
+
+    def seen(self, trial_id: str) -> int:
+        """The latest epoch of the trial the scheduler has seen (0: none yet)."""
+        return self._seen.get(trial_id, 0)
 
     def note_error(self, trial_id: str, reason: str) -> None:
         """Remember why the trial's last attempt raised."""
@@ -64,6 +89,7 @@ class TrialChannel:
         """Forget a finished trial."""
         self._stops.pop(trial_id, None)
         self._errors.pop(trial_id, None)
+        self._seen.pop(trial_id, None)
 
 
 def open_channel(name: str) -> Any:

@@ -7,7 +7,9 @@ cluster, then locally again, and every result lands in the one Optuna study:
 * sampling is Ray Tune's ``OptunaSearch`` over the study (``_ray_searcher.py``);
 * each trial runs the objective in a Ray worker with ``report`` bound to ``tune.report``
   (``_ray_trainable.py``) and the trainer's checkpoint attached to every epoch;
-* the pruner runs as a Ray ``TrialScheduler`` (``_ray_scheduler.py``).
+* the pruner runs as a Ray ``TrialScheduler`` (``_ray_scheduler.py``);
+* with ``workers_per_trial > 1`` each trial is a Ray Train run of that many workers, started
+  by the Tune function ``_ray_train.py`` (data-parallel trials).
 
 Ray is imported only when :func:`run_ray` is called (``import paretune.search`` stays light).
 """
@@ -21,11 +23,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import StopReason
 from paretune.spaces import bad_parameter, check_int, check_number
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     import optuna
     from optuna.trial import FrozenTrial
     from paretune.search.executors._summary import RunSummary
@@ -56,9 +61,11 @@ def gpu_share(gpus_per_trial: float) -> float | None:
         ValueError: The 'gpus_per_trial' parameter of run_ray must be 0, a whole number, or a \
 fraction that divides 1 (0.5, 0.25, 0.2, ...). Got 0.3 instead.
     """
-    value = check_number(
-        gpus_per_trial, name="gpus_per_trial", owner="run_ray", minimum=0, what="a float >= 0"
-    )
+    return _gpu_share(gpus_per_trial, name="gpus_per_trial")
+
+
+def _gpu_share(gpus: float, *, name: str) -> float | None:
+    value = check_number(gpus, name=name, owner="run_ray", minimum=0, what="a float >= 0")
     if value == 0:
         return None
     if value >= 1:
@@ -69,11 +76,106 @@ fraction that divides 1 (0.5, 0.25, 0.2, ...). Got 0.3 instead.
         if math.isclose(per_gpu, round(per_gpu), rel_tol=0, abs_tol=1e-9):
             return float(value)
     raise bad_parameter(
-        "gpus_per_trial",
+        name,
         "run_ray",
         "0, a whole number, or a fraction that divides 1 (0.5, 0.25, 0.2, ...)",
-        gpus_per_trial,
+        gpus,
     )
+
+
+def _check_workers(
+    *,
+    workers_per_trial: int,
+    gpus_per_worker: float,
+    cpus_per_worker: int,
+    gpus_per_trial: float,
+    cpus_per_trial: float,
+) -> None:
+    """Check the data-parallel arguments (in the scikit-learn wording)."""
+    check_int(workers_per_trial, name="workers_per_trial", owner="run_ray", minimum=1)
+    check_int(cpus_per_worker, name="cpus_per_worker", owner="run_ray", minimum=1)
+    _gpu_share(gpus_per_worker, name="gpus_per_worker")
+    if workers_per_trial > 1:
+        # The workers reserve a trial's resources; a per-trial size would be ignored.
+        for name, value, default in (
+            ("gpus_per_trial", gpus_per_trial, 0),
+            ("cpus_per_trial", cpus_per_trial, 1),
+        ):
+            if value != default:
+                per_worker = name.replace("trial", "worker")
+                raise bad_parameter(
+                    name,
+                    "run_ray",
+                    f"{default} (its default) when workers_per_trial > 1 "
+                    f"(workers_per_trial={workers_per_trial}); size each worker with "
+                    f"{per_worker}",
+                    value,
+                )
+
+
+def trial_demand(
+    *,
+    workers_per_trial: int,
+    gpus_per_worker: float,
+    cpus_per_worker: int,
+    gpus_per_trial: float,
+    cpus_per_trial: float,
+) -> tuple[float, float]:
+    """The CPUs and GPUs one trial reserves while it trains.
+
+    Examples:
+        >>> trial_demand(workers_per_trial=4, gpus_per_worker=0.5, cpus_per_worker=2,
+        ...              gpus_per_trial=0, cpus_per_trial=1)
+        (8.0, 2.0)
+        >>> trial_demand(workers_per_trial=1, gpus_per_worker=0, cpus_per_worker=1,
+        ...              gpus_per_trial=0.25, cpus_per_trial=2)
+        (2.0, 0.25)
+    """
+    if workers_per_trial > 1:
+        return (
+            float(workers_per_trial * cpus_per_worker),
+            float(workers_per_trial * gpus_per_worker),
+        )
+    return float(cpus_per_trial), float(gpus_per_trial)
+
+
+def trials_that_fit(
+    cluster: Mapping[str, float], *, cpus: float, gpus: float, workers_per_trial: int
+) -> int:
+    """How many trials needing ``cpus`` and ``gpus`` each the cluster can run at once.
+
+    Raises ValueError when not even one fits, naming the numbers.
+
+    Examples:
+        >>> trials_that_fit({"CPU": 16.0, "GPU": 4.0}, cpus=4, gpus=2, workers_per_trial=2)
+        2
+        >>> trials_that_fit({"CPU": 4.0}, cpus=2, gpus=2, workers_per_trial=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: A trial of 2 workers needs 2 GPUs (2 x 1 per worker); the Ray cluster \
+has 0 GPUs.
+    """
+    fits: list[int] = []
+    for resource, need in (("CPU", cpus), ("GPU", gpus)):
+        if need <= 0:
+            continue
+        have = float(cluster.get(resource, 0.0))
+        count = math.floor(have / need + 1e-9)
+        if count < 1:
+            if workers_per_trial > 1:
+                what = (
+                    f"A trial of {workers_per_trial} workers needs {_amount(need, resource)} "
+                    f"({workers_per_trial} x {need / workers_per_trial:g} per worker)"
+                )
+            else:
+                what = f"A trial needs {_amount(need, resource)}"
+            raise ValueError(f"{what}; the Ray cluster has {_amount(have, resource)}.")
+        fits.append(count)
+    return min(fits)
+
+
+def _amount(count: float, resource: str) -> str:
+    return f"{count:g} {resource}" + ("" if count == 1 else "s")
 
 
 def _check_args(
@@ -178,6 +280,10 @@ def run_ray(
     storage_path: str | os.PathLike[str] | None = None,
     max_failures: int = 2,
     timeout: float | None = None,
+    workers_per_trial: int = 1,
+    gpus_per_worker: float = 0.0,
+    cpus_per_worker: int = 1,
+    callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Run the study on Ray Tune until it holds ``n_trials`` finished trials.
 
@@ -192,6 +298,18 @@ def run_ray(
     recorded twice. Then new trials start until the study holds ``n_trials`` finished
     (COMPLETE + PRUNED) trials.
 
+    With ``workers_per_trial > 1`` each trial trains data-parallel on that many Ray Train
+    workers, each reserving ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs (the Tune
+    trial itself reserves next to nothing: one byte of memory). Tune is then told to run at
+    most as many trials at once as the cluster can place the workers of (and at most
+    ``max_concurrent``), so no trial waits for workers that cannot be placed; an autoscaling
+    cluster grows no further than its size at the start allows. A failed worker restarts the
+    trial's worker group from its last checkpoint, up to ``max_failures`` times (Ray Train's
+    retries; Tune does not retry these trials on top), then the trial is recorded FAIL.
+
+    Right after Ray is up, a trial that needs more CPUs or GPUs than the cluster has is
+    refused, before any trial starts.
+
     Args:
         spec: The study (its storage must be reachable from the driver).
         objective_factory: Picklable callable building the objective in each worker.
@@ -205,12 +323,26 @@ def run_ray(
         max_failures: Retries of a trial whose worker failed, each resuming from the last
             epoch checkpoint; then the trial is recorded FAIL with the error.
         timeout: Seconds after which no new trial starts (running trials finish).
+        workers_per_trial: Workers (ranks) training each trial data-parallel; 1 trains a
+            trial in one Tune worker.
+        gpus_per_worker: GPUs per worker of a data-parallel trial: 0, a whole number (then
+            the workers talk over NCCL) or a fraction dividing 1 (gloo; each worker's memory
+            capped at the fraction).
+        cpus_per_worker: CPUs per worker of a data-parallel trial.
+        callbacks: Optuna-style ``callback(study, frozen_trial)`` callables, each called once
+            for every trial this run ends (COMPLETE, PRUNED or FAIL), in the driver: by the
+            study's searcher right after recording the trial (for the trials of a resumed
+            experiment, when that experiment has ended). A callback that raises fails the
+            run, as in Optuna: no trial starts after it, the running ones finish and are
+            recorded, then the error is raised.
 
     Returns:
         The :class:`~paretune.search.RunSummary` of the study after the run.
 
     Raises:
-        ValueError: A bad argument, or an unknown pruner or pruner option.
+        ValueError: A bad argument, an unknown pruner or pruner option, or a trial larger
+            than the Ray cluster.
+        RuntimeError: Data-parallel trials on a Ray without Ray Train V2.
         KeyboardInterrupt: The driver was interrupted; running the same call again resumes.
     """
     _check_args(
@@ -221,21 +353,32 @@ def run_ray(
         timeout=timeout,
         address=address,
     )
-    fraction = gpu_share(gpus_per_trial)
+    gpu_share(gpus_per_trial)
+    _check_workers(
+        workers_per_trial=workers_per_trial,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_trial=gpus_per_trial,
+        cpus_per_trial=cpus_per_trial,
+    )
     if not callable(objective_factory):
         raise ValueError(
             "The 'objective_factory' parameter of run_ray must be a callable that builds the "
             f"objective. Got {objective_factory!r} instead."
         )
+    callbacks = check_callbacks(callbacks, owner="run_ray")
 
     import ray
     from paretune.search.executors._ray_channel import open_channel
     from paretune.search.executors._ray_searcher import StudySearcher
-    from paretune.search.executors._ray_trainable import run_trial
     from paretune.search.pruning._ray_scheduler import make_scheduler
     from paretune.search.study._open import open_study, recover_interrupted
     from ray import tune
 
+    if workers_per_trial > 1:
+        from paretune.search.executors._ray_train import require_train_v2
+
+        require_train_v2()
     run = RunState(spec=spec, n_trials=n_trials)
     channel_name = f"paretune-channel:{spec.name}"
     make_scheduler(spec, channel_name=channel_name)  # bad pruner settings fail before Ray starts
@@ -254,25 +397,28 @@ def run_ray(
     # destroyed, even a named one).
     channel = open_channel(channel_name)
     try:
-        resources: dict[str, float] = {"cpu": float(cpus_per_trial)}
-        if gpus_per_trial:
-            resources["gpu"] = float(gpus_per_trial)
-        trainable = tune.with_resources(
-            functools.partial(
-                run_trial,
-                objective_factory=objective_factory,
-                channel_name=channel_name,
-                gpu_fraction=fraction,
-            ),
-            resources,
+        trainable, concurrent, tune_failures = _trials_plan(
+            cluster=ray.cluster_resources(),  # type: ignore[no-untyped-call]
+            objective_factory=objective_factory,
+            channel_name=channel_name,
+            storage_path=f"{path}/train",
+            workers_per_trial=workers_per_trial,
+            gpus_per_worker=gpus_per_worker,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_trial=gpus_per_trial,
+            cpus_per_trial=cpus_per_trial,
+            max_concurrent=max_concurrent,
+            max_failures=max_failures,
         )
         interrupted = False
         if restorable:
             logger.info("resuming the Ray Tune experiment in %s", path)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True)
+            ended = TrialCallbacks(callbacks, study)  # the restored searcher has none
             with CtrlCWatch() as watch:
                 tuner.fit()
             interrupted = watch.fired
+            ended.poll()
         # Trials a dead driver had asked for but not yet checkpointed in its experiment:
         # FAIL "interrupted", their parameters queued again (as run_local does).
         recovered = tuple(recover_interrupted(study))
@@ -288,26 +434,31 @@ def run_ray(
                 timeout=remaining,
                 channel_name=channel_name,
                 max_failed_trials=n_trials,
+                callbacks=callbacks,
             )
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher,
-                    scheduler=make_scheduler(spec, channel_name=channel_name),
+                    scheduler=make_scheduler(
+                        spec, channel_name=channel_name, note_epochs=workers_per_trial > 1
+                    ),
                     num_samples=-1,
-                    max_concurrent_trials=max_concurrent,
+                    max_concurrent_trials=concurrent,
                     reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name=spec.name,
                     storage_path=root,
-                    failure_config=tune.FailureConfig(max_failures=max_failures),
+                    failure_config=tune.FailureConfig(max_failures=tune_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                     verbose=0,
                 ),
             )
             with CtrlCWatch() as watch:
                 tuner.fit()
+            if searcher.callback_error is not None:
+                raise searcher.callback_error
             # The searcher stops starting trials only at a stop condition, so a run that ended
             # before any held was interrupted too (where the watch cannot see the signal).
             reason = _stop_reason(run, study, recovered=recovered, timeout=timeout)
@@ -322,6 +473,69 @@ def run_ray(
             f"{path} and running the same command again resumes it"
         )
     return _summary(run, study, recovered=recovered, timeout=timeout)
+
+
+def _trials_plan(
+    *,
+    cluster: Mapping[str, float],
+    objective_factory: ObjectiveFactory,
+    channel_name: str,
+    storage_path: str,
+    workers_per_trial: int,
+    gpus_per_worker: float,
+    cpus_per_worker: int,
+    gpus_per_trial: float,
+    cpus_per_trial: float,
+    max_concurrent: int | None,
+    max_failures: int,
+) -> tuple[Any, int | None, int]:
+    """Tune's trainable (with its resources), its concurrency cap and its retries.
+
+    Raises ValueError for a trial larger than the cluster. A one-worker trial is a Tune
+    function reserving the trial's resources. A data-parallel trial is a Tune function that
+    starts a Ray Train run whose controller (0 CPUs) and workers reserve their own: the Tune
+    trial needs a non-empty reservation, so it takes one byte of memory (a CPU share would be
+    taken from the CPUs the workers are counted against). Tune, seeing only that, would start
+    trials whose workers cannot be placed: it runs at most as many as the cluster fits. Ray
+    Train retries their workers, so Tune does not retry on top.
+    """
+    cpus, gpus = trial_demand(
+        workers_per_trial=workers_per_trial,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+        gpus_per_trial=gpus_per_trial,
+        cpus_per_trial=cpus_per_trial,
+    )
+    fit = trials_that_fit(cluster, cpus=cpus, gpus=gpus, workers_per_trial=workers_per_trial)
+    from ray import tune
+
+    if workers_per_trial == 1:
+        from paretune.search.executors._ray_trainable import run_trial
+
+        resources = {"cpu": cpus} | ({"gpu": gpus} if gpus else {})
+        trainable = functools.partial(
+            run_trial,
+            objective_factory=objective_factory,
+            channel_name=channel_name,
+            gpu_fraction=gpu_share(gpus_per_trial),
+        )
+        return tune.with_resources(trainable, resources), max_concurrent, max_failures
+
+    from paretune.search.executors._ray_train import run_data_parallel_trial
+
+    trainable = functools.partial(
+        run_data_parallel_trial,
+        objective_factory=objective_factory,
+        channel_name=channel_name,
+        workers=workers_per_trial,
+        gpus_per_worker=gpus_per_worker,
+        cpus_per_worker=cpus_per_worker,
+        gpu_fraction=_gpu_share(gpus_per_worker, name="gpus_per_worker"),
+        storage_path=storage_path,
+        max_failures=max_failures,
+    )
+    concurrent = fit if max_concurrent is None else min(max_concurrent, fit)
+    return tune.with_resources(trainable, {"cpu": 0, "memory": 1}), concurrent, 0
 
 
 def _counts(study: optuna.Study) -> TrialCounts:

@@ -7,13 +7,18 @@ a local run of one study are one Optuna study. What changes is what is told to O
 
 * each reported epoch is recorded on the trial's curve as the local reporter records it (the
   pruner scheduler decides on this searcher's Optuna trial, and an Optuna-wrapped pruner
-  reports its intermediate value there, as in a local run);
+  reports its intermediate value there, as in a local run), and its value of the study's curve
+  metric becomes the trial's intermediate value when the pruner did not report that step;
 * the finished trial is recorded by :func:`paretune.search.study._record.record_result` from the
   trainer's own result, so a trial that a scheduler stopped is PRUNED at the epoch it
   reached (``OptunaSearch`` would tell Optuna COMPLETE with the partial-budget value);
 * a trial Ray gave up on is FAIL with the worker's exception as ``fail_reason``;
 * a trial already finished in the storage (a resumed experiment replaying it) is never told
-  twice.
+  twice;
+* after recording, the run's Optuna-style callbacks are called with the finished trial, in
+  the driver; a callback that raises ends the run (no trial starts after it) and
+  :attr:`StudySearcher.callback_error` holds the error for the executor to raise. Callbacks
+  are not pickled with the searcher (Tune saves it with its experiment).
 
 It also decides when the run is over: ``n_trials`` finished (COMPLETE + PRUNED) trials in the
 study, the time budget, the study's epoch budget, or too many failures.
@@ -26,7 +31,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import pickle
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -40,6 +47,7 @@ from paretune.search.executors._ray_trainable import (
     TRIAL_NUMBER_KEY,
     outcome_of,
 )
+from paretune.search.study._curves import curve_metric, report_epoch
 from paretune.search.study._open import mark_worker
 from paretune.search.study._record import record_failure, record_result
 from ray.tune.search import Searcher
@@ -47,6 +55,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 if TYPE_CHECKING:
     import optuna
+    from paretune.search.executors._callbacks import TrialCallback
     from paretune.search.study._spec import StudySpec
     from paretune.spaces import StrategySpace
 
@@ -69,6 +78,8 @@ class StudySearcher(OptunaSearch):
         timeout: Seconds after which no new trial starts (running ones finish).
         channel_name: Name of the trial channel actor (failure reasons of workers).
         max_failed_trials: Stop starting trials once this many failed in this run.
+        callbacks: ``callback(study, frozen_trial)`` callables called once for each trial
+            this searcher records.
     """
 
     def __init__(
@@ -79,8 +90,11 @@ class StudySearcher(OptunaSearch):
         timeout: float | None,
         channel_name: str,
         max_failed_trials: int,
+        callbacks: Sequence[TrialCallback] = (),
     ) -> None:
         self._spec = spec
+        self._callbacks: tuple[TrialCallback, ...] = tuple(callbacks)
+        self.callback_error: BaseException | None = None
         self._n_trials = n_trials
         self._timeout = timeout
         self._channel_name = channel_name
@@ -144,6 +158,8 @@ class StudySearcher(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         """New parameters for Tune trial ``trial_id``, None to wait, or ``FINISHED``."""
         if trial_id not in self._ot_trials:
+            if self.callback_error is not None:
+                return Searcher.FINISHED
             if self._deadline is None and self._timeout is not None:
                 self._deadline = time.monotonic() + self._timeout
             if self._deadline is not None and time.monotonic() >= self._deadline:
@@ -177,6 +193,8 @@ class StudySearcher(OptunaSearch):
             return  # a retried trial replaying an epoch it had reported
         curve[epoch] = {"epoch": epoch, **metrics}
         ot_trial.set_user_attr("curve", [curve[e] for e in sorted(curve)])
+        # after the scheduler (Tune asks it first), whose Optuna pruner may report this step
+        report_epoch(ot_trial, curve_metric(self._spec.objectives), epoch, metrics)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -214,6 +232,38 @@ class StudySearcher(OptunaSearch):
         else:
             record_failure(self.study, ot_trial, "interrupted", curve=curve)
         channel.clear.remote(trial_id)
+        self._trial_ended(ot_trial)
+
+    def _trial_ended(self, ot_trial: optuna.Trial) -> None:
+        """Call the callbacks with the recorded trial; keep the first error they raise."""
+        callbacks = getattr(self, "_callbacks", ())
+        if not callbacks or self.callback_error is not None:
+            return
+        trial = frozen_trial(self.study, ot_trial)
+        try:
+            for callback in callbacks:
+                callback(self.study, trial)
+        except Exception as error:  # raised by run_ray once Tune has stopped
+            logger.error("a callback raised on trial %d: %r", trial.number, error)
+            self.callback_error = error
+
+    # -- pickling: the callbacks stay in the driver ------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_callbacks", None)
+        state.pop("callback_error", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._callbacks = ()
+        self.callback_error = None
+
+    def save(self, checkpoint_path: str) -> None:
+        """Save the searcher as ``OptunaSearch`` does, without the callbacks."""
+        with open(checkpoint_path, "wb") as output:
+            pickle.dump(self.__getstate__(), output)
 
     # -- checkpointing -----------------------------------------------------------------------
 

@@ -199,7 +199,13 @@ class RunState:
         )
 
     def progress(
-        self, counts: TrialCounts, *, running: int, front_size: int, epochs_spent: int
+        self,
+        counts: TrialCounts,
+        *,
+        running: int,
+        front_size: int,
+        epochs_spent: int,
+        running_epochs: int = 0,
     ) -> Progress:
         """The run's :class:`Progress`, now."""
         return Progress(
@@ -211,4 +217,5 @@ class RunState:
             front_size=front_size,
             epochs_spent=epochs_spent,
             elapsed_s=self.elapsed_s(),
+            running_epochs=running_epochs,
         )

@@ -31,7 +31,10 @@ class StopReason(Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class Progress:
-    """The state of a running study, passed to the ``progress`` callback after each trial.
+    """The state of a running study, passed to the ``progress`` callback.
+
+    ``run_local`` calls it after each finished trial and after each epoch a running trial
+    reports (with ``jobs > 1``, when the parent sees the shared epoch counter move).
 
     Attributes:
         n_trials: Finished trials the study should hold at the end.
@@ -41,14 +44,15 @@ class Progress:
         running: Trials running now (this run's workers).
         front_size: Feasible COMPLETE trials on the Pareto front (the best one for a single
             objective).
-        epochs_spent: Epochs trained in the study so far.
+        epochs_spent: Epochs trained in the study's finished trials so far.
         elapsed_s: Seconds since this run started.
+        running_epochs: Epochs the running trials have reported so far (0 between trials).
 
     Examples:
         >>> p = Progress(n_trials=10, complete=3, pruned=1, failed=0, running=1,
-        ...              front_size=2, epochs_spent=30, elapsed_s=4.0)
-        >>> p.done
-        4
+        ...              front_size=2, epochs_spent=30, elapsed_s=4.0, running_epochs=2)
+        >>> p.done, p.epochs_run
+        (4, 32)
     """
 
     n_trials: int
@@ -59,11 +63,17 @@ class Progress:
     front_size: int
     epochs_spent: int
     elapsed_s: float
+    running_epochs: int = 0
 
     @property
     def done(self) -> int:
         """Finished trials that count towards ``n_trials`` (complete + pruned)."""
         return self.complete + self.pruned
+
+    @property
+    def epochs_run(self) -> int:
+        """Every epoch trained so far: the finished trials' and the running ones'."""
+        return self.epochs_spent + self.running_epochs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,10 @@ pruner as in a local run.
 A STOP is not carried out by killing the trial (what Ray does, losing the trainer's result):
 it becomes a stop request on the trial channel, which the trainer's next ``report`` returns as
 True, so the trainer stops cleanly and its result is recorded as a PRUNED trial, as in a
-local run.
+local run. After deciding, the scheduler notes the epoch as seen on the channel: rank 0 of a
+data-parallel trial (whose epochs reach Tune asynchronously, through Ray Train) waits for that
+note before it reads the stop request. A data-parallel run without a pruner gets
+:class:`EpochNoteScheduler` (FIFO that only takes those notes) in place of the plain FIFO.
 
 This module imports Ray and is only imported lazily, by the Ray executor.
 """
@@ -42,15 +45,21 @@ if TYPE_CHECKING:
     from paretune.search.pruning._base import TrialPruner
     from paretune.search.study._spec import StudySpec
 
-__all__ = ["StudyPrunerScheduler", "make_scheduler"]
+__all__ = ["EpochNoteScheduler", "StudyPrunerScheduler", "make_scheduler"]
 
 
-def make_scheduler(spec: StudySpec, *, channel_name: str) -> TrialScheduler:
+def make_scheduler(
+    spec: StudySpec, *, channel_name: str, note_epochs: bool = False
+) -> TrialScheduler:
     """The Ray Tune scheduler that runs the study's pruner (FIFO for ``none``).
 
-    The spec built (and so validated) its pruner when it was made.
+    The spec built (and so validated) its pruner when it was made. With ``note_epochs`` (a
+    run of data-parallel trials, whose rank 0 waits for each epoch to be seen), ``none`` is
+    an :class:`EpochNoteScheduler`.
     """
     if spec.pruner == "none":
+        if note_epochs:
+            return EpochNoteScheduler(channel_name=channel_name)
         return FIFOScheduler()  # type: ignore[no-untyped-call]
     return StudyPrunerScheduler(spec=spec, channel_name=channel_name)
 
@@ -69,7 +78,48 @@ def study_searcher(tune_controller: Any) -> StudySearcher:
     return searcher
 
 
-class StudyPrunerScheduler(FIFOScheduler):
+class EpochNoteScheduler(FIFOScheduler):
+    """FIFO that notes every epoch it sees on the trial channel (:meth:`TrialChannel.seen`).
+
+    Rank 0 of a data-parallel trial waits for the note before its next epoch, so Ray Train
+    has registered the epoch's checkpoint by then (a worker that dies later resumes from it)
+    and the verdict of a pruner (:class:`StudyPrunerScheduler`) is there to read.
+
+    Args:
+        channel_name: Name of the trial channel actor.
+    """
+
+    _supports_buffered_results = False  # the note (and decision) must reach the next report
+
+    def __init__(self, *, channel_name: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._channel_name = channel_name
+        self._channel: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_channel": None}
+
+    def channel(self) -> Any:
+        """The trial channel actor (looked up once; not pickled with the scheduler)."""
+        if getattr(self, "_channel", None) is None:  # also a scheduler saved without one
+            self._channel = open_channel(self._channel_name)
+        return self._channel
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        if RESULT_KEY not in result and METRICS_KEY in result:
+            self.channel().note_seen.remote(trial.trial_id, int(result[EPOCH_KEY]))
+        return str(TrialScheduler.CONTINUE)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__getstate__(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+
+
+class StudyPrunerScheduler(EpochNoteScheduler):
     """Any paretune pruner as a Ray Tune scheduler (see the module docstring).
 
     Each epoch of each trial is decided once (a retried trial replaying an epoch is not asked
@@ -82,18 +132,15 @@ class StudyPrunerScheduler(FIFOScheduler):
         channel_name: Name of the trial channel actor.
     """
 
-    _supports_buffered_results = False  # the decision must reach the trainer's next report
-
     def __init__(self, *, spec: StudySpec, channel_name: str) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__(channel_name=channel_name)
         self._spec = spec
-        self._channel_name = channel_name
         self._pruner: TrialPruner | None = None
         self._decided: dict[str, int] = {}  # Tune trial id -> last epoch decided
         self._stopping: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_pruner": None}
+        return {**super().__getstate__(), "_pruner": None}
 
     def verdict(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> Verdict:
         """The pruner's verdict on the epoch ``trial`` reported in ``result``.
@@ -117,24 +164,27 @@ class StudyPrunerScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if RESULT_KEY in result or METRICS_KEY not in result:
             return str(TrialScheduler.CONTINUE)  # the trainer's final result
-        epoch = int(result[EPOCH_KEY])
+        self._decide(tune_controller, trial, result, int(result[EPOCH_KEY]))
+        # After any stop request (that call returned): whoever finds the epoch seen finds it.
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def _decide(self, tune_controller: Any, trial: Any, result: dict[str, Any], epoch: int) -> None:
+        """Ask the pruner about ``epoch`` once; on STOP, leave a stop request on the channel."""
         trial_id = trial.trial_id
         if trial_id in self._stopping or epoch <= self._decided.get(trial_id, 0):
-            return str(TrialScheduler.CONTINUE)
+            return
         self._decided[trial_id] = epoch
         verdict = self.verdict(tune_controller, trial, result)
         if verdict.decision is not Decision.STOP:
-            return str(TrialScheduler.CONTINUE)
+            return
         planned = trial.config.get("epochs")
         if planned is not None and epoch >= int(planned):
-            return str(TrialScheduler.CONTINUE)  # its last epoch: the trainer ends anyway
+            return  # its last epoch: the trainer ends anyway
         reason = verdict.reason or stop_reason(
             self._spec.pruner, epoch, json.loads(result[METRICS_KEY])
         )
-        channel = open_channel(self._channel_name)
-        ray.get(channel.request_stop.remote(trial_id, reason))
+        ray.get(self.channel().request_stop.remote(trial_id, reason))
         self._stopping.add(trial_id)
-        return str(TrialScheduler.CONTINUE)
 
     def _forget(self, trial: Any) -> None:
         self._stopping.discard(trial.trial_id)
@@ -151,11 +201,3 @@ class StudyPrunerScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"paretune pruner {self._spec.pruner!r}"
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__getstate__(), file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))

@@ -123,12 +123,25 @@ class _OptunaSampler:
         return sampler
 
 
+class _TPEFactory(_OptunaSampler):
+    """Factory of Optuna's TPE as :class:`~paretune.search.samplers._tpe.TPESampler`, which
+    reads multi-objective studies with learning curves (imported when built)."""
+
+    def __init__(self) -> None:
+        super().__init__("TPESampler")
+
+    def _sampler_class(self) -> type[optuna.samplers.BaseSampler]:
+        from paretune.search.samplers._tpe import TPESampler
+
+        return TPESampler
+
+
 # Conditional and categorical parameters are sampled independently by gp, cmaes and qmc; that
 # is expected in a strategy space, so they do not warn about it on every trial.
 _QUIET = {"warn_independent_sampling": False}
 
 for _name, _factory, _multi, _description in [
-    ("tpe", _OptunaSampler("TPESampler"), True, "Tree-structured Parzen estimator (Bayesian)."),
+    ("tpe", _TPEFactory(), True, "Tree-structured Parzen estimator (Bayesian)."),
     ("nsga2", _OptunaSampler("NSGAIISampler"), True, "NSGA-II genetic algorithm."),
     ("nsga3", _OptunaSampler("NSGAIIISampler"), True, "NSGA-III, for many objectives."),
     ("gp", _OptunaSampler("GPSampler", **_QUIET), True, "Gaussian-process BO (needs torch)."),

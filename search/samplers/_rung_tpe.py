@@ -22,7 +22,9 @@ trained (while some candidate is new): training is seeded, so a repeat would cos
 teach nothing. On a categorical grid, TPE otherwise spends most of its trials on repeats.
 
 Until some epoch has ``min_points`` trials, and in a study whose trials carry no curves, it
-is Optuna's ``TPESampler`` unchanged (startup trials, then Optuna's split). Constraints are
+is Optuna's ``TPESampler`` unchanged (startup trials, then Optuna's split; through
+``paretune.search.samplers._tpe.TPESampler``, which reads multi-objective studies with learning
+curves). Constraints are
 not used at the rungs. It overrides ``TPESampler._sample`` and uses the estimator helpers of
 Optuna 5's ``TPESampler``; the tests pin that behaviour.
 """
@@ -36,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
-from optuna.samplers import TPESampler
 from optuna.samplers._tpe.sampler import default_gamma, default_gamma_multiobjective
 from optuna.trial import TrialState
 from paretune.search._objectives import COSTS, metric_of
 from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.pruning._mo_asha import rung_point
 from paretune.search.pruning._mo_pruner import curve_entry_at
+from paretune.search.samplers._tpe import TPESampler
 from paretune.spaces import check_int
 
 if TYPE_CHECKING:

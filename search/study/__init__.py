@@ -8,6 +8,7 @@ stay at the package root: every role reads them.
 from __future__ import annotations
 
 from paretune.search.study._budget import epochs_saved, epochs_spent, trial_epochs
+from paretune.search.study._curves import curve_metric, report_curve, report_epoch
 from paretune.search.study._open import (
     WORKER_ATTR,
     StudyMismatchError,
@@ -49,6 +50,7 @@ __all__ = [
     "UnusableError",
     "add_synthetic_trials",
     "create_synthetic_study",
+    "curve_metric",
     "epochs_saved",
     "epochs_spent",
     "is_parallel_safe",
@@ -58,6 +60,8 @@ __all__ = [
     "recover_interrupted",
     "record_failure",
     "record_result",
+    "report_curve",
+    "report_epoch",
     "session_seed",
     "storage_path",
     "to_outcome",

@@ -7,7 +7,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from paretune.search._optuna_compat import storage_of, trial_id_of
+from paretune.search._optuna_compat import set_metric_names, storage_of, trial_id_of
 from paretune.search.study._record import record_failure
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage import make_storage
@@ -67,6 +67,9 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
     A new study gets the user attributes ``objectives``, ``space`` (JSON), ``constraints``,
     ``metadata``, ``sampler``, ``pruner`` and ``seed``; an existing one must have been created
     with the same objectives, space and constraints (the one place that checks it). The
+    objective names are the study's Optuna metric names (``study.metric_names``, set on an
+    existing study that lacks them), so Optuna's plots, ``trials_dataframe()``
+    (``values_accuracy``) and optuna-dashboard name the objectives. The
     sampler is the spec's own (:meth:`StudySpec.get_sampler`); the spec validated it and
     the pruner when it was built.
 
@@ -89,6 +92,8 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
         >>> study = open_study(spec)
         >>> [d.name for d in study.directions], study.user_attrs["objectives"]
         (['MAXIMIZE', 'MINIMIZE'], ['accuracy', 'size_bits'])
+        >>> study.metric_names
+        ['accuracy', 'size_bits']
     """
     import optuna
 
@@ -120,9 +125,12 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
             extra["metric_directions"] = dict(spec.metric_directions)
         for key, value in {**wanted, **extra}.items():
             study.set_user_attr(key, value)
+        set_metric_names(study, spec.objectives)
         return study
     for key, value in wanted.items():
         _check_same(spec, key, stored.get(key), value)
+    if study.metric_names is None:  # a study made before paretune named its metrics
+        set_metric_names(study, spec.objectives)
     return study
 
 

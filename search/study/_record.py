@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from paretune.search._objectives import MEASUREMENTS, is_measurement, metric_of
 from paretune.search._optuna_compat import set_trial_user_attrs, trial_by_number, trial_id_of
+from paretune.search.study._curves import curve_metric, report_curve
 from paretune.search.study._outcome import OutcomeState, TrialOutcome, to_outcome
 
 if TYPE_CHECKING:
@@ -112,6 +113,11 @@ def record_result(
       ``prune_reason``.
     - ``FAIL`` (diverged, or an unknown status in the dict form): FAIL with ``fail_reason``.
 
+    The outcome's curve becomes the ``curve`` user attribute, and each epoch's value of the
+    study's curve metric (:func:`~paretune.search.study.curve_metric`: ``val_accuracy`` for
+    an accuracy study) the trial's intermediate value at ``step = epoch``, where the
+    reporter did not store it while the trial ran.
+
     With constraints, each ``cost - max`` is recorded by ``trial.set_constraint`` (feasible
     when ``<= 0``), so constraint-aware samplers and Optuna's plots use it.
 
@@ -162,6 +168,9 @@ def record_result(
     else:
         attrs["fail_reason"] = outcome.reason or "training diverged"
     set_trial_user_attrs(study._storage, trial_id_of(handle), attrs)
+    if attrs.get("curve") and objectives:
+        # epochs no reporter stored live (a Ray result's curve, an objective that never reported)
+        report_curve(handle, curve_metric(objectives), attrs["curve"])
     if state is not optuna.trial.TrialState.FAIL:
         for cost, limit in constraints.items():
             if measurements.get(cost) is not None:

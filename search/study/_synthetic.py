@@ -2,8 +2,9 @@
 
 The records have the exact shape the search engine writes (params, values in objective
 order, the user attributes ``strategy``, ``val_accuracy`` ... ``curve``, ``pruned_at_epoch``,
-``fail_reason``), with accuracy and cost following plausible trends of bit width, prune rate
-and learning rate, so a report of thousands of trials can be built without training anything.
+``fail_reason``, the curve metric's intermediate values, the objectives as metric names),
+with accuracy and cost following plausible trends of bit width, prune rate and learning
+rate, so a report of thousands of trials can be built without training anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from paretune.search._optuna_compat import set_metric_names
+from paretune.search.study._curves import curve_metric
 
 __all__ = ["add_synthetic_trials", "create_synthetic_study"]
 
@@ -53,6 +56,7 @@ def create_synthetic_study(
 
     directions: list[Any] = ["maximize" if o == "accuracy" else "minimize" for o in objectives]
     study = optuna.create_study(storage=storage, study_name=study_name, directions=directions)
+    set_metric_names(study, objectives)
     study.set_user_attr("objectives", list(objectives))
     study.set_user_attr("constraints", dict(constraints or {}))
     study.set_user_attr("metadata", {"task": task, "task_options": {}, "data_dir": None})
@@ -135,6 +139,7 @@ def _trial(rng: np.random.Generator, objectives: Sequence[str], state_draw: floa
         }
         for e in range(1, epochs + 1)
     ]
+    metric = curve_metric(objectives)  # stored as intermediate values, as a real run does
     attrs: dict[str, Any] = {"strategy": strategy, "curve": curve, "epochs": epochs, **costs}
     attrs["sparsity"] = curve[-1]["sparsity"]
     values: list[float] | None = None
@@ -154,6 +159,7 @@ def _trial(rng: np.random.Generator, objectives: Sequence[str], state_draw: floa
         params=params,
         distributions=distributions,
         user_attrs=attrs,
+        intermediate_values={int(p["epoch"]): p[metric] for p in curve if metric in p},
     )
 
 

@@ -121,8 +121,12 @@ def test_a_broken_objective_stops_after_consecutive_failures(fake: ModuleType) -
 def test_progress_reports_each_trial(fake: ModuleType) -> None:
     seen: list[Progress] = []
     run_local(spec(), objective_factory=fake.make_fake, n_trials=3, progress=seen.append)
-    assert [p.done for p in seen] == [0, 1, 2, 3]
-    assert all(p.n_trials == 3 and p.failed == 0 and p.running == 0 for p in seen)
+    ends = [p for p in seen if p.running == 0]  # before the first trial, then after each one
+    assert [p.done for p in ends] == [0, 1, 2, 3]
+    assert all(p.running_epochs == 0 for p in ends)
+    # and after each epoch a running trial reports (the progress display moves per epoch)
+    assert [p.running_epochs for p in seen if p.running] == [1, 2, 3] * 3
+    assert all(p.n_trials == 3 and p.failed == 0 for p in seen)
     assert seen[-1].epochs_spent == 9 and seen[-1].front_size >= 1
     assert seen[-1].elapsed_s >= seen[0].elapsed_s
 

@@ -96,8 +96,9 @@ def test_tiny_study_runs(tiny_run: tuple[Path, Any]) -> None:
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "ran 3 trial(s)" in done.stdout and "3/3 finished trials" in done.stdout
-    # the progress line: trials done / pruned / failed, front size, elapsed
-    assert "3/3 finished (0 pruned) | 0 failed | front " in done.stderr
+    # the progress bar: trials run, ETA, and the study's done / pruned / failed, front size
+    assert "3/3 trials: 100%" in done.stderr
+    assert "done=3/3, pruned=0, failed=0, front=" in done.stderr
     assert (folder / "runs" / "tiny.db").is_file()
 
 
@@ -178,7 +179,7 @@ def test_a_user_task_factory_in_the_working_directory(tmp_path: Path) -> None:
     )
     done = paretune("run", "mine.toml", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "finished (" not in done.stderr  # --quiet: no progress line
+    assert "trials:" not in done.stderr  # --quiet: no progress bar
     study = load(tmp_path, "mine")
     assert study.user_attrs["metadata"]["task"] == "mytasks:make_task"
     assert [t.user_attrs["epochs"] for t in study.trials] == [1, 1]
@@ -205,8 +206,8 @@ def test_a_changed_space_is_refused_naming_the_key(
 def test_status_of_a_study_never_run(tmp_path: Path) -> None:
     write_tiny(tmp_path)
     shown = paretune("status", "tiny.toml", cwd=tmp_path)
-    assert shown.returncode == 1
-    assert "no study 'tiny' yet" in shown.stdout and "paretune run tiny.toml" in shown.stdout
+    assert shown.returncode == 2  # bad input, as in every command that reads a study
+    assert "no study 'tiny' yet" in shown.stderr and "paretune run tiny.toml" in shown.stderr
     assert not (tmp_path / "runs").exists()
 
 

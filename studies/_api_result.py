@@ -1,0 +1,227 @@
+"""What a study holds, read in Python: :class:`StudyResult`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from paretune.search import COSTS, Selection, pareto_front_mask
+from paretune.studies._api_select import API, Bound, Export, candidate_of, choose, export_candidate
+
+if TYPE_CHECKING:
+    import pandas
+    from paretune.search import Candidate, RunSummary
+
+__all__ = ["StudyResult"]
+
+
+class StudyResult:
+    """A study's trials, front and summary; choose and export a strategy from it.
+
+    Returned by :meth:`Study.run <paretune.studies.Study.run>` and :meth:`Study.load
+    <paretune.studies.Study.load>`, or read from any paretune study with :meth:`open`.
+
+    Args:
+        study: The Optuna study.
+        summary: What the run that returned it did (``None`` when only read).
+
+    Examples:
+        >>> import optuna
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> study.set_user_attr("objectives", ["accuracy", "size_bits"])
+        >>> for values in ([0.9, 800.0], [0.8, 400.0], [0.7, 900.0]):
+        ...     study.add_trial(optuna.trial.create_trial(values=values))
+        >>> result = StudyResult(study=study)
+        >>> [trial.values for trial in result.front]
+        [[0.9, 800.0], [0.8, 400.0]]
+        >>> list(result.trials_dataframe().columns)
+        ['number', 'state', 'accuracy', 'size_bits', 'bitops', 'latency_ms', 'train_seconds', \
+'params', 'nonzero_params']
+    """
+
+    def __init__(self, *, study: optuna.Study, summary: RunSummary | None = None) -> None:
+        self._study = study
+        self._summary = summary
+
+    @classmethod
+    def open(cls, *, name: str, storage: str, summary: RunSummary | None = None) -> StudyResult:
+        """The study ``name`` in ``storage`` (which must exist: it is never created).
+
+        Raises:
+            LookupError: The storage (a SQLite or journal file) or the study does not exist.
+        """
+        from paretune import search
+
+        path = search.storage_path(storage)
+        if path is not None and not path.exists():
+            raise LookupError(f"No study {name!r} yet: {path} does not exist. Run it first.")
+        try:
+            study = optuna.load_study(study_name=name, storage=search.make_storage(storage))
+        except KeyError:
+            raise LookupError(f"No study {name!r} in {storage}. Run it first.") from None
+        return cls(study=study, summary=summary)
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (``optuna.load_study`` would give the same)."""
+        return self._study
+
+    @property
+    def summary(self) -> RunSummary | None:
+        """What the run did (trials run, stop reason, ...); ``None`` for a study only read."""
+        return self._summary
+
+    @property
+    def objectives(self) -> list[str]:
+        """The study's objective names, in order."""
+        stored = self._study.user_attrs.get("objectives")
+        if stored:
+            return [str(o) for o in stored]
+        return [f"objective_{i}" for i in range(len(self._study.directions))]
+
+    @property
+    def front(self) -> list[FrozenTrial]:
+        """The Pareto front: feasible COMPLETE trials no other trial beats on every
+        objective, best first on the first objective (as ``paretune status`` lists them)."""
+        feasible = [
+            t
+            for t in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.values is not None and all(c <= 0 for c in (t.constraints or {}).values())
+        ]
+        if not feasible:
+            return []
+        signs = [-1.0 if d.name == "MAXIMIZE" else 1.0 for d in self._study.directions]
+        points = [[s * v for s, v in zip(signs, t.values, strict=True)] for t in feasible]
+        mask = pareto_front_mask(points)
+        front = [t for t, keep in zip(feasible, mask, strict=True) if keep]
+        front.sort(key=lambda t: (signs[0] * t.values[0], t.number))
+        return front
+
+    def trials_dataframe(self) -> pandas.DataFrame:
+        """Every trial as one row of a pandas DataFrame.
+
+        Columns: ``number``, ``state`` (``"COMPLETE"``, ``"PRUNED"``, ``"FAIL"`` ...), one
+        column per objective named after it (NaN for a trial without values), every cost
+        (``size_bits``, ``bitops``, ``latency_ms``, ``train_seconds``, ``params``,
+        ``nonzero_params``; NaN when not measured) that is not an objective, then one
+        ``params_<name>`` column per sampled parameter (as Optuna names them).
+
+        Raises:
+            ImportError: pandas is not installed.
+        """
+        try:
+            import pandas
+        except ImportError:  # pragma: no cover - pandas comes with the test and ray extras
+            raise ImportError("trials_dataframe() needs pandas: pip install pandas") from None
+        objectives = self.objectives
+        costs = [c for c in COSTS if c not in objectives]
+        trials = self._study.get_trials(deepcopy=False)
+        names = list(dict.fromkeys(name for t in trials for name in t.params))
+        rows = []
+        for trial in trials:
+            values = trial.values or [math.nan] * len(objectives)
+            row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+            row.update(zip(objectives, values, strict=True))
+            for cost in costs:
+                measured = trial.user_attrs.get(cost)
+                row[cost] = float(measured) if isinstance(measured, int | float) else math.nan
+            for name in names:
+                row[f"params_{name}"] = trial.params.get(name)
+            rows.append(row)
+        columns = ["number", "state", *objectives, *costs, *(f"params_{n}" for n in names)]
+        return pandas.DataFrame(rows, columns=columns)
+
+    def select(
+        self,
+        *,
+        max: Mapping[str, float | str] | None = None,  # as `select --max`
+        min: Mapping[str, float] | None = None,  # as `select --min`
+        min_accuracy: float | None = None,
+        knee: bool = False,
+    ) -> Selection:
+        """Choose one strategy under limits, as ``paretune select`` does.
+
+        With ``max`` cost limits: the most accurate strategy within them; with only a floor
+        on the quality: the cheapest on the study's first cost; with ``knee``: the knee of
+        the feasible front; with nothing: the most accurate. The study's own constraints
+        always apply.
+
+        Args:
+            max: Largest allowed cost, a number in the cost's unit or a string with units
+                (``{"size_bits": "50kbit", "latency_ms": "3ms"}``), or largest value of a
+                minimized metric objective (``{"val_rmse": 50}``).
+            min: Lowest allowed value of the study's metric objective
+                (``{"val_macro_f1": 0.8}``).
+            min_accuracy: Lowest validation accuracy, in ``[0, 1]`` (an accuracy study).
+            knee: Choose the knee of the feasible Pareto front.
+
+        Returns:
+            The :class:`~paretune.search.Selection`: ``chosen`` (``None`` when nothing meets
+            the limits, then ``closest`` says by how much each trial misses), ``rule``,
+            ``reason``, ``feasible_front``.
+
+        Raises:
+            ValueError: A limit names an unknown cost or another metric, or has a value
+                that cannot be read.
+        """
+        if min_accuracy is not None and not (
+            isinstance(min_accuracy, int | float)
+            and not isinstance(min_accuracy, bool)
+            and 0.0 <= min_accuracy <= 1.0
+        ):
+            raise ValueError(
+                "The 'min_accuracy' parameter of StudyResult.select must be a float in "
+                f"[0, 1]. Got {min_accuracy!r} instead."
+            )
+        return choose(
+            self._study,
+            min_accuracy=min_accuracy,
+            maximums=Bound.from_items("max", max),
+            minimums=Bound.from_items("min", min),
+            knee=knee,
+            syntax=API,
+        )
+
+    def export(
+        self,
+        chosen: Selection | FrozenTrial | Candidate | int,
+        directory: str | Path,
+        *,
+        force: bool = False,
+        device: str = "auto",
+    ) -> Export:
+        """Retrain a strategy on train + validation and export the model to ``directory``,
+        as ``paretune select --export DIR`` does.
+
+        Args:
+            chosen: A :meth:`select` result, a trial (one of :attr:`front`) or a trial
+                number.
+            directory: The folder to write (``model.pt``, ``weights.pt``, ``strategy.json``,
+                ``metrics.json``, ``MODEL_CARD.md``); ``paretune.trainers.load_exported``
+                reads it back.
+            force: Write into a folder that already holds files.
+            device: Where to retrain (``"auto"``, ``"cpu"``, ``"cuda"``).
+
+        Returns:
+            Where the model went and what it measures on the test split.
+
+        Raises:
+            ValueError: The selection chose nothing, or the trial is not complete.
+            FileExistsError: ``directory`` holds files and ``force`` is false.
+        """
+        candidate = candidate_of(self._study, chosen)
+        return export_candidate(
+            self._study.user_attrs, candidate, directory, device=device, force=force
+        )
+
+    def __repr__(self) -> str:
+        states = [t.state for t in self._study.get_trials(deepcopy=False)]
+        done = states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED)
+        return (
+            f"StudyResult(study={self._study.study_name!r}, trials={len(states)}, "
+            f"finished={done}, front={len(self.front)})"
+        )
