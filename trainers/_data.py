@@ -227,36 +227,30 @@ def make_loader(
     options = task.loader_options
     pin = device.type == "cuda" and (options.pin_memory is None or options.pin_memory)
     workers = options.num_workers
+    common: dict[str, Any] = {
+        "num_workers": workers,
+        "pin_memory": pin,
+        "persistent_workers": options.persistent_workers,
+        "prefetch_factor": options.prefetch_factor,
+        "collate_fn": options.collate_fn,
+        "worker_init_fn": seed_worker if workers > 0 else None,
+        "generator": generator,
+    }
     if train and generator is not None and not isinstance(dataset, IterableDataset):
         # One seeded permutation per epoch, cut into global batches; a data-parallel rank
         # reads its slice of each, so N ranks read what one worker reads.
-        return DataLoader(
-            dataset,
-            batch_sampler=GlobalBatchSampler(
-                len(dataset),  # type: ignore[arg-type]
-                batch_size=batch_size,
-                group=ProcessGroup(rank=0, world=1) if group is None else group,
-                generator=generator,
-            ),
-            num_workers=workers,
-            pin_memory=pin,
-            persistent_workers=options.persistent_workers,
-            prefetch_factor=options.prefetch_factor,
-            collate_fn=options.collate_fn,
-            worker_init_fn=seed_worker if workers > 0 else None,
+        sampler = GlobalBatchSampler(
+            len(dataset),  # type: ignore[arg-type]
+            batch_size=batch_size,
+            group=ProcessGroup(rank=0, world=1) if group is None else group,
             generator=generator,
         )
+        return DataLoader(dataset, batch_sampler=sampler, **common)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=train and not isinstance(dataset, IterableDataset),
-        num_workers=workers,
-        pin_memory=pin,
-        persistent_workers=options.persistent_workers,
-        prefetch_factor=options.prefetch_factor,
-        collate_fn=options.collate_fn,
-        worker_init_fn=seed_worker if workers > 0 else None,
-        generator=generator,
+        **common,
     )
 
 
