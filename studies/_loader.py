@@ -526,7 +526,7 @@ class _Reader:
 
     def data_parallel(self, task: trainers.Task, key: str, workers: int) -> None:
         """Refuse a data-parallel trial of a task that cannot be split over workers
-        (``trainers.check_data_parallel``: replay tables, iterable datasets without a length).
+        (``trainers.check_data_parallel``: replay tables, ``IterableDataset`` splits).
         """
         from paretune import trainers
 

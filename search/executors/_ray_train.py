@@ -47,9 +47,9 @@ from paretune.search.executors._ray_channel import find_channel
 from paretune.search.executors._ray_trainable import (
     TRIAL_NUMBER_KEY,
     _objective_of,
-    accepts_keyword,
     epoch_result,
     final_result,
+    objective_kwargs,
 )
 from paretune.search.study._outcome import ObjectiveFactory, to_outcome
 from ray import tune
@@ -240,15 +240,12 @@ def train_worker(
 
         try:
             objective = _objective_of(objective_factory)
-            kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir}
-            if gpu_fraction is not None:
-                if not accepts_keyword(objective, "gpu_memory_fraction"):
-                    raise TypeError(
-                        "A fractional gpus_per_worker needs an objective that takes the keyword "
-                        "'gpu_memory_fraction' and caps its GPU memory with it "
-                        f"(torch.cuda.set_per_process_memory_fraction); {objective!r} does not."
-                    )
-                kwargs["gpu_memory_fraction"] = gpu_fraction
+            kwargs = objective_kwargs(
+                objective,
+                checkpoint_dir=checkpoint_dir,
+                gpu_fraction=gpu_fraction,
+                gpu_key="gpus_per_worker",
+            )
             outcome = to_outcome(objective(params, report, **kwargs))
         except Exception as error:
             ray.get(channel.note_error.remote(trial_id, f"{type(error).__name__}: {error}"))

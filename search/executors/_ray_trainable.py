@@ -115,6 +115,40 @@ def accepts_keyword(function: Callable[..., Any], name: str) -> bool:
     )
 
 
+def objective_kwargs(
+    objective: Objective,
+    *,
+    checkpoint_dir: str,
+    gpu_fraction: float | None,
+    gpu_key: str,
+) -> dict[str, Any]:
+    """The keyword arguments a Ray worker passes to the objective.
+
+    ``gpu_memory_fraction`` is passed for a fractional GPU share (``gpu_key`` names the
+    setting that asked for it), and the objective must take it.
+
+    Examples:
+        >>> objective_kwargs(lambda params, report, checkpoint_dir=None: None,
+        ...                  checkpoint_dir="ckpt", gpu_fraction=None, gpu_key="gpus_per_trial")
+        {'checkpoint_dir': 'ckpt'}
+        >>> objective_kwargs(lambda params, report, checkpoint_dir=None: None,
+        ...                  checkpoint_dir="ckpt", gpu_fraction=0.5, gpu_key="gpus_per_worker")
+        Traceback (most recent call last):
+        ...
+        TypeError: A fractional gpus_per_worker needs an objective that takes the keyword ...
+    """
+    kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir}
+    if gpu_fraction is not None:
+        if not accepts_keyword(objective, "gpu_memory_fraction"):
+            raise TypeError(
+                f"A fractional {gpu_key} needs an objective that takes the keyword "
+                "'gpu_memory_fraction' and caps its GPU memory with it "
+                f"(torch.cuda.set_per_process_memory_fraction); {objective!r} does not."
+            )
+        kwargs["gpu_memory_fraction"] = gpu_fraction
+    return kwargs
+
+
 def run_trial(
     config: dict[str, Any],
     *,
@@ -152,18 +186,14 @@ def run_trial(
             tune.report(epoch_result(epoch, metrics), checkpoint=checkpoint)
             return ray.get(channel.stop_requested.remote(trial_id)) is not None
 
-        kwargs: dict[str, Any] = {"checkpoint_dir": checkpoint_dir}
         try:
             objective = _objective_of(objective_factory)
-            if gpu_fraction is not None:
-                if not accepts_keyword(objective, "gpu_memory_fraction"):
-                    raise TypeError(
-                        "A fractional gpus_per_trial needs an objective that takes the keyword "
-                        "'gpu_memory_fraction' and caps its GPU memory with it "
-                        "(torch.cuda.set_per_process_memory_fraction); "
-                        f"{objective!r} does not."
-                    )
-                kwargs["gpu_memory_fraction"] = gpu_fraction
+            kwargs = objective_kwargs(
+                objective,
+                checkpoint_dir=checkpoint_dir,
+                gpu_fraction=gpu_fraction,
+                gpu_key="gpus_per_trial",
+            )
             params = {k: v for k, v in config.items() if k != TRIAL_NUMBER_KEY}
             outcome = to_outcome(objective(params, report, **kwargs))
         except Exception as error:
