@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from paretune.studies._api import Study
 from paretune.studies._api_result import StudyResult
-from paretune.studies._api_select import Export
+from paretune.studies._api_select import Export, UntrustedTaskError
 from paretune.studies._builtin import builtin_studies, resolve_study
 from paretune.studies._cli import main
 from paretune.studies._config import RayOptions, StudyConfig, StudyLocation
@@ -37,6 +37,7 @@ __all__ = [
     "StudyLocation",
     "StudyResult",
     "TrainingObjective",
+    "UntrustedTaskError",
     "build_objective",
     "builtin_studies",
     "format_number",

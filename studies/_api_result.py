@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,29 +194,47 @@ class StudyResult:
         *,
         force: bool = False,
         device: str = "auto",
+        trust_task: bool = False,
+        progress: bool = False,
     ) -> Export:
-        """Retrain a strategy on train + validation and export the model to ``directory``,
-        as ``paretune select --export DIR`` does.
+        """Retrain a strategy on train + validation, as a trial trains, and export the model
+        to ``directory``, as ``paretune select --export DIR`` does.
+
+        The export takes raw inputs (the task's preprocessing is its first layer), holds no
+        pickled code (``weights.pt`` is tensors only), comes as ``model.onnx`` too (with the
+        ``export`` extra) and has a ``MODEL_CARD.md``; ``paretune.trainers.load_exported``
+        reads it back.
 
         Args:
             chosen: A :meth:`select` result, a trial (one of :attr:`front`) or a trial
                 number.
-            directory: The folder to write (``model.pt``, ``weights.pt``, ``strategy.json``,
-                ``metrics.json``, ``MODEL_CARD.md``); ``paretune.trainers.load_exported``
-                reads it back.
-            force: Write into a folder that already holds files.
+            directory: The folder to write.
+            force: Write into a folder that already holds files (never through a symbolic
+                link).
             device: Where to retrain (``"auto"``, ``"cpu"``, ``"cuda"``).
+            trust_task: Import the study's task even when it is a user task
+                (``package.module:factory``) named only by the storage. A result of
+                :meth:`Study.run <paretune.studies.Study.run>` trusts the task it ran.
+            progress: Show the retraining's progress on stderr.
 
         Returns:
-            Where the model went and what it measures on the test split.
+            Where the model went and what it measures (the figures of its card).
 
         Raises:
-            ValueError: The selection chose nothing, or the trial is not complete.
+            ValueError: The selection chose nothing, the trial is not complete, the folder or
+                a file name in it is a symbolic link, or the study's user task is not trusted
+                (:class:`~paretune.studies.UntrustedTaskError`).
             FileExistsError: ``directory`` holds files and ``force`` is false.
         """
         candidate = candidate_of(self._study, chosen)
         return export_candidate(
-            self._study.user_attrs, candidate, directory, device=device, force=force
+            self._study,
+            candidate,
+            directory,
+            device=device,
+            force=force,
+            trust_task=trust_task or self._summary is not None,
+            progress=sys.stderr if progress else None,
         )
 
     def __repr__(self) -> str:

@@ -9,11 +9,13 @@ size_bits=50kbit`` on the command line, ``max={"size_bits": "50kbit"}`` in Pytho
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 from paretune.search import (
     COSTS,
@@ -35,7 +37,9 @@ __all__ = [
     "Export",
     "MissingTaskError",
     "Syntax",
+    "UntrustedTaskError",
     "candidate_of",
+    "check_task_trust",
     "choose",
     "export_candidate",
 ]
@@ -247,108 +251,277 @@ class MissingTaskError(ValueError):
     """The study does not record the task its trials trained (``metadata.task``)."""
 
 
+class UntrustedTaskError(ValueError):
+    """The study names a user task (code) that nobody vouched for: exporting would run it."""
+
+
+def check_task_trust(task: str, *, trusted: str | None = None, trust_task: bool = False) -> None:
+    """Refuse to import a user task named only by a study's storage.
+
+    A built-in task (``digits-mlp``) is always fine. A user task (``package.module:factory``)
+    is code: it is imported only when the study file that names it was given (``trusted``,
+    the task that file names: the user chose to run it) or when ``trust_task`` is true.
+
+    Raises:
+        UntrustedTaskError: A user task, neither trusted nor named by the study file given.
+
+    Examples:
+        >>> check_task_trust("digits-mlp")
+        >>> check_task_trust("mytasks:make_task", trusted="mytasks:make_task")
+        >>> check_task_trust("os:system")
+        Traceback (most recent call last):
+        ...
+        paretune.studies._api_select.UntrustedTaskError: the study's storage names the task \
+'os:system', which is code (a user task): exporting imports and runs it. Give the study file \
+that names it, or pass --trust-task (trust_task=True) if you trust this storage
+    """
+    if ":" not in task or task.startswith("replay:") or trust_task or trusted == task:
+        return
+    said = f"; the study file given names {trusted!r} instead" if trusted is not None else ""
+    raise UntrustedTaskError(
+        f"the study's storage names the task {task!r}, which is code (a user task): "
+        "exporting imports and runs it. Give the study file that names it, or pass "
+        f"--trust-task (trust_task=True) if you trust this storage{said}"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Export:
-    """What exporting a strategy wrote and measured.
+    """What exporting a strategy wrote and measured (all of it is in ``metrics.json``).
 
     Attributes:
-        directory: The folder holding the model (``model.pt``, ``weights.pt``,
-            ``strategy.json``, ``metrics.json``, ``MODEL_CARD.md``).
+        directory: The folder holding the model (``weights.pt``, ``export.json``,
+            ``model.onnx``, ``strategy.json``, ``metrics.json``, ``MODEL_CARD.md``).
         trial: The trial whose strategy was retrained.
         task: The task name.
-        test_metrics: The task's metrics on the test split.
-        test_accuracy: Test accuracy of the retrained model (NaN for a regression task).
-        reloaded_test_accuracy: Test accuracy of the model loaded back from ``directory``.
+        val_accuracy: The study's validation accuracy of that trial (NaN for a regression
+            task); the retrained model saw the validation split, so it has none of its own.
+        test_metrics: The exported model's metrics on the test split, measured once.
+        test_accuracy: The exported model's test accuracy (NaN for a regression task).
         sparsity: Fraction of pruned weights.
         size_bits: Model size in bits.
         bitops: Bit operations per sample.
-        latency_ms: Measured latency per sample.
+        latency_ms: Batch-1 latency on the training device.
+        latency_cpu_onnxruntime_ms: Batch-1 latency in ONNX Runtime on the CPU, one thread
+            (NaN when ONNX was skipped).
+        latency_cpu_torch_ms: Batch-1 latency of the exported torch model on the CPU, one
+            thread.
+        train_seconds: Seconds the retraining took.
+        threads: Torch CPU threads it trained with.
+        onnx_skipped: Why there is no ``model.onnx`` (empty when there is one).
     """
 
     directory: Path
     trial: int
     task: str
+    val_accuracy: float = math.nan
     test_metrics: Mapping[str, float] = field(default_factory=dict)
     test_accuracy: float
-    reloaded_test_accuracy: float
     sparsity: float
     size_bits: float
     bitops: float
     latency_ms: float
+    latency_cpu_onnxruntime_ms: float = math.nan
+    latency_cpu_torch_ms: float = math.nan
+    train_seconds: float = math.nan
+    threads: int = 1
+    onnx_skipped: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``export`` document of ``paretune select --export DIR --json``."""
         return {
             "directory": str(self.directory),
+            "trial": self.trial,
             "task": self.task,
+            "val_accuracy": self.val_accuracy,
             "test_metrics": dict(self.test_metrics),
             "test_accuracy": self.test_accuracy,
-            "reloaded_test_accuracy": self.reloaded_test_accuracy,
             "sparsity": self.sparsity,
             "size_bits": self.size_bits,
             "bitops": self.bitops,
             "latency_ms": self.latency_ms,
+            "latency_cpu_onnxruntime_ms": self.latency_cpu_onnxruntime_ms,
+            "latency_cpu_torch_ms": self.latency_cpu_torch_ms,
+            "train_seconds": self.train_seconds,
+            "threads": self.threads,
+            "onnx": None if self.onnx_skipped else str(self.directory / "model.onnx"),
+            "onnx_skipped": self.onnx_skipped or None,
         }
 
 
+class _RetrainProgress:
+    """The retraining's progress on ``stream``: a tqdm bar per epoch on a terminal, one plain
+    line per epoch elsewhere (a log file, a pipe)."""
+
+    def __init__(self, *, trial: int, epochs: int, stream: TextIO) -> None:
+        self.trial, self.epochs, self.stream = trial, epochs, stream
+        self.start = time.monotonic()
+        self.bar: Any = None
+        if getattr(stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=epochs,
+                desc=f"retraining trial {trial}",
+                unit="epoch",
+                file=stream,
+                dynamic_ncols=True,
+                leave=True,
+                mininterval=0,
+            )
+
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        loss = metrics.get("train_loss", math.nan)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"loss={loss:.4g}")
+        else:
+            seconds = time.monotonic() - self.start
+            print(
+                f"retraining trial {self.trial}: epoch {epoch}/{self.epochs}, "
+                f"loss {loss:.4g}, {seconds:.1f} s",
+                file=self.stream,
+                flush=True,
+            )
+        return False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Torch's CPU threads set to ``count`` (as trials run), restored afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _validation(study: Any, chosen: Candidate) -> dict[str, float]:
+    """The study's validation figures of the chosen trial (``val_accuracy``, ``val_rmse`` …)."""
+    trials = study.get_trials(deepcopy=False)
+    attrs = trials[chosen.number].user_attrs if 0 <= chosen.number < len(trials) else {}
+    found = {
+        str(k): float(v)
+        for k, v in attrs.items()
+        if str(k).startswith("val_") and is_number(v) and math.isfinite(float(v))
+    }
+    key = study_quality(study).key
+    if key not in found and math.isfinite(chosen.accuracy):
+        found[key] = chosen.accuracy
+    return found
+
+
 def export_candidate(
-    study_attrs: Mapping[str, Any],
+    study: Any,
     chosen: Candidate,
     directory: str | Path,
     *,
     device: str = "auto",
     force: bool = False,
+    trusted: str | None = None,
+    trust_task: bool = False,
+    threads: int = 1,
+    progress: TextIO | None = None,
 ) -> Export:
-    """Retrain ``chosen``'s strategy on train + validation and export the model.
+    """Retrain ``chosen``'s strategy on train + validation as a trial trains, and export it.
+
+    The retraining runs like a trial: torch uses ``threads`` CPU threads (1, as trials do),
+    and with ``progress`` each epoch is shown there.
 
     Args:
-        study_attrs: The study's user attributes (its ``metadata`` names the task).
+        study: The ``optuna.Study`` (its ``metadata`` names the task).
         chosen: The strategy to retrain.
         directory: Where to write the model.
         device: Where to retrain (``"auto"``, ``"cpu"``, ``"cuda"``).
         force: Write into a ``directory`` that already holds files.
+        trusted: The task named by the study file the user gave (a user task is imported
+            only when it is this one, or with ``trust_task``).
+        trust_task: Import the study's user task even without its study file.
+        threads: Torch CPU threads for the retraining.
+        progress: Where to show the retraining's progress (None: nowhere).
 
     Raises:
         MissingTaskError: The study does not record its task.
+        UntrustedTaskError: The study's task is a user task nobody vouched for.
         FileExistsError: ``directory`` holds files and ``force`` is False.
+        ValueError: ``directory`` or a file name the export writes there is a symbolic link.
         RuntimeError: The retraining did not complete.
     """
-    metadata = study_attrs.get("metadata") or {}
+    metadata = study.user_attrs.get("metadata") or {}
     task_name = metadata.get("task")
     if not task_name:
         raise MissingTaskError("the study does not record its task (metadata.task)")
-    folder = Path(directory).expanduser()
-    if not force and (folder.is_file() or (folder.is_dir() and any(folder.iterdir()))):
-        raise FileExistsError(
-            f"{folder} already exists and is not empty: export into a new folder, or pass "
-            "force=True to write over it"
-        )
+    check_task_trust(str(task_name), trusted=trusted, trust_task=trust_task)
     from paretune import trainers  # imports torch: only when exporting
 
+    folder = trainers.check_export_dir(directory, names=trainers.EXPORT_FILES, force=force)
     task = trainers.get_task(
         str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
     )
     strategy = trainers.strategy_from_params(chosen.strategy, task=task)
-    result = trainers.train(task, strategy, device=device, fit_on_validation=True, keep_model=True)
-    if result.status is not trainers.TrainStatus.COMPLETED:
-        raise RuntimeError(
-            f"retraining trial {chosen.number} ended {result.status.value}: {result.reason}"
+    with _torch_threads(threads):
+        shown = (
+            _RetrainProgress(trial=chosen.number, epochs=strategy.epochs, stream=progress)
+            if progress is not None
+            else None
         )
-    path = trainers.export_model(folder, result=result, task=task)
-    reloaded = trainers.load_exported(path)
-    if task.regression:  # no accuracy: the task's metrics on the test split instead
-        reloaded_accuracy = math.nan
-    else:
-        reloaded_accuracy = trainers.evaluate(reloaded.model, task, split="test")
+        try:
+            result = trainers.train(
+                task,
+                strategy,
+                device=device,
+                fit_on_validation=True,
+                keep_model=True,
+                report=shown.report if shown is not None else None,
+            )
+        finally:
+            if shown is not None:
+                shown.close()
+        if result.status is not trainers.TrainStatus.COMPLETED:
+            raise RuntimeError(
+                f"retraining trial {chosen.number} ended {result.status.value}: {result.reason}"
+            )
+        provenance = trainers.Provenance(
+            study=study.study_name,
+            trial=chosen.number,
+            validation=_validation(study, chosen),
+            fit_on_validation=True,
+            threads=threads,
+            data_dir=metadata.get("data_dir"),
+        )
+        path = trainers.export_model(
+            folder, result=result, task=task, provenance=provenance, force=force
+        )
+    measured = json.loads((Path(path) / "metrics.json").read_text(encoding="utf-8"))
+
+    def number(value: Any) -> float:
+        return float(value) if is_number(value) else math.nan
+
+    def median(key: str) -> float:
+        entry = measured.get(key) or {}
+        return number(entry.get("median_ms"))
+
     return Export(
         directory=Path(path),
         trial=chosen.number,
         task=str(task_name),
-        test_metrics={k: v for k, v in result.metrics.items() if k.startswith("test_")},
-        test_accuracy=result.test_accuracy,
-        reloaded_test_accuracy=reloaded_accuracy,
+        val_accuracy=number(measured.get("val_accuracy")),
+        test_metrics={k: number(v) for k, v in (measured.get("test_metrics") or {}).items()},
+        test_accuracy=number(measured.get("test_accuracy")),
         sparsity=result.sparsity,
         size_bits=result.size_bits,
         bitops=result.bitops,
         latency_ms=result.latency_ms,
+        latency_cpu_onnxruntime_ms=median("latency_cpu_onnxruntime"),
+        latency_cpu_torch_ms=median("latency_cpu_torch"),
+        train_seconds=result.train_seconds,
+        threads=threads,
+        onnx_skipped=str((measured.get("onnx") or {}).get("skipped") or ""),
     )

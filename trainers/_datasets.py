@@ -8,18 +8,21 @@ with a fixed seed (stratified), inputs standardized with training-split statisti
 from __future__ import annotations
 
 import gzip
-import pickle
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import numpy as np
 import torch
 
+from ._preprocessing import Preprocessing
+from ._safe_unpickle import load_arrays
 from ._task import DataSplits
 
 __all__ = [
     "CIFAR10_FILES",
+    "CIFAR10_PREPROCESSING",
     "MNIST_FILES",
+    "MNIST_PREPROCESSING",
     "check_files",
     "cifar10_splits",
     "digits_splits",
@@ -38,6 +41,22 @@ CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 _CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32).reshape(1, 3, 1, 1)
 _CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32).reshape(1, 3, 1, 1)
 
+#: What :func:`mnist_splits` does to the raw pixels (the preprocessing of the MNIST tasks).
+MNIST_PREPROCESSING = Preprocessing(
+    mean=(0.1307 * 255,),
+    std=(0.3081 * 255,),
+    description="pixels 0-255 (the idx file's bytes as floats), shape 1x28x28; "
+    "(x / 255 - 0.1307) / 0.3081 with MNIST's mean and std",
+)
+#: What :func:`cifar10_splits` does to the raw pixels (per RGB channel).
+CIFAR10_PREPROCESSING = Preprocessing(
+    mean=tuple(float(m) * 255 for m in _CIFAR_MEAN.flatten()),
+    std=tuple(float(s) * 255 for s in _CIFAR_STD.flatten()),
+    description="pixels 0-255 (the batches' bytes as floats), shape 3x32x32 (RGB); "
+    "(x / 255 - mean) / std per channel with CIFAR-10's mean (0.4914, 0.4822, 0.4465) "
+    "and std (0.2470, 0.2435, 0.2616)",
+)
+
 
 def _tensors(
     x_train: np.ndarray,
@@ -46,6 +65,7 @@ def _tensors(
     y_val: np.ndarray,
     x_test: np.ndarray,
     y_test: np.ndarray,
+    preprocessing: Preprocessing | None = None,
 ) -> DataSplits:
     def fx(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
@@ -60,11 +80,13 @@ def _tensors(
         y_val=fy(y_val),
         x_test=fx(x_test),
         y_test=fy(y_test),
+        preprocessing=preprocessing,
     )
 
 
-def _split3(x: np.ndarray, y: np.ndarray, *, seed: int) -> DataSplits:
-    """60 / 20 / 20 stratified split, standardized with the training split's mean and std."""
+def _split3(x: np.ndarray, y: np.ndarray, *, seed: int, raw: str) -> DataSplits:
+    """60 / 20 / 20 stratified split, standardized with the training split's mean and std
+    (``raw`` says what the raw inputs are, for the recorded :class:`Preprocessing`)."""
     from sklearn.model_selection import train_test_split  # lazy: scikit-learn imports in ~1.5 s
 
     x_train, x_rest, y_train, y_rest = train_test_split(
@@ -74,8 +96,22 @@ def _split3(x: np.ndarray, y: np.ndarray, *, seed: int) -> DataSplits:
         x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed
     )
     mean, std = float(x_train.mean()), float(x_train.std()) or 1.0
+    # the float32 numbers the arithmetic below really uses
+    mean32, std32 = float(np.float32(mean)), float(np.float32(std))
+    preprocessing = Preprocessing(
+        mean=(mean32,),
+        std=(std32,),
+        description=f"{raw}, standardized with the training split's mean and std "
+        f"(split seed {seed})",
+    )
     return _tensors(
-        (x_train - mean) / std, y_train, (x_val - mean) / std, y_val, (x_test - mean) / std, y_test
+        (x_train - mean) / std,
+        y_train,
+        (x_val - mean) / std,
+        y_val,
+        (x_test - mean) / std,
+        y_test,
+        preprocessing,
     )
 
 
@@ -97,7 +133,8 @@ def digits_splits(*, split_seed: int = 0, image: bool = False) -> DataSplits:
     x = bunch.data.astype(np.float32)
     if image:
         x = x.reshape(-1, 1, 8, 8)
-    return _split3(x, bunch.target, seed=split_seed)
+    shape = "1x8x8" if image else "64 features"
+    return _split3(x, bunch.target, seed=split_seed, raw=f"pixel values 0-16, {shape}")
 
 
 def synthetic_splits(
@@ -125,7 +162,9 @@ def synthetic_splits(
         n_classes=n_classes,
         random_state=seed,
     )
-    return _split3(x.astype(np.float32), y, seed=seed)
+    return _split3(
+        x.astype(np.float32), y, seed=seed, raw="make_classification's features as generated"
+    )
 
 
 def _find(directory: Path, name: str, *, dataset: str) -> Path:
@@ -245,12 +284,16 @@ def mnist_splits(
 
 
 def _cifar_batch(directory: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    where = f"CIFAR-10 file {str(_find(directory, name, dataset='CIFAR-10'))!r}"
     with _open(directory, name, dataset="CIFAR-10") as stream:
-        batch: dict[Any, Any] = pickle.load(stream, encoding="bytes")
+        # never pickle.load: a batch is data, read without running anything it names
+        batch = load_arrays(stream, source=where)
+    if not isinstance(batch, dict):
+        raise ValueError(f"{where} holds a {type(batch).__name__}, not a dict of data and labels.")
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:
-        raise ValueError(f"CIFAR-10 file {name!r} has no 'data' / 'labels' entries.")
+        raise ValueError(f"{where} has no 'data' / 'labels' entries.")
     x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
     return x, np.asarray(labels, dtype=np.int64)
 

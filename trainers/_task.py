@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset, IterableDataset
 
 from ._metrics import Metric, check_metrics
+from ._preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     from ._result import Reporter, TrainResult
@@ -32,7 +33,9 @@ __all__ = ["DataSplits", "DatasetSplits", "LoaderOptions", "Task"]
 class DataSplits:
     """Train / validation / test tensors (inputs float, labels int64), on the CPU.
 
-    The test split is only ever used to report ``test_accuracy``.
+    The test split is only ever used to report ``test_accuracy``. ``preprocessing`` says how
+    the loader made these inputs from raw ones when it computed that from the data itself
+    (digits: the training split's mean and std); an export puts it in front of the model.
     """
 
     x_train: torch.Tensor
@@ -41,8 +44,14 @@ class DataSplits:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    preprocessing: Preprocessing | None = None
 
     def __post_init__(self) -> None:
+        if self.preprocessing is not None and not isinstance(self.preprocessing, Preprocessing):
+            raise ValueError(
+                "The 'preprocessing' parameter of DataSplits must be a Preprocessing or None. "
+                f"Got {self.preprocessing!r} instead."
+            )
         for split in ("train", "val", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if len(x) != len(y):
@@ -205,6 +214,10 @@ class Task:
             reported as ``val_<name>`` and may be a study objective.
         params: The task's own parameters (:class:`TaskParam`), searched like strategy
             fields; ``build_model(dropout, **values)`` receives them when there are any.
+        preprocessing: How raw inputs become the model's inputs (a :class:`Preprocessing`:
+            mean and std, per feature or channel), when the data loader normalizes them with
+            fixed numbers; statistics of the data itself go on ``DataSplits.preprocessing``.
+            An export takes raw inputs through it (:meth:`input_preprocessing`).
 
     Examples:
         >>> from paretune.trainers import get_task
@@ -238,6 +251,7 @@ class Task:
     micro_batch: int | None = None
     params: tuple[TaskParam, ...] = ()
     metrics: tuple[str | Metric, ...] = ("accuracy",)
+    preprocessing: Preprocessing | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -280,6 +294,11 @@ class Task:
             raise ValueError(
                 "The 'prunable' parameter of Task must be a callable (name, module) -> bool "
                 f"or None. Got {self.prunable!r} instead."
+            )
+        if self.preprocessing is not None and not isinstance(self.preprocessing, Preprocessing):
+            raise ValueError(
+                "The 'preprocessing' parameter of Task must be a Preprocessing or None. "
+                f"Got {self.preprocessing!r} instead."
             )
 
     def _check_transfer_fields(self) -> None:
@@ -326,6 +345,23 @@ class Task:
         if self.build_model is None:
             raise ValueError(f"Task {self.name!r} replays recorded results; it has no model.")
         return self.build_model(dropout)
+
+    def input_preprocessing(self) -> Preprocessing | None:
+        """How raw inputs become this task's model inputs: ``preprocessing``, else that of
+        the loaded data (``DataSplits.preprocessing``; loads an in-memory task's data), else
+        None (the model takes its inputs as the data gives them).
+
+        Examples:
+            >>> from paretune.trainers import get_task
+            >>> print(get_task("digits-mlp").input_preprocessing())
+            (x - 4.87626) / 6.00886: pixel values 0-16, 64 features, standardized with the
+            training split's mean and std (split seed 0)
+        """
+        if self.preprocessing is not None:
+            return self.preprocessing
+        if self.load_data is not None:
+            return self.data().preprocessing
+        return None
 
     @property
     def streams(self) -> bool:

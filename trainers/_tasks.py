@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._datasets import (
+    CIFAR10_PREPROCESSING,
+    MNIST_PREPROCESSING,
     check_files,
     cifar10_splits,
     digits_splits,
@@ -131,12 +135,31 @@ replay:PATH, package.module:factory.
     )
 
 
+def _search_working_directory() -> str:
+    """Put the working directory at the end of ``sys.path`` (once) and return it.
+
+    A user task ``mytasks:make_task`` finds ``mytasks.py`` in the folder where paretune runs,
+    after the installed packages: a ``sklearn.py`` there never shadows scikit-learn. Only
+    resolving a user task does this (commands that only read a study never do); worker
+    processes started afterwards inherit the path.
+    """
+    cwd = os.getcwd()
+    here = os.path.realpath(cwd)
+    if not any(os.path.realpath(entry or os.curdir) == here for entry in sys.path):
+        sys.path.append(cwd)
+    return cwd
+
+
 def _user_task(name: str, *, data_dir: str | None, options: dict[str, Any]) -> Task:
     module_name, _, attribute = name.partition(":")
+    cwd = _search_working_directory()
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"Cannot import the module of task {name!r}: {error}") from error
+        raise ValueError(
+            f"Cannot import the module of task {name!r}: {error} (searched the installed "
+            f"packages, then the working directory {cwd})"
+        ) from error
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise ValueError(f"Module {module_name!r} has no callable {attribute!r} (task {name!r}).")
@@ -308,6 +331,7 @@ def _mnist(
             num_classes=10,
             options=dict(options),
             params=params,
+            preprocessing=MNIST_PREPROCESSING,
         )
 
     return build
@@ -331,6 +355,7 @@ def _cifar10_resnet20(data_dir: str | None, options: Mapping[str, Any]) -> Task:
         num_classes=10,
         augment=cifar_augment if options["augment"] else None,
         options=dict(options),
+        preprocessing=CIFAR10_PREPROCESSING,
     )
 
 

@@ -300,8 +300,9 @@ def test_export_a_selection_and_a_front_trial(
     exported = result.export(selection, tmp_path / "model", device="cpu")
     assert isinstance(exported, Export)
     assert exported.directory == tmp_path / "model" and exported.trial == selection.chosen.number
-    assert exported.reloaded_test_accuracy == exported.test_accuracy
     loaded = trainers.load_exported(exported.directory)
+    assert exported.test_accuracy == loaded.metrics["test_accuracy"]
+    assert exported.val_accuracy == selection.chosen.accuracy  # the study's, not the retrain's
     assert loaded.strategy.lr == selection.chosen.strategy["lr"]
     with pytest.raises(FileExistsError, match="force=True"):
         result.export(selection, tmp_path / "model")

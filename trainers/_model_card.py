@@ -1,0 +1,241 @@
+"""``MODEL_CARD.md``: an export's figures, preprocessing and the lines that run it.
+
+The card is drawn from the ``metrics.json`` document alone, so both always say the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["model_card"]
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if not isinstance(value, int | float) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        return "not measured"
+    return f"{value:.{digits}f}"
+
+
+def _size(bits: float) -> str:
+    """``41,324 bits (5.17 kB)``: exact enough to tell two front rows apart."""
+    return f"{bits:,.0f} bits ({bits / 8000:.2f} kB)"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g} ms" if value >= 0.01 else f"{value * 1000:.3g} us"
+
+
+def _latency(entry: Mapping[str, Any] | None) -> str:
+    if not entry:
+        return "not measured"
+    return (
+        f"median {_ms(entry['median_ms'])} (interquartile range {_ms(entry['spread_ms'])}, "
+        f"{entry['repeats']} runs)"
+    )
+
+
+def _shape(shape: Sequence[int] | None) -> str:
+    return "(batch, " + ", ".join(str(n) for n in shape) + ")" if shape else "(batch, ...)"
+
+
+def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -> list[str]:
+    task, options = document["task"], document["task_options"]
+    builtin = document.get("builtin_task", True)
+    lines = ["```python", "import torch"]
+    if builtin:
+        lines += ["from paretune.trainers import load_exported", ""]
+        lines.append(f"model = load_exported({folder!r}).model")
+    else:
+        lines += ["from paretune.trainers import get_task, load_exported", ""]
+        lines.append(f"task = get_task({task!r}, options={dict(options)!r})  # your own code")
+        lines.append(f"model = load_exported({folder!r}, task=task).model")
+    sizes = ", ".join(str(n) for n in (1, *shape))
+    lines += [
+        f"raw = torch.zeros({sizes})  # a batch of raw inputs (see Inputs)",
+        "print(model(raw).argmax(dim=1))" if document.get("classifier") else "print(model(raw))",
+        "```",
+    ]
+    return lines
+
+
+def _code_onnx(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -> list[str]:
+    onnx = document["onnx"]
+    sizes = ", ".join(str(n) for n in (1, *shape))
+    out = f"session.run(None, {{{onnx['input']!r}: raw}})[0]"
+    return [
+        "```python",
+        "import numpy as np",
+        "import onnxruntime as ort",
+        "",
+        f"session = ort.InferenceSession({str(Path(folder) / onnx['file'])!r})",
+        f"raw = np.zeros(({sizes}{',' if len(shape) == 0 else ''}), dtype=np.float32)"
+        "  # a batch of raw inputs (see Inputs)",
+        f"print({out}.argmax(axis=1))" if document.get("classifier") else f"print({out})",
+        "```",
+    ]
+
+
+def _figures(document: Mapping[str, Any]) -> list[str]:
+    study, trial = document.get("study"), document.get("trial")
+    validation = document.get("validation") or {}
+    rows = []
+    for key, value in validation.items():
+        name = "validation accuracy" if key == "val_accuracy" else f"validation {key[4:]}"
+        rows.append((name, f"{_number(value)} ({document['validation_source']})"))
+    if not validation:
+        rows.append(("validation accuracy", document["validation_source"]))
+    tests = document.get("test_metrics") or {}
+    for key, value in tests.items():
+        name = "test accuracy" if key == "test_accuracy" else f"test {key[5:]}"
+        rows.append((name, f"{_number(value)} (this exported model, measured once)"))
+    data = "train + validation splits" if document.get("fit_on_validation") else "train split"
+    threads = document["threads"]
+    rows += [
+        ("epochs", str(document["epochs"])),
+        (
+            "training time",
+            f"{document['train_seconds']:.2f} s on {document['device']} with {threads} torch "
+            f"thread{'s' if threads != 1 else ''} ({data})",
+        ),
+        ("size", _size(document["size_bits"])),
+        ("sparsity", f"{document['sparsity']:.1%} of the linear / convolution weights are zero"),
+        ("params", f"{document['params']:,} ({document['nonzero_params']:,} nonzero)"),
+        ("BitOps", f"{document['bitops']:.4g} per sample"),
+        (f"latency, training device ({document['device']})", _ms(document["latency_ms"])),
+        ("latency, CPU, torch, 1 thread", _latency(document.get("latency_cpu_torch"))),
+        (
+            "latency, CPU, ONNX Runtime, 1 thread",
+            _latency(document.get("latency_cpu_onnxruntime")),
+        ),
+    ]
+    title = "| figure | value |"
+    if study is not None:
+        title = f"| figure (study {study!r}, trial {trial}) | value |"
+    return [title, "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def _onnx(document: Mapping[str, Any]) -> list[str]:
+    onnx = document["onnx"]
+    if "skipped" in onnx:
+        return [f"ONNX skipped: {onnx['skipped']}."]
+    agreement = onnx.get("agreement")
+    same = f", the same class on {agreement:.1%} of them" if agreement is not None else ""
+    return [
+        f"`{onnx['file']}` ({onnx['bytes']:,} bytes; {onnx['float_bytes']:,} with float32 "
+        f"weights), opset {onnx['opset']}, made by torch's {onnx['exporter']} exporter. "
+        f"{onnx['int8_layers']} layer(s) store their weights as int8 codes read through "
+        f"`DequantizeLinear` (one scale per output channel; pruned weights are zeros), "
+        f"{onnx['float_layers']} as float32. Its outputs differ from torch's by at most "
+        f"{onnx['max_abs_diff']:.2g} on {document['checked_inputs']} test inputs{same}."
+    ]
+
+
+def _note(document: Mapping[str, Any]) -> str:
+    timing = "Latencies are batch-1 forward passes after warm-up; on a busy machine they are noisy."
+    if document.get("study") is not None and document.get("fit_on_validation"):
+        return (
+            "The validation figures are the study's, measured when the trial trained on the "
+            "training split alone; this model was retrained on train + validation, so its own "
+            f"validation figures would mean nothing. {timing}"
+        )
+    return timing
+
+
+def model_card(document: Mapping[str, Any], *, directory: str) -> str:
+    """The markdown of ``MODEL_CARD.md`` for the ``metrics.json`` ``document``.
+
+    Args:
+        document: What ``metrics.json`` holds.
+        directory: The export's folder as the user named it (in the code lines).
+    """
+    study, trial = document.get("study"), document.get("trial")
+    title = f"# Model card: {document['task']}"
+    if study is not None:
+        title += f" (study {study!r}, trial {trial})"
+    shape = document.get("input_shape") or []
+    preprocessing = document.get("preprocessing")
+    if preprocessing:
+        values = ", ".join(f"{v:.6g}" for v in preprocessing["mean"])
+        spreads = ", ".join(f"{v:.6g}" for v in preprocessing["std"])
+        along = " per feature / channel (dimension 1)" if len(preprocessing["mean"]) > 1 else ""
+        prep = [
+            f"Raw inputs: {preprocessing['description']}.",
+            "",
+            f"The model normalizes them itself, first thing: `(x - mean) / std` with mean "
+            f"`{values}` and std `{spreads}`{along}. Feed raw inputs; do not normalize them "
+            "again.",
+        ]
+    else:
+        prep = ["The model takes its inputs as the task's data gives them (no preprocessing)."]
+    output = (
+        "class scores (logits); the predicted class is the argmax"
+        if document.get("classifier")
+        else "the model's prediction"
+    )
+    strategy = document["strategy"]
+    lines = [
+        title,
+        "",
+        document.get("description") or "",
+        "",
+        f"Exported {document['exported_at']} by paretune {document['versions']['paretune']} "
+        f"(torch {document['versions']['torch']}). Every figure below is in `metrics.json`.",
+        "",
+        "## Inputs and outputs",
+        "",
+        f"Input `input`: float32, shape {_shape(shape)}.",
+        "",
+        *prep,
+        "",
+        f"Output `output`: {output}.",
+        "",
+        "## Run it",
+        "",
+        "With torch (paretune installed; no pickled code is loaded):",
+        "",
+        *_code_torch(document, directory, shape),
+        "",
+    ]
+    if "skipped" not in document["onnx"]:
+        lines += [
+            "With ONNX Runtime (numpy only):",
+            "",
+            *_code_onnx(document, directory, shape),
+            "",
+        ]
+    lines += [
+        "## Figures",
+        "",
+        *_figures(document),
+        "",
+        _note(document),
+        "",
+        "## ONNX",
+        "",
+        *_onnx(document),
+        "",
+        "## Strategy",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in strategy.items() if v is not None),
+        "",
+        "## Files",
+        "",
+        "- `weights.pt`: tensors only (read with `torch.load(weights_only=True)`): the nonzero "
+        "linear / convolution weights as integer codes with one scale per output channel "
+        "(when bits < 32) and a bit mask of where they are, and every other parameter;",
+        "- `export.json`: the task and strategy the architecture is rebuilt from, and the "
+        "preprocessing;",
+        "- `model.onnx`: the same model for ONNX Runtime (raw inputs);",
+        "- `strategy.json`, `metrics.json`, this card.",
+        "",
+        "size_bits = nonzero linear / convolution weights x bits + other parameters x 32.",
+        "",
+    ]
+    return "\n".join(lines)
