@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from paretune.search import build_report_data, write_report
+from paretune.search.report import plural
 from paretune.studies._study_args import UsageError, add_study_arguments, open_existing_study
 
-__all__ = ["add_parser", "default_output", "run"]
+__all__ = ["add_parser", "default_output", "run", "study_args"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,6 +57,22 @@ def default_output(study_name: str) -> Path:
     return Path("reports") / f"{safe}.html"
 
 
+def study_args(args: argparse.Namespace) -> list[str]:
+    """The arguments that named the study, to repeat in the commands the report shows.
+
+    Examples:
+        >>> study_args(argparse.Namespace(study="digits-quick", storage="sqlite:///q.db",
+        ...                               study_name=None))
+        ['digits-quick', '--storage', 'sqlite:///q.db']
+    """
+    named = [args.study] if args.study else []
+    if args.storage:
+        named += ["--storage", args.storage]
+    if args.study_name:
+        named += ["--study", args.study_name]
+    return named
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the report and print where it is."""
     if args.importance_trials < 3:
@@ -63,14 +80,21 @@ def run(args: argparse.Namespace) -> int:
             f"--importance-trials must be an integer >= 3 (got {args.importance_trials})"
         )
     study = open_existing_study(args)
+    if args.output is not None and Path(args.output).is_dir():
+        suggested = Path(args.output) / default_output(study.study_name).name
+        raise UsageError(
+            f"-o: {args.output} is a folder; name the HTML file to write ({suggested.as_posix()})"
+        )
     start = time.perf_counter()
     data = build_report_data(study, max_importance_trials=args.importance_trials)
-    path = write_report(data, args.output or default_output(study.study_name))
+    path = write_report(
+        data, args.output or default_output(study.study_name), study_args=study_args(args)
+    )
     seconds = time.perf_counter() - start
     s = data.summary
     print(
         f"study {s.study_name}: {s.n_complete} complete, {s.n_pruned} pruned, "
-        f"{s.n_failed} failed; {len(data.front)} strategies on the Pareto front"
+        f"{s.n_failed} failed; {plural(len(data.front), 'strategy')} on the Pareto front"
     )
     size = path.stat().st_size / 1e6
     print(f"report written in {seconds:.1f} s ({size:.1f} MB): {path.resolve()}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,18 @@ from paretune.search import (
     format_quantity,
     study_quality,
 )
-from paretune.studies._api_select import CLI, Bound, MissingTaskError, choose, export_candidate
+from paretune.studies._api_select import (
+    CLI,
+    Bound,
+    MissingTaskError,
+    UntrustedTaskError,
+    check_task_trust,
+    choose,
+    export_candidate,
+)
+from paretune.studies._builtin import resolve_study
+from paretune.studies._checks import Where
+from paretune.studies._preflight import check_device
 from paretune.studies._study_args import (
     EXIT_OK,
     UsageError,
@@ -27,6 +39,11 @@ from paretune.studies._study_args import (
     open_existing_study,
 )
 from paretune.studies._table import format_number
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 __all__ = ["EXIT_NOTHING_FEASIBLE", "add_parser", "run", "selection_to_dict"]
 
@@ -78,7 +95,21 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--export",
         metavar="DIR",
-        help="retrain the chosen strategy on train+validation and export the model to DIR",
+        help="retrain the chosen strategy on train+validation (like a trial: one torch "
+        "thread) and export it to DIR: raw-input model, weights-only weights.pt, model.onnx, "
+        "MODEL_CARD.md; DIR must be new or empty",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --export: write into a DIR that already holds files (never through a "
+        "symbolic link)",
+    )
+    parser.add_argument(
+        "--trust-task",
+        action="store_true",
+        help="with --export: import the study's user task (package.module:factory) named "
+        "only by its storage; without it, give the study file that names the task",
     )
     parser.add_argument(
         "--device", default="auto", metavar="D", help="device for --export (auto, cpu, cuda)"
@@ -145,6 +176,10 @@ def selection_to_dict(
             {**_candidate_dict(s.candidate, quality), "misses": dict(s.misses)}
             for s in selection.closest
         ],
+        "timing_noise": [
+            noise.to_dict(around=selection.chosen.number if selection.chosen else None)
+            for noise in selection.timing
+        ],
     }
     if quality.key != "val_accuracy":
         document["metric"] = quality.key
@@ -187,6 +222,9 @@ def _print_text(selection: Selection, objectives: Sequence[str], quality: Qualit
         print(f"{quality.key} {chosen.accuracy:.4g} ({better}); {quality.test_key} {measured}")
     for name, value in chosen.costs.items():
         print(f"  {name:<15} {format_quantity(value, cost=name)}")
+    for noise in selection.timing:  # a time objective that cannot tell the front apart
+        if noise.involving(chosen.number):
+            print(f"note: {noise.note(around=chosen.number)}")
     print("strategy:")
     for key, value in chosen.strategy.items():
         if value is not None:  # sub-parameters that do not apply to this strategy
@@ -194,10 +232,68 @@ def _print_text(selection: Selection, objectives: Sequence[str], quality: Qualit
             print(f"  {key:<15} {shown_value}")
 
 
+def _print_export_tail(exported: dict[str, Any]) -> None:
+    """Latencies, threads and the ONNX file (or why there is none) of an export."""
+    onnx_ms, torch_ms = exported["latency_cpu_onnxruntime_ms"], exported["latency_cpu_torch_ms"]
+    threads = exported["threads"]
+    print(
+        f"retrained in {exported['train_seconds']:.2f} s with {threads} torch "
+        f"thread{'s' if threads != 1 else ''}; batch-1 CPU latency (1 thread): torch "
+        f"{torch_ms:.3g} ms"
+        + (f", ONNX Runtime {onnx_ms:.3g} ms" if math.isfinite(onnx_ms) else "")
+    )
+    if exported["onnx_skipped"]:
+        print(f"ONNX skipped: {exported['onnx_skipped']}")
+    else:
+        print(f"ONNX: {exported['onnx']}; model card: {exported['directory']}/MODEL_CARD.md")
+
+
+def _file_task(ref: str | None) -> str | None:
+    """The task the study file ``ref`` names (None without a file, or a built-in study's)."""
+    if ref is None:
+        return None
+    path, _ = resolve_study(ref)
+    try:
+        task = tomllib.loads(path.read_text(encoding="utf-8")).get("task")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # reading the study's location already named what is wrong
+    return task if isinstance(task, str) else None
+
+
+def _check_export(args: argparse.Namespace, study: Any) -> str | None:
+    """Refuse ``--export`` early (exit 2): a user task nobody vouched for, or a folder that
+    may not be written. Returns the task the study file names."""
+    if not args.export:
+        for flag, given in (("--force", args.force), ("--trust-task", args.trust_task)):
+            if given:
+                raise UsageError(f"{flag}: applies to an export, so it needs --export DIR")
+        return None
+    trusted = _file_task(args.study)
+    task = (study.user_attrs.get("metadata") or {}).get("task")
+    try:
+        if task:
+            check_task_trust(str(task), trusted=trusted, trust_task=args.trust_task)
+        from paretune.trainers import EXPORT_FILES, check_export_dir  # imports torch
+
+        check_export_dir(args.export, names=EXPORT_FILES, force=args.force)
+    except UntrustedTaskError as error:
+        raise UsageError(f"--export: {error}") from None
+    except FileExistsError as error:
+        raise UsageError(
+            f"--export {args.export}: {str(error).replace('force=True', '--force')}"
+        ) from None
+    except ValueError as error:
+        raise UsageError(f"--export {args.export}: {error}") from None
+    return trusted
+
+
 def run(args: argparse.Namespace) -> int:
     """Choose, print, and export."""
     min_accuracy = _min_accuracy(args.min_accuracy)
     study = open_existing_study(args)
+    if args.export:  # a device this machine lacks is bad input, refused before retraining
+        check_device(Where("--device"), args.device)
+    trusted = _check_export(args, study)
     quality = study_quality(study)
     objectives = list(study.user_attrs.get("objectives") or ["accuracy"])
     try:
@@ -217,9 +313,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"retraining trial {selection.chosen.number} on train+validation ...")
         try:
             exported = export_candidate(
-                study.user_attrs, selection.chosen, args.export, device=args.device, force=True
+                study,
+                selection.chosen,
+                args.export,
+                device=args.device,
+                force=args.force,
+                trusted=trusted,
+                trust_task=args.trust_task,
+                progress=sys.stderr,
             )
-        except MissingTaskError as error:
+        except (MissingTaskError, UntrustedTaskError) as error:
             raise UsageError(f"--export: {error}") from None
         document["export"] = exported.to_dict()
         if args.mlflow:
@@ -245,8 +348,10 @@ def run(args: argparse.Namespace) -> int:
         elif exported_doc:
             print(
                 f"exported to {exported_doc['directory']}: test accuracy "
-                f"{exported_doc['test_accuracy']:.4f} (reloaded: "
-                f"{exported_doc['reloaded_test_accuracy']:.4f}), sparsity "
-                f"{exported_doc['sparsity']:.1%}, size {exported_doc['size_bits']:.0f} bits"
+                f"{exported_doc['test_accuracy']:.4f} (validation accuracy in the study "
+                f"{exported_doc['val_accuracy']:.4f}), sparsity "
+                f"{exported_doc['sparsity']:.1%}, size {exported_doc['size_bits']:,.0f} bits"
             )
+        if exported_doc:
+            _print_export_tail(exported_doc)
     return EXIT_OK if selection.chosen is not None else EXIT_NOTHING_FEASIBLE

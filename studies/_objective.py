@@ -31,7 +31,7 @@ def trial_outcome(result: TrainResult) -> TrialOutcome:
     Completed -> COMPLETE, stopped by the reporter -> PRUNED, diverged -> FAIL (with the
     trainer's reason); every measurement, each task metric (``val_rmse``, ``test_rmse`` ...),
     the curve and the strategy are carried over. A regression task's accuracies (NaN) are left
-    out.
+    out, and so is a ``latency_ms_spread`` that was not measured (a replayed run).
 
     Examples:
         >>> from paretune.trainers import Strategy, TrainResult, TrainStatus
@@ -51,8 +51,8 @@ def trial_outcome(result: TrainResult) -> TrialOutcome:
         TrainStatus.DIVERGED: OutcomeState.FAIL,
     }[result.status]
     measurements: dict[str, float] = {name: getattr(result, name) for name in MEASUREMENTS}
-    for name in ("val_accuracy", "test_accuracy"):
-        if math.isnan(measurements[name]):  # a regression task has no accuracy
+    for name in ("val_accuracy", "test_accuracy", "latency_ms_spread"):
+        if math.isnan(measurements[name]):  # no accuracy (regression), no spread (replay)
             del measurements[name]
     measurements.update(result.metrics)
     return TrialOutcome(

@@ -13,10 +13,13 @@ from __future__ import annotations
 from ._checks_task import check_task
 from ._cost import (
     COST_SAMPLES,
+    LATENCY_PRECISION,
     Example,
+    Latency,
     LayerStats,
     layer_stats,
     measure_cost,
+    measure_latency,
     measure_latency_ms,
     planned_cost,
     prunable_layers,
@@ -27,7 +30,9 @@ from ._cost import (
 from ._data import seed_worker
 from ._datasets import (
     CIFAR10_FILES,
+    CIFAR10_PREPROCESSING,
     MNIST_FILES,
+    MNIST_PREPROCESSING,
     check_files,
     cifar10_splits,
     digits_splits,
@@ -46,7 +51,16 @@ from ._distributed import (
     loss_weight,
 )
 from ._evaluate import Split, evaluate, predict, split_accuracy
-from ._export import ExportedModel, export_model, load_exported, pack_weight, unpack_weight
+from ._export import (
+    EXPORT_FILES,
+    ExportedModel,
+    Provenance,
+    export_model,
+    load_exported,
+    pack_weight,
+    unpack_weight,
+)
+from ._export_dir import check_export_dir
 from ._init import INIT_LAYERS, Init, initialize
 from ._layers import (
     LAYER_TYPES,
@@ -73,6 +87,7 @@ from ._optimizers import (
     optimizer_info,
     register_optimizer,
 )
+from ._preprocessing import Normalize, Preprocessing
 from ._pruning import MagnitudePruner, cubic_sparsity, global_magnitude_masks
 from ._quant import (
     QuantConv1d,
@@ -85,7 +100,13 @@ from ._quant import (
     prepare_quantization,
     quantize_weight,
 )
-from ._replay import FORMAT_VERSION, make_replay_task, write_replay_table
+from ._replay import (
+    FORMAT_VERSION,
+    ReplayRun,
+    make_replay_task,
+    missing_replay_columns,
+    write_replay_table,
+)
 from ._result import COST_NAMES, Reporter, TrainResult, TrainStatus
 from ._schedules import (
     ScheduleInfo,
@@ -118,6 +139,7 @@ __all__ = [
     "BIT_WIDTHS",
     "BatchStep",
     "CIFAR10_FILES",
+    "CIFAR10_PREPROCESSING",
     "COST_NAMES",
     "COST_SAMPLES",
     "DISTILL_ALPHA",
@@ -126,27 +148,35 @@ __all__ = [
     "DatasetSplits",
     "Direction",
     "Example",
+    "EXPORT_FILES",
     "ExportedModel",
     "FORMAT_VERSION",
     "INIT_LAYERS",
     "GlobalBatchSampler",
     "Init",
+    "LATENCY_PRECISION",
     "LAYER_TYPES",
+    "Latency",
     "LayerFilter",
     "LayerStats",
     "LoaderOptions",
     "MNIST_FILES",
+    "MNIST_PREPROCESSING",
     "MagnitudePruner",
     "Metric",
+    "Normalize",
     "OptimizerInfo",
     "Precision",
+    "Preprocessing",
     "ProcessGroup",
+    "Provenance",
     "PrunableLayer",
     "QuantConv1d",
     "QuantConv2d",
     "QuantConv3d",
     "QuantLinear",
     "RegressionMLP",
+    "ReplayRun",
     "Reporter",
     "ScheduleInfo",
     "Split",
@@ -162,6 +192,7 @@ __all__ = [
     "build_task_model",
     "check_applies",
     "check_data_parallel",
+    "check_export_dir",
     "check_task",
     "check_files",
     "check_strategy_fits",
@@ -196,8 +227,10 @@ __all__ = [
     "loss_weight",
     "make_replay_task",
     "measure_cost",
+    "measure_latency",
     "measure_latency_ms",
     "metric_directions",
+    "missing_replay_columns",
     "mnist_splits",
     "mse_loss",
     "named_prunable_layers",

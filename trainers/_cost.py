@@ -16,7 +16,9 @@ Definitions (the same for the planned costs of :func:`static_cost` and the measu
   layer applied to a vector, the sequence length for one applied to a sequence, the output
   length / area / volume for a convolution, summed over every call of the layer) and
   ``act_bits`` is 32 when activations stay float.
-* ``latency_ms``: median of timed batch-1 forward passes on the device, after warm-up.
+* ``latency_ms``: median of timed batch-1 forward passes on the device, after warm-up, timed
+  until the median is known to a stated precision (:func:`measure_latency`); its spread
+  ``latency_ms_spread`` is the interquartile range of the timed passes.
 
 Uses are counted by forward hooks on the real layers during one pass over an example: a batch
 of the task's data (any number of samples, one tensor or several inputs), or zeros of the
@@ -26,10 +28,12 @@ layers for ``bitops``; the measured one counts the real nonzero weights of each 
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -48,7 +52,10 @@ __all__ = [
     "LayerStats",
     "layer_stats",
     "task_example",
+    "LATENCY_PRECISION",
+    "Latency",
     "measure_cost",
+    "measure_latency",
     "measure_latency_ms",
     "planned_cost",
     "prunable_layers",
@@ -58,6 +65,14 @@ __all__ = [
 
 #: Validation samples the cost is measured on (uses per weight are averaged over them).
 COST_SAMPLES = 8
+
+#: Target relative standard error of the measured median latency (2 %).
+LATENCY_PRECISION = 0.02
+
+#: Standard error of a median per interquartile range and per 1/sqrt(n): for a normal
+#: distribution the median's standard error is sqrt(pi / 2) x sigma / sqrt(n) and
+#: sigma = IQR / 1.349 (a robust estimate that one slow pass does not inflate).
+_MEDIAN_SE_PER_IQR = math.sqrt(math.pi / 2) / 1.349
 
 
 def prunable_layers(model: nn.Module, *, select: LayerFilter | None = None) -> list[PrunableLayer]:
@@ -236,19 +251,91 @@ def static_cost(task: Task, strategy: Strategy) -> dict[str, float]:
     return planned_cost(stats, strategy)
 
 
+class Latency(NamedTuple):
+    """A latency measurement: the median, its spread and how precisely it is known.
+
+    Attributes:
+        median_ms: Median milliseconds of a batch-1 forward pass (``latency_ms``).
+        spread_ms: Interquartile range of the timed passes in milliseconds
+            (``latency_ms_spread``): half of the passes took between the first and the third
+            quartile, whose distance this is.
+        repeats: Timed passes.
+        rel_error: Estimated relative standard error of the median,
+            ``0.93 x spread_ms / sqrt(repeats) / median_ms``.
+        precision: The relative standard error aimed at.
+        converged: Whether ``rel_error <= precision`` (False when a cap stopped the timing).
+    """
+
+    median_ms: float
+    spread_ms: float
+    repeats: int
+    rel_error: float
+    precision: float
+    converged: bool
+
+
+def _summary(times: Sequence[float], precision: float) -> Latency:
+    """Median, interquartile range and the median's relative standard error of ``times``."""
+    median = statistics.median(times)
+    if len(times) > 1:
+        first, _, third = statistics.quantiles(times, n=4, method="inclusive")
+    else:
+        first = third = median
+    spread = third - first
+    error = _MEDIAN_SE_PER_IQR * spread / math.sqrt(len(times)) / median if median > 0 else 0.0
+    return Latency(median, spread, len(times), error, precision, error <= precision)
+
+
 @torch.no_grad()
-def measure_latency_ms(
+def measure_latency(
     model: nn.Module,
     input_shape: Sequence[int] | None = None,
     *,
     example: Example | None = None,
     warmup: int = 5,
-    repeats: int = 21,
-) -> float:
-    """Median milliseconds of a batch-1 forward pass, after ``warmup`` untimed passes.
+    precision: float = LATENCY_PRECISION,
+    min_repeats: int = 21,
+    max_repeats: int = 1000,
+    max_seconds: float = 0.25,
+) -> Latency:
+    """Time batch-1 forward passes until their median is known to ``precision``.
 
+    After ``warmup`` untimed passes, passes are timed one by one (``time.perf_counter``; the
+    device is synchronized after each on CUDA). From ``min_repeats`` on, after every 10 more
+    passes, the timing stops when the median's estimated relative standard error (from the
+    interquartile range, see :class:`Latency`) is at most ``precision``, or when
+    ``max_repeats`` passes or ``max_seconds`` of timed passes are reached (then ``converged``
+    is False). On a tiny model that is a few milliseconds; the random state is not touched.
     The pass runs on zeros of ``input_shape`` or on the first sample of ``example``.
+
+    Args:
+        model: The model (timed in eval mode, its mode restored afterwards).
+        input_shape: Shape of one input sample.
+        example: A batch of inputs instead of ``input_shape`` (only its first sample is used).
+        warmup: Untimed passes first.
+        precision: Target relative standard error of the median (0.02: 2 %).
+        min_repeats: Timed passes at least.
+        max_repeats: Timed passes at most.
+        max_seconds: Time spent in timed passes at most (checked with the stopping rule).
+
+    Returns:
+        The :class:`Latency`.
+
+    Examples:
+        >>> latency = measure_latency(nn.Linear(4, 2), (4,))
+        >>> latency.median_ms > 0, latency.spread_ms >= 0, latency.repeats >= 21
+        (True, True, True)
     """
+    if not 0 < precision < 1:
+        raise ValueError(
+            f"The 'precision' parameter of measure_latency must be a float in (0, 1). "
+            f"Got {precision!r} instead."
+        )
+    if not 1 <= min_repeats <= max_repeats:
+        raise ValueError(
+            "The 'min_repeats' and 'max_repeats' parameters of measure_latency must satisfy "
+            f"1 <= min_repeats <= max_repeats. Got {min_repeats!r} and {max_repeats!r} instead."
+        )
     if example is not None:
         example = _map(example, lambda t: t[:1])
     x, _ = _resolve_example(model, input_shape, example)
@@ -258,16 +345,49 @@ def measure_latency_ms(
     cuda = device.type == "cuda"
     times: list[float] = []
     try:
-        for index in range(warmup + repeats):
+        for _ in range(warmup):
+            _forward(model, x)
+        if cuda:
+            torch.cuda.synchronize(device)
+        while True:
             start = time.perf_counter()
             _forward(model, x)
             if cuda:
                 torch.cuda.synchronize(device)
-            if index >= warmup:
-                times.append((time.perf_counter() - start) * 1000.0)
+            times.append((time.perf_counter() - start) * 1000.0)
+            n = len(times)
+            check = n >= min_repeats and (n - min_repeats) % 10 == 0
+            if n >= max_repeats or (
+                check
+                and (sum(times) >= max_seconds * 1000.0 or _summary(times, precision).converged)
+            ):
+                break
     finally:
         model.train(was_training)
-    return statistics.median(times)
+    return _summary(times, precision)
+
+
+def measure_latency_ms(
+    model: nn.Module,
+    input_shape: Sequence[int] | None = None,
+    *,
+    example: Example | None = None,
+    warmup: int = 5,
+    repeats: int = 21,
+) -> float:
+    """Median milliseconds of exactly ``repeats`` timed batch-1 forward passes, after warm-up.
+
+    The pass runs on zeros of ``input_shape`` or on the first sample of ``example``. Training
+    measures with :func:`measure_latency` (repeats until a stated precision, with a spread).
+    """
+    return measure_latency(
+        model,
+        input_shape,
+        example=example,
+        warmup=warmup,
+        min_repeats=repeats,
+        max_repeats=repeats,
+    ).median_ms
 
 
 @torch.no_grad()

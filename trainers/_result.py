@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -51,7 +52,10 @@ class TrainResult:
         sparsity: Fraction of the prunable weights that are exactly zero.
         size_bits: Nonzero prunable weights x ``bits`` + every other parameter x 32.
         bitops: Multiply-accumulates of nonzero weights x weight bits x activation bits.
-        latency_ms: Median batch-1 inference time on the training device, warm.
+        latency_ms: Median batch-1 inference time on the training device, warm, timed until
+            its relative standard error is at most 2 % (or a 0.25 s cap was reached).
+        latency_ms_spread: Interquartile range of the timed passes behind ``latency_ms``, in
+            milliseconds (NaN when not measured); see ``measure_latency``.
         train_seconds: Wall-clock seconds spent training (evaluation included).
         epochs: Epochs actually run.
         curve: The metrics reported after each epoch.
@@ -83,13 +87,15 @@ class TrainResult:
     epochs: int
     curve: tuple[dict[str, float], ...]
     strategy: Strategy
+    latency_ms_spread: float = math.nan
     metrics: Mapping[str, float] = field(default_factory=dict)
     model: torch.nn.Module | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: status as its value string, strategy as a dict, no model.
 
-        Every entry of :attr:`metrics` is a top-level key (``val_rmse``), beside the fields.
+        Every entry of :attr:`metrics` is a top-level key (``val_rmse``), beside the fields;
+        ``latency_ms_spread`` is left out while not measured (NaN).
         """
         out: dict[str, Any] = {
             "status": self.status.value,
@@ -102,6 +108,11 @@ class TrainResult:
             "size_bits": self.size_bits,
             "bitops": self.bitops,
             "latency_ms": self.latency_ms,
+            **(
+                {}
+                if math.isnan(self.latency_ms_spread)
+                else {"latency_ms_spread": self.latency_ms_spread}
+            ),
             "train_seconds": self.train_seconds,
             "epochs": self.epochs,
             "curve": [dict(point) for point in self.curve],

@@ -42,7 +42,7 @@ from ._cost import (
     COST_SAMPLES,
     layer_stats,
     measure_cost,
-    measure_latency_ms,
+    measure_latency,
     planned_cost,
     prunable_weights,
 )
@@ -472,6 +472,7 @@ class _Run:
             except ValueError as error:  # a NaN metric of the final model
                 status, reason, metrics = TrainStatus.DIVERGED, f"final model: {error}", {}
         val_accuracy, test_accuracy = self._accuracies(status, metrics)
+        latency = measure_latency(self.model, example=self.example)
         return TrainResult(
             status=status,
             reason=reason,
@@ -482,7 +483,8 @@ class _Run:
             sparsity=cost["sparsity"],
             size_bits=cost["size_bits"],
             bitops=cost["bitops"],
-            latency_ms=measure_latency_ms(self.model, example=self.example),
+            latency_ms=latency.median_ms,
+            latency_ms_spread=latency.spread_ms,
             train_seconds=self.train_seconds,
             epochs=self.epoch,
             curve=tuple(self.curve),

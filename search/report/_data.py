@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from paretune.search.report._fronts import FrontView, front_view, global_front
 from paretune.search.report._importance import importances
+from paretune.search.report._noise import TIME_COSTS, TimingNoise, timing_noise
 from paretune.search.report._picks import ConstraintPick, constraint_picks
 from paretune.search.report._progress import (
     History,
@@ -83,6 +84,8 @@ class ReportData(NamedTuple):
         history: The optimization history.
         importances: Objective -> parameter -> importance (empty when not computable).
         picks: What common constraints pick.
+        timing: For each front against a time cost (``latency_ms``, ``train_seconds``), the
+            front points indistinguishable within the timing noise.
     """
 
     summary: Summary
@@ -94,6 +97,7 @@ class ReportData(NamedTuple):
     history: History
     importances: Mapping[str, Mapping[str, float]]
     picks: tuple[ConstraintPick, ...]
+    timing: tuple[TimingNoise, ...] = ()
 
 
 def build_report_data(
@@ -138,6 +142,12 @@ def build_report_data(
     best = min(usable, key=lambda r: (r.minimized, r.number)) if usable else None
     picks = constraint_picks(rows, objectives, constraints=constraints)
     recommended = picks[-1].selection
+    timed = [view for view in fronts if view.cost in TIME_COSTS]
+    complete = [r.candidate() for r in rows if r.state == "COMPLETE"] if timed else []
+    timing = tuple(
+        timing_noise(complete, front=[rows[i].candidate() for i in view.front], cost=view.cost)
+        for view in timed
+    )
     summary = Summary(
         study_name=str(study.study_name),
         task=str(metadata.get("task", "")) if isinstance(metadata, Mapping) else "",
@@ -164,4 +174,5 @@ def build_report_data(
         history=optimization_history(rows),
         importances=importances(trials, objectives, max_trials=max_importance_trials, seed=seed),
         picks=picks,
+        timing=timing,
     )

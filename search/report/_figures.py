@@ -16,10 +16,13 @@ from paretune.search.report._format import (
     better,
     esc,
     num,
+    plural,
     quality_name,
+    quality_short,
     quality_title,
+    quality_value,
 )
-from paretune.search.report._fronts import FrontView
+from paretune.search.report._fronts import FrontView, FrontZoom, front_zoom
 from paretune.search.report._select import COST_UNITS, format_quantity
 
 __all__ = [
@@ -49,8 +52,8 @@ def _quality_axis(data: ReportData, *, directed: bool) -> str:
     """
     quality = data.summary.quality
     if quality.key == "val_accuracy" and not directed:
-        return axis_title(quality_name(data.summary.objectives))
-    return f"{quality_title(quality)} — {better(quality)}"
+        return esc(axis_title(quality_name(data.summary.objectives)))
+    return f"{esc(quality_title(quality))} — {better(quality)}"
 
 
 def front_figure(
@@ -70,7 +73,7 @@ def front_figure(
     traces: list[dict[str, Any]] = []
     groups: list[tuple[str, tuple[int, ...], dict[str, Any]]] = [
         (
-            f"pruned (last reported {_last_name(data)})",
+            f"pruned (last reported {esc(_last_name(data))})",
             view.pruned,
             {"color": _PRUNED, "size": 6, "symbol": "x", "opacity": 0.45},
         ),
@@ -115,9 +118,9 @@ def front_figure(
                         "line": {"color": "white", "width": 1}}}
         )  # fmt: skip
     log = " — log scale" if view.log_x else ""
-    layout = {
-        "margin": {"l": 70, "r": 20, "t": 30, "b": 60},
-        "xaxis": {"title": {"text": f"{axis_title(view.cost)}{log} — lower is better"},
+    layout: dict[str, Any] = {
+        "margin": {"l": 70, "r": 20, "t": 44, "b": 60},
+        "xaxis": {"title": {"text": f"{esc(axis_title(view.cost))}{log} — lower is better"},
                   "type": "log" if view.log_x else "linear", "gridcolor": "#eceef2"},
         "yaxis": {"title": {"text": _quality_axis(data, directed=True)},
                   "gridcolor": "#eceef2"},
@@ -125,14 +128,100 @@ def front_figure(
         "hovermode": "closest", "plot_bgcolor": "white", "paper_bgcolor": "white",
         "hoverlabel": {"align": "left", "font": {"size": 12}},
     }  # fmt: skip
+    notes: list[dict[str, Any]] = []
     if view.cost == "size_bits":
-        layout["shapes"], layout["annotations"] = _budget_marks(data)
+        layout["shapes"], notes = _budget_marks(data)
+    zoom = front_zoom(rows, view, keep=[] if recommended is None else [recommended])
+    if zoom is not None:
+        layout["xaxis"]["range"], layout["yaxis"]["range"] = list(zoom.x), list(zoom.y)
+        outside = _outside_notes(data, view, zoom)
+        hidden = [f"annotations[{len(notes) + k}].visible" for k in range(len(outside))]
+        layout["updatemenus"] = [_zoom_buttons(zoom, hidden)]
+        notes += outside
+    layout["annotations"] = notes
     return {"data": traces, "layout": layout}
+
+
+def _zoom_buttons(zoom: FrontZoom, notes: Sequence[str]) -> dict[str, Any]:
+    """Two buttons above the plot: the front's frame (as it opens) and every trial; the
+    ``notes`` (annotation visibility keys) show with the frame only."""
+    return {
+        "type": "buttons", "direction": "right", "showactive": True, "active": 0,
+        "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+        "pad": {"l": 0, "r": 0, "t": 0, "b": 0}, "font": {"size": 11},
+        "bgcolor": "#f0f2f5", "bordercolor": "#c5cad3",
+        "buttons": [
+            {"label": "front", "method": "relayout",
+             "args": [{"xaxis.range": list(zoom.x), "yaxis.range": list(zoom.y),
+                       **{note: True for note in notes}}]},
+            {"label": "all trials", "method": "relayout",
+             "args": [{"xaxis.autorange": True, "yaxis.autorange": True,
+                       **{note: False for note in notes}}]},
+        ],
+    }  # fmt: skip
+
+
+def _outside_notes(data: ReportData, view: FrontView, zoom: FrontZoom) -> list[dict[str, Any]]:
+    """A line in the frame's corner naming the front points left outside it."""
+    if not zoom.outside:
+        return []
+    quality = data.summary.quality
+    named = ", ".join(
+        f"trial {data.rows[i].number} ({esc(quality_short(quality))} "
+        f"{quality_value(data.rows[i].accuracy, quality)})"
+        for i in zoom.outside[:3]
+    )
+    more = f" and {len(zoom.outside) - 3} more" if len(zoom.outside) > 3 else ""
+    where = "below" if quality.maximize else "above"
+    text = f"{plural(len(zoom.outside), 'front point')} {where} this view: {named}{more}"
+    return [
+        {"x": 1, "y": 0 if quality.maximize else 1, "xref": "paper", "yref": "paper",
+         "xanchor": "right", "yanchor": "bottom" if quality.maximize else "top",
+         "text": f"{text} · <i>all trials</i> shows them", "showarrow": False,
+         "font": {"size": 11, "color": "#1f5fbf"}, "bgcolor": "rgba(255,255,255,0.85)"}
+    ]  # fmt: skip
 
 
 def _last_name(data: ReportData) -> str:
     quality = data.summary.quality
     return "accuracy" if quality.key == "val_accuracy" else quality.key
+
+
+def _log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Ticks of a log axis over ``[low, high]`` (both > 0), labelled short (``100k``, ``1M``).
+
+    Every decade; 2 and 5 times each decade too when the axis spans less than two decades,
+    3 times each up to four; every other decade beyond six. Labels are plain numbers with k,
+    M, G, T.
+
+    Examples:
+        >>> _log_ticks(4e4, 1.5e6)[1]
+        ['50k', '100k', '200k', '500k', '1M']
+        >>> _log_ticks(0.36, 56)[1]
+        ['1', '3', '10', '30']
+        >>> _log_ticks(1e3, 1e10)[1]
+        ['1k', '100k', '10M', '1G']
+    """
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    span = math.log10(high) - math.log10(low)
+    steps = (1.0, 2.0, 5.0) if span < 2 else (1.0, 3.0) if span < 4 else (1.0,)
+    every = 2 if span > 6 else 1
+    values = [
+        m * 10.0**d
+        for d in range(first, last + 1)
+        for m in steps
+        if (d - first) % every == 0 or m != 1.0
+    ]
+    values = [v for v in values if low * (1 - 1e-9) <= v <= high * (1 + 1e-9)]
+    return values, [_short(v) for v in values]
+
+
+def _short(value: float) -> str:
+    """``100000`` -> ``"100k"``, ``0.05`` -> ``"0.05"``."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g}{prefix}"
+    return f"{value:.3g}"
 
 
 def _budget_marks(data: ReportData) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -205,11 +294,16 @@ def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
                  "marker": marker}
             )  # fmt: skip
         log = {view.cost: view.log_x for view in data.fronts}
+        shown = [*others, *data.front]
 
         def axis(name: str) -> dict[str, Any]:
-            suffix = " (log)" if log.get(name) else ""
-            return {"title": {"text": axis_title(name) + suffix},
-                    "type": "log" if log.get(name) else "linear"}  # fmt: skip
+            title = {"text": esc(axis_title(name)) + (" (log)" if log.get(name) else "")}
+            values = [v for v in column(shown, name) if v is not None and v > 0]
+            if not log.get(name) or not values:
+                return {"title": title, "type": "linear", "nticks": 6}
+            ticks, labels = _log_ticks(min(values), max(values))
+            return {"title": title, "type": "log", "tickmode": "array", "tickvals": ticks,
+                    "ticktext": labels}  # fmt: skip
 
         layout = {
             "margin": {"l": 0, "r": 0, "t": 10, "b": 0},
@@ -222,7 +316,7 @@ def multi_figure(data: ReportData, webgl_above: int) -> dict[str, Any] | None:
     for label, indices, marker in groups:
         traces.append(
             {"type": "splom", "name": f"{label} ({len(indices)})",
-             "dimensions": [{"label": n, "values": column(indices, n)} for n in names],
+             "dimensions": [{"label": esc(n), "values": column(indices, n)} for n in names],
              "customdata": list(indices), "meta": "hover", "marker": marker,
              "diagonal": {"visible": False}, "showupperhalf": False}
         )  # fmt: skip
@@ -282,17 +376,22 @@ def importance_figure(data: ReportData) -> dict[str, Any] | None:
     params = sorted({p for values in data.importances.values() for p in values})
     first = next(iter(data.importances.values()))
     params.sort(key=lambda p: first.get(p, 0.0))
+    # names go to plotly as its HTML subset (ticks, legend, hover): escaped
     traces = [
-        {"type": "bar", "orientation": "h", "name": axis_title(objective),
-         "y": params, "x": [num(values.get(p, 0.0), 4) for p in params],
+        {"type": "bar", "orientation": "h", "name": esc(axis_title(objective)),
+         "y": [esc(p) for p in params], "x": [num(values.get(p, 0.0), 4) for p in params],
          "hovertemplate": "%{y}: %{x:.3f}<extra>" + esc(objective) + "</extra>"}
         for objective, values in data.importances.items()
     ]  # fmt: skip
     layout = {
-        "barmode": "group", "margin": {"l": 120, "r": 20, "t": 20, "b": 50},
+        "barmode": "group", "margin": {"l": 120, "r": 20, "t": 36, "b": 50},
         "xaxis": {"title": {"text": "importance (fANOVA, share of variance)"},
                   "gridcolor": "#eceef2"},
-        "plot_bgcolor": "white", "paper_bgcolor": "white", "legend": {"orientation": "h"},
+        "yaxis": {"automargin": True, "ticksuffix": "  "},
+        "plot_bgcolor": "white", "paper_bgcolor": "white",
+        # above the plot: below it the legend would sit on the x axis title
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02,
+                   "yanchor": "bottom"},
     }  # fmt: skip
     return {"data": traces, "layout": layout}
 
@@ -319,7 +418,7 @@ def curves_figure(data: ReportData) -> dict[str, Any] | None:
              "customdata": [i] * len(row.curve), "meta": "hover",
              "line": {"color": _shade(k / max(1, len(chosen) - 1)), "width": 1.8}}
         )  # fmt: skip
-    legend = f"light: small {cost} · dark: large" if cost else ""
+    legend = f"light: small {esc(cost)} · dark: large" if cost else ""
     layout = {
         "margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "plot_bgcolor": "white",
         "legend": {"title": {"text": legend}},

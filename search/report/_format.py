@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from paretune.search.report._rows import TrialRow
@@ -16,12 +16,15 @@ __all__ = [
     "acc",
     "axis_title",
     "better",
+    "distinct_digits",
     "esc",
     "fmt_value",
     "hover_text",
     "json_for_script",
     "metric",
+    "metric_text",
     "num",
+    "plural",
     "quality_name",
     "quality_short",
     "quality_title",
@@ -80,8 +83,9 @@ def better(quality: Quality) -> str:
     return "higher is better" if quality.maximize else "lower is better"
 
 
-def quality_value(value: float, quality: Quality) -> str:
-    """A quality value: an accuracy to 4 decimals, another metric to 4 significant digits.
+def quality_value(value: float, quality: Quality, *, digits: int = 4) -> str:
+    """A quality value: an accuracy to ``digits`` decimals, another metric to ``digits``
+    significant digits.
 
     Examples:
         >>> rmse = Quality("val_rmse", "val_rmse", False)
@@ -89,8 +93,65 @@ def quality_value(value: float, quality: Quality) -> str:
         ('0.9123', '52.12')
     """
     if quality.key == "val_accuracy" or not math.isfinite(value):
-        return acc(value)
-    return f"{value:.4g}"
+        return acc(value, digits=digits)
+    return f"{value:.{digits}g}"
+
+
+def plural(count: int, word: str, *, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless the count is one (thousands separated).
+
+    The plural is ``many`` when given, else ``word`` + ``"s"`` (``"ies"`` after a consonant
+    and ``"y"``, ``"es"`` after s, x, ch or sh).
+
+    Examples:
+        >>> plural(1, "strategy"), plural(2, "strategy"), plural(0, "trial")
+        ('1 strategy', '2 strategies', '0 trials')
+        >>> plural(12000, "pass"), plural(3, "day"), plural(2, "is", many="are")
+        ('12,000 passes', '3 days', '2 are')
+    """
+    if count == 1:
+        return f"1 {word}"
+    if many is None:
+        if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+            many = word[:-1] + "ies"
+        elif word.endswith(("s", "x", "ch", "sh")):
+            many = word + "es"
+        else:
+            many = word + "s"
+    return f"{count:,} {many}"
+
+
+def distinct_digits(
+    values: Iterable[float],
+    *,
+    render: Callable[[float, int], str],
+    start: int = 3,
+    most: int = 7,
+) -> int:
+    """The fewest digits (from ``start``, at most ``most``) at which ``render`` shows every
+    distinct value of a column differently, so that no two rows look alike when they differ.
+
+    Args:
+        values: The column's values (NaN and infinities are ignored).
+        render: ``render(value, digits)`` -> the shown text.
+        start: The usual number of digits.
+        most: The most digits to use, whatever the values.
+
+    Returns:
+        The digits to render the whole column with.
+
+    Examples:
+        >>> sig = lambda v, d: f"{v:.{d}g}"
+        >>> distinct_digits([41324, 41336, 43000], render=sig)
+        4
+        >>> distinct_digits([0.5, 0.25], render=sig), distinct_digits([], render=sig)
+        (3, 3)
+    """
+    distinct = {float(v) for v in values if math.isfinite(v)}
+    digits = start
+    while digits < most and len({render(v, digits) for v in distinct}) < len(distinct):
+        digits += 1
+    return digits
 
 
 def esc(value: Any) -> str:
@@ -122,28 +183,40 @@ def num(value: float, digits: int = 6) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def fmt_value(value: Any) -> str:
-    """A strategy value for a table or hover text (floats to 4 significant digits)."""
+def fmt_value(value: Any, *, digits: int = 4) -> str:
+    """A strategy value for a table or hover text (floats to ``digits`` significant digits)."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.{digits}g}"
     return str(value)
 
 
-def metric(row: TrialRow, name: str) -> str:
-    """A row's metric in readable units (``"–"`` when not recorded)."""
-    value = row.metrics.get(name, math.nan)
+def metric(row: TrialRow, name: str, *, digits: int = 3) -> str:
+    """A row's metric in readable units (see :func:`metric_text`; ``"–"`` when not recorded)."""
+    return metric_text(row.metrics.get(name, math.nan), name, digits=digits)
+
+
+def metric_text(value: float, name: str, *, digits: int = 3) -> str:
+    """A metric in readable units to ``digits`` significant digits (``"–"`` when not finite);
+    sparsity is a percentage with ``digits - 2`` decimals.
+
+    Examples:
+        >>> metric_text(41324, "size_bits"), metric_text(41324, "size_bits", digits=4)
+        ('41.3 kbit (5.17 kB)', '41.32 kbit (5.165 kB)')
+        >>> metric_text(0.8575, "sparsity"), metric_text(float("nan"), "bitops")
+        ('85.8%', '–')
+    """
     if not math.isfinite(value):
         return "–"
     if name == "sparsity":
-        return f"{value:.1%}"
+        return f"{value:.{max(1, digits - 2)}%}"
     if name == "epochs":
         return f"{int(value)}"
-    return str(format_quantity(value, cost=name))
+    return str(format_quantity(value, cost=name, digits=digits))
 
 
-def acc(value: float) -> str:
-    """An accuracy to 4 decimals (``"–"`` when unknown)."""
-    return f"{value:.4f}" if math.isfinite(value) else "–"
+def acc(value: float, *, digits: int = 4) -> str:
+    """An accuracy to ``digits`` decimals (``"–"`` when unknown)."""
+    return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
 
 def hover_text(row: TrialRow, objectives: Sequence[str], quality: Quality | None = None) -> str:
@@ -162,7 +235,8 @@ def hover_text(row: TrialRow, objectives: Sequence[str], quality: Quality | None
     lines = [f"<b>trial {row.number}</b> · {row.state.lower()}", accuracy]
     shown = [o for o in objectives if o in COST_UNITS]
     shown += [c for c in ("size_bits", "bitops", "latency_ms", "sparsity") if c not in shown]
-    lines.append(" · ".join(f"{c} {metric(row, c)}" for c in shown if c in row.metrics))
+    # five digits: two front points a few bits apart must not read the same
+    lines.append(" · ".join(f"{c} {metric(row, c, digits=5)}" for c in shown if c in row.metrics))
     if not row.feasible:
         lines.append("breaks a study constraint")
     if row.note:

@@ -13,7 +13,7 @@ from paretune.search._pareto import pareto_front_mask
 from paretune.search.report._rows import TrialRow, is_usable, objective_points
 from paretune.search.report._select import COST_UNITS
 
-__all__ = ["FrontView", "front_view", "global_front", "staircase"]
+__all__ = ["FrontView", "FrontZoom", "front_view", "front_zoom", "global_front", "staircase"]
 
 
 class FrontView(NamedTuple):
@@ -121,6 +121,87 @@ def front_view(rows: Sequence[TrialRow], cost: str) -> FrontView:
     return FrontView(
         cost, tuple(front), tuple(dominated), tuple(infeasible), tuple(pruned), xs, ys, log_x
     )
+
+
+class FrontZoom(NamedTuple):
+    """Where the plot of a front opens: axis ranges that frame the front, not every trial.
+
+    Attributes:
+        x: ``(low, high)`` of the cost axis, as plotly takes it: ``log10`` of the cost on a
+            log axis.
+        y: ``(low, high)`` of the quality axis.
+        outside: Row indices of front points left out of the frame: the cheapest ones whose
+            quality is far worse than the rest of the front (see :func:`front_zoom`).
+    """
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    outside: tuple[int, ...]
+
+
+def front_zoom(
+    rows: Sequence[TrialRow],
+    view: FrontView,
+    *,
+    keep: Sequence[int] = (),
+    margin: float = 0.08,
+) -> FrontZoom | None:
+    """The frame of a front's plot: its points with a margin, whatever the other trials.
+
+    Diverged, failed or dominated trials far from the front would stretch an autoranged
+    axis (a front between accuracy 0.97 and 0.99 drawn as a flat line over 0 to 1); the
+    frame holds the front points (and ``keep``, the recommended one) only. A front point so
+    far worse than all the others that they would fill less than a tenth of the frame's
+    height (a near-free model that learned nothing, at accuracy 0.53 beside a front at
+    0.98-0.99) is left outside, so it does not squash the rest; at least two points stay
+    inside.
+
+    Args:
+        rows: All trials.
+        view: The front on one cost.
+        keep: Row indices that must be inside the frame (the recommended strategy).
+        margin: Share of each axis's span added on both sides.
+
+    Returns:
+        The :class:`FrontZoom`, or None when the front is empty.
+    """
+    members = [i for i in dict.fromkeys((*view.front, *keep)) if is_usable(rows[i], [view.cost])]
+    if not members:
+        return None
+
+    def good(i: int) -> float:  # higher is better, whatever the direction
+        return -rows[i].minimized
+
+    order = sorted(members, key=lambda i: (good(i), -rows[i].metrics[view.cost]))
+    outside: list[int] = []
+    while len(order) - len(outside) > 2 and order[len(outside)] not in keep:
+        worst, rest = order[len(outside)], order[len(outside) + 1 :]
+        gap, spread = good(rest[0]) - good(worst), good(rest[-1]) - good(rest[0])
+        if gap <= 0 or spread >= 0.1 * (spread + gap):
+            break
+        outside.append(worst)
+    inside = order[len(outside) :]
+    costs = [rows[i].metrics[view.cost] for i in inside]
+    if view.log_x:
+        costs = [math.log10(c) for c in costs]
+    qualities = [rows[i].accuracy for i in inside]
+    x_floor = 0.03 if view.log_x else max(abs(max(costs)) * 0.02, 1e-12)
+    y_floor = max(abs(max(qualities)) * 0.002, 1e-6)
+    return FrontZoom(
+        _padded(costs, margin, x_floor), _padded(qualities, margin, y_floor), tuple(outside)
+    )
+
+
+def _padded(values: Sequence[float], margin: float, floor: float) -> tuple[float, float]:
+    """``(min, max)`` of ``values`` widened by ``margin`` of their span (at least ``floor``).
+
+    Examples:
+        >>> _padded([1.0, 3.0], 0.1, 0.01)
+        (0.8, 3.2)
+    """
+    low, high = min(values), max(values)
+    pad = max((high - low) * margin, floor)
+    return (low - pad, high + pad)
 
 
 def global_front(rows: Sequence[TrialRow], objectives: Sequence[str]) -> tuple[int, ...]:

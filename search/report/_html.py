@@ -13,6 +13,7 @@ text helpers (``_format``) are built from the data and placed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,16 @@ def _words(quality: Quality) -> dict[str, str]:
     }
 
 
-def render_report_html(data: ReportData, *, webgl_above: int = 1000) -> str:
+def render_report_html(
+    data: ReportData, *, webgl_above: int = 1000, study_args: Sequence[str] | None = None
+) -> str:
     """The report as one HTML document (plotly.js embedded, no network access needed).
 
     Args:
         data: What :func:`build_report_data` computed.
         webgl_above: Scatter plots with more points than this use WebGL (``scattergl``).
+        study_args: How the commands the report shows name the study
+            (``["digits-quick", "--storage", "sqlite:///q.db"]``); default: its name.
 
     Returns:
         The HTML text.
@@ -161,6 +166,11 @@ def render_report_html(data: ReportData, *, webgl_above: int = 1000) -> str:
     fronts = "".join(
         f"<h3>{words['Quality']} against {esc(axis_title(view.cost))}</h3>"
         + _figure_block(f"plot-front-{i}", front_figure(data, view, recommended, webgl_above))
+        + "".join(
+            f'<p class="help timing-noise">{esc(noise.note())}</p>'
+            for noise in data.timing
+            if noise.cost == view.cost and noise.pairs
+        )
         for i, view in enumerate(data.fronts)
     )
     multi = multi_figure(data, webgl_above)
@@ -182,22 +192,26 @@ size, regularization, prune rate, bit width) that was really trained and measure
 table</a><a href="#picks">Budgets</a><a href="#progress">Progress</a><a
 href="#importance">Importance</a><a href="#curves">Learning curves</a></nav>
 <h2 id="summary">Summary</h2>
-{summary_html(data)}
+{summary_html(data, study_args=study_args)}
 <h2 id="front">Pareto front</h2>
 <p class="help">Hover a point to see its whole strategy. Blue dots joined by the staircase:
 the front (for each cost, {words["best"]} reachable at or below it). Grey: dominated
 strategies. Orange ×: trials stopped early by the pruner, drawn at their last reported
-{words["name"]}. Red star: the recommended strategy. Click legend entries to hide groups.</p>
+{words["name"]}. Red star: the recommended strategy. Each plot opens framed on its front;
+<i>all trials</i> (above the plot) shows every trial, <i>front</i> frames it again. Click
+legend entries to hide groups.</p>
 {fronts}
 {multi_html}
 <h2 id="table">Non-dominated strategies</h2>
-<p class="help">Sorted by cost, cheapest first; ★ marks the recommended strategy. Size counts
-the stored weights (nonzero weights × bits); BitOps are per inference; sparsity is the share
-of weights pruned to zero.</p>
+<p class="help">Sorted by cost, cheapest first; ★ marks the recommended strategy. The settings
+that differ between these strategies come first; those the same for all are named once above
+the table. Size counts the stored weights (nonzero weights × bits); BitOps are per inference;
+sparsity is the share of weights pruned to zero.</p>
 {front_table_html(data)}
 <h2 id="picks">What common budgets pick</h2>
 <p class="help">{words["most"]} whose size fits a share of the dense float32 model
-(every parameter stored in 32 bits), and the knee of the front.</p>
+(every parameter stored in 32 bits), and the knee of the front; budgets that pick the same
+strategy share one row.</p>
 {picks_html(data)}
 <h2 id="progress">Progress of the search</h2>
 <h3>Hypervolume against trials</h3>
@@ -223,18 +237,26 @@ evaluator, on a sample of at most 1,000 complete trials).</p>
     )
 
 
-def write_report(data: ReportData, path: str | Path, *, webgl_above: int = 1000) -> Path:
+def write_report(
+    data: ReportData,
+    path: str | Path,
+    *,
+    webgl_above: int = 1000,
+    study_args: Sequence[str] | None = None,
+) -> Path:
     """Write :func:`render_report_html` to ``path`` (parent folders created).
 
     Args:
         data: The report data.
         path: Where to write the HTML file.
         webgl_above: See :func:`render_report_html`.
+        study_args: See :func:`render_report_html`.
 
     Returns:
         The path written.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report_html(data, webgl_above=webgl_above), encoding="utf-8")
+    text = render_report_html(data, webgl_above=webgl_above, study_args=study_args)
+    target.write_text(text, encoding="utf-8")
     return target

@@ -21,9 +21,11 @@ def importances(
     """Parameter importances per objective with Optuna's fANOVA evaluator.
 
     At most ``max_trials`` COMPLETE trials (a seeded random subsample) are used and the
-    forest is kept small (16 trees of depth 8), so the cost stays bounded (about a second
-    per objective) at 20,000 trials. Parameters absent from some trial (conditional
-    ones) are left out by Optuna.
+    forest is kept small (16 trees of depth 6), so the cost stays bounded (about half a second
+    per objective) at any number of trials: Optuna's marginal variances grow about twofold per
+    level of depth, and depth 8 took four times as long for the same ranking on 10,000
+    synthetic trials (``bench/report_scale.py``). Parameters absent from some trial
+    (conditional ones) are left out by Optuna.
 
     Args:
         trials: Frozen trials.
@@ -62,7 +64,7 @@ def importances(
     )
     result: dict[str, dict[str, float]] = {}
     for index, name in enumerate(objectives):
-        evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=16, max_depth=8, seed=seed)
+        evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=16, max_depth=6, seed=seed)
 
         def target(trial: Any, i: int = index) -> float:
             return float(trial.values[i])

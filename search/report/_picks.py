@@ -12,7 +12,7 @@ from paretune.search._objectives import metric_of, quality_objective
 from paretune.search.report._rows import TrialRow
 from paretune.search.report._select import COST_UNITS, Selection, select_strategy
 
-__all__ = ["ConstraintPick", "constraint_picks"]
+__all__ = ["ConstraintPick", "PickGroup", "constraint_picks", "distinct_picks"]
 
 
 class ConstraintPick(NamedTuple):
@@ -54,11 +54,10 @@ def constraint_picks(
     """
     constraints = dict(constraints or {})
     rows = [r for r in rows if r.feasible or r.state != "COMPLETE"]
-    candidates = [
-        r.candidate()
-        for r in rows
-        if r.state == "COMPLETE" and math.isfinite(r.accuracy) and "size_bits" in r.metrics
+    complete = [
+        (r, r.candidate()) for r in rows if r.state == "COMPLETE" and math.isfinite(r.accuracy)
     ]
+    candidates = [c for r, c in complete if "size_bits" in r.metrics]
     picks: list[ConstraintPick] = []
     dense = [r.metrics["params"] for r in rows if math.isfinite(r.metrics.get("params", math.nan))]
     if dense and candidates:
@@ -68,8 +67,7 @@ def constraint_picks(
             limits = {**constraints, "size_bits": min(limit, constraints.get("size_bits", limit))}
             selection = select_strategy(candidates, objectives=objectives, limits=limits)
             picks.append(ConstraintPick(f"size ≤ {label} of dense float32", limits, selection))
-    usable = [r.candidate() for r in rows if r.state == "COMPLETE" and math.isfinite(r.accuracy)]
-    usable = [c for c in usable if all(o in c.costs for o in objectives if o in COST_UNITS)]
+    usable = [c for _, c in complete if all(o in c.costs for o in objectives if o in COST_UNITS)]
     best = select_strategy(usable, objectives=objectives, limits=constraints)
     named = quality_objective(objectives)
     most = "most accurate" if named in (None, "accuracy") else f"best {metric_of(named)}"
@@ -77,3 +75,34 @@ def constraint_picks(
     knee = select_strategy(usable, objectives=objectives, limits=constraints, knee=True)
     picks.append(ConstraintPick("knee of the front", constraints, knee))
     return tuple(picks)
+
+
+class PickGroup(NamedTuple):
+    """The constraints that pick the same strategy (or that all find nothing feasible).
+
+    Attributes:
+        picks: The constraints, in the order :func:`constraint_picks` gave them.
+        selection: The first one's selection (the same trial as every other one's).
+    """
+
+    picks: tuple[ConstraintPick, ...]
+    selection: Selection
+
+
+def distinct_picks(picks: Sequence[ConstraintPick]) -> tuple[PickGroup, ...]:
+    """One group per distinct pick: constraints choosing the same trial share one group.
+
+    Groups come in the order of their first constraint; the constraints that find nothing
+    feasible share one group too.
+
+    Args:
+        picks: What each constraint picks (:func:`constraint_picks`).
+
+    Returns:
+        The :class:`PickGroup` tuples.
+    """
+    groups: dict[int | None, list[ConstraintPick]] = {}
+    for pick in picks:
+        chosen = pick.selection.chosen
+        groups.setdefault(None if chosen is None else chosen.number, []).append(pick)
+    return tuple(PickGroup(tuple(group), group[0].selection) for group in groups.values())

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from paretune.search._objectives import metric_of, quality_objective
 from paretune.search._pareto import knee_point, pareto_front_mask
+from paretune.search.report._noise import SPREAD_KEYS, TIME_COSTS, TimingNoise, timing_noise
 from paretune.search.report._trials import Quality, read_trial
 
 __all__ = [
@@ -170,12 +171,13 @@ def parse_limit(text: str) -> tuple[str, float]:
     return cost, parse_quantity(value.strip(), cost=cost)
 
 
-def format_quantity(value: float, *, cost: str) -> str:
+def format_quantity(value: float, *, cost: str, digits: int = 3) -> str:
     """A cost value in readable units (the inverse of :func:`parse_quantity`, rounded).
 
     Args:
         value: The value in the cost's stored unit.
         cost: The cost name; unknown costs are printed as plain numbers.
+        digits: Significant digits (at least 4 for an unknown cost).
 
     Returns:
         A short string such as ``"42.1 kbit"``, ``"3.2 ms"``, ``"1.50 G"``.
@@ -185,26 +187,29 @@ def format_quantity(value: float, *, cost: str) -> str:
         '42.1 kbit (5.26 kB)'
         >>> format_quantity(3.25, cost="latency_ms"), format_quantity(1.5e9, cost="bitops")
         ('3.25 ms', '1.5 G')
+        >>> format_quantity(41324, cost="size_bits", digits=5)
+        '41.324 kbit (5.1655 kB)'
     """
     if not math.isfinite(value):
         return str(value)
     kind = COST_UNITS.get(cost)
+    d = digits
     if kind == "bit":
-        return f"{_si(value)}bit ({_si(value / 8)}B)"
+        return f"{_si(value, d)}bit ({_si(value / 8, d)}B)"
     if kind == "ms":
-        return f"{value:.3g} ms" if value >= 1 else f"{value * 1e3:.3g} us"
+        return f"{value:.{d}g} ms" if value >= 1 else f"{value * 1e3:.{d}g} us"
     if kind == "s":
-        return f"{value:.3g} s" if value < 120 else f"{value / 60:.3g} min"
+        return f"{value:.{d}g} s" if value < 120 else f"{value / 60:.{d}g} min"
     if kind in ("op", "param"):
-        return _si(value).strip()
-    return f"{value:.4g}"
+        return _si(value, d).strip()
+    return f"{value:.{max(4, d)}g}"
 
 
-def _si(value: float) -> str:
+def _si(value: float, digits: int = 3) -> str:
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}"
-    return f"{value:.3g} "
+            return f"{value / factor:.{digits}g} {prefix}"
+    return f"{value:.{digits}g} "
 
 
 class Candidate(NamedTuple):
@@ -219,6 +224,8 @@ class Candidate(NamedTuple):
         costs: Every recorded cost (name -> value in its stored unit).
         strategy: The complete strategy (user attribute ``strategy``).
         maximize: Whether a higher ``accuracy`` is better (False for RMSE, MAE, loss).
+        spreads: Measured spreads of time costs, by the user attribute that holds them
+            (``latency_ms_spread``; see :func:`~paretune.search.report.timing_noise`).
     """
 
     number: int
@@ -227,6 +234,7 @@ class Candidate(NamedTuple):
     costs: Mapping[str, float]
     strategy: Mapping[str, Any]
     maximize: bool = True
+    spreads: Mapping[str, float] = {}
 
     @property
     def minimized(self) -> float:
@@ -269,6 +277,10 @@ class Selection(NamedTuple):
         n_candidates: Complete trials considered.
         feasible_front: Non-dominated feasible candidates, cheapest first.
         closest: When nothing is feasible, the candidates that miss the limits by least.
+        max_quality: Highest acceptable quality (``--max val_rmse=50``).
+        timing: For each time cost on the front (``latency_ms``, ``train_seconds``), its
+            noise and the front points it cannot tell apart (see ``TimingNoise.involving``
+            for those next to the chosen one).
     """
 
     chosen: Candidate | None
@@ -280,6 +292,7 @@ class Selection(NamedTuple):
     feasible_front: tuple[Candidate, ...]
     closest: tuple[Shortfall, ...]
     max_quality: float | None = None
+    timing: tuple[TimingNoise, ...] = ()
 
 
 def candidates_from_trials(
@@ -288,8 +301,8 @@ def candidates_from_trials(
     """Candidates from Optuna ``FrozenTrial`` records (COMPLETE trials only).
 
     The quality is the user attribute ``quality.key`` (``val_accuracy`` by default); costs
-    are the user attributes named in :data:`COST_UNITS`. A trial without a finite quality is
-    left out.
+    are the user attributes named in :data:`COST_UNITS`, spreads those of the time costs
+    (``latency_ms_spread``). A trial without a finite quality is left out.
 
     Args:
         trials: Frozen trials (``study.get_trials(deepcopy=False)``).
@@ -302,10 +315,11 @@ def candidates_from_trials(
 
     quality = quality or Quality()
     found: list[Candidate] = []
+    read = (*COST_UNITS, *SPREAD_KEYS.values())
     for trial in trials:
         if trial.state != optuna.trial.TrialState.COMPLETE:
             continue
-        record = read_trial(trial, metrics=COST_UNITS, quality=quality)
+        record = read_trial(trial, metrics=read, quality=quality)
         if not math.isfinite(record.accuracy):
             continue
         found.append(
@@ -313,9 +327,10 @@ def candidates_from_trials(
                 number=record.number,
                 accuracy=record.accuracy,
                 test_accuracy=record.test_accuracy,
-                costs=record.metrics,
+                costs={k: v for k, v in record.metrics.items() if k in COST_UNITS},
                 strategy=dict(record.strategy),
                 maximize=quality.maximize,
+                spreads={k: v for k, v in record.metrics.items() if k not in COST_UNITS},
             )
         )
     found.sort(key=lambda c: c.number)
@@ -370,7 +385,8 @@ def select_strategy(
         max_quality: Highest acceptable quality (``--max val_rmse=50``).
 
     Returns:
-        The :class:`Selection`.
+        The :class:`Selection`; its ``timing`` flags the front points that a time objective
+        (``latency_ms``, ``train_seconds``) cannot tell apart within the timing noise.
 
     Raises:
         ValueError: For an unknown cost, a cost some trial did not record, or an accuracy
@@ -480,6 +496,11 @@ def select_strategy(
     reason = _explain(
         chosen, rule, feasible, len(candidates), conditions, primary, front_costs, quality
     )
+    timing = tuple(
+        timing_noise(candidates, front=front, cost=cost)
+        for cost in front_costs
+        if cost in TIME_COSTS
+    )
     return Selection(
         chosen,
         rule,
@@ -490,6 +511,7 @@ def select_strategy(
         tuple(front),
         (),
         max_quality,
+        timing,
     )
 
 

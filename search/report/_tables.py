@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from paretune.search.report._data import ReportData
 from paretune.search.report._format import (
     better,
+    distinct_digits,
     esc,
     fmt_value,
-    metric,
+    metric_text,
+    plural,
     quality_short,
     quality_title,
     quality_value,
     test_short,
 )
+from paretune.search.report._picks import distinct_picks
+from paretune.search.report._rows import TrialRow
 from paretune.search.report._select import COST_UNITS, format_quantity
 from paretune.search.report._trials import Quality
 
@@ -34,8 +41,14 @@ def _strategy_list(strategy: Mapping[str, Any]) -> str:
     return f'<dl class="kv">{items}</dl>'
 
 
-def summary_html(data: ReportData) -> str:
-    """The summary cards and the recommended strategy."""
+def summary_html(data: ReportData, *, study_args: Sequence[str] | None = None) -> str:
+    """The summary cards and the recommended strategy.
+
+    Args:
+        data: The report data.
+        study_args: The arguments that name the study in a ``paretune`` command
+            (``["digits-quick", "--storage", "sqlite:///q.db"]``); default: its name.
+    """
     s = data.summary
     quality = s.quality
     finished = s.n_complete + s.n_pruned + s.n_failed
@@ -69,9 +82,16 @@ def summary_html(data: ReportData) -> str:
             f"{s.epochs_saved:,} saved by pruning" + (f" ({saved})" if saved else ""),
         ),
         _card(_best_title(quality), best[0], best[1]),
-        _card("Pareto front", f"{len(data.front)} strategies", "non-dominated on all objectives"),
+        _card(
+            "Pareto front", plural(len(data.front), "strategy"), "non-dominated on all objectives"
+        ),
     ]
-    return '<div class="cards">' + "".join(cards) + "</div>" + _recommendation_html(data)
+    return (
+        '<div class="cards">'
+        + "".join(cards)
+        + "</div>"
+        + _recommendation_html(data, study_args=study_args)
+    )
 
 
 def _best_title(quality: Quality) -> str:
@@ -81,93 +101,182 @@ def _best_title(quality: Quality) -> str:
     return f"best {esc(quality_title(quality))} ({better(quality)})"
 
 
-def _recommendation_html(data: ReportData) -> str:
+def select_command(study_name: str, *, study_args: Sequence[str] | None, number: int) -> str:
+    """The shell command that exports the knee: ``paretune select ... --knee --export DIR``.
+
+    Arguments are shell-quoted; a password in a storage URL is replaced by ``***``.
+
+    Examples:
+        >>> select_command("digits-quick", study_args=None, number=39)
+        'paretune select digits-quick --knee --export trial-39'
+        >>> select_command("x", study_args=["--storage", "postgresql://u:pw@h/db",
+        ...                                 "--study", "my study"], number=2).split(" --knee")[0]
+        "paretune select --storage 'postgresql://u:***@h/db' --study 'my study'"
+    """
+    named = list(study_args) if study_args is not None else [study_name]
+    named = [re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", arg) for arg in named]
+    return shlex.join(["paretune", "select", *named, "--knee", "--export", f"trial-{number}"])
+
+
+def _recommendation_html(data: ReportData, *, study_args: Sequence[str] | None) -> str:
     selection = data.summary.recommended
     if selection.chosen is None:
         return f'<div class="reco"><b>No recommendation.</b> {esc(selection.reason)}</div>'
+    command = select_command(
+        data.summary.study_name, study_args=study_args, number=selection.chosen.number
+    )
     return (
         '<div class="reco"><b>Recommended strategy — trial '
         f"{selection.chosen.number}</b> (the knee of the front)<br>"
         f'<span class="help">{esc(selection.reason)}</span>'
         f"{_strategy_list(selection.chosen.strategy)}"
-        '<div class="help">Reproduce it: <code>paretune select STUDY --knee --export DIR'
-        "</code></div></div>"
+        f'<div class="help">Reproduce it: <code>{esc(command)}</code></div></div>'
     )
 
 
+def _column(values: Sequence[Any], render: Callable[[float, int], str], *, start: int) -> list[str]:
+    """A column's texts, with the digits that tell its distinct numbers apart."""
+    numbers = [float(v) for v in values if isinstance(v, float)]
+    digits = distinct_digits(numbers, render=render, start=start)
+    return [render(v, digits) if isinstance(v, float) else str(v) for v in values]
+
+
+def _metric_column(rows: Sequence[TrialRow], name: str) -> list[str]:
+    values = [float(r.metrics.get(name, math.nan)) for r in rows]
+    return _column(values, lambda v, d: metric_text(v, name, digits=d), start=3)
+
+
+def _quality_column(values: Sequence[float], quality: Quality) -> list[str]:
+    return _column(
+        [float(v) for v in values], lambda v, d: quality_value(v, quality, digits=d), start=4
+    )
+
+
+def _strategy_column(rows: Sequence[TrialRow], name: str) -> list[str]:
+    values = [r.strategy.get(name, "–") for r in rows]
+    return _column(values, lambda v, d: fmt_value(v, digits=d), start=4)
+
+
+def _split_columns(
+    columns: Mapping[str, Sequence[str]],
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The columns whose cells differ, and ``(name, value)`` of those the same in every row.
+
+    A column that reads ``–`` in every row (a setting no row has) is in neither. With fewer
+    than two rows every column is shown.
+
+    Examples:
+        >>> _split_columns({"lr": ["0.1", "0.2"], "beta1": ["0.9", "0.9"], "m": ["–", "–"]})
+        (['lr'], [('beta1', '0.9')])
+    """
+    varying: list[str] = []
+    constant: list[tuple[str, str]] = []
+    for name, cells in columns.items():
+        if all(c == "–" for c in cells):
+            continue
+        if len(cells) > 1 and len(set(cells)) == 1:
+            constant.append((name, cells[0]))
+        else:
+            varying.append(name)
+    return varying, constant
+
+
 def front_table_html(data: ReportData) -> str:
-    """The non-dominated strategies (at most 300, cheapest first) with costs and settings."""
-    rows = data.rows
+    """The non-dominated strategies (at most 300, cheapest first): quality and the study's
+    costs first, then the settings and measurements that differ between them; those the
+    same for every row are named once above the table."""
     costs = [o for o in data.summary.objectives if o in COST_UNITS]
-    metrics = [
-        *costs,
-        *(m for m in ("size_bits", "sparsity", "bitops", "latency_ms") if m not in costs),
-    ]
+    extra = [m for m in ("size_bits", "sparsity", "bitops", "latency_ms") if m not in costs]
     recommended = data.summary.recommended.chosen
     quality = data.summary.quality
-    head = ["trial", quality_short(quality), test_short(quality), *metrics, *data.dimensions]
+    shown = [data.rows[i] for i in data.front[:_MAX_TABLE_ROWS]]
+    fixed: dict[str, list[str]] = {
+        "trial": [
+            f"★ {r.number}" if recommended and recommended.number == r.number else str(r.number)
+            for r in shown
+        ],
+        quality_short(quality): _quality_column([r.accuracy for r in shown], quality),
+        test_short(quality): _quality_column([r.test_accuracy for r in shown], quality),
+        **{m: _metric_column(shown, m) for m in costs},
+    }
+    settings, same_settings = _split_columns(
+        {d: _strategy_column(shown, d) for d in data.dimensions}
+    )
+    measured, same_measured = _split_columns({m: _metric_column(shown, m) for m in extra})
+    columns = {
+        **fixed,
+        **{d: _strategy_column(shown, d) for d in settings},
+        **{m: _metric_column(shown, m) for m in measured},
+    }
+    left = set(settings)
     lines = ["<tr>" + "".join(
-        f'<th class="{"t" if h in data.dimensions else ""}">{esc(h)}</th>' for h in head
+        f'<th class="{"t" if h in left else ""}">{esc(h)}</th>' for h in columns
     ) + "</tr>"]  # fmt: skip
-    shown = data.front[:_MAX_TABLE_ROWS]
-    for i in shown:
-        row = rows[i]
-        mark = ' class="reco-row"' if recommended and recommended.number == row.number else ""
-        number = f"★ {row.number}" if mark else str(row.number)
-        cells = [
-            number,
-            quality_value(row.accuracy, quality),
-            quality_value(row.test_accuracy, quality),
-        ]
-        cells += [metric(row, m) for m in metrics]
-        values = [
-            esc(fmt_value(row.strategy[d])) if d in row.strategy else "–" for d in data.dimensions
-        ]
-        lines.append(
-            f"<tr{mark}>"
-            + "".join(f"<td>{esc(c)}</td>" for c in cells)
-            + "".join(f'<td class="t">{v}</td>' for v in values)
-            + "</tr>"
+    for k in range(len(shown)):
+        mark = ' class="reco-row"' if columns["trial"][k].startswith("★") else ""
+        cells = "".join(
+            f'<td class="t">{esc(cells[k])}</td>' if name in left else f"<td>{esc(cells[k])}</td>"
+            for name, cells in columns.items()
+        )
+        lines.append(f"<tr{mark}>{cells}</tr>")
+    same = [*same_settings, *same_measured]
+    note = ""
+    if same:
+        items = " · ".join(f"<b>{esc(name)}</b> {esc(value)}" for name, value in same)
+        note = (
+            f'<p class="help same-for-all">Same for all {plural(len(shown), "strategy")}: '
+            f"{items}</p>"
         )
     more = ""
     if len(data.front) > len(shown):
         more = f'<p class="muted">Showing the {len(shown)} cheapest of {len(data.front)}.</p>'
-    return f'<div class="scroll"><table>{"".join(lines)}</table></div>{more}'
+    return f'{note}<div class="scroll"><table>{"".join(lines)}</table></div>{more}'
 
 
 def picks_html(data: ReportData) -> str:
-    """What each common budget picks (one table row per :class:`ConstraintPick`)."""
+    """What the common budgets pick: one table row per distinct strategy, naming every
+    budget that picks it."""
     costs = [o for o in data.summary.objectives if o in COST_UNITS]
     metrics = [*costs, *(m for m in ("size_bits", "sparsity") if m not in costs)]
     by_number = {r.number: r for r in data.rows}
     quality = data.summary.quality
-    head = ["constraint", "limit", "trial", quality_short(quality), test_short(quality),
-            *metrics, "bits", "prune_rate"]  # fmt: skip
+    groups = distinct_picks(data.picks)
+    chosen = [
+        by_number[g.selection.chosen.number] if g.selection.chosen is not None else None
+        for g in groups
+    ]
+    picked = [r for r in chosen if r is not None]
+    columns: dict[str, list[str]] = {
+        "trial": [str(r.number) for r in picked],
+        quality_short(quality): _quality_column([r.accuracy for r in picked], quality),
+        test_short(quality): _quality_column([r.test_accuracy for r in picked], quality),
+        **{m: _metric_column(picked, m) for m in metrics},
+        "bits": _strategy_column(picked, "bits"),
+        "prune_rate": _strategy_column(picked, "prune_rate"),
+    }
+    head = ["budget", "limit", *columns]
     header = (
         f'<th class="t">{esc(h)}</th>' if k < 2 else f"<th>{esc(h)}</th>"
         for k, h in enumerate(head)
     )
     lines = ["<tr>" + "".join(header) + "</tr>"]
-    for pick in data.picks:
-        limit = (
-            ", ".join(f"{c} ≤ {format_quantity(v, cost=c)}" for c, v in pick.limits.items())
-            or "none"
+    k = 0
+    for group, row in zip(groups, chosen, strict=True):
+        labels = "<br>".join(esc(p.label) for p in group.picks)
+        limits = "<br>".join(
+            esc(
+                ", ".join(f"{c} ≤ {format_quantity(v, cost=c)}" for c, v in p.limits.items())
+                or "none"
+            )
+            for p in group.picks
         )
-        chosen = pick.selection.chosen
-        if chosen is None:
-            cells = ["nothing feasible", "–", "–"] + ["–"] * (len(metrics) + 2)
+        if row is None:
+            cells = ["nothing feasible"] + ["–"] * (len(columns) - 1)
         else:
-            row = by_number[chosen.number]
-            cells = [
-                str(row.number),
-                quality_value(row.accuracy, quality),
-                quality_value(row.test_accuracy, quality),
-            ]
-            cells += [metric(row, m) for m in metrics]
-            cells += [fmt_value(row.strategy.get("bits", "–")),
-                      fmt_value(row.strategy.get("prune_rate", "–"))]  # fmt: skip
+            cells = [values[k] for values in columns.values()]
+            k += 1
         lines.append(
-            f'<tr><td class="t">{esc(pick.label)}</td><td class="t">{esc(limit)}</td>'
+            f'<tr><td class="t">{labels}</td><td class="t">{limits}</td>'
             + "".join(f"<td>{esc(c)}</td>" for c in cells)
             + "</tr>"
         )

@@ -35,6 +35,7 @@ def result(**changes: Any) -> dict[str, Any]:
         "size_bits": 4000.0,
         "bitops": 9.5e6,
         "latency_ms": 0.7,
+        "latency_ms_spread": 0.05,
         "train_seconds": 3.2,
         "epochs": 3,
         "curve": [{"val_accuracy": 0.5}, {"val_accuracy": 0.8}, {"val_accuracy": 0.91}],

@@ -49,6 +49,7 @@ def test_the_outcome_carries_every_measurement_a_train_result_has() -> None:
         size_bits=288.0,
         bitops=5.0,
         latency_ms=0.2,
+        latency_ms_spread=0.01,
         train_seconds=1.5,
         epochs=1,
         curve=({"val_accuracy": 0.1},),
