@@ -9,7 +9,10 @@ from typing import Any
 from paretune.spaces import is_int, is_number
 from paretune.studies._errors import StudyFileError, format_value, unknown_key_message
 
-__all__ = ["Where"]
+__all__ = ["MAX_DEPTH", "Where", "check_depth"]
+
+#: How deeply a study file may nest arrays and tables (its deepest key needs 4).
+MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,31 @@ class Where:
         if not isinstance(value, bool):
             raise self.fail("true or false", value)
         return value
+
+
+def check_depth(data: Any, *, where: Where) -> None:
+    """Refuse arrays or tables nested deeper than :data:`MAX_DEPTH` (walked without
+    recursion, so a hostile file cannot exhaust the stack), naming the deepest key path.
+
+    Examples:
+        >>> check_depth({"space": {"lr": [1, 2]}}, where=Where("x.toml"))
+        >>> check_depth({"a": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}, where=Where("x.toml"))
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: a[0]...[0] nests arrays or tables
+        more than 16 levels deep
+    """
+    stack: list[tuple[Any, str, int]] = [(data, where.key, 0)]
+    while stack:
+        value, key, depth = stack.pop()
+        if isinstance(value, Mapping):
+            children = [(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise Where(where.source, key).error(
+                f"nests arrays or tables more than {MAX_DEPTH} levels deep"
+            )
+        stack.extend((v, k, depth + 1) for v, k in children)

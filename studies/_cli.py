@@ -16,6 +16,7 @@ code  situation
       storage (one line ``paretune: error: ...``, no traceback)
 3     ``select`` only: no strategy meets the limits (the closest are printed)
 130   interrupted with Ctrl-C (the next ``run`` resumes)
+143   ``run`` stopped by SIGTERM, handled as Ctrl-C (the next ``run`` resumes)
 ====  ===========================================================================
 
 With argcomplete installed (``pip install "paretune[completion]"``),
@@ -34,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import optuna
+from paretune.search import StorageError
 from paretune.studies import (
     _cmd_report,
     _cmd_run,
@@ -43,7 +45,7 @@ from paretune.studies import (
     _cmd_tasks,
     _cmd_trials,
 )
-from paretune.studies._errors import StudyFileError
+from paretune.studies._errors import StudyFileError, cut_quoted
 from paretune.studies._study_args import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -133,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "exit codes: 0 done, 1 failed (unexpected error), 2 bad input (one line), "
-            "3 select found nothing feasible, 130 interrupted"
+            "3 select found nothing feasible, 130 interrupted, 143 terminated (SIGTERM)"
         ),
         parents=[_global_flags()],
     )
@@ -167,15 +169,18 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _import_from_cwd() -> None:
-    """Let ``task = "mytasks:make_task"`` find ``mytasks.py`` in the working directory.
+def _working_directory_off_path() -> None:
+    """Take the working directory off the front of ``sys.path`` (``python -m``, ``-c``).
 
-    ``python -m`` puts the working directory first on ``sys.path``; a console script puts
-    its own folder there instead. Worker processes inherit the path.
+    A ``sklearn.py`` or ``sqlalchemy.py`` in the folder where ``paretune`` runs must not
+    shadow an installed package: commands that only read a study run no code from there.
+    A user task (``task = "mytasks:make_task"``) still finds ``mytasks.py`` in the working
+    directory: :func:`paretune.trainers.get_task` searches it after the installed packages,
+    and only when it resolves such a task. A console script puts its own folder first, not
+    the working directory, so nothing is taken off then.
     """
-    cwd = os.getcwd()
-    if "" not in sys.path and cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    if sys.path and sys.path[0] in ("", os.curdir, os.getcwd()):
+        del sys.path[0]
 
 
 def _stdout_closed() -> bool:
@@ -213,10 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     _autocomplete(parser)
     args: argparse.Namespace | None = None
+    path = list(sys.path)  # put back at the end: a caller in this interpreter keeps its own
     try:
         args = parser.parse_args(argv)
         _quiet_optuna()
-        _import_from_cwd()
+        _working_directory_off_path()
         code: int = args._run(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
     except (StudyFileError, UsageError) as error:
@@ -224,6 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nparetune: interrupted. Run the same command again to resume.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except StorageError as error:  # no space left on PATH, permission denied ...: one line
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        print(f"paretune: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except BrokenPipeError as error:
         if _stdout_closed():  # the reader took what it wanted: not a failure
             _end_quietly_on_closed_stdout()
@@ -231,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _unexpected(error, traceback_wanted=getattr(args, "traceback", False))
     except Exception as error:  # the last line of defence: one message, no traceback
         return _unexpected(error, traceback_wanted=getattr(args, "traceback", False))
+    finally:
+        sys.path[:] = path
     return code
 
 
@@ -238,7 +251,7 @@ def _unexpected(error: Exception, *, traceback_wanted: bool) -> int:
     """Report the error being handled in one line (with the traceback when asked)."""
     if traceback_wanted:
         traceback.print_exc()
-    message = str(error) or type(error).__name__
+    message = cut_quoted(str(error)) or type(error).__name__
     print(f"paretune: error: {message} ({type(error).__name__})", file=sys.stderr)
     if not traceback_wanted:
         print("paretune: run with --traceback for the details", file=sys.stderr)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
+import signal
 import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
 from typing import Any
 
+import optuna
 from paretune.search import StopReason
+from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
 from paretune.studies._api import run_declared, study_from_file
 from paretune.studies._config import StudyConfig
 from paretune.studies._duration import parse_duration
+from paretune.studies._errors import MAX_SHOWN, cut, cut_quoted
 from paretune.studies._loader import backend_key
 from paretune.studies._runner import INTERRUPTED, describe, next_commands, outcome_lines
 from paretune.studies._study_args import (
@@ -19,7 +30,17 @@ from paretune.studies._study_args import (
     add_study_argument,
 )
 
-__all__ = ["add_parser", "run", "overrides_from_args"]
+#: Exit code after SIGTERM (128 + 15, what a shell reports for a process SIGTERM ended).
+EXIT_TERMINATED = 143
+
+__all__ = [
+    "EXIT_TERMINATED",
+    "add_parser",
+    "failure_message",
+    "overrides_from_args",
+    "run",
+    "terminate_as_interrupt",
+]
 
 #: flag destination -> (study-file key, flag as the user writes it)
 FLAG_KEYS: dict[str, tuple[str, str]] = {
@@ -149,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
 
     The study goes through the Python API (``Study``): the same validation, the same run;
     this command only prints around it. Exit 1 when the run stopped on consecutive failed
-    trials (it could not succeed).
+    trials (it could not succeed; their distinct reasons are printed), 130 on Ctrl-C and
+    143 on SIGTERM (both record the running trial as interrupted and queue it first).
     """
     overrides, labels = overrides_from_args(args)
     study = study_from_file(args.study, overrides=overrides, labels=labels)
@@ -157,15 +179,77 @@ def run(args: argparse.Namespace) -> int:
     def announce(config: StudyConfig) -> None:
         print(describe(config), flush=True)
 
-    try:
-        result = run_declared(study, progress=not args.quiet, on_start=announce)
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with terminate_as_interrupt() as terminated:
+        try:
+            result = run_declared(study, progress=not args.quiet, on_start=announce)
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            return EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED
     if result.summary is not None:
         for line in outcome_lines(study.config, result.summary):
             print(line)
     print(next_commands(study.config, label=args.study, storage_flag=args.storage))
     if result.summary is not None and result.summary.stop_reason is StopReason.FAILURES:
-        return EXIT_ERROR  # it stopped on consecutive failures: the run could not succeed
+        # it stopped on consecutive failures: the run could not succeed; say why
+        print(failure_message(result.study, MAX_CONSECUTIVE_FAILURES), file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
+
+
+def failure_message(study: optuna.Study, last: int) -> str:
+    """The line ``paretune run`` prints when it stopped on failed trials: the distinct
+    reasons of the ``last`` failed trials, the commonest first, each with its count.
+
+    Examples:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study()
+        >>> for reason in ["ValueError: bad", "ValueError: bad", "OSError: gone"]:
+        ...     trial = study.ask()
+        ...     trial.set_user_attr("fail_reason", reason)
+        ...     _ = study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        >>> print(failure_message(study, 10))
+        paretune: error: the run stopped: the last 3 trials failed. Reasons: ValueError: bad
+        (2 trials); OSError: gone (1 trial)
+    """
+    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    recent = sorted(failed, key=lambda t: t.number)[-last:]
+    counts = Counter(str(t.user_attrs.get("fail_reason") or "no reason recorded") for t in recent)
+    reasons = "; ".join(
+        f"{cut_quoted(cut(reason, limit=4 * MAX_SHOWN))} ({n} trial{'s' if n > 1 else ''})"
+        for reason, n in counts.most_common()
+    )
+    stopped = f"the run stopped: the last {len(recent)} trials failed"
+    return f"paretune: error: {stopped}. Reasons: {reasons}"
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[Callable[[], bool]]:
+    """Treat SIGTERM (what Kubernetes, Slurm and ``kill`` send) as Ctrl-C for the block.
+
+    The handler raises ``KeyboardInterrupt`` in the main thread, so the running trial is
+    recorded as interrupted and queued first for the next run, exactly as on Ctrl-C; worker
+    processes the run started get SIGINT, as a terminal's Ctrl-C would give them. Yields a
+    function telling whether SIGTERM came (the command then exits 143, 128 + SIGTERM).
+    Outside the main thread (where no handler can be set) nothing changes.
+    """
+    received: list[int] = []
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        if received:  # a second SIGTERM while the first is handled: do not interrupt that
+            return
+        received.append(signum)
+        for child in multiprocessing.active_children():
+            if child.pid is not None:
+                with suppress(OSError):
+                    os.kill(child.pid, signal.SIGINT)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    before = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGTERM, before)

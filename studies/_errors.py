@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["StudyFileError", "format_value", "unknown_key_message"]
+__all__ = [
+    "MAX_SHOWN",
+    "StudyFileError",
+    "cut",
+    "cut_quoted",
+    "format_value",
+    "unknown_key_message",
+]
+
+#: The most characters of one value an error message shows; a longer one is cut, and the
+#: message says how long it was (a 10 MB value must not become a 10 MB error line).
+MAX_SHOWN = 80
+
+#: A run of characters without a space that is too long to read (a value another error's
+#: text quotes whole).
+_LONG_WORD = re.compile(r"\S{" + str(2 * MAX_SHOWN + 1) + ",}")
 
 
 class StudyFileError(ValueError):
@@ -37,16 +53,53 @@ class StudyFileError(ValueError):
         self.source = source
         self.key = key
         self.detail = message
-        where = f"{source}: {key} " if key else f"{source}: "
-        super().__init__(where + message)
+        where = f"{cut(source)}: {cut(key)} " if key else f"{cut(source)}: "
+        super().__init__(where + cut_quoted(message))
+
+
+def cut(text: str, *, limit: int = MAX_SHOWN) -> str:
+    """``text`` itself, or its first ``limit`` characters and how long it was.
+
+    Examples:
+        >>> cut("adamx")
+        'adamx'
+        >>> cut("x" * 10_000_000, limit=8)
+        'xxxxxxxx… (10000000 chars)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} chars)"
+
+
+def cut_quoted(message: str) -> str:
+    """``message`` with every word (a run without spaces) longer than twice
+    :data:`MAX_SHOWN` cut, such as a value another error quotes whole (``Got 'xxx…'
+    instead``), and every line cut to a readable length.
+
+    Examples:
+        >>> cut_quoted("Got '" + "a" * 500 + "' instead.")[-30:]
+        'aaaaaaaa… (502 chars) instead.'
+        >>> cut_quoted("short 'ok'")
+        "short 'ok'"
+    """
+    if len(message) <= MAX_SHOWN:
+        return message
+    shortened = _LONG_WORD.sub(lambda m: cut(m[0]), message)
+    return "\n".join(cut(line, limit=20 * MAX_SHOWN) for line in shortened.split("\n"))
 
 
 def format_value(value: Any) -> str:
     """Write a value the way it would appear in a TOML file (for error messages).
 
+    A long value is cut to :data:`MAX_SHOWN` characters, saying how long it was.
+
     Examples:
         >>> format_value("adamx")
         '"adamx"'
+        >>> format_value("x" * 200)[-20:]
+        'xxxxxxx… (202 chars)'
+        >>> format_value(10**5000)
+        '(an integer of 5001 digits)'
         >>> format_value(True)
         'true'
         >>> format_value([1, "a"])
@@ -55,7 +108,15 @@ def format_value(value: Any) -> str:
         '{ low = 0, log = true }'
         >>> format_value(float("inf"))
         'inf'
+        >>> format_value(None)
+        '(not set)'
     """
+    return cut(_toml_text(value))
+
+
+def _toml_text(value: Any) -> str:
+    if value is None:  # TOML has no null: the key was not given
+        return "(not set)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -71,6 +132,9 @@ def format_value(value: Any) -> str:
         return "{ " + inner + " }" if inner else "{}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, int) and value.bit_length() > 4000:  # str() refuses 4300+ digits
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"(an integer of {digits} digits)"
     return str(value)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from paretune import search
 from paretune.search import COSTS, OBJECTIVES, is_parallel_safe, validate_storage_url
+from paretune.search.samplers import default_sampler
 from paretune.studies._backend_file import RAY_KEYS, read_ray, read_workers
 from paretune.studies._builtin import resolve_study
-from paretune.studies._checks import Where
+from paretune.studies._checks import Where, check_depth
 from paretune.studies._config import (
     BACKENDS,
     RayOptions,
@@ -24,16 +25,13 @@ from paretune.studies._config import (
 )
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
+from paretune.studies._preflight import check_device
 from paretune.studies._space_file import fixed_task_params, read_space
+from paretune.studies._toml_file import read_toml
 
 if TYPE_CHECKING:
     from paretune import trainers
     from paretune.spaces import StrategySpace
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "TOP_LEVEL_KEYS",
@@ -71,6 +69,8 @@ TOP_LEVEL_KEYS = (
 )
 TRACKING_KEYS = ("mlflow", "experiment")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: The longest study name: Optuna's storages index study names of at most 512 characters.
+MAX_NAME = 512
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -153,6 +153,7 @@ def read_mapping(data: Mapping[str, Any], *, label: str, check_data: bool = Fals
         paretune.studies._errors.StudyFileError: Study: space.lr.low must be > 0 when log =
         true (got 0)
     """
+    check_depth(data, where=Where(label))
     return _Reader(label, {}, check_data=check_data).config(_deep_copy(data), None)
 
 
@@ -214,14 +215,7 @@ def _open(
 ) -> tuple[_Reader, dict[str, Any], Path]:
     """Read the TOML of a study reference, with the overrides applied."""
     path, source = resolve_study(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StudyFileError(source, "", f"cannot be read: {error}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise StudyFileError(source, "", f"is not valid TOML: {error}") from None
+    raw = read_toml(path, source=source)
     data: dict[str, Any] = _deep_copy(raw)
     origins: dict[str, str] = {}
     for key, value in (overrides or {}).items():
@@ -272,9 +266,14 @@ class _Reader:
         name = self.name(data.get("name", path.stem.replace("_", "-")))
         return StudyLocation(
             name=name,
-            storage=self.storage(data.get("storage", f"sqlite:///runs/{name}.db")),
+            storage=self.storage(data.get("storage", search.default_storage_url(name))),
             objectives=self.objectives(data.get("objectives", ["accuracy"])),
-            n_trials=self.at("n_trials").integer(data.get("n_trials", 20), minimum=1),
+            # None: no n_trials and an epoch budget, the study runs until it is spent
+            n_trials=(
+                None
+                if "n_trials" not in data and "max_total_epochs" in data
+                else self.at("n_trials").integer(data.get("n_trials", 20), minimum=1)
+            ),
             source=path.resolve(),
         )
 
@@ -306,7 +305,12 @@ class _Reader:
         max_epochs = None
         if "max_total_epochs" in data:
             max_epochs = self.at("max_total_epochs").integer(data["max_total_epochs"], minimum=1)
-        storage = self.storage(data.get("storage", f"sqlite:///runs/{name}.db"))
+        until_budget = max_epochs is not None and "n_trials" not in data
+        if until_budget and max_epochs is not None:
+            # Every finished trial trains at least one epoch: the budget is spent before the
+            # study could hold this many, so the budget alone ends the run.
+            n_trials = max_epochs
+        storage = self.storage(data.get("storage", search.default_storage_url(name)))
         constraints = self.constraints(data.get("constraints", {}))
         device = self.device(data.get("device", "auto"))
         backend = self.at("backend").string(data.get("backend", "local"), choices=BACKENDS)
@@ -320,11 +324,14 @@ class _Reader:
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
         task_options = self.at("task_options").table(data.get("task_options", {}))
-        sampler, sampler_options = self.named_table(
-            self.at("sampler"), data.get("sampler", "tpe"), search.list_samplers()
-        )
         pruner, pruner_options = self.named_table(
             self.at("pruner"), data.get("pruner", "none"), search.list_pruners()
+        )
+        # No sampler named: the benchmark's best for the study (rung-tpe when it prunes
+        # several objectives, else tpe; see paretune.search.samplers.default_sampler).
+        default = default_sampler(n_objectives=len(objectives), pruner=pruner)
+        sampler, sampler_options = self.named_table(
+            self.at("sampler"), data.get("sampler", default), search.list_samplers()
         )
         task, default_epochs, task_params = self.task(data["task"], task_options, data_dir)
         metric_directions = self.metric_directions(objectives)
@@ -337,6 +344,8 @@ class _Reader:
             unchecked=task_params is None,
             built=self.built_task,
         )
+        if self.check_data and backend == "local":  # Ray workers may have other devices
+            check_device(self.at("device"), device)
         if self.check_data and self.built_task is not None:
             self.trainable(self.built_task, data["task"], space, task_params or {})
             if backend == "ray" and ray.workers_per_trial > 1:
@@ -372,6 +381,7 @@ class _Reader:
             task_options=MappingProxyType(_deep_copy(task_options)),
             data_dir=data_dir,
             n_trials=n_trials,
+            until_budget=until_budget,
             timeout=timeout,
             device=device,
             backend=backend,
@@ -397,6 +407,8 @@ class _Reader:
     # -- one key each ----------------------------------------------------------------------
     def name(self, value: Any) -> str:
         where = self.at("name")
+        if isinstance(value, str) and len(value) > MAX_NAME:
+            raise where.fail(f"a name of at most {MAX_NAME} characters", value)
         if not isinstance(value, str) or not _NAME.fullmatch(value):
             raise where.fail(
                 "a name of letters, digits, '-', '_' or '.' starting with a letter or digit",
@@ -434,8 +446,14 @@ class _Reader:
             declared = trainers.metric_directions(task)
         except ValueError as error:
             raise self.at("task").error(f"does not give usable metrics: {error}") from None
+        lacking = trainers.missing_replay_columns(task)  # a replay table's missing columns
         for index, objective in enumerate(objectives):
             key = search.metric_of(objective)
+            if key in lacking:
+                raise self.at(f"objectives[{index}]").error(
+                    f"names {format_value(objective)}, which the replay table of task "
+                    f"{task.name!r} does not hold (missing there: {', '.join(lacking)})"
+                )
             if key in COSTS or key in declared:
                 continue
             raise self.at(f"objectives[{index}]").error(
@@ -542,6 +560,8 @@ class _Reader:
         url = where.string(value)
         try:
             validate_storage_url(url)
+            if search.storage_path(url) is None:  # a server: its port must be a number
+                urlsplit(url).port  # noqa: B018  (reading it checks it)
         except ValueError as error:
             raise where.error(f"is not usable (got {format_value(value)}): {error}") from None
         return str(url)

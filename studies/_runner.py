@@ -18,6 +18,7 @@ from paretune.studies._builtin import resolve_study
 from paretune.studies._errors import StudyFileError, format_value
 from paretune.studies._objective import objective_factory
 from paretune.studies._progress import ProgressBar, epochs_per_trial, format_elapsed
+from paretune.studies._same_study import check_same_task
 from paretune.studies._study_args import EXIT_INTERRUPTED
 from paretune.studies._tracking import tracking_callbacks
 
@@ -81,9 +82,16 @@ def describe(config: StudyConfig) -> str:
         where += f", {workers} workers per trial"
     return (
         f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
-        f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {config.n_trials} trials "
+        f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {_target(config)} "
         f"({where}) -> {config.spec.storage}"
     )
+
+
+def _target(config: StudyConfig) -> str:
+    """What the run aims for: ``"60 trials"``, or the epoch budget it runs until spent."""
+    if config.until_budget:
+        return f"trials until max_total_epochs = {config.spec.max_total_epochs:,} is spent"
+    return f"{config.n_trials} trials"
 
 
 def _entry(spec: dict[str, Any] | None) -> str:
@@ -213,9 +221,13 @@ def execute(
     bar = None
     if progress:
         per_trial = epochs_per_trial(config.spec.space)
-        bar = ProgressBar(total=config.n_trials, stream=stream, epochs_per_trial=per_trial)
+        budget = config.spec.max_total_epochs if config.until_budget else None
+        bar = ProgressBar(
+            total=config.n_trials, stream=stream, epochs_per_trial=per_trial, budget=budget
+        )
     try:
         with optuna_warnings_only():
+            check_same_task(config)  # an existing study keeps its task, options and data
             return _execute(config, bar, callbacks)
     except search.StudyMismatchError as error:
         raise _mismatch(error, label=label) from None
@@ -248,16 +260,29 @@ def outcome_lines(config: StudyConfig, summary: RunSummary) -> list[str]:
         return lines
     reason = {
         StopReason.N_TRIALS: "n_trials reached",
+        StopReason.SLOTS_HELD: (
+            "the slots left are held by trials running in other processes, which finish them"
+        ),
         StopReason.TIMEOUT: "timeout reached; run again to continue",
         StopReason.MAX_TOTAL_EPOCHS: (
             f"epoch budget max_total_epochs = {config.spec.max_total_epochs} spent"
         ),
     }.get(summary.stop_reason, summary.stop_reason.value)
+    holds = f"{summary.done}/{config.n_trials}"
+    if config.until_budget:  # no n_trials: the budget is the target
+        budget = config.spec.max_total_epochs
+        holds = f"{summary.done}"
+        spent = f"spent {summary.epochs_spent:,}/{budget:,} epochs in {summary.done} trials"
+        if summary.stop_reason is StopReason.MAX_TOTAL_EPOCHS:
+            reason = f"max_total_epochs reached: {spent}"
+        else:
+            reason += f"; {spent}"
     lines.append(
         f"ran {summary.ran} trial(s) in {format_elapsed(summary.elapsed_s)} ({reason}). "
-        f"The study holds {summary.done}/{config.n_trials} finished trials "
-        f"({summary.complete} complete, {summary.pruned} pruned), {summary.failed} failed; "
-        f"front of {summary.front_size}; {summary.epochs_spent} epochs trained."
+        f"The study holds {holds} finished trials "
+        f"({summary.complete} complete, {summary.pruned} pruned), {summary.failed} failed"
+        + (f", {summary.running} running elsewhere" if summary.running else "")
+        + f"; front of {summary.front_size}; {summary.epochs_spent} epochs trained."
     )
     return lines
 

@@ -29,6 +29,12 @@ __all__ = ["fixed_task_params", "read_space", "strategy_fields"]
 
 _RANGE_KEYS = ("low", "high", "log", "step")
 
+#: The largest magnitude a float strategy field may have: training computes in float32, and
+#: a larger value (``lr = 1e308``) overflows there, so every trial with it would fail.
+MAX_FLOAT = 3.4028234663852886e38
+#: The largest int strategy field (``epochs = 2**63`` could never end): an int32.
+MAX_INT = 2**31 - 1
+
 #: Strategy fields that need a layer to prune or quantize: field -> (layer kind, what it
 #: does, whether a value asks for it).
 _LAYER_FIELDS: dict[str, tuple[str, str, typing.Callable[[Any], bool]]] = {
@@ -73,17 +79,45 @@ def strategy_fields() -> dict[str, tuple[type, Any]]:
 
 
 def _check_type(where: Where, kind: type, value: Any) -> Any:
-    """A scalar of the field's type (ints are accepted for float fields)."""
+    """A scalar of the field's type (ints are accepted for float fields), within the limits
+    training can compute with (:data:`MAX_INT`, :data:`MAX_FLOAT`)."""
     if isinstance(value, Mapping | list):
         raise where.fail(f"a {_type_word(kind)}", value)
     if kind is bool:
         return where.boolean(value)
     if kind is int:
-        return where.integer(value)
+        return _within_limits(where, kind, where.integer(value))
     if kind is float:
-        return where.number(value)
+        return _within_limits(where, kind, where.number(value))
     if not isinstance(value, kind):
         raise where.fail(f"a {_type_word(kind)}", value)
+    return value
+
+
+def _within_limits(where: Where, kind: type, value: Any) -> Any:
+    """``value`` when training can use it; a larger one could only overflow or never end.
+
+    Examples:
+        >>> _within_limits(Where("x.toml", "space.lr.high"), float, 1e308)
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.lr.high must be a number
+        between -3.4028234663852886e+38 and 3.4028234663852886e+38, the float32 range
+        training computes in (got 1e+308)
+        >>> _within_limits(Where("x.toml", "space.epochs"), int, 2**63)
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.epochs must be an integer
+        <= 2147483647 (got 9223372036854775808)
+    """
+    if kind is int and value > MAX_INT:
+        raise where.fail(f"an integer <= {MAX_INT}", value)
+    if kind is float and abs(value) > MAX_FLOAT:
+        raise where.fail(
+            f"a number between {-MAX_FLOAT!r} and {MAX_FLOAT!r}, the float32 range training "
+            "computes in",
+            value,
+        )
     return value
 
 
@@ -200,6 +234,8 @@ class _SpaceReader:
                 f"list of choices (got {format_value(dict(table))})"
             )
         distribution = self.range_of(where, kind, table)
+        for key in ("low", "high"):
+            _within_limits(where.child(key), kind, table[key])
         self.probe(where.child("low"), name, distribution.low)
         self.probe(where.child("high"), name, distribution.high)
         return distribution

@@ -20,6 +20,7 @@ from typing import TextIO
 
 import optuna
 from paretune import search
+from paretune.studies._errors import cut_quoted
 from paretune.studies._loader import locate_study
 
 __all__ = [
@@ -66,7 +67,8 @@ def report_usage_error(error: Exception, *, stream: TextIO | None = None) -> int
         >>> err.getvalue()
         'paretune: error: --max x: unknown cost\\n'
     """
-    print(f"paretune: error: {error}", file=stream if stream is not None else sys.stderr)
+    message = cut_quoted(str(error))  # a huge value is cut, not echoed whole
+    print(f"paretune: error: {message}", file=stream if stream is not None else sys.stderr)
     return EXIT_BAD_INPUT
 
 

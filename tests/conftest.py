@@ -3,14 +3,51 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # Two cores on CI: keep BLAS/torch from oversubscribing when tests spawn processes.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throw-away PostgreSQL server for the session (tests/postgres_server.py); the tests
+    that use it are skipped, with the reason, where none can start."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "postgres_server", Path(__file__).with_name("postgres_server.py")
+    )
+    if spec is None or spec.loader is None:
+        raise RuntimeError("tests/postgres_server.py is missing")
+    helper = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("postgres_server", helper)
+    spec.loader.exec_module(helper)
+    try:
+        server = helper.start()
+    except helper.Unavailable as error:
+        pytest.skip(f"no PostgreSQL server: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the session's PostgreSQL server (one per test); its URL."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    url: str = postgres_server.create_database(f"{name}_{uuid.uuid4().hex[:8]}")
+    return url
 
 
 @pytest.fixture

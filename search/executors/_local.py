@@ -2,8 +2,10 @@
 
 ``run_local`` is only a loop over Optuna's public ask/tell calls (like ``study.optimize``),
 with paretune's reporter (curve + pruner) in the middle and :func:`record_result` at the end.
-With ``jobs > 1`` it starts worker processes (``spawn``) that open the same storage; a shared
-quota hands out trial slots, so the study ends with exactly ``n_trials`` finished trials.
+With ``jobs > 1`` it starts worker processes (``spawn``) that open the same storage. Every
+process (these workers, other ``paretune run`` processes, other hosts) takes a trial slot from
+the storage before starting a trial (:class:`~paretune.search.study._quota.TrialSlots`), so
+the study ends with exactly ``n_trials`` finished trials.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.pruning._reporter import TrialReporter
 from paretune.search.study._budget import epochs_spent
 from paretune.search.study._curves import curve_metric
-from paretune.search.study._open import mark_worker, open_study, recover_interrupted, session_seed
+from paretune.search.study._open import open_study, session_seed
 from paretune.search.study._outcome import (
     Objective,
     ObjectiveFactory,
     TrialOutcome,
     to_outcome,
 )
+from paretune.search.study._quota import SlotCounts, TrialSlots
 from paretune.search.study._record import record_failure, record_result
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage import is_parallel_safe
+from paretune.search.study._storage_errors import StorageError
 from paretune.spaces import check_int, suggest
 
 if TYPE_CHECKING:
@@ -49,17 +53,16 @@ MAX_CONSECUTIVE_FAILURES = 10
 
 
 class _Quota:
-    """Counters shared by the workers of one run (process-safe).
+    """Counters shared by the workers of one run (process-safe), for its progress and stop.
 
-    ``claim`` hands out one of ``missing`` trial slots; a trial that ends FAIL gives its slot
-    back, so failures are retried until the study holds the finished trials it should.
+    The trial slots themselves come from the storage (:class:`TrialSlots`): a trial that ends
+    FAIL gives its slot back there, so failures are retried until the study holds the
+    finished trials it should.
     """
 
-    def __init__(self, *, missing: int, counts: TrialCounts, epochs: int) -> None:
+    def __init__(self, *, counts: TrialCounts, epochs: int) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._lock = ctx.Lock()
-        self._missing = ctx.Value("q", missing, lock=False)
-        self._claimed = ctx.Value("q", 0, lock=False)
         self._complete = ctx.Value("q", counts.complete, lock=False)
         self._pruned = ctx.Value("q", counts.pruned, lock=False)
         self._failed = ctx.Value("q", counts.failed, lock=False)
@@ -80,17 +83,22 @@ class _Quota:
         with self._lock:
             self._stopped.value = 1
 
-    def claim(self) -> bool:
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
         with self._lock:
-            if self._stopped.value or self._claimed.value >= self._missing.value:
-                return False
-            self._claimed.value += 1
+            return bool(self._stopped.value)
+
+    def start(self, counts: SlotCounts) -> None:
+        """A trial of this run starts; ``counts`` are the study's, read when it took its slot
+        (other processes' trials included; the counters only grow, so the larger one holds)."""
+        with self._lock:
             self._running.value += 1
-            return True
+            self._complete.value = max(self._complete.value, counts.complete)
+            self._pruned.value = max(self._pruned.value, counts.pruned)
+            self._failed.value = max(self._failed.value, counts.failed)
 
     def release(self, reported: int = 0) -> None:
         with self._lock:
-            self._claimed.value -= 1
             self._running.value -= 1
             self._live_epochs.value -= reported
 
@@ -120,7 +128,6 @@ class _Quota:
                 self._streak.value = 0
             else:
                 self._failed.value += 1
-                self._claimed.value -= 1
                 self._streak.value += 1
 
     def counts(self) -> TrialCounts:
@@ -163,12 +170,14 @@ def _run_trials(
     spec: StudySpec,
     objective: Objective,
     quota: _Quota,
+    slots: TrialSlots,
     deadline: float | None,
     on_trial: Callable[[optuna.trial.TrialState, TrialOutcome | None], None] | None,
     callbacks: TrialCallbacks | None = None,
     on_epoch: Callable[[], None] | None = None,
 ) -> StopReason:
-    """The worker loop: claim a slot, ask, suggest, run the objective, record; repeat.
+    """The worker loop: take a slot from the storage (which asks the trial), suggest, run the
+    objective, record; repeat.
 
     Each epoch a trial reports is counted in ``quota`` (and ``on_epoch`` called), so the
     progress moves while a long trial runs.
@@ -184,19 +193,24 @@ def _run_trials(
             return StopReason.MAX_TOTAL_EPOCHS
         if quota.failing():
             return StopReason.FAILURES
-        if not quota.claim():
+        if quota.stopped():
             return StopReason.N_TRIALS
-        trial = study.ask()
+        trial, counts = slots.claim()
+        if trial is None:
+            done = counts.done >= slots.n_trials
+            return StopReason.N_TRIALS if done else StopReason.SLOTS_HELD
+        quota.start(counts)
         reporter = TrialReporter(
             study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner, metric=metric
         )
         outcome: TrialOutcome | None = None
         report = _CountingReport(reporter, quota, on_epoch)
         try:
-            mark_worker(study, trial)
             params = suggest(spec.space, trial)
             try:
                 result = objective(params, report, None)
+            except StorageError:  # the storage itself failed (disk full): stop the run
+                raise
             except Exception as error:  # the study goes on: this trial fails with the reason
                 state = record_failure(
                     study, trial, f"{type(error).__name__}: {error}", curve=reporter.curve
@@ -312,6 +326,11 @@ def run_local(
     ``MAX_CONSECUTIVE_FAILURES`` failed trials in a row the run stops
     (``stop_reason = FAILURES``): the objective is probably broken.
 
+    Other processes and hosts may run the same study at the same time: each trial takes one
+    of the ``n_trials`` slots from the storage, so together they run exactly the missing
+    trials. A run whose remaining slots are all held by trials running elsewhere stops
+    (``stop_reason = SLOTS_HELD``; those processes finish the study).
+
     Args:
         spec: The study.
         objective_factory: Builds the objective (once per worker process); it must be
@@ -376,26 +395,30 @@ def run_local(
         )
     run = RunState(spec=spec, n_trials=n_trials)
     study = open_study(spec)
-    recovered = tuple(recover_interrupted(study))
+    slots = TrialSlots(spec=spec, study=study, n_trials=n_trials)
+    slots.recover()
     ended = TrialCallbacks(callbacks, study)
     trials = study.get_trials(deepcopy=False)
     counts = TrialCounts.of(trials)
     front = Front(spec.directions)
     front.add_trials(trials)
-    missing = n_trials - counts.done
-    quota = _Quota(missing=max(0, missing), counts=counts, epochs=epochs_spent(trials))
+    quota = _Quota(counts=counts, epochs=epochs_spent(trials))
 
     def summary(reason: StopReason) -> RunSummary:
+        # the study's own counts: other processes and hosts add trials too
+        trials = study.get_trials(deepcopy=False)
+        slots.close()
         return run.summary(
-            quota.counts(),
+            TrialCounts.of(trials),
             ran=quota.ran(),
-            recovered=recovered,
+            recovered=tuple(slots.recovered),
             front_size=front.size(),
-            epochs_spent=quota.epochs(),
+            epochs_spent=epochs_spent(trials),
             stop_reason=reason,
+            running=SlotCounts.of(trials).running,
         )
 
-    if missing <= 0:
+    if counts.done >= n_trials:
         return summary(StopReason.ALREADY_DONE)
     # the clock starts with the first trial (like study.optimize), not while the storage opens
     deadline = None if timeout is None else time.time() + float(timeout)
@@ -419,7 +442,6 @@ def run_local(
             )
 
     if jobs == 1:
-        study.sampler = _session_sampler(spec, n_existing=len(trials), worker=0)
 
         def on_trial(state: optuna.trial.TrialState, outcome: TrialOutcome | None) -> None:
             import optuna
@@ -436,6 +458,7 @@ def run_local(
             spec=spec,
             objective=objective_factory(),
             quota=quota,
+            slots=slots,
             deadline=deadline,
             on_trial=on_trial,
             callbacks=ended,
@@ -453,27 +476,22 @@ def run_local(
         spec=spec,
         objective_factory=objective_factory,
         quota=quota,
+        slots=slots,
         deadline=deadline,
         jobs=jobs,
         n_existing=len(trials),
         on_change=on_change,
         on_epoch=emit,
     )
+    now = SlotCounts.of(study.get_trials(deepcopy=False))
     held = run.stop_reason(
-        done=quota.counts().done,
+        done=now.done,
         epochs_spent=quota.epochs(),
         failing=quota.failing(),
         timed_out=deadline is not None and time.time() >= deadline,
+        running=now.running,
     )
     return summary(held or StopReason.N_TRIALS)
-
-
-def _session_sampler(
-    spec: StudySpec, *, n_existing: int, worker: int
-) -> optuna.samplers.BaseSampler:
-    seed = session_seed(spec.seed, n_existing=n_existing, worker=worker)
-    sampler: optuna.samplers.BaseSampler = spec.get_sampler(seed=seed)
-    return sampler
 
 
 def _refresh_front(study: optuna.Study, front: Front) -> None:
@@ -488,6 +506,7 @@ def _worker_main(
     spec: StudySpec,
     objective_factory: ObjectiveFactory,
     quota: _Quota,
+    n_trials: int,
     worker: int,
     n_existing: int,
     deadline: float | None,
@@ -502,17 +521,21 @@ def _worker_main(
     study = open_study(
         spec, sampler_seed=session_seed(spec.seed, n_existing=n_existing, worker=worker)
     )
+    slots = TrialSlots(spec=spec, study=study, n_trials=n_trials, worker=worker)
     try:
         _run_trials(
             study=study,
             spec=spec,
             objective=objective_factory(),
             quota=quota,
+            slots=slots,
             deadline=deadline,
             on_trial=None,
         )
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        slots.close()
 
 
 def _run_processes(
@@ -521,6 +544,7 @@ def _run_processes(
     spec: StudySpec,
     objective_factory: ObjectiveFactory,
     quota: _Quota,
+    slots: TrialSlots,
     deadline: float | None,
     jobs: int,
     n_existing: int,
@@ -536,7 +560,16 @@ def _run_processes(
     processes = [
         ctx.Process(
             target=_worker_main,
-            args=(spec, objective_factory, quota, worker, n_existing, deadline, verbosity),
+            args=(
+                spec,
+                objective_factory,
+                quota,
+                slots.n_trials,
+                worker,
+                n_existing,
+                deadline,
+                verbosity,
+            ),
             name=f"paretune-worker-{worker}",
         )
         for worker in range(jobs)
@@ -572,7 +605,7 @@ def _run_processes(
     crashed = [p for p in processes if p.exitcode not in (0, None)]
     if crashed:
         # A worker killed mid-trial left that trial RUNNING: mark it interrupted and queue it.
-        recovered = recover_interrupted(study)
+        recovered = slots.recover()
         codes = ", ".join(f"{p.name} exited with code {p.exitcode}" for p in crashed)
         requeued = f" Trial(s) {recovered} were interrupted and queued again." if recovered else ""
         raise RuntimeError(

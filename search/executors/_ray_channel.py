@@ -97,9 +97,18 @@ def open_channel(name: str) -> Any:
 
     The actor is owned by the driver's job, so it ends with the driver; a resumed run makes a
     new one (stop requests of the dead driver are moot: their trials were killed with it).
+    It is pinned to the driver's node: on a cluster, a channel placed on another node would
+    die with that node and end the whole run, where the node's trials only need a retry.
     """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(
+        node_id=ray.get_runtime_context().get_node_id(), soft=False
+    )
     actor_class = ray.remote(num_cpus=0)(TrialChannel)
-    return actor_class.options(name=name, get_if_exists=True, lifetime=None).remote()
+    return actor_class.options(
+        name=name, get_if_exists=True, lifetime=None, scheduling_strategy=here
+    ).remote()
 
 
 def find_channel(name: str) -> Any:

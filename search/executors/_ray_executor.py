@@ -571,6 +571,8 @@ def _stop_reason(
         # the searcher gives up after n_trials failures in a run
         failing=failed_now >= run.n_trials,
         timed_out=timeout is not None and run.elapsed_s() >= timeout,
+        # trials of other processes holding the slots left (the run waits for its own)
+        running=sum(t.state == TrialState.RUNNING for t in trials),
     )
 
 
@@ -581,6 +583,7 @@ def _summary(
     recovered: tuple[int, ...],
     timeout: float | None = None,
 ) -> RunSummary:
+    from optuna.trial import TrialState
     from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
@@ -601,4 +604,5 @@ def _summary(
         front_size=front.size(),
         epochs_spent=epochs_spent(trials),
         stop_reason=reason,
+        running=sum(t.state is TrialState.RUNNING for t in trials),
     )

@@ -21,7 +21,10 @@ a local run of one study are one Optuna study. What changes is what is told to O
   are not pickled with the searcher (Tune saves it with its experiment).
 
 It also decides when the run is over: ``n_trials`` finished (COMPLETE + PRUNED) trials in the
-study, the time budget, the study's epoch budget, or too many failures.
+study, the time budget, the study's epoch budget, or too many failures. Each trial takes one of
+the study's ``n_trials`` slots from the storage before it is asked
+(:class:`~paretune.search.study._quota.TrialSlots`), so a Ray run and any other processes or
+hosts on the same study together run exactly ``n_trials`` trials.
 
 This module imports Ray and is only imported lazily, by the Ray executor.
 """
@@ -49,6 +52,7 @@ from paretune.search.executors._ray_trainable import (
 )
 from paretune.search.study._curves import curve_metric, report_epoch
 from paretune.search.study._open import mark_worker
+from paretune.search.study._quota import TrialSlots
 from paretune.search.study._record import record_failure, record_result
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -141,11 +145,20 @@ class StudySearcher(OptunaSearch):
     def _in_flight(self) -> int:
         return len(set(self._ot_trials) - self._completed_trials)
 
-    def _finished_in_study(self) -> int:
-        from optuna.trial import TrialState
+    def _slots(self) -> TrialSlots:
+        slots: TrialSlots | None = getattr(self, "_trial_slots", None)
+        if slots is None:
+            slots = TrialSlots(spec=self._spec, study=self.study, n_trials=self._n_trials)
+            self._trial_slots = slots
+        return slots
 
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        return len(self.study.get_trials(deepcopy=False, states=states))
+    def _ask(self, trial_id: str) -> dict[str, Any] | None:
+        """Ask Optuna for the trial (``OptunaSearch.suggest``) and mark it as this driver's."""
+        params = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None:
+            mark_worker(self.study, ot_trial)
+        return None if params is None else dict(params)
 
     def _budget_spent(self) -> bool:
         limit = self._spec.max_total_epochs
@@ -166,15 +179,16 @@ class StudySearcher(OptunaSearch):
                 return Searcher.FINISHED
             if self._failed >= self._max_failed_trials or self._budget_spent():
                 return Searcher.FINISHED
-            in_flight = self._in_flight()
-            if self._finished_in_study() + in_flight >= self._n_trials:
-                # A running trial may still fail; wait for it before calling the run finished.
-                return None if in_flight else Searcher.FINISHED
-        params = super().suggest(trial_id)
+            params, counts = self._slots().claim_with(functools.partial(self._ask, trial_id))
+            if counts.free(self._n_trials) <= 0:
+                # A running trial of this run may still fail; wait for it before calling the
+                # run finished (other processes' trials are theirs to finish).
+                return None if self._in_flight() else Searcher.FINISHED
+        else:
+            params = super().suggest(trial_id)
         if params is None:
             return None
         ot_trial = self._ot_trials[trial_id]
-        mark_worker(self.study, ot_trial)
         return {**params, TRIAL_NUMBER_KEY: ot_trial.number}
 
     # -- recording ---------------------------------------------------------------------------
@@ -253,6 +267,7 @@ class StudySearcher(OptunaSearch):
         state = dict(self.__dict__)
         state.pop("_callbacks", None)
         state.pop("callback_error", None)
+        state.pop("_trial_slots", None)  # its lock connection stays in this process
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -145,9 +145,12 @@ class RunState:
         return time.time() - self.started
 
     def stop_reason(
-        self, *, done: int, epochs_spent: int, failing: bool, timed_out: bool
+        self, *, done: int, epochs_spent: int, failing: bool, timed_out: bool, running: int = 0
     ) -> StopReason | None:
         """Which stop condition holds now (None: none, the run was cut short).
+
+        ``running`` counts the trials other processes are running: when they hold every slot
+        left, the run stopped because of them (``SLOTS_HELD``).
 
         Examples:
             >>> from paretune.search.study import StudySpec
@@ -160,6 +163,8 @@ class RunState:
             <StopReason.MAX_TOTAL_EPOCHS: 'max_total_epochs'>
             >>> print(run.stop_reason(done=2, epochs_spent=3, failing=False, timed_out=False))
             None
+            >>> run.stop_reason(done=2, epochs_spent=3, failing=False, timed_out=False, running=3)
+            <StopReason.SLOTS_HELD: 'slots_held'>
         """
         if done >= self.n_trials:
             return StopReason.N_TRIALS
@@ -170,6 +175,8 @@ class RunState:
             return StopReason.FAILURES
         if timed_out:
             return StopReason.TIMEOUT
+        if done + running >= self.n_trials:
+            return StopReason.SLOTS_HELD
         return None
 
     def summary(
@@ -181,8 +188,9 @@ class RunState:
         front_size: int,
         epochs_spent: int,
         stop_reason: StopReason,
+        running: int = 0,
     ) -> RunSummary:
-        """The run's :class:`RunSummary`, now."""
+        """The run's :class:`RunSummary`, now (``running``: trials other processes run)."""
         return RunSummary(
             study_name=self.spec.name,
             storage=self.spec.storage,
@@ -196,6 +204,7 @@ class RunState:
             epochs_spent=epochs_spent,
             elapsed_s=self.elapsed_s(),
             stop_reason=stop_reason,
+            running=running,
         )
 
     def progress(

@@ -27,6 +27,9 @@ class StopReason(Enum):
     #: Too many trials in a row failed (a broken objective would otherwise fail forever,
     #: since failed trials do not count towards ``n_trials``).
     FAILURES = "failures"
+    #: Every slot left is held by a trial running in another process (or on another host),
+    #: which finishes the study: the study holds ``n_trials`` once those trials end.
+    SLOTS_HELD = "slots_held"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +97,8 @@ class RunSummary:
         epochs_spent: Epochs trained in the study.
         elapsed_s: Seconds this call took.
         stop_reason: Why it stopped.
+        running: Trials still RUNNING in the study at the end (in other processes or on
+            other hosts; a run waits for its own).
     """
 
     study_name: str
@@ -108,6 +113,7 @@ class RunSummary:
     epochs_spent: int
     elapsed_s: float
     stop_reason: StopReason
+    running: int = 0
 
     @property
     def done(self) -> int:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from paretune.search.study._budget import epochs_saved, epochs_spent, trial_epochs
 from paretune.search.study._curves import curve_metric, report_curve, report_epoch
+from paretune.search.study._fast_read import load_study_fast, read_trials
+from paretune.search.study._journal_file import JournalRepair, repair_journal
+from paretune.search.study._lock import StudyLock
 from paretune.search.study._open import (
     WORKER_ATTR,
     StudyMismatchError,
@@ -25,14 +28,18 @@ from paretune.search.study._outcome import (
     TrialOutcome,
     to_outcome,
 )
+from paretune.search.study._quota import SlotCounts, TrialSlots
 from paretune.search.study._record import MEASUREMENTS, record_failure, record_result
 from paretune.search.study._spec import StudySpec, UnusableError
 from paretune.search.study._storage import (
+    default_storage_url,
     is_parallel_safe,
     make_storage,
+    storage_file_stem,
     storage_path,
     validate_storage_url,
 )
+from paretune.search.study._storage_errors import StorageError, StorageProblem
 from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
 from paretune.search.study._trial_cache import OwnedTrialCache
 
@@ -40,29 +47,40 @@ __all__ = [
     "MEASUREMENTS",
     "WORKER_ATTR",
     "Objective",
+    "JournalRepair",
     "ObjectiveFactory",
     "OutcomeState",
     "OwnedTrialCache",
     "Reporter",
+    "SlotCounts",
+    "StorageError",
+    "StorageProblem",
+    "StudyLock",
     "StudyMismatchError",
     "StudySpec",
     "TrialOutcome",
+    "TrialSlots",
     "UnusableError",
     "add_synthetic_trials",
     "create_synthetic_study",
     "curve_metric",
+    "default_storage_url",
     "epochs_saved",
     "epochs_spent",
     "is_parallel_safe",
+    "load_study_fast",
     "make_storage",
     "mark_worker",
     "open_study",
     "recover_interrupted",
+    "repair_journal",
     "record_failure",
+    "read_trials",
     "record_result",
     "report_curve",
     "report_epoch",
     "session_seed",
+    "storage_file_stem",
     "storage_path",
     "to_outcome",
     "trial_epochs",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 from typing import TYPE_CHECKING, Any
 
 from paretune.search._optuna_compat import set_metric_names, storage_of, trial_id_of
+from paretune.search.study._lock import StudyLock
 from paretune.search.study._record import record_failure
+from paretune.search.study._space_reserve import keep_reserve
 from paretune.search.study._spec import StudySpec
-from paretune.search.study._storage import make_storage
+from paretune.search.study._storage import make_storage, storage_path
 
 if TYPE_CHECKING:
     import optuna
@@ -71,7 +74,9 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
     existing study that lacks them), so Optuna's plots, ``trials_dataframe()``
     (``values_accuracy``) and optuna-dashboard name the objectives. The
     sampler is the spec's own (:meth:`StudySpec.get_sampler`); the spec validated it and
-    the pruner when it was built.
+    the pruner when it was built. Beside a storage file it keeps a 64 KiB space reserve
+    (``<file>.reserve``), freed when the disk fills up so the running trial can still be
+    recorded as failed.
 
     Args:
         spec: The study.
@@ -95,9 +100,20 @@ def open_study(spec: StudySpec, *, sampler_seed: int | None = None) -> optuna.St
         >>> study.metric_names
         ['accuracy', 'size_bits']
     """
+    storage = make_storage(spec.storage)
+    path = storage_path(spec.storage)
+    if path is not None:  # room to record a trial as failed when the disk fills up
+        keep_reserve(path)
+    with contextlib.closing(StudyLock(storage=spec.storage, study_id=None)) as lock, lock:
+        # processes opening a new study at once: one creates it and writes its attributes
+        return _create_or_load(spec, storage, sampler_seed)
+
+
+def _create_or_load(
+    spec: StudySpec, storage: optuna.storages.BaseStorage, sampler_seed: int | None
+) -> optuna.Study:
     import optuna
 
-    storage = make_storage(spec.storage)
     try:
         study = optuna.create_study(
             storage=storage,
@@ -229,8 +245,20 @@ def _is_dead(token: str) -> bool:
 
 
 def mark_worker(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Record which process runs ``trial`` (read by :func:`recover_interrupted`)."""
-    storage_of(study).set_trial_system_attr(trial_id_of(trial), WORKER_ATTR, worker_token())
+    """Record which process runs ``trial`` (read by :func:`recover_interrupted`).
+
+    When the storage refuses (a full disk), the trial is marked FAIL where the storage
+    still allows it: a RUNNING trial without its worker would never be recovered.
+    """
+    import optuna
+
+    storage = storage_of(study)
+    try:
+        storage.set_trial_system_attr(trial_id_of(trial), WORKER_ATTR, worker_token())
+    except Exception:
+        with contextlib.suppress(Exception):
+            storage.set_trial_state_values(trial_id_of(trial), optuna.trial.TrialState.FAIL)
+        raise
 
 
 def recover_interrupted(study: optuna.Study) -> list[int]:

@@ -13,14 +13,25 @@ Accepted forms:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from paretune.search.study._space_reserve import free_reserve
+from paretune.search.study._storage_errors import StorageProblem, storage_error
+
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["is_parallel_safe", "make_storage", "storage_path", "validate_storage_url"]
+__all__ = [
+    "default_storage_url",
+    "is_parallel_safe",
+    "make_storage",
+    "storage_file_stem",
+    "storage_path",
+    "validate_storage_url",
+]
 
 _RDB_SCHEMES = ("postgresql", "mysql", "oracle", "mssql")
 _HELP = (
@@ -95,6 +106,54 @@ def storage_path(url: str) -> Path | None:
     return Path(url.split(":///", 1)[1])
 
 
+#: The longest study name used whole as a storage file name (``runs/<name>.db``). Longer
+#: names keep their first characters and get a hash of the whole name: the file name and the
+#: names SQLite and Optuna derive from it (``-wal``, ``.lock`` plus a 43-character suffix)
+#: stay far below the file systems' limit of 255 bytes.
+MAX_STEM = 120
+_HASH = 12
+
+
+def storage_file_stem(name: str) -> str:
+    """The file name (without extension) of a study's default storage file.
+
+    A name of up to :data:`MAX_STEM` bytes is used as it is. A longer one is cut to its
+    first characters plus ``-`` and the first 12 hex digits of its SHA-256, 120 bytes in all:
+    different long names still get different files, and the same name always the same one.
+
+    Examples:
+        >>> storage_file_stem("digits-quick")
+        'digits-quick'
+        >>> stem = storage_file_stem("a" * 300)
+        >>> len(stem), stem[:4], stem[-13]
+        (120, 'aaaa', '-')
+        >>> storage_file_stem("a" * 300) != storage_file_stem("a" * 299 + "b")
+        True
+    """
+    if len(os.fsencode(name)) <= MAX_STEM:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:_HASH]
+    head = os.fsencode(name)[: MAX_STEM - _HASH - 1].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
+
+
+def default_storage_url(name: str) -> str:
+    """The storage of a study file that names none: ``sqlite:///runs/<stem>.db``.
+
+    The stem is :func:`storage_file_stem` (the name itself, unless it is too long for a file
+    name).
+
+    Examples:
+        >>> default_storage_url("digits-quick")
+        'sqlite:///runs/digits-quick.db'
+        >>> len(default_storage_url("x" * 300)) < 255
+        True
+    """
+    return f"sqlite:///runs/{storage_file_stem(name)}.db"
+
+
 def is_parallel_safe(url: str) -> bool:
     """Whether several processes may write the storage at once (everything but SQLite).
 
@@ -119,23 +178,37 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
 
     path = storage_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise (storage_error(error, path=path) or error) from error
     scheme = _scheme(url)
     if scheme == "journal" and path is not None:
-        from optuna.storages.journal import JournalFileBackend
+        from paretune.search.study._journal_file import make_journal
 
-        backend = JournalFileBackend(os.fspath(path))
-        return optuna.storages.JournalStorage(backend)
+        # a torn last record (a write cut short) is cut off before anything is appended
+        journal: optuna.storages.BaseStorage = make_journal(path)
+        return journal
+    from paretune.search.study._lock import StudyLock
     from paretune.search.study._trial_cache import OwnedTrialCache
 
+    # Processes opening a fresh database at once would each create its tables; one does.
+    try:
+        with contextlib.closing(StudyLock(storage=url, study_id=None)) as lock, lock:
+            if scheme == "sqlite" and path is not None:
+                rdb = _sqlite_storage(url, path)
+            else:
+                rdb = optuna.storages.RDBStorage(url)
+    except OSError as error:  # the lock file beside the database: name it and the reason
+        named = None if path is None else storage_error(error, path=path)
+        raise (named or error) from error
     # An RDB storage answers reads of this process's running trials from memory (see
     # OwnedTrialCache): about a third fewer SQL statements per trial.
-    rdb = _sqlite_storage(url) if scheme == "sqlite" else optuna.storages.RDBStorage(url)
     storage: optuna.storages.BaseStorage = OwnedTrialCache(storage=optuna.storages.get_storage(rdb))
     return storage
 
 
-def _sqlite_storage(url: str) -> optuna.storages.RDBStorage:
+def _sqlite_storage(url: str, path: Path) -> optuna.storages.RDBStorage:
     """An RDB storage on a SQLite file in WAL mode with ``synchronous=NORMAL``.
 
     Optuna commits once per parameter, attribute and state change; in SQLite's default
@@ -144,12 +217,27 @@ def _sqlite_storage(url: str) -> optuna.storages.RDBStorage:
     commit is an append to the write-ahead log: still atomic and durable across a crash of
     the process (SIGKILL); a power loss may lose the last commits but never corrupts the file.
     WAL also lets readers (``paretune status``, optuna-dashboard) read while a run writes.
+
+    SQLite's errors ("unable to open database file", "database or disk is full", which
+    Optuna reports as "invalid data in the commit") become a
+    :class:`~paretune.search.study._storage_errors.StorageError` naming ``path`` and the
+    reason, when the storage is created and on every later statement.
     """
     import optuna
     import sqlalchemy
 
     # A generous busy timeout: a reader may hold the file briefly while a run writes.
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
+    try:
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
+    except Exception as error:  # SQLAlchemy's or Optuna's wrapper of SQLite's error
+        raise (storage_error(error, path=path) or error) from error
+
+    def on_error(context: Any) -> None:
+        named = storage_error(context.original_exception, path=path)
+        if named is not None:
+            if named.problem is StorageProblem.NO_SPACE:
+                free_reserve(path)  # room to record the running trial as failed
+            raise named from context.original_exception
 
     def on_connect(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
@@ -158,5 +246,6 @@ def _sqlite_storage(url: str) -> optuna.storages.RDBStorage:
         cursor.close()
 
     sqlalchemy.event.listen(rdb.engine, "connect", on_connect)
+    sqlalchemy.event.listen(rdb.engine, "handle_error", on_error)
     rdb.engine.dispose()  # connections opened while creating the tables lack the pragmas
     return rdb

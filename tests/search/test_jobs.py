@@ -88,9 +88,8 @@ def test_a_worker_killed_mid_trial_is_recovered(fake: ModuleType) -> None:
         name="kill", storage=url, objectives=("accuracy",), space=SPACE, sampler="random"
     )
     factory = partial(fake.make_fake, kill_once=str(Path("killed").resolve()))
-    with pytest.raises(
-        RuntimeError, match=r"exited with code -9\. Trial\(s\) \[\d+\] were interrupted"
-    ):
+    # the other worker (or the parent, once both ended) recovers the trial: FAIL interrupted
+    with pytest.raises(RuntimeError, match=r"exited with code -9\. "):
         run_local(spec, objective_factory=factory, n_trials=6, jobs=2)
     trials = optuna.load_study(study_name="kill", storage=make_storage(url)).trials
     failed = [t for t in trials if t.state is TrialState.FAIL]
