@@ -68,9 +68,12 @@ class Study:
             costs (``"size_bits"``, ``"bitops"``, ``"latency_ms"``, ...), in order.
         constraints: Cost -> largest allowed value (``{"size_bits": 50_000}``).
         sampler: A sampler name (``"tpe"``, ``"nsga2"``, ...) or a dict with ``"name"`` and
-            its options (``{"name": "nsga2", "population_size": 12}``).
+            its options (``{"name": "nsga2", "population_size": 12}``); ``None``: a study
+            file's default (``"rung-tpe"`` for several objectives with a pruner, else
+            ``"tpe"``).
         pruner: A pruner name (``"none"``, ``"mo-asha"``, ``"median"``, ...) or a dict.
-        n_trials: Finished (complete + pruned) trials the study should hold.
+        n_trials: Finished (complete + pruned) trials the study should hold; ``None``: 20,
+            or with ``max_total_epochs`` until the budget is spent.
         seed: The sampler's seed.
         storage: An Optuna storage URL; ``None`` for ``sqlite:///runs/<name>.db``.
         timeout: Stop starting trials after this many seconds (or ``"10m"``, ``"1h30m"``).
@@ -114,9 +117,9 @@ class Study:
         data_dir: str | Path | None = None,
         objectives: Sequence[str] | str = ("accuracy",),
         constraints: Mapping[str, float] | None = None,
-        sampler: str | Mapping[str, Any] = "tpe",
+        sampler: str | Mapping[str, Any] | None = None,
         pruner: str | Mapping[str, Any] = "none",
-        n_trials: int = 20,
+        n_trials: int | None = None,
         seed: int = 0,
         storage: str | None = None,
         timeout: float | str | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial
 from paretune import search
 from paretune.search import COSTS, direction_of, metric_of, pareto_front_mask
+from paretune.search.report import distinct_digits
 from paretune.studies._study_args import EXIT_OK, add_study_arguments, open_named_study
 from paretune.studies._table import format_number, format_table
 
@@ -31,16 +33,38 @@ def add_parser(subparsers: Any) -> None:
     add_study_arguments(parser)
 
 
-def _number(value: Any, objective: str) -> Any:
+def _number(value: Any, objective: str, digits: int | None = None) -> Any:
     """A table cell: accuracies with 4 decimals, whole numbers as ints, other floats with 4
-    significant digits (3 for the strategy's own fields: ``lr 0.0275``)."""
+    significant digits (3 for the strategy's own fields: ``lr 0.0275``; ``digits`` when
+    given)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return value
     if objective in ("accuracy", "val_accuracy", "test_accuracy"):
         return f"{value:.4f}"
     if isinstance(value, int) or (abs(value) < 2**53 and float(value).is_integer()):
         return int(value)
-    return format_number(value, digits=3 if objective in _STRATEGY_COLUMNS else 4)
+    if digits is None:
+        digits = 3 if objective in _STRATEGY_COLUMNS else 4
+    return format_number(value, digits=digits)
+
+
+def _varying_fields(strategies: Sequence[dict[str, Any]]) -> list[str]:
+    """Strategy fields beyond the main columns whose values differ between the front's rows
+    (``weight_decay``, ``dropout``, ``l1`` ...), so no two rows that differ look alike."""
+    names = dict.fromkeys(k for s in strategies for k in s)
+    return [
+        name
+        for name in names
+        if name not in ("task_params", *_STRATEGY_COLUMNS)
+        and len({json.dumps(s.get(name), sort_keys=True) for s in strategies}) > 1
+    ]
+
+
+def _column_digits(values: Sequence[Any]) -> int:
+    """Significant digits that show every distinct number of a strategy column apart (3 at
+    least), the report's rule (``paretune.search.report.distinct_digits``)."""
+    numbers = [float(v) for v in values if isinstance(v, float)]
+    return distinct_digits(numbers, render=lambda v, d: format_number(v, digits=d))
 
 
 def _task_params(trial: FrozenTrial) -> dict[str, Any]:
@@ -81,7 +105,9 @@ def front_rows(
 
     Rows are sorted best first on the first objective; columns are the trial number, the
     objectives, the quality on the test split (test accuracy, or ``test_rmse`` for a study of
-    ``val_rmse``) and the main strategy fields. ``directions`` are the study's
+    ``val_rmse``), the main strategy fields, every other strategy field whose value differs
+    between the front's rows (``weight_decay``, ``dropout`` ...) and the task's parameters;
+    numbers get the digits that tell the column's values apart. ``directions`` are the study's
     (``"maximize"`` / ``"minimize"`` per objective; default: accuracy maximized, costs
     minimized), so a minimized metric such as ``val_rmse`` sorts lowest first.
 
@@ -105,7 +131,6 @@ def front_rows(
     if not feasible:
         return headers, []
     own = list(dict.fromkeys(k for t in feasible for k in _task_params(t)))  # width, depth ...
-    headers += own
     if directions is None:
         directions = [direction_of(o) for o in objectives]
     signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
@@ -113,15 +138,19 @@ def front_rows(
     mask = pareto_front_mask(points)
     front = [t for t, keep in zip(feasible, mask, strict=True) if keep]
     front.sort(key=lambda t: signs[0] * t.values[0])
+    strategies = [dict(t.user_attrs.get("strategy") or {}) for t in front]
+    varying = _varying_fields(strategies)  # weight_decay, dropout, l1 ... when they differ
+    headers += [*varying, *own]
+    fields = [*_STRATEGY_COLUMNS, *varying]
+    digits = {c: _column_digits([s.get(c) for s in strategies]) for c in fields}
     rows = []
-    for trial in front:
-        strategy = trial.user_attrs.get("strategy") or {}
+    for trial, strategy in zip(front, strategies, strict=True):
         rows.append(
             [
                 trial.number,
                 *(_number(v, o) for v, o in zip(trial.values, objectives, strict=True)),
                 _number(trial.user_attrs.get(test_key), test_key),
-                *(_number(strategy.get(c), c) for c in _STRATEGY_COLUMNS),
+                *(_number(strategy.get(c), c, digits[c]) for c in fields),
                 *(_number(_task_params(trial).get(c), c) for c in own),
             ]
         )
@@ -131,7 +160,7 @@ def front_rows(
 def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
     named, study = open_named_study(args)
-    trials = study.get_trials(deepcopy=False)
+    trials = search.read_trials(study)
     objectives = list(study.user_attrs.get("objectives") or named.objectives)
     states = [t.state for t in trials]
     failed = [t for t in trials if t.state is optuna.trial.TrialState.FAIL]

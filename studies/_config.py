@@ -95,14 +95,15 @@ class StudyLocation:
         name: The Optuna study name.
         storage: Optuna storage URL.
         objectives: Objective names, in order.
-        n_trials: Finished trials the study should hold.
+        n_trials: Finished trials the study should hold (None: the file sets an epoch budget
+            and no n_trials; the study runs until the budget is spent).
         source: The study file.
     """
 
     name: str
     storage: str
     objectives: tuple[str, ...]
-    n_trials: int
+    n_trials: int | None
     source: Path
 
 
@@ -121,6 +122,9 @@ class StudyConfig:
         task_options: Options handed to the task factory.
         data_dir: Where the task finds (or downloads) its data; ``None`` for the default.
         n_trials: How many finished (complete or pruned) trials the study should hold.
+        until_budget: True when the study file sets ``max_total_epochs`` and no ``n_trials``:
+            the run ends when the epoch budget is spent (``n_trials`` is then the budget, a
+            bound the study cannot reach since every finished trial trains an epoch or more).
         timeout: Seconds after which no new trial starts; ``None`` for no limit.
         device: Where trials train (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``).
         backend: ``"local"`` (this machine, ``jobs`` processes) or ``"ray"``.
@@ -137,6 +141,7 @@ class StudyConfig:
     task_options: Mapping[str, Any] = field(default_factory=_empty)
     data_dir: str | None = None
     n_trials: int = 20
+    until_budget: bool = False
     timeout: float | None = None
     device: str = "auto"
     backend: str = "local"

@@ -90,6 +90,8 @@ class ProgressBar:
         stream: Where to draw (stderr by default).
         epochs_per_trial: The most epochs a trial trains (:func:`epochs_per_trial`), for the
             share of a running trial; estimated from this run's finished trials when None.
+        budget: The study's epoch budget when it runs until the budget is spent (no
+            ``n_trials``): the bar then counts epochs, not trials.
 
     Examples:
         >>> import io
@@ -113,8 +115,10 @@ class ProgressBar:
         total: int,
         stream: TextIO | None = None,
         epochs_per_trial: int | None = None,
+        budget: int | None = None,
     ) -> None:
         self.total = total
+        self.budget = budget
         self.stream = stream if stream is not None else sys.stderr
         self.epochs_per_trial = epochs_per_trial
         self.start = time.monotonic()
@@ -154,8 +158,14 @@ class ProgressBar:
         n = min(float(to_run), finished + self._share(state, first))
         desc = f"{min(finished, to_run)}/{to_run} trials"
         epochs = state.epochs_spent + state.running_epochs - first.epochs_spent
+        done = f"done={state.done}/{state.n_trials}"
+        if self.budget is not None:  # no n_trials: the run ends when the budget is spent
+            to_run = max(0, self.budget - first.epochs_spent)
+            n = float(min(epochs, to_run))
+            desc = f"{int(n)}/{to_run} epochs"
+            done = f"done={state.done}"
         postfix = (
-            f"done={state.done}/{state.n_trials}, pruned={state.pruned}, "
+            f"{done}, pruned={state.pruned}, "
             f"failed={state.failed}, front={state.front_size}, epochs={epochs}"
         )
         if self._bar is None:

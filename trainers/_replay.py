@@ -11,13 +11,15 @@ key                  shape       meaning
 ===================  ==========  =========================================================
 ``format_version``   ``()``      ``1``
 ``strategies``       ``(n,)``    ``Strategy.to_dict()`` of each row, as a JSON string
-``epochs``           ``(n,)``    epochs actually run (``<= E``)
+``epochs``           ``(n,)``    epochs actually run (``<= E``); a completed run ran its
+                                 strategy's ``epochs``
 ``curve_<metric>``   ``(n, E)``  a metric reported after each epoch (NaN after ``epochs``);
-                                 ``curve_val_accuracy`` is required, ``curve_train_loss``,
-                                 ``curve_lr``, ``curve_sparsity``, ``curve_train_seconds``
-                                 (cumulative), ``curve_test_accuracy`` are optional
-``test_accuracy``    ``(n,)``    test accuracy after the last epoch
-``params``,          ``(n,)``    costs of the trained model (see ``TrainResult``)
+                                 ``curve_val_accuracy`` is required (no NaN within a
+                                 completed run), ``curve_train_loss``, ``curve_lr``,
+                                 ``curve_sparsity``, ``curve_train_seconds`` (cumulative),
+                                 ``curve_test_accuracy`` are optional
+``test_accuracy``    ``(n,)``    optional: test accuracy after the last epoch
+``params``,          ``(n,)``    optional: costs of the trained model (see ``TrainResult``)
 ``nonzero_params``,
 ``sparsity``,
 ``size_bits``,
@@ -27,6 +29,12 @@ key                  shape       meaning
 ``reason``           ``(n,)``    optional: why a run ended early
 ``source_task``      ``()``      optional: the task the runs were recorded on
 ===================  ==========  =========================================================
+
+Required: ``format_version``, ``strategies``, ``epochs`` and ``curve_val_accuracy``; the rest
+is optional, so a table holds only what a benchmark recorded. An optional column the table
+lacks (or holds as NaN in every row) is *missing*: the replayed results carry NaN there
+(``train_seconds`` too, without ``curve_train_seconds``), :func:`missing_replay_columns` names
+them, and a study whose objective needs one is refused when its file is read.
 
 A table may be keyed by columns of its own (say the six operation choices of a NAS-Bench-201
 cell): each row's strategy then holds them in ``task_params`` (``Strategy(task_params={"op_0":
@@ -44,7 +52,8 @@ if the table has it, else it is NaN (it was never measured at that epoch). A str
 table does not hold is an error that names the nearest held ones. The seed only matters
 when the table holds a strategy with several seeds: a strategy recorded once replays for any
 seed (so a study's own seeding does not get in the way).
-:func:`write_replay_table` writes this format from :class:`TrainResult` objects.
+:func:`write_replay_table` writes this format from :class:`TrainResult` objects or from
+:class:`ReplayRun` records (only the columns a benchmark has).
 """
 
 from __future__ import annotations
@@ -52,8 +61,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -63,10 +74,19 @@ from ._strategy import Strategy
 from ._task import Task
 from ._task_params import TaskParam, resolve_params
 
-__all__ = ["FORMAT_VERSION", "make_replay_task", "write_replay_table"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ReplayRun",
+    "make_replay_task",
+    "missing_replay_columns",
+    "write_replay_table",
+]
 
 FORMAT_VERSION = 1
 _COSTS = ("params", "nonzero_params", "sparsity", "size_bits", "bitops", "latency_ms")
+#: Per-run columns a table may leave out (marked missing: NaN in every row).
+_OPTIONAL = ("test_accuracy", *_COSTS)
+_REQUIRED = ("strategies", "epochs", "curve_val_accuracy")
 _PLANNED = ("size_bits", "bitops", "params", "nonzero_params")
 _SIGNIFICANT = 10
 
@@ -156,6 +176,34 @@ def _differences(asked: Mapping[str, Any], held: Mapping[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def _count(value: float) -> int:
+    """A parameter count from a table column; NaN (missing) stays NaN."""
+    return cast(int, value) if math.isnan(value) else int(value)
+
+
+def _check_row(
+    where: str, planned: int, ran: int, val_accuracy: NDArray[Any], *, completed: bool
+) -> None:
+    """Refuse a row whose curve and strategy disagree, or whose accuracy is NaN."""
+    if completed and ran != planned:
+        raise ValueError(
+            f"{where} holds a {ran}-epoch curve but its strategy trains {planned} epochs "
+            f"(epochs = {planned}); a completed run must record every epoch of its "
+            "strategy, else no lookup of that strategy finds a whole run."
+        )
+    if ran > planned:
+        raise ValueError(
+            f"{where} holds a {ran}-epoch curve but its strategy trains only {planned} epochs."
+        )
+    nan = [e + 1 for e in range(ran) if math.isnan(float(val_accuracy[e]))]
+    if completed and nan:
+        raise ValueError(
+            f"{where}: val_accuracy is NaN at epoch(s) {', '.join(map(str, nan))} of a "
+            "completed run; every epoch a run reports must carry a number (record it as "
+            "'diverged' if it broke)."
+        )
+
+
 class _ReplayTable:
     """A loaded table: row lookup by strategy and the replay of one row."""
 
@@ -171,12 +219,11 @@ class _ReplayTable:
                 f"{path}: format_version must be {FORMAT_VERSION} (got {version}); "
                 "see paretune.trainers._replay for the table format."
             )
-        required = ("strategies", "epochs", "curve_val_accuracy", "test_accuracy", *_COSTS)
-        missing = [key for key in required if key not in arrays]
+        missing = [key for key in _REQUIRED if key not in arrays]
         if missing:
             raise ValueError(
                 f"{path}: the replay table lacks {', '.join(missing)} "
-                f"(it holds {', '.join(sorted(arrays))})."
+                f"(it holds {', '.join(sorted(arrays))}); required: {', '.join(_REQUIRED)}."
             )
         self.curves: dict[str, NDArray[np.float64]] = {
             key[len("curve_") :]: np.asarray(value, dtype=np.float64)
@@ -190,8 +237,9 @@ class _ReplayTable:
                     f"{path}: curve_{name} has shape {curve.shape}; expected ({n}, {width})."
                 )
         self.epochs = np.asarray(arrays["epochs"], dtype=np.int64)
+        nan = np.full(n, np.nan)
         self.columns = {
-            key: np.asarray(arrays[key], dtype=np.float64) for key in ("test_accuracy", *_COSTS)
+            key: np.asarray(arrays.get(key, nan), dtype=np.float64) for key in _OPTIONAL
         }
         self.status = [str(s) for s in arrays.get("status", np.full(n, "completed"))]
         self.reason = [str(s) for s in arrays.get("reason", np.full(n, ""))]
@@ -205,6 +253,18 @@ class _ReplayTable:
             raise ValueError(
                 f"{path}: strategies must hold {n} rows and epochs must lie in 1..{width}."
             )
+        for row, values in enumerate(self.held):
+            _check_row(
+                f"{path}: row {row}",
+                Strategy.from_dict(values).epochs,
+                int(self.epochs[row]),
+                self.curves["val_accuracy"][row],
+                completed=self.status[row] == "completed",
+            )
+        absent = [key for key, column in self.columns.items() if np.all(np.isnan(column))]
+        if "train_seconds" not in self.curves:
+            absent.append("train_seconds")
+        self.missing = tuple(absent)
         self.params = _declare_columns(path, self.held)
         self.rows: dict[str, list[int]] = {}
         for row, values in enumerate(self.held):
@@ -246,7 +306,11 @@ class _ReplayTable:
     def __call__(self, strategy: Strategy, report: Reporter | None) -> TrainResult:
         row = self.row_of(strategy)
         last = int(self.epochs[row])
-        planned = {name: float(self.columns[name][row]) for name in _PLANNED}
+        planned = {
+            name: float(self.columns[name][row])
+            for name in _PLANNED
+            if name not in self.missing  # a missing cost is not reported
+        }
         curve: list[dict[str, float]] = []
         stopped = False
         for epoch in range(1, last + 1):
@@ -279,13 +343,13 @@ class _ReplayTable:
             reason=reason,
             val_accuracy=float(self.curves["val_accuracy"][row, ran - 1]),
             test_accuracy=test,
-            params=int(self.columns["params"][row]),
-            nonzero_params=int(self.columns["nonzero_params"][row]),
+            params=_count(self.columns["params"][row]),
+            nonzero_params=_count(self.columns["nonzero_params"][row]),
             sparsity=float(self.columns["sparsity"][row]),
-            size_bits=planned["size_bits"],
-            bitops=planned["bitops"],
+            size_bits=planned.get("size_bits", math.nan),
+            bitops=planned.get("bitops", math.nan),
             latency_ms=float(self.columns["latency_ms"][row]),
-            train_seconds=float(seconds[row, ran - 1]) if seconds is not None else 0.0,
+            train_seconds=float(seconds[row, ran - 1]) if seconds is not None else math.nan,
             epochs=ran,
             curve=tuple(curve),
             strategy=strategy,
@@ -310,15 +374,15 @@ def make_replay_task(path: str | Path) -> Task:
         >>> run = TrainResult(status=TrainStatus.COMPLETED, reason="", val_accuracy=0.8,
         ...     test_accuracy=0.79, params=10, nonzero_params=10, sparsity=0.0,
         ...     size_bits=320.0, bitops=0.0, latency_ms=0.1, train_seconds=2.0, epochs=2,
-        ...     curve=({"val_accuracy": 0.6}, {"val_accuracy": 0.8}), strategy=Strategy())
+        ...     curve=({"val_accuracy": 0.6}, {"val_accuracy": 0.8}), strategy=Strategy(epochs=2))
         >>> path = os.path.join(tempfile.mkdtemp(), "table.npz")
         >>> write_replay_table(path, [run])
         >>> task = make_replay_task(path)
         >>> task.default_epochs
         2
-        >>> task.replay(Strategy(), lambda epoch, metrics: True).status.value
+        >>> task.replay(Strategy(epochs=2), lambda epoch, metrics: True).status.value
         'stopped'
-        >>> task.replay(Strategy(lr=0.1), None)
+        >>> task.replay(Strategy(lr=0.1, epochs=2), None)
         Traceback (most recent call last):
         ...
         ValueError: The replay table '...' does not hold ... differ in: {lr=0.001}.
@@ -335,8 +399,79 @@ def make_replay_task(path: str | Path) -> Task:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReplayRun:
+    """One recorded run with only the columns a benchmark has (for :func:`write_replay_table`).
+
+    Args:
+        strategy: The strategy run (its ``epochs`` must equal the curve's length when the
+            run completed).
+        curve: The metrics after each epoch; ``val_accuracy`` is required in every one.
+        test_accuracy: Test accuracy after the last epoch (NaN: not recorded).
+        costs: Any of ``params``, ``nonzero_params``, ``sparsity``, ``size_bits``, ``bitops``,
+            ``latency_ms`` (the others are missing).
+        status: How the run ended (``COMPLETED`` or ``DIVERGED``).
+        reason: Why it ended early (empty when completed).
+
+    Examples:
+        >>> run = ReplayRun(strategy=Strategy(epochs=2), curve=[{"val_accuracy": 0.5},
+        ...     {"val_accuracy": 0.7}], costs={"size_bits": 320.0})
+        >>> run.status.value, dict(run.costs)
+        ('completed', {'size_bits': 320.0})
+    """
+
+    strategy: Strategy
+    curve: Sequence[Mapping[str, float]]
+    test_accuracy: float = math.nan
+    costs: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    status: TrainStatus = TrainStatus.COMPLETED
+    reason: str = ""
+
+
+def _as_run(result: TrainResult | ReplayRun) -> ReplayRun:
+    if isinstance(result, ReplayRun):
+        return result
+    return ReplayRun(
+        strategy=result.strategy,
+        curve=result.curve,
+        test_accuracy=result.test_accuracy,
+        costs={name: float(getattr(result, name)) for name in _COSTS},
+        status=result.status,
+        reason=result.reason,
+    )
+
+
+def _rows(rows: Sequence[int]) -> str:
+    shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+    return f"row{'s' if len(rows) > 1 else ''} {shown}"
+
+
+def missing_replay_columns(task: Task) -> tuple[str, ...]:
+    """The measurements a replay task's table lacks (its results carry NaN there).
+
+    Args:
+        task: Any task; one that does not replay a table lacks nothing.
+
+    Returns:
+        Names among ``test_accuracy``, ``params``, ``nonzero_params``, ``sparsity``,
+        ``size_bits``, ``bitops``, ``latency_ms`` and ``train_seconds``.
+
+    Examples:
+        >>> import tempfile, os
+        >>> run = ReplayRun(strategy=Strategy(epochs=1), curve=[{"val_accuracy": 0.5}],
+        ...     costs={"size_bits": 320.0})
+        >>> path = os.path.join(tempfile.mkdtemp(), "table.npz")
+        >>> write_replay_table(path, [run])
+        >>> missing_replay_columns(make_replay_task(path))
+        ('test_accuracy', 'params', 'nonzero_params', 'sparsity', 'bitops', 'latency_ms', \
+'train_seconds')
+    """
+    table = task.replay
+    return table.missing if isinstance(table, _ReplayTable) else ()
+
+
 def write_replay_table(
-    path: str | Path, results: Sequence[TrainResult], *, source_task: str = ""
+    path: str | Path, results: Sequence[TrainResult | ReplayRun], *, source_task: str = ""
 ) -> None:
     """Write runs as a replay table (``numpy.savez_compressed``, format of this module).
 
@@ -344,56 +479,107 @@ def write_replay_table(
     (float32; NaN where a run did not report it), the planned costs the trainer reports
     each epoch included; the result's measured costs are kept once per run.
 
+    Required of each run: its strategy and a curve with ``val_accuracy`` at every epoch (no
+    NaN in a completed run), as many epochs as the strategy's ``epochs`` when it completed.
+    Optional: ``test_accuracy`` and each cost; a column that is NaN (or, for a
+    :class:`ReplayRun`, absent) in every run is left out of the table and marked missing; one
+    given for some runs and NaN for others is refused (a run that did not complete may lack
+    its test accuracy).
+
     Args:
         path: Where to write the ``.npz`` file.
-        results: The runs; each strategy must appear once.
+        results: The runs (:class:`TrainResult` or :class:`ReplayRun`); each strategy once.
         source_task: The task the runs were recorded on (shown in the replay task).
 
     A table keyed by its own columns holds them in each strategy's ``task_params`` (see
     the module docstring); every run must then set the same names.
 
     Raises:
-        ValueError: If ``results`` is empty, a run reported no epoch, a strategy repeats, or
-            the runs set different task parameters.
+        ValueError: If ``results`` is empty, a run reported no epoch, a strategy repeats, the
+            runs set different task parameters, a curve's length and its strategy's epochs
+            disagree, a completed run's accuracy is NaN, a cost is unknown, or an optional
+            column is given for some runs only.
+
+    Examples:
+        >>> import tempfile, os
+        >>> short = ReplayRun(strategy=Strategy(epochs=20), curve=[{"val_accuracy": 0.5}] * 15)
+        >>> write_replay_table(os.path.join(tempfile.mkdtemp(), "t.npz"), [short])
+        Traceback (most recent call last):
+        ...
+        ValueError: The 'results' parameter of write_replay_table: row 0 holds a 15-epoch \
+curve but its strategy trains 20 epochs ...
     """
     if not results:
         raise ValueError("The 'results' parameter of write_replay_table must not be empty.")
-    keys = [_strategy_key(result.strategy.to_dict()) for result in results]
+    runs = [_as_run(result) for result in results]
+    keys = [_strategy_key(run.strategy.to_dict()) for run in runs]
     if len(set(keys)) != len(keys):
         raise ValueError("The 'results' parameter of write_replay_table repeats a strategy.")
-    columns = [sorted(result.strategy.task_params) for result in results]
+    columns = [sorted(run.strategy.task_params) for run in runs]
     if any(other != columns[0] for other in columns):
         raise ValueError(
             "Every run in 'results' must set the same task parameters (the table's key "
             f"columns); the first sets {columns[0] or 'none'}, another "
             f"{next(o for o in columns if o != columns[0]) or 'none'}."
         )
-    if any(not result.curve for result in results):
-        raise ValueError("Every run in 'results' must have reported at least one epoch.")
-    width = max(len(result.curve) for result in results)
-    names = sorted(
-        {name for result in results for point in result.curve for name in point} - {"epoch"}
-    )
-    curves = {name: np.full((len(results), width), np.nan, dtype=np.float32) for name in names}
-    for row, result in enumerate(results):
-        for epoch, point in enumerate(result.curve):
+    owner = "The 'results' parameter of write_replay_table"
+    for row, run in enumerate(runs):
+        if not run.curve:
+            raise ValueError("Every run in 'results' must have reported at least one epoch.")
+        if any("val_accuracy" not in point for point in run.curve):
+            raise ValueError(f"{owner}: row {row} reports no val_accuracy at some epoch.")
+        unknown = sorted(set(run.costs) - set(_COSTS))
+        if unknown:
+            raise ValueError(
+                f"{owner}: row {row} has unknown cost(s) {', '.join(map(repr, unknown))}. "
+                f"Known: {', '.join(_COSTS)}."
+            )
+        _check_row(
+            f"{owner}: row {row}",
+            run.strategy.epochs,
+            len(run.curve),
+            np.asarray([float(point["val_accuracy"]) for point in run.curve]),
+            completed=run.status is TrainStatus.COMPLETED,
+        )
+    width = max(len(run.curve) for run in runs)
+    names = sorted({name for run in runs for point in run.curve for name in point} - {"epoch"})
+    curves = {name: np.full((len(runs), width), np.nan, dtype=np.float32) for name in names}
+    for row, run in enumerate(runs):
+        for epoch, point in enumerate(run.curve):
             for name in names:
                 if name in point:
                     curves[name][row, epoch] = point[name]
     arrays: dict[str, NDArray[Any]] = {f"curve_{name}": curve for name, curve in curves.items()}
-    arrays.update(
-        {
-            name: np.asarray([getattr(result, name) for result in results], dtype=np.float64)
-            for name in ("test_accuracy", *_COSTS)
-        }
-    )
+    for name in _OPTIONAL:
+        values = np.asarray(
+            [
+                run.test_accuracy if name == "test_accuracy" else run.costs.get(name, math.nan)
+                for run in runs
+            ],
+            dtype=np.float64,
+        )
+        absent = np.isnan(values)
+        if absent.all():
+            continue  # missing in every run: left out, marked missing when replayed
+        counted = [
+            row
+            for row, run in enumerate(runs)
+            if absent[row] and (name != "test_accuracy" or run.status is TrainStatus.COMPLETED)
+        ]
+        if counted:
+            raise ValueError(
+                f"{owner}: {name} is missing (NaN) in {_rows(counted)} of {len(runs)} but "
+                "given in others; give it for every run or for none (a column missing in "
+                "every run is marked missing)."
+            )
+        arrays[name] = values
     arrays["format_version"] = np.asarray(FORMAT_VERSION)
     arrays["strategies"] = np.asarray(
-        [json.dumps(result.strategy.to_dict()) for result in results], dtype=str
+        [json.dumps(run.strategy.to_dict()) for run in runs], dtype=str
     )
-    arrays["epochs"] = np.asarray([len(result.curve) for result in results], dtype=np.int32)
-    arrays["status"] = np.asarray([result.status.value for result in results], dtype=str)
-    arrays["reason"] = np.asarray([result.reason for result in results], dtype=str)
+    arrays["epochs"] = np.asarray([len(run.curve) for run in runs], dtype=np.int32)
+    arrays["status"] = np.asarray([run.status.value for run in runs], dtype=str)
+    arrays["reason"] = np.asarray([run.reason for run in runs], dtype=str)
     arrays["source_task"] = np.asarray(source_task)
     with open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]

@@ -373,6 +373,7 @@ def run_ray(
     from paretune.search.executors._ray_searcher import StudySearcher
     from paretune.search.pruning._ray_scheduler import make_scheduler
     from paretune.search.study._open import open_study, recover_interrupted
+    from paretune.search.study._storage import storage_file_stem
     from ray import tune
 
     if workers_per_trial > 1:
@@ -384,7 +385,8 @@ def run_ray(
     make_scheduler(spec, channel_name=channel_name)  # bad pruner settings fail before Ray starts
     study = open_study(spec)
     root = _experiment_root(storage_path)
-    path = f"{root.rstrip('/')}/{spec.name}"
+    folder = storage_file_stem(spec.name)  # a long study name still fits the file system
+    path = f"{root.rstrip('/')}/{folder}"
     if _counts(study).done >= n_trials:
         recovered = tuple(recover_interrupted(study))
         return _summary(run, study, recovered=recovered)
@@ -448,7 +450,7 @@ def run_ray(
                     reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
-                    name=spec.name,
+                    name=folder,
                     storage_path=root,
                     failure_config=tune.FailureConfig(max_failures=tune_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),

@@ -69,7 +69,7 @@ class RungSpacing(Enum):
       (at 16 of 20: a fifth of a trial) but stops trials on an accuracy that still moves.
 
     Examples:
-        >>> MOAsha(min_epochs=1, reduction_factor=2, max_epochs=20).rungs()
+        >>> MOAsha(min_epochs=1, reduction_factor=2, max_epochs=20, rung_spacing="asha").rungs()
         (1, 2, 4, 8, 16)
         >>> core = MOAsha(min_epochs=1, reduction_factor=2, rung_spacing="full-stretch")
         >>> core.rungs(20)
@@ -250,29 +250,35 @@ def _member(kind: type[_E], name: str, value: _E | str) -> _E:
 class MOAsha:
     """Multi-objective asynchronous successive halving (stopping variant).
 
+    The defaults (grace 2, η 2, full-stretch rungs) are the set-up that scored best in
+    ``bench/mo_pruning.py`` (README, "Early stopping in multi-objective studies").
+
     Args:
-        min_epochs: Grace period: the first rung, in epochs (int >= 1).
-        reduction_factor: Keep the top ``1 / reduction_factor`` at each rung (float > 1).
+        min_epochs: Grace period: the first rung, in epochs (int >= 1; default 2).
+        reduction_factor: Keep the top ``1 / reduction_factor`` at each rung (float > 1;
+            default 2).
         max_epochs: Last epoch of a trial; no rung at or beyond it. ``None``: each call
             passes the trial's own last epoch.
         tie_break: ``"crowding"`` or ``"epsilon-net"`` (see the module docstring).
-        rung_spacing: ``"asha"`` or ``"full-stretch"`` (see :class:`RungSpacing`).
+        rung_spacing: ``"asha"`` or ``"full-stretch"`` (default; see :class:`RungSpacing`).
 
     Examples:
-        >>> core = MOAsha(min_epochs=2, reduction_factor=3, max_epochs=20)
+        >>> core = MOAsha(min_epochs=2, reduction_factor=3, max_epochs=20, rung_spacing="asha")
         >>> core.rungs()
         (2, 6, 18)
+        >>> MOAsha(max_epochs=20).rungs()  # the defaults: grace 2, η 2, full-stretch
+        (2, 4, 8)
         >>> core.decide(epoch=2, point=(-0.5, 1.0), others=[(-0.9, 1.0), (-0.8, 1.0)])
         <Decision.STOP: 'stop'>
         >>> core.decide(epoch=3, point=(-0.5, 1.0), others=[(-0.9, 1.0)])
         <Decision.CONTINUE: 'continue'>
     """
 
-    min_epochs: int = 1
-    reduction_factor: float = 3.0
+    min_epochs: int = 2
+    reduction_factor: float = 2.0
     max_epochs: int | None = None
     tie_break: TieBreak | str = TieBreak.CROWDING
-    rung_spacing: RungSpacing | str = RungSpacing.ASHA
+    rung_spacing: RungSpacing | str = RungSpacing.FULL_STRETCH
 
     def __post_init__(self) -> None:
         check_int(self.min_epochs, name="min_epochs", owner="MOAsha", minimum=1)

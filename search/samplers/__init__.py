@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paretune.search._optuna_compat import split_complete_trials
+from paretune.search.samplers._defaults import default_sampler
 from paretune.search.samplers._registry import (
     SamplerInfo,
     get_sampler,
@@ -15,6 +16,7 @@ from paretune.search.samplers._rung_tpe import RungTPESampler, rung_split
 __all__ = [
     "RungTPESampler",
     "SamplerInfo",
+    "default_sampler",
     "get_sampler",
     "list_samplers",
     "register_sampler",

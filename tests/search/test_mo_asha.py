@@ -31,7 +31,7 @@ from paretune.search.pruning import (
 def test_rungs_are_geometric_and_below_the_last_epoch(
     min_epochs: int, factor: float, last: int, expected: tuple[int, ...]
 ) -> None:
-    core = MOAsha(min_epochs=min_epochs, reduction_factor=factor)
+    core = MOAsha(min_epochs=min_epochs, reduction_factor=factor, rung_spacing="asha")
     assert core.rungs(last) == expected
 
 
@@ -51,12 +51,12 @@ def test_full_stretch_rungs_leave_a_full_factor_of_training(
     core = MOAsha(min_epochs=min_epochs, reduction_factor=factor, rung_spacing="full-stretch")
     assert core.rungs(last) == expected
     assert all(rung * factor <= last for rung in core.rungs(last))
-    asha = MOAsha(min_epochs=min_epochs, reduction_factor=factor).rungs(last)
+    asha = MOAsha(min_epochs=min_epochs, reduction_factor=factor, rung_spacing="asha").rungs(last)
     assert set(expected) <= set(asha)
 
 
 def test_instance_and_call_max_epochs_take_the_smaller() -> None:
-    core = MOAsha(min_epochs=1, reduction_factor=3, max_epochs=10)
+    core = MOAsha(min_epochs=1, reduction_factor=3, max_epochs=10, rung_spacing="asha")
     assert core.rungs() == (1, 3, 9)
     assert core.rungs(5) == (1, 3)
     assert core.rungs(100) == (1, 3, 9)
@@ -197,4 +197,4 @@ def test_from_options_refuses_unknown_keys() -> None:
 
 def test_points_must_agree_in_length() -> None:
     with pytest.raises(ValueError, match="as many columns"):
-        MOAsha(max_epochs=9).judge(epoch=1, point=(1.0, 2.0), others=[(1.0,)])
+        MOAsha(max_epochs=9).judge(epoch=2, point=(1.0, 2.0), others=[(1.0,)])

@@ -26,7 +26,9 @@ def bench() -> ModuleType:
 
 
 def test_similar_cost_ranks_only_against_trials_of_similar_cost(bench: ModuleType) -> None:
-    pruner = bench.SimilarCostPruner(width=0.5, min_epochs=1, reduction_factor=2, max_epochs=9)
+    pruner = bench.SimilarCostPruner(
+        width=0.5, min_epochs=1, reduction_factor=2, max_epochs=9, rung_spacing="asha"
+    )
     # two cost groups: around 1.0 (poor accuracy) and around 5.0 (good accuracy)
     others = [(-0.5, 1.0), (-0.6, 1.2), (-0.9, 5.0), (-0.95, 5.1), (-0.97, 4.9)]
     # the best of the cheap group continues although the expensive ones are all better

@@ -239,13 +239,13 @@ def test_decide_explains_what_is_missing() -> None:
     trial = study.ask()
     pruner = MOAshaPruner(max_epochs=9)
     with pytest.raises(ValueError, match="has no 'objectives' attribute"):
-        pruner.decide(study=study, trial=trial, epoch=1, metrics={"val_accuracy": 0.5})
+        pruner.decide(study=study, trial=trial, epoch=2, metrics={"val_accuracy": 0.5})
     study.set_user_attr("objectives", ["size_bits", "accuracy"])
     with pytest.raises(ValueError, match="first objective must be 'accuracy'"):
-        pruner.decide(study=study, trial=trial, epoch=1, metrics={"val_accuracy": 0.5})
+        pruner.decide(study=study, trial=trial, epoch=2, metrics={"val_accuracy": 0.5})
     study.set_user_attr("objectives", ["accuracy", "size_bits"])
     with pytest.raises(ValueError, match="Set the pruner option max_epochs"):
-        MOAshaPruner().decide(study=study, trial=trial, epoch=1, metrics={"val_accuracy": 0.5})
+        MOAshaPruner().decide(study=study, trial=trial, epoch=2, metrics={"val_accuracy": 0.5})
 
 
 @pytest.mark.slow
