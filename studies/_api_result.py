@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from paretune.search import COSTS, Selection, pareto_front_mask
+from paretune.search import COSTS, Selection, pareto_front_mask, read_trials
 from paretune.studies._api_select import API, Bound, Export, candidate_of, choose, export_candidate
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class StudyResult:
         if path is not None and not path.exists():
             raise LookupError(f"No study {name!r} yet: {path} does not exist. Run it first.")
         try:
-            study = optuna.load_study(study_name=name, storage=search.make_storage(storage))
+            study = search.load_study_fast(storage=storage, study_name=name)
         except KeyError:
             raise LookupError(f"No study {name!r} in {storage}. Run it first.") from None
         return cls(study=study, summary=summary)
@@ -90,8 +90,10 @@ class StudyResult:
         objective, best first on the first objective (as ``paretune status`` lists them)."""
         feasible = [
             t
-            for t in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.values is not None and all(c <= 0 for c in (t.constraints or {}).values())
+            for t in read_trials(self._study)
+            if t.state is TrialState.COMPLETE
+            and t.values is not None
+            and all(c <= 0 for c in (t.constraints or {}).values())
         ]
         if not feasible:
             return []
@@ -120,7 +122,7 @@ class StudyResult:
             raise ImportError("trials_dataframe() needs pandas: pip install pandas") from None
         objectives = self.objectives
         costs = [c for c in COSTS if c not in objectives]
-        trials = self._study.get_trials(deepcopy=False)
+        trials = read_trials(self._study)
         names = list(dict.fromkeys(name for t in trials for name in t.params))
         rows = []
         for trial in trials:
@@ -238,7 +240,7 @@ class StudyResult:
         )
 
     def __repr__(self) -> str:
-        states = [t.state for t in self._study.get_trials(deepcopy=False)]
+        states = [t.state for t in read_trials(self._study)]
         done = states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED)
         return (
             f"StudyResult(study={self._study.study_name!r}, trials={len(states)}, "

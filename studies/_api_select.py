@@ -25,6 +25,7 @@ from paretune.search import (
     candidates_from_trials,
     is_metric,
     parse_limit,
+    read_trials,
     select_strategy,
     study_quality,
 )
@@ -203,7 +204,7 @@ def choose(
     merged = {str(k): float(v) for k, v in (study.user_attrs.get("constraints") or {}).items()}
     for cost, value in limits.items():
         merged[cost] = min(value, merged.get(cost, math.inf))
-    candidates = candidates_from_trials(study.get_trials(deepcopy=False), quality=quality)
+    candidates = candidates_from_trials(read_trials(study), quality=quality)
     return select_strategy(
         candidates,
         objectives=objectives,
@@ -235,7 +236,7 @@ def candidate_of(study: Any, chosen: Any) -> Candidate:
             "Export a Selection, a FrozenTrial, a Candidate or a trial number. "
             f"Got {type(chosen).__name__} instead."
         )
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)
     if not 0 <= number < len(trials):
         raise ValueError(f"The study {study.study_name!r} has no trial {number}.")
     found = candidates_from_trials([trials[number]], quality=study_quality(study))
@@ -405,7 +406,7 @@ def _torch_threads(count: int) -> Iterator[None]:
 
 def _validation(study: Any, chosen: Candidate) -> dict[str, float]:
     """The study's validation figures of the chosen trial (``val_accuracy``, ``val_rmse`` …)."""
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)
     attrs = trials[chosen.number].user_attrs if 0 <= chosen.number < len(trials) else {}
     found = {
         str(k): float(v)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from paretune.search import read_trials
 from paretune.studies._study_args import EXIT_OK, add_study_arguments, open_named_study
 
 __all__ = ["add_parser", "csv_table", "objective_names", "run", "trial_record"]
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the trials."""
     named, study = open_named_study(args)
     objectives = objective_names(study)
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)
     document = {
         "study": study.study_name,
         "storage": named.storage,

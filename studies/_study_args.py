@@ -191,7 +191,7 @@ def load_existing_study(name: str, storage: str) -> optuna.Study:
     if path is not None and not path.exists():
         raise LookupError(f"no study {name!r} yet: {path} does not exist")
     try:
-        return optuna.load_study(study_name=name, storage=search.make_storage(storage))
+        return search.load_study_fast(storage=storage, study_name=name)
     except KeyError:
         raise LookupError(f"no study {name!r} in {storage}") from None
 

@@ -121,9 +121,10 @@ def build_report_data(
         The :class:`ReportData`.
     """
     from paretune.search.study._budget import epochs_saved, epochs_spent
+    from paretune.search.study._fast_read import read_trials
 
     if trials is None:
-        trials = study.get_trials(deepcopy=False)
+        trials = read_trials(study)
     attrs = study.user_attrs
     objectives = tuple(
         attrs.get("objectives")

@@ -242,7 +242,11 @@ def hover_text(row: TrialRow, objectives: Sequence[str], quality: Quality | None
     if row.note:
         lines.append(f"note: {row.note}")
     lines.extend(f"{k} = {fmt_value(v)}" for k, v in row.strategy.items())
-    # The first line is ours (markup); every other line carries study strings: escape them.
+    # The first line is ours (markup); every other line carries study strings: escape them
+    # (in one call, joined by a character escaping leaves alone, when no line holds it).
+    tail = "\x00".join(lines[1:])
+    if tail.count("\x00") == len(lines) - 2:
+        return lines[0] + "<br>" + esc(tail).replace("\x00", "<br>")
     return "<br>".join(line if i == 0 else esc(line) for i, line in enumerate(lines))
 
 

@@ -108,7 +108,14 @@ def _feasible(metrics: Mapping[str, float], constraints: Mapping[str, float]) ->
 def _ordered(strategy: Mapping[str, Any]) -> dict[str, Any]:
     """The strategy in :data:`_ORDER`, without sub-parameters that do not apply (None)."""
     items = {str(k): v for k, v in strategy.items() if v is not None}
-    return dict(sorted(items.items(), key=lambda kv: (_RANK.get(kv[0], len(_RANK)), kv[0])))
+    names = tuple(items)
+    order = _ORDERS.get(names)
+    if order is None:  # one sort per distinct set of names, not per trial
+        order = _ORDERS[names] = tuple(sorted(names, key=lambda k: (_RANK.get(k, len(_RANK)), k)))
+    return {k: items[k] for k in order}
+
+
+_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _meets_trial_constraints(trial: Any) -> bool:
