@@ -407,7 +407,7 @@ def load_study_fast(*, storage: str, study_name: str) -> optuna.Study:
     if _scheme(storage) == "journal" and path is not None and path.exists():
         opened = _journal_storage(path)
     if opened is None:
-        opened = make_storage(storage)
+        opened = make_storage(storage, existing=True)
     return optuna.load_study(study_name=study_name, storage=opened)
 
 

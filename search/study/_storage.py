@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,8 +165,13 @@ def is_parallel_safe(url: str) -> bool:
     return _scheme(validate_storage_url(url)) != "sqlite"
 
 
-def make_storage(url: str) -> optuna.storages.BaseStorage:
+def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseStorage:
     """Open the Optuna storage behind ``url`` (creating the parent folder of a file).
+
+    With ``existing=True`` (the commands that only read a study) a database storage whose
+    tables are already there at Optuna's schema version is opened without creating tables and
+    without Optuna's migration check (importing alembic alone takes about half a second); any
+    other database is opened as usual, so Optuna's own messages still explain an old schema.
 
     Examples:
         >>> import tempfile, os
@@ -192,6 +198,10 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     from paretune.search.study._lock import StudyLock
     from paretune.search.study._trial_cache import OwnedTrialCache
 
+    if existing:
+        quick = _existing_rdb(url, path)
+        if quick is not None:
+            return OwnedTrialCache(storage=optuna.storages.get_storage(quick))
     # Processes opening a fresh database at once would each create its tables; one does.
     try:
         with contextlib.closing(StudyLock(storage=url, study_id=None)) as lock, lock:
@@ -208,7 +218,58 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
     return storage
 
 
-def _sqlite_storage(url: str, path: Path) -> optuna.storages.RDBStorage:
+def _existing_rdb(url: str, path: Path | None) -> optuna.storages.RDBStorage | None:
+    """The database behind ``url`` opened without creating tables or checking migrations, or
+    None when it is not at the schema version the installed Optuna writes (or unreadable)."""
+    import optuna
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    skip = {"skip_compatibility_check": True, "skip_table_creation": True}
+    try:
+        with _migrations_on_demand():
+            if path is not None:
+                rdb = _sqlite_storage(url, path, **skip)
+            else:
+                rdb = optuna.storages.RDBStorage(url, **skip)
+        with rdb.engine.connect() as connection:
+            table = models.VersionInfoModel.__table__
+            version = connection.execute(sqlalchemy.select(table.c.schema_version)).scalar()
+    except Exception:  # no tables, another schema, a server refusing: the full path explains
+        return None
+    return rdb if version == models.SCHEMA_VERSION else None
+
+
+@contextlib.contextmanager
+def _migrations_on_demand() -> Iterator[None]:
+    """While an ``RDBStorage`` is created, its migration manager (which imports alembic, about
+    half a second) is built only if something asks it for a version or an upgrade; reading a
+    study never does. Where Optuna keeps no such manager, nothing changes."""
+    from optuna.storages._rdb import storage as rdb_module
+
+    real = getattr(rdb_module, "_VersionManager", None)
+    if real is None:
+        yield
+        return
+
+    class _OnDemand:
+        def __init__(self, *args: Any) -> None:
+            self._args = args
+            self._manager: Any = None
+
+        def __getattr__(self, name: str) -> Any:
+            if self._manager is None:
+                self._manager = real(*self._args)
+            return getattr(self._manager, name)
+
+    rdb_module._VersionManager = _OnDemand
+    try:
+        yield
+    finally:
+        rdb_module._VersionManager = real
+
+
+def _sqlite_storage(url: str, path: Path, **options: bool) -> optuna.storages.RDBStorage:
     """An RDB storage on a SQLite file in WAL mode with ``synchronous=NORMAL``.
 
     Optuna commits once per parameter, attribute and state change; in SQLite's default
@@ -228,7 +289,9 @@ def _sqlite_storage(url: str, path: Path) -> optuna.storages.RDBStorage:
 
     # A generous busy timeout: a reader may hold the file briefly while a run writes.
     try:
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
+        rdb = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": 30}}, **options
+        )
     except Exception as error:  # SQLAlchemy's or Optuna's wrapper of SQLite's error
         raise (storage_error(error, path=path) or error) from error
 
