@@ -12,7 +12,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
@@ -391,19 +391,6 @@ class _RetrainProgress:
             self.bar.close()
 
 
-@contextlib.contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """Torch's CPU threads set to ``count`` (as trials run), restored afterwards."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _validation(study: Any, chosen: Candidate) -> dict[str, float]:
     """The study's validation figures of the chosen trial (``val_accuracy``, ``val_rmse`` …)."""
     trials = read_trials(study)
@@ -467,7 +454,7 @@ def export_candidate(
         str(task_name), data_dir=metadata.get("data_dir"), options=metadata.get("task_options")
     )
     strategy = trainers.strategy_from_params(chosen.strategy, task=task)
-    with _torch_threads(threads):
+    with trainers.torch_threads(threads):
         shown = (
             _RetrainProgress(trial=chosen.number, epochs=strategy.epochs, stream=progress)
             if progress is not None

@@ -40,7 +40,7 @@ from ._datasets import (
     read_idx,
     synthetic_splits,
 )
-from ._device import resolve_device
+from ._device import resolve_device, torch_threads
 from ._distill import DISTILL_ALPHA, DISTILL_TEMPERATURE, distillation_loss
 from ._distributed import (
     GlobalBatchSampler,
@@ -248,6 +248,7 @@ __all__ = [
     "register_schedule",
     "register_task",
     "resolve_device",
+    "torch_threads",
     "resolve_task_params",
     "schedule_info",
     "seed_worker",

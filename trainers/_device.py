@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["private_rng", "resolve_device"]
+__all__ = ["private_rng", "resolve_device", "torch_threads"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -50,3 +50,23 @@ def private_rng(device: torch.device, seed: int) -> Iterator[None]:
             with torch.cuda.device(cuda[0]):
                 torch.cuda.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's CPU threads set to ``count`` for the block (as trials run), restored afterwards.
+
+    Examples:
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -21,14 +21,13 @@ The exported model takes raw inputs: when the task normalizes its data
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime
 import io
 import json
 import math
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +39,7 @@ from torch import nn
 
 from ._cost import measure_latency, prunable_layers, task_example
 from ._data import eval_batches
+from ._device import torch_threads
 from ._evaluate import predict
 from ._export_dir import ExportFolder, check_export_dir
 from ._inputs import Example
@@ -188,16 +188,6 @@ def unpack_weight(packed: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return dense
 
 
-@contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _json(value: Any) -> bytes:
     def plain(item: Any) -> Any:
         if isinstance(item, float) and not math.isfinite(item):
@@ -298,7 +288,7 @@ def export_model(
         out.write("strategy.json", _json(strategy.to_dict()))
         loaded = load_exported(folder, task=task)  # everything below measures what was written
         raw = _raw_inputs(task, loaded.preprocessing)
-        with _threads(1):
+        with torch_threads(1):
             tests = _test_metrics(loaded.network, task)
             cpu = measure_latency(loaded.model, example=raw, warmup=20)
             made = (
