@@ -225,13 +225,14 @@ def _existing_rdb(url: str, path: Path | None) -> optuna.storages.RDBStorage | N
     import sqlalchemy
     from optuna.storages._rdb import models
 
-    skip = {"skip_compatibility_check": True, "skip_table_creation": True}
     try:
         with _migrations_on_demand():
             if path is not None:
-                rdb = _sqlite_storage(url, path, **skip)
+                rdb = _sqlite_storage(url, path, checked=False)
             else:
-                rdb = optuna.storages.RDBStorage(url, **skip)
+                rdb = optuna.storages.RDBStorage(
+                    url, skip_compatibility_check=True, skip_table_creation=True
+                )
         with rdb.engine.connect() as connection:
             table = models.VersionInfoModel.__table__
             version = connection.execute(sqlalchemy.select(table.c.schema_version)).scalar()
@@ -245,9 +246,10 @@ def _migrations_on_demand() -> Iterator[None]:
     """While an ``RDBStorage`` is created, its migration manager (which imports alembic, about
     half a second) is built only if something asks it for a version or an upgrade; reading a
     study never does. Where Optuna keeps no such manager, nothing changes."""
-    from optuna.storages._rdb import storage as rdb_module
+    from optuna.storages._rdb import storage
 
-    real = getattr(rdb_module, "_VersionManager", None)
+    rdb_module: Any = storage
+    real: Any = getattr(rdb_module, "_VersionManager", None)
     if real is None:
         yield
         return
@@ -269,7 +271,7 @@ def _migrations_on_demand() -> Iterator[None]:
         rdb_module._VersionManager = real
 
 
-def _sqlite_storage(url: str, path: Path, **options: bool) -> optuna.storages.RDBStorage:
+def _sqlite_storage(url: str, path: Path, *, checked: bool = True) -> optuna.storages.RDBStorage:
     """An RDB storage on a SQLite file in WAL mode with ``synchronous=NORMAL``.
 
     Optuna commits once per parameter, attribute and state change; in SQLite's default
@@ -283,6 +285,9 @@ def _sqlite_storage(url: str, path: Path, **options: bool) -> optuna.storages.RD
     Optuna reports as "invalid data in the commit") become a
     :class:`~paretune.search.study._storage_errors.StorageError` naming ``path`` and the
     reason, when the storage is created and on every later statement.
+
+    With ``checked=False`` (an existing database, opened to read) Optuna neither creates tables
+    nor checks the schema's migrations.
     """
     import optuna
     import sqlalchemy
@@ -290,7 +295,10 @@ def _sqlite_storage(url: str, path: Path, **options: bool) -> optuna.storages.RD
     # A generous busy timeout: a reader may hold the file briefly while a run writes.
     try:
         rdb = optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": 30}}, **options
+            url,
+            engine_kwargs={"connect_args": {"timeout": 30}},
+            skip_compatibility_check=not checked,
+            skip_table_creation=not checked,
         )
     except Exception as error:  # SQLAlchemy's or Optuna's wrapper of SQLite's error
         raise (storage_error(error, path=path) or error) from error

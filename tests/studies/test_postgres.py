@@ -112,20 +112,26 @@ def test_four_runs_of_fifty_trials_end_with_exactly_fifty(
     assert any("holds 50/50 finished trials" in out for out, _ in outputs)
 
 
+#: The killed run's trials are long enough for the kill to land well before their end (at a
+#: few milliseconds an epoch, a 6-epoch trial could finish between the check and the kill).
+KILL_EPOCHS = 60
+KILL_BY_EPOCH = 10
+
+
 def _running_of(storage: str, pid: int) -> list[Any]:
     return [
         t
         for t in _trials(storage)
         if t.state is TrialState.RUNNING
         and t.system_attrs.get("paretune:worker", "").split(":")[1:2] == [str(pid)]
-        and 1 <= len(t.user_attrs.get("curve") or ()) <= 3
+        and 1 <= len(t.user_attrs.get("curve") or ()) <= KILL_BY_EPOCH
     ]
 
 
 def test_a_run_killed_mid_trial_beside_another_then_resumed(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    _write(tmp_path, n_trials=8, epochs=6, samples=400)
+    _write(tmp_path, n_trials=8, epochs=KILL_EPOCHS, samples=400)
     survivor, victim = _start(tmp_path, postgres_url), _start(tmp_path, postgres_url)
     deadline = time.monotonic() + 300
     caught: list[Any] = []

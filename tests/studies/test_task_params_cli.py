@@ -88,7 +88,11 @@ def test_report_tables_show_the_task_parameters(width_study: Path) -> None:
     made = _paretune(width_study, "report", "width.toml", "--output", "report.html")
     assert made.returncode == 0, made.stderr
     page = (width_study / "report.html").read_text()
-    assert '<th class="t">width</th>' in page and '<th class="t">depth</th>' in page
+    # each task parameter is a column where it varies on the front, else in the line of values
+    # the front shares ("Same for all …: <b>depth</b> 2")
+    for name in ("width", "depth"):
+        assert f'<th class="t">{name}</th>' in page or f"<b>{name}</b> " in page, name
+    assert '<th class="t">width</th>' in page or '<th class="t">depth</th>' in page
 
 
 def _accuracy(cell: dict[str, str]) -> float:
