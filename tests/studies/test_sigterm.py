@@ -127,10 +127,12 @@ def test_sigterm_with_worker_processes_interrupts_each_running_trial(tmp_path: P
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    # long trials (about a second an epoch): the signal lands while both run, even on a busy
+    # machine where reading the journal between polls takes a while
     (tmp_path / "term.toml").write_text(
-        STUDY.replace(f"epochs = {EPOCHS}", "epochs = 400").replace(
-            "n_trials = 3", 'n_trials = 4\njobs = 2\nstorage = "journal:///runs/term.log"'
-        )
+        STUDY.replace(f"epochs = {EPOCHS}", "epochs = 400")
+        .replace("n_samples = 300", "n_samples = 20000")
+        .replace("n_trials = 3", 'n_trials = 4\njobs = 2\nstorage = "journal:///runs/term.log"')
     )
     log = tmp_path / "runs" / "term.log"
 
