@@ -17,13 +17,14 @@ and distributions included) much sooner:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -566,7 +567,16 @@ def _utc_to_local(value: datetime | str | None) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+    quarter = value.replace(minute=value.minute - value.minute % 15, second=0, microsecond=0)
+    return value + _local_offset(quarter)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_offset(quarter: datetime) -> timedelta:
+    """The local time zone's offset from UTC at a quarter hour of UTC (offsets change only at
+    quarter hours in every time zone, so one conversion serves the trials of that quarter)."""
+    offset = quarter.replace(tzinfo=timezone.utc).astimezone().utcoffset()
+    return offset if offset is not None else timedelta(0)
 
 
 def read_trials(study: optuna.Study) -> list[FrozenTrial]:
