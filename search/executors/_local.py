@@ -46,6 +46,7 @@ __all__ = ["MAX_CONSECUTIVE_FAILURES", "Objective", "ObjectiveFactory", "run_loc
 
 ProgressCallback = Callable[[Progress], None]
 
+_WORKER_GRACE_S = 60.0
 _POLL_S = 0.2
 
 #: Consecutive FAIL trials (over all workers) after which a run stops starting trials.
@@ -589,12 +590,12 @@ def _run_processes(
                 seen_epochs = epochs
                 on_epoch()
     except KeyboardInterrupt:
-        # Ctrl-C reaches the workers too (same process group): each records its running trial
-        # as interrupted and exits. Wait for them, then stop.
-        for process in processes:
-            process.join(30)
-            if process.is_alive():
-                process.terminate()
+        # Ctrl-C reaches the workers too (same process group; SIGTERM is passed on to them):
+        # each records its running trial as interrupted and exits. Wait for them, then mark
+        # what a worker could not record (stopped inside a storage call, or terminated) as
+        # interrupted too, so no trial is left RUNNING.
+        _stop_workers(processes)
+        slots.recover()
         raise
     except BaseException:
         # a callback raised: no trial starts any more; the running ones end and are recorded
@@ -612,3 +613,19 @@ def _run_processes(
             f"{codes}.{requeued} Finished trials are kept; run the study again to resume."
         )
     on_change()
+
+
+def _stop_workers(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
+    """Wait for interrupted workers to record their trials and exit (up to a minute each),
+    terminate those still running, and reap them all. A further Ctrl-C while waiting does not
+    leave a worker unreaped."""
+    for process in processes:
+        while True:
+            try:
+                process.join(_WORKER_GRACE_S)
+                if process.is_alive():
+                    process.terminate()
+                    process.join()
+                break
+            except KeyboardInterrupt:
+                continue

@@ -120,10 +120,6 @@ def test_sigterm_mid_trial_records_it_interrupted_exits_143_and_it_runs_first_ne
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="passes alone but failed twice inside the full suite (no trial recorded interrupted "
-    "after SIGTERM with --jobs 2); under investigation, see the session 6 note"
-)
 def test_sigterm_with_worker_processes_interrupts_each_running_trial(tmp_path: Path) -> None:
     """``--jobs 2``: SIGTERM reaches only the parent (as Kubernetes sends it); the parent
     passes it on as Ctrl-C, so each worker records its trial interrupted and queues it."""
