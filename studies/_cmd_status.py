@@ -160,7 +160,8 @@ def front_rows(
 def run(args: argparse.Namespace) -> int:
     """Print the study's state."""
     named, study = open_named_study(args)
-    trials = search.read_trials(study)
+    # the front shows each trial's strategy: curves, parameters and reports stay unread
+    trials = search.read_trials(study, omit=("curve",), params=False, intermediate_values=False)
     objectives = list(study.user_attrs.get("objectives") or named.objectives)
     states = [t.state for t in trials]
     failed = [t for t in trials if t.state is optuna.trial.TrialState.FAIL]

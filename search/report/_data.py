@@ -121,7 +121,7 @@ def build_report_data(
         The :class:`ReportData`.
     """
     from paretune.search.study._budget import epochs_saved, epochs_spent
-    from paretune.search.study._fast_read import read_trials
+    from paretune.search.study._read_trials import read_trials
 
     if trials is None:
         trials = read_trials(study)

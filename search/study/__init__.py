@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from paretune.search.study._budget import epochs_saved, epochs_spent, trial_epochs
 from paretune.search.study._curves import curve_metric, report_curve, report_epoch
-from paretune.search.study._fast_read import load_study_fast, read_trials
+from paretune.search.study._fast_read import load_study_fast
 from paretune.search.study._journal_file import JournalRepair, repair_journal
 from paretune.search.study._lock import StudyLock
 from paretune.search.study._open import (
@@ -29,6 +29,7 @@ from paretune.search.study._outcome import (
     to_outcome,
 )
 from paretune.search.study._quota import SlotCounts, TrialSlots
+from paretune.search.study._read_trials import read_trials
 from paretune.search.study._record import MEASUREMENTS, record_failure, record_result
 from paretune.search.study._spec import StudySpec, UnusableError
 from paretune.search.study._storage import (

@@ -256,3 +256,51 @@ def test_other_storages_read_by_optuna() -> None:
     study = optuna.create_study(directions=["maximize", "minimize"])
     add_synthetic_trials(study, n_trials=10, seed=0)
     assert_same_trials(read_trials(study), study.get_trials())
+
+
+@pytest.mark.parametrize("other_study", [False, True], ids=["alone", "beside-another"])
+def test_partial_read_leaves_out_what_is_not_asked(tmp_path: Path, other_study: bool) -> None:
+    """``omit`` drops those user attributes of finished trials only (a running trial keeps its
+    curve); ``params`` / ``intermediate_values`` False leave those unread; the rest is the
+    same as Optuna's, field by field."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = make_storage(url)
+    if other_study:
+        add_synthetic_trials(create_synthetic_study(storage=storage, study_name="x"), n_trials=4)
+    study = create_synthetic_study(storage=storage, study_name=NAME)
+    add_synthetic_trials(study, n_trials=12, seed=3)
+    running = study.ask()
+    storage.set_trial_intermediate_value(running._trial_id, 0, 0.5)
+    running.set_user_attr("curve", [{"val_accuracy": 0.5}])
+    slow = study.get_trials()
+    assert any("curve" in t.user_attrs for t in slow if t.state is TrialState.COMPLETE)
+    fast = read_trials(
+        load_study_fast(storage=url, study_name=NAME),
+        omit=("curve",),
+        params=False,
+        intermediate_values=False,
+    )
+    expected = []
+    for trial in slow:
+        keep_curve = trial.state is TrialState.RUNNING
+        attrs = {k: v for k, v in trial.user_attrs.items() if k != "curve" or keep_curve}
+        expected.append(
+            optuna.trial.FrozenTrial(
+                number=trial.number,
+                state=trial.state,
+                value=None,
+                values=trial.values,
+                datetime_start=trial.datetime_start,
+                datetime_complete=trial.datetime_complete,
+                params={},
+                distributions={},
+                user_attrs=attrs,
+                system_attrs=trial.system_attrs,
+                intermediate_values={},
+                trial_id=trial._trial_id,
+            )
+        )
+    assert_same_trials(fast, expected)
+    assert fast[-1].user_attrs["curve"] == [{"val_accuracy": 0.5}]
+    # the default reads everything
+    assert_same_trials(read_trials(load_study_fast(storage=url, study_name=NAME)), slow)
