@@ -1,0 +1,88 @@
+"""paretune's ``tpe`` splits the study once per trial and suggests exactly what Optuna's TPE
+(through the view without pruned curves) suggests, value for value, for the same seed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+import pytest
+from optuna import samplers
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+from paretune.search._optuna_compat import without_pruned_curves
+from paretune.search.samplers._tpe import TPESampler
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _OptunaAsIs(samplers.TPESampler):
+    """Optuna's own ``_sample`` on the same view: what paretune's ``tpe`` did before."""
+
+    def _sample(self, study: Any, trial: Any, search_space: Any) -> Any:
+        return super()._sample(without_pruned_curves(study), trial, search_space)
+
+
+def _drive(sampler: samplers.BaseSampler, *, objectives: int, n_trials: int) -> list[Any]:
+    """A study with a conditional space, pruned trials with curves and a running one."""
+    directions = ["maximize", "minimize"][:objectives]
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    suggested = []
+    for number in range(n_trials):
+        trial = study.ask()
+        optimizer = trial.suggest_categorical("optimizer", ["sgd", "momentum", "adam"])
+        lr = trial.suggest_float("lr", 1e-4, 0.3, log=True)
+        if optimizer == "momentum":
+            trial.suggest_float("momentum", 0.5, 0.99)
+        bits = trial.suggest_int("bits", 2, 8)
+        batch = trial.suggest_categorical("batch_size", [16, 32, 64])
+        suggested.append(dict(trial.params))
+        accuracy = 1.0 - abs(math.log10(lr) + 2) / 4 - (0.1 if optimizer == "sgd" else 0.0)
+        study._storage.set_trial_intermediate_value(trial._trial_id, 1, accuracy)
+        if number % 4 == 3:
+            study.tell(trial, state=TrialState.PRUNED)
+        elif number == n_trials - 1:
+            pass  # left running: constant_liar reads it
+        else:
+            values = [accuracy, bits * batch / 16.0][:objectives]
+            study.tell(trial, values)
+    return suggested
+
+
+@pytest.mark.parametrize("objectives", [1, 2])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"constant_liar": True}, {"multivariate": True, "group": True}],
+    ids=["independent", "constant-liar", "multivariate-group"],
+)
+def test_same_suggestions_as_optuna(objectives: int, options: dict[str, Any]) -> None:
+    kwargs = {"seed": 3, "n_startup_trials": 5, **options}
+    ours = _drive(TPESampler(**kwargs), objectives=objectives, n_trials=40)
+    theirs = _drive(_OptunaAsIs(**kwargs), objectives=objectives, n_trials=40)
+    assert ours == theirs
+    assert len({str(sorted(p.items())) for p in ours}) > 30  # it did search
+
+
+def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five parameters sampled one by one: one split of the study, not five."""
+    import paretune.search.samplers._tpe as tpe
+
+    calls: list[int] = []
+    real = tpe._split_trials
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tpe, "_split_trials", counting)
+    study = optuna.create_study(sampler=TPESampler(seed=0, n_startup_trials=2))
+    space = {
+        "a": FloatDistribution(0, 1),
+        "b": IntDistribution(1, 9),
+        "c": CategoricalDistribution(["x", "y"]),
+    }
+    for _ in range(4):
+        trial = study.ask(space)
+        study.tell(trial, trial.params["a"])
+    assert len(calls) == 2  # trials 2 and 3 (after two startup trials), one split each
