@@ -20,16 +20,23 @@ moment earlier. This module imports Optuna and is imported when the sampler is b
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from optuna import samplers
 from optuna.samplers._tpe.sampler import (
-    _split_trials,
+    _get_infeasible_trial_score,
+    _get_reference_point,
+    _solve_hssp_with_cache,
+    _split_complete_trials,
+    _split_infeasible_trials,
+    _split_pruned_trials,
     default_gamma,
     default_gamma_multiobjective,
 )
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from paretune.search._optuna_compat import without_pruned_curves
 
@@ -51,6 +58,82 @@ class _Split:
     rows: dict[bool, np.ndarray | None]  # by handle_below: their rows in _Columns
 
 
+_COMPLETE, _PRUNED, _INFEASIBLE, _RUNNING = 0, 1, 2, 3
+
+
+def _number(trial: FrozenTrial) -> int:
+    return trial.number
+
+
+def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarray:
+    """Optuna's ``_fast_non_domination_rank(loss_values, n_below=n_below)`` for two
+    objectives (lower is better), the same array, in O(n log n) instead of O(n) per rank.
+
+    Optuna peels one front at a time until ``n_below`` distinct points are ranked, and gives
+    every point left the next rank; with 10% of 10,000 trials to rank that is hundreds of
+    passes over the study. Here each distinct point, in lexicographic order, takes rank
+    1 + the highest rank among earlier points whose second value is not larger (exactly those
+    dominate it), found by bisection over the smallest second value of each rank so far.
+
+    Examples:
+        >>> import numpy as np
+        >>> points = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 4.0], [3.0, 1.0], [1.0, 3.0]])
+        >>> nondomination_ranks_2d(points, n_below=5).tolist()
+        [0, 0, 1, 0, 0]
+    """
+    if len(loss_values) == 0:
+        return np.array([], dtype=int)
+    unique, order_inv = np.unique(loss_values, return_inverse=True, axis=0)
+    lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
+    ranks = np.empty(len(unique), dtype=int)
+    for i, second in enumerate(unique[:, 1].tolist()):
+        rank = bisect.bisect_right(lowest, second)
+        if rank == len(lowest):
+            lowest.append(second)
+        else:
+            lowest[rank] = second
+        ranks[i] = rank
+    # Optuna stops at the first rank that brings n_below distinct points; the rest share the
+    # rank after it
+    counts = np.bincount(ranks)
+    last = int(np.searchsorted(np.cumsum(counts), min(n_below, len(unique))))
+    ranks = np.minimum(ranks, last + 1)
+    return ranks[order_inv.reshape(-1)]
+
+
+def _split_complete_2d(
+    trials: list[FrozenTrial], study: optuna.Study, n_below: int
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    """Optuna's ``_split_complete_trials_multi_objective`` with :func:`nondomination_ranks_2d`
+    (the same split: the same ranks, the same hypervolume tie-break)."""
+    n_below = min(n_below, len(trials))
+    if n_below == 0:
+        return [], list(trials)
+    if n_below == len(trials):
+        return list(trials), []
+    lvals = np.array([trial.values for trial in trials])
+    lvals *= [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+    ranks = nondomination_ranks_2d(lvals, n_below=n_below)
+    levels, level_counts = np.unique(ranks, return_counts=True)
+    last = int(np.max(levels[np.cumsum(level_counts) <= n_below], initial=-1))
+    indices = np.arange(len(trials))
+    below_indices = indices[ranks <= last]
+    if below_indices.size < n_below:  # tie-break on the next rank: hypervolume subset (HSSP)
+        tied = ranks == last + 1
+        tied_lvals = lvals[tied]
+        chosen = _solve_hssp_with_cache(
+            tuple(tied_lvals.ravel()),
+            tuple(indices[tied]),
+            n_below - below_indices.size,
+            tuple(_get_reference_point(tied_lvals)),
+        )
+        below_indices = np.append(below_indices, chosen)
+    below_set = set(below_indices.tolist())
+    below = [t for i, t in enumerate(trials) if i in below_set]
+    above = [t for i, t in enumerate(trials) if i not in below_set]
+    return below, above
+
+
 class _Columns:
     """Each parameter's internal values over the study's finished trials, kept across trials.
 
@@ -61,8 +144,46 @@ class _Columns:
 
     def __init__(self) -> None:
         self.row: dict[int, int] = {}  # finished trial id -> row
+        self.kind: dict[int, int] = {}  # finished trial id -> _COMPLETE, _PRUNED, _INFEASIBLE
         self.params: list[dict[str, Any]] = []  # by row
         self.columns: dict[tuple[str, BaseDistribution], np.ndarray] = {}
+
+    def split(
+        self, study: optuna.Study, trials: list[FrozenTrial], n_below: int
+    ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+        """Optuna's ``_split_trials(study, trials, n_below)``, each finished trial classified
+        (complete, pruned or infeasible) once: the same lists, in the same order."""
+        groups: list[list[FrozenTrial]] = [[], [], [], []]
+        for t in trials:
+            kind = self.kind.get(t._trial_id)
+            if kind is None:  # Optuna's order of tests: running, infeasible, complete, pruned
+                if t.state == TrialState.RUNNING:
+                    groups[_RUNNING].append(t)  # not kept: its constraints are not set yet
+                    continue
+                if _get_infeasible_trial_score(t) > 0:
+                    kind = _INFEASIBLE
+                elif t.state == TrialState.COMPLETE:
+                    kind = _COMPLETE
+                elif t.state == TrialState.PRUNED:
+                    kind = _PRUNED
+                else:
+                    raise ValueError(f"TPE cannot split trial {t.number} in state {t.state.name}.")
+                self.kind[t._trial_id] = kind
+            groups[kind].append(t)
+        complete, pruned, infeasible, running = groups
+        if len(study.directions) == 2:
+            below_complete, above_complete = _split_complete_2d(complete, study, n_below)
+        else:
+            below_complete, above_complete = _split_complete_trials(complete, study, n_below)
+        n_below = max(0, n_below - len(below_complete))
+        below_pruned, above_pruned = _split_pruned_trials(pruned, study, n_below)
+        n_below = max(0, n_below - len(below_pruned))
+        below_infeasible, above_infeasible = _split_infeasible_trials(infeasible, n_below)
+        below = below_complete + below_pruned + below_infeasible
+        above = above_complete + above_pruned + above_infeasible + running
+        below.sort(key=_number)
+        above.sort(key=_number)
+        return below, above
 
     def rows(self, trials: list[FrozenTrial]) -> np.ndarray | None:
         """The rows of ``trials`` (None when one is running: those are read afresh)."""
@@ -159,8 +280,8 @@ class TPESampler(samplers.TPESampler):
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
             )
         n = sum(t.state != TrialState.RUNNING for t in trials)  # running ones do not count
-        below, above = _split_trials(study, trials, self._gamma(n))
         columns = self._columns.setdefault(study._study_id, _Columns())
+        below, above = columns.split(study, trials, self._gamma(n))
         rows = {True: columns.rows(below), False: columns.rows(above)}
         self._split = _Split(key=key, below=below, above=above, rows=rows)
         return self._split

@@ -53,8 +53,13 @@ def _drive(sampler: samplers.BaseSampler, *, objectives: int, n_trials: int) -> 
 @pytest.mark.parametrize("objectives", [1, 2])
 @pytest.mark.parametrize(
     "options",
-    [{}, {"constant_liar": True}, {"multivariate": True, "group": True}],
-    ids=["independent", "constant-liar", "multivariate-group"],
+    [
+        {},
+        {"constant_liar": True},
+        {"multivariate": True, "group": True},
+        {"constraints_func": lambda t: [t.params["bits"] - 6.5]},
+    ],
+    ids=["independent", "constant-liar", "multivariate-group", "constraints"],
 )
 def test_same_suggestions_as_optuna(objectives: int, options: dict[str, Any]) -> None:
     kwargs = {"seed": 3, "n_startup_trials": 5, **options}
@@ -69,13 +74,13 @@ def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     import paretune.search.samplers._tpe as tpe
 
     calls: list[int] = []
-    real = tpe._split_trials
+    real = tpe._Columns.split
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tpe, "_split_trials", counting)
+    monkeypatch.setattr(tpe._Columns, "split", counting)
     study = optuna.create_study(sampler=TPESampler(seed=0, n_startup_trials=2))
     space = {
         "a": FloatDistribution(0, 1),
@@ -86,3 +91,25 @@ def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
         trial = study.ask(space)
         study.tell(trial, trial.params["a"])
     assert len(calls) == 2  # trials 2 and 3 (after two startup trials), one split each
+
+
+@pytest.mark.parametrize("kind", ["continuous", "grid", "mixed"])
+def test_2d_ranks_equal_optunas(kind: str) -> None:
+    """The O(n log n) ranks equal Optuna's fast non-dominated sort on random points with
+    ties and duplicates, for every ``n_below``."""
+    import numpy as np
+    from optuna.study._multi_objective import _fast_non_domination_rank
+    from paretune.search.samplers._tpe import nondomination_ranks_2d
+
+    rng = np.random.default_rng(["continuous", "grid", "mixed"].index(kind))
+    for _ in range(400):
+        n = int(rng.integers(1, 80))
+        if kind == "continuous":
+            points = rng.random((n, 2))
+        elif kind == "grid":
+            points = rng.integers(0, 5, (n, 2)).astype(float)
+        else:
+            points = np.c_[rng.random(n), rng.integers(0, 4, n)]
+        n_below = int(rng.integers(1, n + 1))
+        expected = _fast_non_domination_rank(points, n_below=n_below)
+        assert nondomination_ranks_2d(points, n_below=n_below).tolist() == expected.tolist()
