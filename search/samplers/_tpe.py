@@ -20,7 +20,6 @@ moment earlier. This module imports Optuna and is imported when the sampler is b
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,17 +27,15 @@ import numpy as np
 from optuna import samplers
 from optuna.samplers._tpe.sampler import (
     _get_infeasible_trial_score,
-    _get_reference_point,
-    _solve_hssp_with_cache,
     _split_complete_trials,
     _split_infeasible_trials,
     _split_pruned_trials,
     default_gamma,
     default_gamma_multiobjective,
 )
-from optuna.study import StudyDirection
 from optuna.trial import TrialState
 from paretune.search._optuna_compat import without_pruned_curves
+from paretune.search.samplers._split import split_complete_2d
 
 if TYPE_CHECKING:
     import optuna
@@ -63,75 +60,6 @@ _COMPLETE, _PRUNED, _INFEASIBLE, _RUNNING = 0, 1, 2, 3
 
 def _number(trial: FrozenTrial) -> int:
     return trial.number
-
-
-def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarray:
-    """Optuna's ``_fast_non_domination_rank(loss_values, n_below=n_below)`` for two
-    objectives (lower is better), the same array, in O(n log n) instead of O(n) per rank.
-
-    Optuna peels one front at a time until ``n_below`` distinct points are ranked, and gives
-    every point left the next rank; with 10% of 10,000 trials to rank that is hundreds of
-    passes over the study. Here each distinct point, in lexicographic order, takes rank
-    1 + the highest rank among earlier points whose second value is not larger (exactly those
-    dominate it), found by bisection over the smallest second value of each rank so far.
-
-    Examples:
-        >>> import numpy as np
-        >>> points = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 4.0], [3.0, 1.0], [1.0, 3.0]])
-        >>> nondomination_ranks_2d(points, n_below=5).tolist()
-        [0, 0, 1, 0, 0]
-    """
-    if len(loss_values) == 0:
-        return np.array([], dtype=int)
-    unique, order_inv = np.unique(loss_values, return_inverse=True, axis=0)
-    lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
-    ranks = np.empty(len(unique), dtype=int)
-    for i, second in enumerate(unique[:, 1].tolist()):
-        rank = bisect.bisect_right(lowest, second)
-        if rank == len(lowest):
-            lowest.append(second)
-        else:
-            lowest[rank] = second
-        ranks[i] = rank
-    # Optuna stops at the first rank that brings n_below distinct points; the rest share the
-    # rank after it
-    counts = np.bincount(ranks)
-    last = int(np.searchsorted(np.cumsum(counts), min(n_below, len(unique))))
-    ranks = np.minimum(ranks, last + 1)
-    return ranks[order_inv.reshape(-1)]
-
-
-def _split_complete_2d(
-    trials: list[FrozenTrial], study: optuna.Study, n_below: int
-) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
-    """Optuna's ``_split_complete_trials_multi_objective`` with :func:`nondomination_ranks_2d`
-    (the same split: the same ranks, the same hypervolume tie-break)."""
-    n_below = min(n_below, len(trials))
-    if n_below == 0:
-        return [], list(trials)
-    if n_below == len(trials):
-        return list(trials), []
-    lvals = np.array([trial.values for trial in trials])
-    lvals *= [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
-    ranks = nondomination_ranks_2d(lvals, n_below=n_below)
-    levels, level_counts = np.unique(ranks, return_counts=True)
-    last = int(np.max(levels[np.cumsum(level_counts) <= n_below], initial=-1))
-    indices = np.arange(len(trials))
-    below_indices = indices[ranks <= last]
-    if below_indices.size < n_below:  # tie-break on the next rank: hypervolume subset (HSSP)
-        tied = ranks == last + 1
-        tied_lvals = lvals[tied]
-        chosen = _solve_hssp_with_cache(
-            tuple(tied_lvals.ravel()),
-            tuple(indices[tied]),
-            n_below - below_indices.size,
-            tuple(_get_reference_point(tied_lvals)),
-        )
-        below_indices = np.append(below_indices, chosen)
-    below_set = set(below_indices.tolist())
-    below = [t for i, t in enumerate(trials) if i in below_set]
-    above = [t for i, t in enumerate(trials) if i not in below_set]
-    return below, above
 
 
 class _Columns:
@@ -172,7 +100,7 @@ class _Columns:
             groups[kind].append(t)
         complete, pruned, infeasible, running = groups
         if len(study.directions) == 2:
-            below_complete, above_complete = _split_complete_2d(complete, study, n_below)
+            below_complete, above_complete = split_complete_2d(complete, study, n_below)
         else:
             below_complete, above_complete = _split_complete_trials(complete, study, n_below)
         n_below = max(0, n_below - len(below_complete))

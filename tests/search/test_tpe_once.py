@@ -99,7 +99,7 @@ def test_2d_ranks_equal_optunas(kind: str) -> None:
     ties and duplicates, for every ``n_below``."""
     import numpy as np
     from optuna.study._multi_objective import _fast_non_domination_rank
-    from paretune.search.samplers._tpe import nondomination_ranks_2d
+    from paretune.search.samplers._split import nondomination_ranks_2d
 
     rng = np.random.default_rng(["continuous", "grid", "mixed"].index(kind))
     for _ in range(400):
@@ -113,3 +113,26 @@ def test_2d_ranks_equal_optunas(kind: str) -> None:
         n_below = int(rng.integers(1, n + 1))
         expected = _fast_non_domination_rank(points, n_below=n_below)
         assert nondomination_ranks_2d(points, n_below=n_below).tolist() == expected.tolist()
+
+
+def test_2d_split_equal_optunas() -> None:
+    """Good and bad points (rung-tpe's split, through ``split_complete_trials``) equal
+    Optuna's multi-objective split, hypervolume tie-break included."""
+    import types
+
+    import numpy as np
+    from optuna.samplers._tpe.sampler import _split_complete_trials_multi_objective
+    from optuna.study import StudyDirection
+    from paretune.search._optuna_compat import split_complete_trials
+
+    view = types.SimpleNamespace(directions=[StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE])
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        values = np.c_[rng.integers(0, 6, n) / 5, rng.integers(0, 6, n)].tolist()
+        points = [types.SimpleNamespace(values=v, number=i) for i, v in enumerate(values)]
+        n_below = int(rng.integers(0, n + 1))
+        good, bad = split_complete_trials(points, 2, n_below)
+        their_good, their_bad = _split_complete_trials_multi_objective(points, view, n_below)
+        assert [p.number for p in good] == [p.number for p in their_good]
+        assert [p.number for p in bad] == [p.number for p in their_bad]

@@ -1,0 +1,111 @@
+"""TPE's split of complete trials for two objectives, in O(n log n).
+
+Optuna's multi-objective TPE ranks the complete trials by non-domination and keeps the best
+10% as its "good" examples (``default_gamma_multiobjective``: no cap). Optuna peels one front
+at a time until that many are ranked: with 10,000 trials, hundreds of passes over the study
+for every sampled parameter. For two objectives the same ranks come from one sorted pass
+(:func:`nondomination_ranks_2d`); :func:`split_complete_2d` is Optuna's split on them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+
+__all__ = ["nondomination_ranks_2d", "split_complete_2d"]
+
+
+class _HasValues(Protocol):
+    """A trial, or a point that stands for one: its objective values."""
+
+    @property
+    def values(self) -> Any: ...
+
+
+T = TypeVar("T", bound=_HasValues)
+
+
+def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarray:
+    """Optuna's ``_fast_non_domination_rank(loss_values, n_below=n_below)`` for two
+    objectives (lower is better), the same array, in O(n log n) instead of O(n) per rank.
+
+    Optuna peels one front at a time until ``n_below`` distinct points are ranked, and gives
+    every point left the next rank; with 10% of 10,000 trials to rank that is hundreds of
+    passes over the study. Here each distinct point, in lexicographic order, takes rank
+    1 + the highest rank among earlier points whose second value is not larger (exactly those
+    dominate it), found by bisection over the smallest second value of each rank so far.
+
+    Examples:
+        >>> import numpy as np
+        >>> points = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 4.0], [3.0, 1.0], [1.0, 3.0]])
+        >>> nondomination_ranks_2d(points, n_below=5).tolist()
+        [0, 0, 1, 0, 0]
+    """
+    if len(loss_values) == 0:
+        return np.array([], dtype=int)
+    unique, order_inv = np.unique(loss_values, return_inverse=True, axis=0)
+    lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
+    ranks = np.empty(len(unique), dtype=int)
+    for i, second in enumerate(unique[:, 1].tolist()):
+        rank = bisect.bisect_right(lowest, second)
+        if rank == len(lowest):
+            lowest.append(second)
+        else:
+            lowest[rank] = second
+        ranks[i] = rank
+    # Optuna stops at the first rank that brings n_below distinct points; the rest share the
+    # rank after it
+    counts = np.bincount(ranks)
+    last = int(np.searchsorted(np.cumsum(counts), min(n_below, len(unique))))
+    ranks = np.minimum(ranks, last + 1)
+    return ranks[order_inv.reshape(-1)]
+
+
+def split_complete_2d(trials: Sequence[T], study: Any, n_below: int) -> tuple[list[T], list[T]]:
+    """Optuna's ``_split_complete_trials_multi_objective(trials, study, n_below)`` for two
+    objectives, with :func:`nondomination_ranks_2d`: the same split (the same ranks, the same
+    hypervolume tie-break). ``trials`` carry ``values``; ``study`` carries ``directions``.
+
+    Examples:
+        >>> import types
+        >>> from optuna.study import StudyDirection
+        >>> point = lambda *v: types.SimpleNamespace(values=list(v))
+        >>> points = [point(0.9, 5.0), point(0.8, 1.0), point(0.7, 6.0), point(0.95, 9.0)]
+        >>> study = types.SimpleNamespace(
+        ...     directions=[StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE])
+        >>> good, bad = split_complete_2d(points, study, 3)
+        >>> [p.values for p in bad]
+        [[0.7, 6.0]]
+    """
+    from optuna.samplers._tpe.sampler import _get_reference_point, _solve_hssp_with_cache
+    from optuna.study import StudyDirection
+
+    n_below = min(n_below, len(trials))
+    if n_below == 0:
+        return [], list(trials)
+    if n_below == len(trials):
+        return list(trials), []
+    lvals = np.array([trial.values for trial in trials])
+    lvals *= [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+    ranks = nondomination_ranks_2d(lvals, n_below=n_below)
+    levels, level_counts = np.unique(ranks, return_counts=True)
+    last = int(np.max(levels[np.cumsum(level_counts) <= n_below], initial=-1))
+    indices = np.arange(len(trials))
+    below_indices = indices[ranks <= last]
+    if below_indices.size < n_below:  # tie-break on the next rank: hypervolume subset (HSSP)
+        tied = ranks == last + 1
+        tied_lvals = lvals[tied]
+        chosen = _solve_hssp_with_cache(
+            tuple(tied_lvals.ravel()),
+            tuple(indices[tied]),
+            n_below - below_indices.size,
+            tuple(_get_reference_point(tied_lvals)),
+        )
+        below_indices = np.append(below_indices, chosen)
+    below_set = set(below_indices.tolist())
+    below = [t for i, t in enumerate(trials) if i in below_set]
+    above = [t for i, t in enumerate(trials) if i not in below_set]
+    return below, above
