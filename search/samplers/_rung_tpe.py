@@ -63,9 +63,14 @@ class _AtRung:
     trial: FrozenTrial
 
 
-def _reached(trial: FrozenTrial) -> int:
-    curve = trial.user_attrs.get("curve")
-    return len(curve) if isinstance(curve, Sequence) else 0
+def _reached(trial: FrozenTrial, memo: dict[Any, Any] | None) -> int:
+    found = None if memo is None else memo.get(trial.number)
+    if found is None:
+        curve = trial.user_attrs.get("curve")
+        found = len(curve) if isinstance(curve, Sequence) else 0
+        if memo is not None:
+            memo[trial.number] = found
+    return int(found)
 
 
 def rung_split(
@@ -76,6 +81,7 @@ def rung_split(
     n_below: Any,
     split: Any,
     direction: str = "maximize",
+    memo: dict[Any, Any] | None = None,
 ) -> tuple[int, list[FrozenTrial], list[FrozenTrial]] | None:
     """Split finished trials into TPE's good and bad ones at the highest well-filled rung.
 
@@ -89,20 +95,29 @@ def rung_split(
             are ``(score, log1p(cost), ...)``, the score maximized (the metric, negated when
             it is minimized).
         direction: The first metric's direction (``"maximize"`` or ``"minimize"``).
+        memo: A dict kept between calls over the same study's finished trials (which never
+            change; keyed by trial number): each trial's epochs reached and its point at a
+            rung are read once. None reads every trial afresh.
 
     Returns:
         ``(epoch, good, bad)``, or None when no epoch has ``min_points`` trials with every
         metric recorded.
     """
-    reached = sorted((_reached(t) for t in trials), reverse=True)
+    reached = sorted((_reached(t, memo) for t in trials), reverse=True)
     if len(reached) < min_points or reached[min_points - 1] < 1:
         return None
     epoch = reached[min_points - 1]  # the last epoch that min_points trials reached
     points: list[_AtRung] = []
     bad: list[FrozenTrial] = []
     for trial in trials:
-        entry = curve_entry_at(trial.user_attrs.get("curve") or [], epoch)
-        values = None if entry is None else _values(entry, metrics, direction)
+        key = (trial.number, epoch)
+        if memo is not None and key in memo:
+            values = memo[key]
+        else:
+            entry = curve_entry_at(trial.user_attrs.get("curve") or [], epoch)
+            values = None if entry is None else _values(entry, metrics, direction)
+            if memo is not None:
+                memo[key] = values
         if values is None:
             bad.append(trial)
         else:
@@ -147,18 +162,23 @@ def _repeats(
     samples: Mapping[str, NDArray[np.float64]],
     search_space: Mapping[str, BaseDistribution],
     trials: Sequence[FrozenTrial],
+    memo: dict[Any, Any] | None = None,
 ) -> NDArray[np.bool_]:
     """Which candidates would train again a strategy some finished trial trained.
 
     Only trials whose every parameter is in ``search_space`` can be repeated whole (a
-    candidate over part of the parameters is not a whole strategy).
+    candidate over part of the parameters is not a whole strategy). ``memo`` (as in
+    :func:`rung_split`) keeps the strategies seen, so each finished trial is read once.
     """
     names = sorted(search_space)
-    seen = {
-        tuple(search_space[n].to_internal_repr(t.params[n]) for n in names)
-        for t in trials
-        if set(t.params) == set(names)
-    }
+    key = ("repeats", *((n, search_space[n]) for n in names))
+    seen, done = memo.setdefault(key, (set(), set())) if memo is not None else (set(), set())
+    for t in trials:
+        if t.number not in done:
+            if memo is not None:
+                done.add(t.number)
+            if t.params.keys() == search_space.keys():
+                seen.add(tuple(search_space[n].to_internal_repr(t.params[n]) for n in names))
     count = len(next(iter(samples.values()))) if samples else 0
     if not seen:
         return np.zeros(count, dtype=bool)
@@ -212,6 +232,7 @@ class RungTPESampler(TPESampler):
             min_points=self.min_points,
             n_below=self._gamma,
             split=lambda points, n: split_complete_trials(points, len(objectives), n),
+            memo=self.known(study).memo,
         )
         if found is None:
             return super()._sample(study, trial, search_space)
@@ -223,7 +244,7 @@ class RungTPESampler(TPESampler):
         above = self._build_parzen_estimator(study, search_space, bad, handle_below=False)
         samples = below.sample(self._rng.rng, self._n_ei_candidates)
         scores = self._compute_acquisition_func(samples, below, above)
-        repeats = _repeats(samples, search_space, trials)
+        repeats = _repeats(samples, search_space, trials, memo=self.known(study).memo)
         if repeats.any() and not repeats.all():
             scores = np.where(repeats, -np.inf, scores)
         chosen = TPESampler._compare(samples, scores)

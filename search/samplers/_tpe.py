@@ -71,8 +71,9 @@ class _Columns:
     """
 
     def __init__(self) -> None:
-        self.row: dict[int, int] = {}  # finished trial id -> row
-        self.kind: dict[int, int] = {}  # finished trial id -> _COMPLETE, _PRUNED, _INFEASIBLE
+        self.row: dict[int, int] = {}  # finished trial number -> row
+        self.kind: dict[int, int] = {}  # finished trial number -> _COMPLETE, _PRUNED, _INFEASIBLE
+        self.memo: dict[Any, Any] = {}  # for subclasses (rung-tpe's points at a rung)
         self.params: list[dict[str, Any]] = []  # by row
         self.columns: dict[tuple[str, BaseDistribution], np.ndarray] = {}
 
@@ -83,7 +84,7 @@ class _Columns:
         (complete, pruned or infeasible) once: the same lists, in the same order."""
         groups: list[list[FrozenTrial]] = [[], [], [], []]
         for t in trials:
-            kind = self.kind.get(t._trial_id)
+            kind = self.kind.get(t.number)
             if kind is None:  # Optuna's order of tests: running, infeasible, complete, pruned
                 if t.state == TrialState.RUNNING:
                     groups[_RUNNING].append(t)  # not kept: its constraints are not set yet
@@ -96,7 +97,7 @@ class _Columns:
                     kind = _PRUNED
                 else:
                     raise ValueError(f"TPE cannot split trial {t.number} in state {t.state.name}.")
-                self.kind[t._trial_id] = kind
+                self.kind[t.number] = kind
             groups[kind].append(t)
         complete, pruned, infeasible, running = groups
         if len(study.directions) == 2:
@@ -118,12 +119,10 @@ class _Columns:
         if any(not t.state.is_finished() for t in trials):
             return None
         for t in trials:
-            if t._trial_id not in self.row:
-                self.row[t._trial_id] = len(self.params)
+            if t.number not in self.row:
+                self.row[t.number] = len(self.params)
                 self.params.append(t.params)
-        return np.fromiter(
-            (self.row[t._trial_id] for t in trials), dtype=np.int64, count=len(trials)
-        )
+        return np.fromiter((self.row[t.number] for t in trials), dtype=np.int64, count=len(trials))
 
     def observations(
         self, rows: np.ndarray, search_space: dict[str, BaseDistribution]
@@ -177,7 +176,8 @@ class TPESampler(samplers.TPESampler):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._split: _Split | None = None
-        self._columns: dict[int, _Columns] = {}  # by study id
+        self._owner: tuple[Any, int] | None = None  # (storage, study id) of _known
+        self._known = _Columns()
 
     def _sample(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -190,6 +190,13 @@ class TPESampler(samplers.TPESampler):
         scores = self._compute_acquisition_func(samples, below, above)
         chosen = samplers.TPESampler._compare(samples, scores)
         return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
+
+    def known(self, study: optuna.Study) -> _Columns:
+        """What this sampler keeps of ``study``'s finished trials (new for another study)."""
+        owner = self._owner
+        if owner is None or owner[0] is not study._storage or owner[1] != study._study_id:
+            self._owner, self._known = (study._storage, study._study_id), _Columns()
+        return self._known
 
     def _split_for(self, study: optuna.Study, trial: FrozenTrial) -> _Split:
         """Optuna's split of the study for ``trial`` (``TPESampler._sample``), made once."""
@@ -208,7 +215,7 @@ class TPESampler(samplers.TPESampler):
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
             )
         n = sum(t.state != TrialState.RUNNING for t in trials)  # running ones do not count
-        columns = self._columns.setdefault(study._study_id, _Columns())
+        columns = self.known(study)
         below, above = columns.split(study, trials, self._gamma(n))
         rows = {True: columns.rows(below), False: columns.rows(above)}
         self._split = _Split(key=key, below=below, above=above, rows=rows)
@@ -224,12 +231,35 @@ class TPESampler(samplers.TPESampler):
     ) -> Any:
         """``_build_parzen_estimator`` over the good (``handle_below``) or bad trials of
         ``split``, each finished trial's parameters converted once."""
-        rows = split.rows[handle_below]
-        if rows is None:  # running trials among them (liars): read as Optuna reads them
-            trials = split.below if handle_below else split.above
+        trials = split.below if handle_below else split.above
+        return self._parzen(study, search_space, trials, split.rows[handle_below], handle_below)
+
+    def _build_parzen_estimator(
+        self,
+        study: optuna.Study,
+        search_space: dict[str, BaseDistribution],
+        trials: list[FrozenTrial],
+        handle_below: bool,
+    ) -> Any:
+        """Optuna's estimator over ``trials`` (as subclasses call it), each finished trial's
+        parameters converted once."""
+        rows = self.known(study).rows(trials)
+        return self._parzen(study, search_space, trials, rows, handle_below)
+
+    def _parzen(
+        self,
+        study: optuna.Study,
+        search_space: dict[str, BaseDistribution],
+        trials: list[FrozenTrial],
+        rows: np.ndarray | None,
+        handle_below: bool,
+    ) -> Any:
+        """Optuna's ``_build_parzen_estimator``, reading the parameters of the trials at
+        ``rows`` from the columns (None: running trials among them, read as Optuna does)."""
+        if rows is None:
             arrays: dict[str, np.ndarray] = self._get_internal_repr(trials, search_space, study)
         else:
-            arrays = self._columns[study._study_id].observations(rows, search_space)
+            arrays = self.known(study).observations(rows, search_space)
         if handle_below and study._is_multi_objective():
             n_below = len(next(iter(arrays.values()))) if arrays else 0
             return self._parzen_estimator_cls(

@@ -136,3 +136,51 @@ def test_2d_split_equal_optunas() -> None:
         their_good, their_bad = _split_complete_trials_multi_objective(points, view, n_below)
         assert [p.number for p in good] == [p.number for p in their_good]
         assert [p.number for p in bad] == [p.number for p in their_bad]
+
+
+def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
+    """rung-tpe keeps each finished trial's rung point, strategy and parameters between
+    trials; with nothing kept (and Optuna's own estimator) it suggests the same."""
+    from paretune.search.samplers._rung_tpe import RungTPESampler
+
+    class Uncached(RungTPESampler):
+        def _sample(self, study: Any, trial: Any, search_space: Any) -> Any:
+            self._owner = None  # forget everything kept from earlier trials
+            return super()._sample(study, trial, search_space)
+
+        def _build_parzen_estimator(
+            self, study: Any, search_space: Any, trials: Any, handle_below: bool
+        ) -> Any:
+            return samplers.TPESampler._build_parzen_estimator(
+                self, study, search_space, trials, handle_below
+            )
+
+    def drive(sampler: samplers.BaseSampler) -> list[Any]:
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.set_user_attr("objectives", ["accuracy", "size_bits"])
+        suggested = []
+        for number in range(45):
+            trial = study.ask()
+            lr = trial.suggest_float("lr", 1e-4, 0.3, log=True)
+            bits = trial.suggest_categorical("bits", [2, 4, 8])
+            width = trial.suggest_int("width", 8, 64, log=True)
+            suggested.append(dict(trial.params))
+            accuracy = 1.0 - abs(math.log10(lr) + 2) / 4 + width / 1000
+            epochs = 1 + number % 3
+            curve = [
+                {"val_accuracy": accuracy * e / epochs, "size_bits": bits * width}
+                for e in range(1, epochs + 1)
+            ]
+            trial.set_user_attr("curve", curve)
+            if epochs < 3:
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, [accuracy, bits * width])
+        return suggested
+
+    options = {"seed": 5, "n_startup_trials": 6, "multivariate": True, "min_points": 6}
+    sampler = RungTPESampler(**options)
+    ours = drive(sampler)
+    assert sampler.last_rung is not None  # it ranked at a rung
+    assert ours == drive(Uncached(**options))
+    assert len({str(sorted(p.items())) for p in ours}) > 30
