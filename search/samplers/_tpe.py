@@ -173,11 +173,18 @@ class TPESampler(samplers.TPESampler):
         True
     """
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._split: _Split | None = None
-        self._owner: tuple[Any, int] | None = None  # (storage, study id) of _known
-        self._known = _Columns()
+    # what it keeps (set on first use: the constructor stays Optuna's, so its options are
+    # checked, and listed, as Optuna's)
+    _split: _Split | None = None
+    _owner: tuple[int, int] | None = None  # (id of the storage, study id) of _known
+    _known: _Columns
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (Ray Tune saves its searcher) without what it keeps of a study."""
+        state = dict(self.__dict__)
+        for name in ("_split", "_owner", "_known"):
+            state.pop(name, None)
+        return state
 
     def _sample(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -194,12 +201,14 @@ class TPESampler(samplers.TPESampler):
     def known(self, study: optuna.Study) -> _Columns:
         """What this sampler keeps of ``study``'s finished trials (new for another study)."""
         owner = self._owner
-        if owner is None or owner[0] is not study._storage or owner[1] != study._study_id:
-            self._owner, self._known = (study._storage, study._study_id), _Columns()
+        if owner is None or owner != (id(study._storage), study._study_id):
+            self._split = None
+            self._owner, self._known = (id(study._storage), study._study_id), _Columns()
         return self._known
 
     def _split_for(self, study: optuna.Study, trial: FrozenTrial) -> _Split:
         """Optuna's split of the study for ``trial`` (``TPESampler._sample``), made once."""
+        columns = self.known(study)  # (another study: nothing kept, no split either)
         key = (study._study_id, trial.number)
         if self._split is not None and self._split.key == key:
             return self._split
@@ -215,7 +224,6 @@ class TPESampler(samplers.TPESampler):
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
             )
         n = sum(t.state != TrialState.RUNNING for t in trials)  # running ones do not count
-        columns = self.known(study)
         below, above = columns.split(study, trials, self._gamma(n))
         rows = {True: columns.rows(below), False: columns.rows(above)}
         self._split = _Split(key=key, below=below, above=above, rows=rows)

@@ -184,3 +184,27 @@ def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
     assert sampler.last_rung is not None  # it ranked at a rung
     assert ours == drive(Uncached(**options))
     assert len({str(sorted(p.items())) for p in ours}) > 30
+
+
+def test_pickled_without_what_it_keeps() -> None:
+    """Ray Tune pickles its searcher: the sampler travels without its study's columns, and
+    the copy suggests what the original would have."""
+    import pickle
+
+    from paretune.search.samplers._rung_tpe import RungTPESampler
+
+    for sampler in (TPESampler(seed=1, n_startup_trials=2), RungTPESampler(seed=1)):
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(4):
+            trial = study.ask({"a": FloatDistribution(0, 1)})
+            study.tell(trial, trial.params["a"])
+        blob = pickle.dumps(sampler)
+        copy = pickle.loads(blob)
+        assert copy._owner is None and copy._split is None
+        assert len(blob) < 20_000
+        trial = study.ask()
+        frozen = study._storage.get_trial(trial._trial_id)
+        dist = FloatDistribution(0, 1)
+        assert copy.sample_independent(study, frozen, "a", dist) == sampler.sample_independent(
+            study, frozen, "a", dist
+        )

@@ -309,4 +309,7 @@ def test_a_node_killed_mid_run_loses_nothing(
     assert before and after, rows
     assert rows[: len(before)] == [(NODE2_IP, e) for e in before], rows  # node 2, then the head
     assert after[0] > 1 and after[-1] == epochs, rows
-    assert after[0] <= before[-1] + 1, rows  # at most the epoch under way when killed re-ran
+    # it resumed from the last checkpoint: at most the epoch under way when killed re-ran, or
+    # none, when that epoch's checkpoint was stored but Tune's result row for it never reached
+    # the driver's result.json (the study's curve above is whole either way)
+    assert after[0] <= before[-1] + 2, rows
