@@ -7,7 +7,8 @@ paretune stores each epoch's metric as an intermediate value, in multi-objective
 sampler reads the PRUNED trials without their intermediate values, as Optuna stores them
 (:func:`paretune.search._optuna_compat.without_pruned_curves`).
 
-Optuna's TPE samples a strategy's parameters one by one (``multivariate=False``, the default)
+Optuna's TPE samples a strategy's parameters one by one (``multivariate=False``, Optuna 5's
+default for several objectives)
 and, for each one, reads every trial of the study again, splits them into good and bad (for
 several objectives: non-domination ranks and hypervolume contributions) and reads each trial's
 parameters again: seven parameters cost seven splits, each linear in the study's size. This

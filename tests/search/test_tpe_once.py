@@ -9,10 +9,9 @@ from typing import Any
 import optuna
 import pytest
 from optuna import samplers
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
-from paretune.search._optuna_compat import without_pruned_curves
-from paretune.search.samplers._tpe import TPESampler
+from paretune.search.samplers import TPESampler, without_pruned_curves
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -70,27 +69,26 @@ def test_same_suggestions_as_optuna(objectives: int, options: dict[str, Any]) ->
 
 
 def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Five parameters sampled one by one: one split of the study, not five."""
-    import paretune.search.samplers._tpe as tpe
+    """Three parameters sampled one by one: one split of the study per trial, not three."""
+    splits: list[int] = []
+    real = TPESampler._split_for
 
-    calls: list[int] = []
-    real = tpe._Columns.split
+    def counting(self: Any, study: Any, trial: Any) -> Any:
+        found = real(self, study, trial)
+        splits.append(id(found))
+        return found
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tpe._Columns, "split", counting)
-    study = optuna.create_study(sampler=TPESampler(seed=0, n_startup_trials=2))
-    space = {
-        "a": FloatDistribution(0, 1),
-        "b": IntDistribution(1, 9),
-        "c": CategoricalDistribution(["x", "y"]),
-    }
+    monkeypatch.setattr(TPESampler, "_split_for", counting)
+    sampler = TPESampler(seed=0, n_startup_trials=2, multivariate=False)  # one by one
+    study = optuna.create_study(sampler=sampler)
     for _ in range(4):
-        trial = study.ask(space)
-        study.tell(trial, trial.params["a"])
-    assert len(calls) == 2  # trials 2 and 3 (after two startup trials), one split each
+        trial = study.ask()
+        a = trial.suggest_float("a", 0, 1)
+        trial.suggest_int("b", 1, 9)
+        trial.suggest_categorical("c", ["x", "y"])
+        study.tell(trial, a)
+    # trials 2 and 3 (after two startup trials): three parameters each, one split each
+    assert len(splits) == 6 and len(set(splits)) == 2
 
 
 @pytest.mark.parametrize("kind", ["continuous", "grid", "mixed"])
@@ -99,7 +97,7 @@ def test_2d_ranks_equal_optunas(kind: str) -> None:
     ties and duplicates, for every ``n_below``."""
     import numpy as np
     from optuna.study._multi_objective import _fast_non_domination_rank
-    from paretune.search.samplers._split import nondomination_ranks_2d
+    from paretune.search.samplers import nondomination_ranks_2d
 
     rng = np.random.default_rng(["continuous", "grid", "mixed"].index(kind))
     for _ in range(400):
@@ -123,7 +121,7 @@ def test_2d_split_equal_optunas() -> None:
     import numpy as np
     from optuna.samplers._tpe.sampler import _split_complete_trials_multi_objective
     from optuna.study import StudyDirection
-    from paretune.search._optuna_compat import split_complete_trials
+    from paretune.search.samplers import split_complete_trials
 
     view = types.SimpleNamespace(directions=[StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE])
     rng = np.random.default_rng(7)
@@ -141,7 +139,7 @@ def test_2d_split_equal_optunas() -> None:
 def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
     """rung-tpe keeps each finished trial's rung point, strategy and parameters between
     trials; with nothing kept (and Optuna's own estimator) it suggests the same."""
-    from paretune.search.samplers._rung_tpe import RungTPESampler
+    from paretune.search.samplers import RungTPESampler
 
     class Uncached(RungTPESampler):
         def _sample(self, study: Any, trial: Any, search_space: Any) -> Any:
@@ -191,7 +189,7 @@ def test_pickled_without_what_it_keeps() -> None:
     the copy suggests what the original would have."""
     import pickle
 
-    from paretune.search.samplers._rung_tpe import RungTPESampler
+    from paretune.search.samplers import RungTPESampler
 
     for sampler in (TPESampler(seed=1, n_startup_trials=2), RungTPESampler(seed=1)):
         study = optuna.create_study(sampler=sampler)
