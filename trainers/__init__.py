@@ -61,6 +61,8 @@ from ._export import (
     unpack_weight,
 )
 from ._export_dir import check_export_dir
+from ._fused import fusable, fuse_key, train_fused
+from ._fused_optim import StackedOptimizer
 from ._init import INIT_LAYERS, Init, initialize
 from ._layers import (
     LAYER_TYPES,
@@ -180,6 +182,7 @@ __all__ = [
     "Reporter",
     "ScheduleInfo",
     "Split",
+    "StackedOptimizer",
     "Strategy",
     "Task",
     "TaskParam",
@@ -210,6 +213,8 @@ __all__ = [
     "evaluate",
     "export_model",
     "fake_quantize",
+    "fusable",
+    "fuse_key",
     "fused_fake_quantize",
     "get_metric",
     "get_task",
@@ -260,6 +265,7 @@ __all__ = [
     "task_example",
     "task_metrics",
     "train",
+    "train_fused",
     "unpack_weight",
     "write_replay_table",
 ]

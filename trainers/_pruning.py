@@ -110,13 +110,26 @@ class MagnitudePruner:
 
     def after_step(self, step: int) -> None:
         """Call after the optimizer step number ``step`` (from 0): update or re-apply masks."""
-        if not self._done and step >= self._next_update:
-            self.sparsity = cubic_sparsity(step, target=self.target, begin=self.begin, end=self.end)
-            self.masks = global_magnitude_masks(self.weights, self.sparsity)
-            self._done = step >= self.end
-            self._next_update = min(step + self.frequency, self.end)
+        self.update_masks(step)
         if self.masks is not None:
             torch._foreach_mul_(self._data, self.masks)
+
+    def due(self, step: int) -> bool:
+        """Whether the masks are recomputed after step number ``step``."""
+        return not self._done and step >= self._next_update
+
+    def update_masks(self, step: int, weights: Sequence[torch.Tensor] | None = None) -> bool:
+        """Recompute the masks if :meth:`due` (from ``weights``, by default the pruned ones)
+        without applying them; True when they changed."""
+        if not self.due(step):
+            return False
+        self.sparsity = cubic_sparsity(step, target=self.target, begin=self.begin, end=self.end)
+        self.masks = global_magnitude_masks(
+            self.weights if weights is None else weights, self.sparsity
+        )
+        self._done = step >= self.end
+        self._next_update = min(step + self.frequency, self.end)
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume (masks, schedule position)."""

@@ -17,27 +17,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from paretune.search._objectives import metric_of
-from paretune.search._optuna_compat import frozen_trial
 from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
 from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
-from paretune.search.pruning._reporter import TrialReporter
+from paretune.search.executors._trial_loop import run_trials
 from paretune.search.study._budget import epochs_spent
-from paretune.search.study._curves import curve_metric
 from paretune.search.study._open import open_study, session_seed
 from paretune.search.study._outcome import (
     Objective,
     ObjectiveFactory,
     TrialOutcome,
-    to_outcome,
 )
 from paretune.search.study._quota import SlotCounts, TrialSlots
-from paretune.search.study._record import record_failure, record_result
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage import is_parallel_safe
-from paretune.search.study._storage_errors import StorageError
-from paretune.spaces import check_int, suggest
+from paretune.spaces import check_int
 
 if TYPE_CHECKING:
     import optuna
@@ -165,119 +160,6 @@ def _result_values(
     return [float(measurements[metric_of(o)]) for o in objectives]
 
 
-def _run_trials(
-    *,
-    study: optuna.Study,
-    spec: StudySpec,
-    objective: Objective,
-    quota: _Quota,
-    slots: TrialSlots,
-    deadline: float | None,
-    on_trial: Callable[[optuna.trial.TrialState, TrialOutcome | None], None] | None,
-    callbacks: TrialCallbacks | None = None,
-    on_epoch: Callable[[], None] | None = None,
-) -> StopReason:
-    """The worker loop: take a slot from the storage (which asks the trial), suggest, run the
-    objective, record; repeat.
-
-    Each epoch a trial reports is counted in ``quota`` (and ``on_epoch`` called), so the
-    progress moves while a long trial runs.
-    """
-    import optuna
-
-    pruner = spec.get_pruner()
-    metric = curve_metric(spec.objectives)
-    while True:
-        if deadline is not None and time.time() >= deadline:
-            return StopReason.TIMEOUT
-        if spec.max_total_epochs is not None and quota.epochs() >= spec.max_total_epochs:
-            return StopReason.MAX_TOTAL_EPOCHS
-        if quota.failing():
-            return StopReason.FAILURES
-        if quota.stopped():
-            return StopReason.N_TRIALS
-        trial, counts = slots.claim()
-        if trial is None:
-            done = counts.done >= slots.n_trials
-            return StopReason.N_TRIALS if done else StopReason.SLOTS_HELD
-        quota.start(counts)
-        reporter = TrialReporter(
-            study=study, trial=trial, pruner=pruner, pruner_name=spec.pruner, metric=metric
-        )
-        outcome: TrialOutcome | None = None
-        report = _CountingReport(reporter, quota, on_epoch)
-        try:
-            params = suggest(spec.space, trial)
-            try:
-                result = objective(params, report, None)
-            except StorageError:  # the storage itself failed (disk full): stop the run
-                raise
-            except Exception as error:  # the study goes on: this trial fails with the reason
-                state = record_failure(
-                    study, trial, f"{type(error).__name__}: {error}", curve=reporter.curve
-                )
-            else:
-                outcome = to_outcome(result)
-                state = record_result(
-                    study,
-                    trial,
-                    outcome,
-                    objectives=spec.objectives,
-                    constraints=spec.constraints,
-                    prune_reason=reporter.prune_reason,
-                )
-        except BaseException as error:
-            # Ctrl-C, or an error outside the objective (sampling, storage): the trial must not
-            # stay RUNNING. An interrupted trial's parameters are queued to run again.
-            if frozen_trial(study, trial).state is optuna.trial.TrialState.RUNNING:
-                interrupted = isinstance(error, KeyboardInterrupt)
-                reason = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
-                record_failure(study, trial, reason, curve=reporter.curve)
-                if interrupted:
-                    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-            quota.release(report.count)
-            raise
-        epochs = len(reporter.curve)
-        if outcome is not None and outcome.epochs is not None:
-            epochs = outcome.epochs
-        quota.finish(state, epochs, report.count)
-        if on_trial is not None:
-            on_trial(state, outcome)
-        if callbacks:
-            callbacks.ended(frozen_trial(study, trial))
-        if report.error is not None:
-            raise report.error
-
-
-class _CountingReport:
-    """The reporter handed to the objective: the trial's reporter, then one epoch counted in
-    the quota and ``on_epoch`` called (the progress display moves per epoch).
-
-    An error of ``on_epoch`` (a progress callback) is not the trial's: it is kept in
-    :attr:`error` and raised once the trial is recorded.
-    """
-
-    def __init__(
-        self, reporter: TrialReporter, quota: _Quota, on_epoch: Callable[[], None] | None
-    ) -> None:
-        self.reporter = reporter
-        self.quota = quota
-        self.on_epoch = on_epoch
-        self.count = 0
-        self.error: Exception | None = None
-
-    def __call__(self, epoch: int, metrics: Mapping[str, float]) -> bool:
-        stop = self.reporter(epoch, metrics)
-        self.count += 1
-        self.quota.epoch_reported()
-        if self.on_epoch is not None and self.error is None:
-            try:
-                self.on_epoch()
-            except Exception as error:  # raised after the trial is recorded
-                self.error = error
-        return stop
-
-
 def _check_args(
     n_trials: int, timeout: float | None, jobs: int, workers_per_trial: int, storage: str
 ) -> None:
@@ -314,6 +196,7 @@ def run_local(
     timeout: float | None = None,
     jobs: int = 1,
     workers_per_trial: int = 1,
+    fuse: int = 1,
     progress: ProgressCallback | None = None,
     callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
@@ -354,6 +237,11 @@ def run_local(
             restarts the trial on fresh ranks from its last epoch, twice at most; a rank that
             raises fails the trial with that error. ``jobs`` trials run at once, so the
             machine runs ``jobs * workers_per_trial`` rank processes.
+        fuse: Trials asked at once and handed together to the objective's
+            ``run_group(params_list, reports)`` (paretune's training objective trains the
+            compatible ones as one fused model, see ``paretune.trainers.train_fused``); each
+            is recorded as its own trial. 1: one trial at a time. An objective without
+            ``run_group`` trains the group's trials one after the other.
         progress: Called with a :class:`Progress` after every finished trial.
         callbacks: Optuna-style ``callback(study, frozen_trial)`` callables, each called once
             for every trial this run ends (COMPLETE, PRUNED or FAIL), in this process: right
@@ -385,6 +273,12 @@ def run_local(
         <StopReason.ALREADY_DONE: 'already_done'>
     """
     _check_args(n_trials, timeout, jobs, workers_per_trial, spec.storage)
+    check_int(fuse, name="fuse", owner="run_local", minimum=1)
+    if fuse > 1 and workers_per_trial > 1:
+        raise ValueError(
+            "The 'fuse' parameter of run_local must be 1 when workers_per_trial > 1: a fused "
+            f"group trains in one process. Got fuse={fuse}, workers_per_trial={workers_per_trial}."
+        )
     callbacks = check_callbacks(callbacks, owner="run_local")
     if jobs > 1:
         _check_picklable(objective_factory, when="jobs > 1")
@@ -454,7 +348,7 @@ def run_local(
             emit()
 
         emit()
-        reason = _run_trials(
+        reason = run_trials(
             study=study,
             spec=spec,
             objective=objective_factory(),
@@ -464,6 +358,7 @@ def run_local(
             on_trial=on_trial,
             callbacks=ended,
             on_epoch=emit,
+            fuse=fuse,
         )
         return summary(reason)
 
@@ -483,6 +378,7 @@ def run_local(
         n_existing=len(trials),
         on_change=on_change,
         on_epoch=emit,
+        fuse=fuse,
     )
     now = SlotCounts.of(study.get_trials(deepcopy=False))
     held = run.stop_reason(
@@ -512,6 +408,7 @@ def _worker_main(
     n_existing: int,
     deadline: float | None,
     verbosity: int,
+    fuse: int = 1,
 ) -> None:
     """Entry point of a worker process: open the study and run trials until the quota is met."""
     import sys
@@ -524,7 +421,7 @@ def _worker_main(
     )
     slots = TrialSlots(spec=spec, study=study, n_trials=n_trials, worker=worker)
     try:
-        _run_trials(
+        run_trials(
             study=study,
             spec=spec,
             objective=objective_factory(),
@@ -532,6 +429,7 @@ def _worker_main(
             slots=slots,
             deadline=deadline,
             on_trial=None,
+            fuse=fuse,
         )
     except KeyboardInterrupt:
         sys.exit(130)
@@ -551,6 +449,7 @@ def _run_processes(
     n_existing: int,
     on_change: Callable[[], None],
     on_epoch: Callable[[], None] | None = None,
+    fuse: int = 1,
 ) -> None:
     """Start ``jobs`` worker processes and wait for them, calling ``on_change`` as trials end
     and ``on_epoch`` as the running trials report epochs (polling the shared quota)."""
@@ -570,6 +469,7 @@ def _run_processes(
                 n_existing,
                 deadline,
                 verbosity,
+                fuse,
             ),
             name=f"paretune-worker-{worker}",
         )

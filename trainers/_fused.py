@@ -1,0 +1,463 @@
+"""Fused trials: K strategies of one task trained as one stacked model (``torch.func``).
+
+Small models leave a CPU core or a GPU mostly waiting on Python: each optimizer step of a
+digits MLP is a few dozen tiny kernels. :func:`train_fused` trains K compatible strategies
+together, as HFTA does (Wang et al., MLSys 2021): every parameter is stacked to shape
+``(K, *shape)``, the forward pass is ``torch.func.vmap`` of ``functional_call`` over the
+stack (a batched matmul instead of K small ones), and the K losses are summed before one
+backward pass, which gives each member exactly its own gradient.
+
+Each member keeps everything of its own strategy:
+
+* its model initialisation, data order (its own seeded generator, one permutation an epoch),
+  optimizer and settings (:class:`~paretune.trainers._fused_optim.StackedOptimizer`), the
+  learning rate of its schedule at each epoch, ``weight_decay``, ``l1``, ``grad_clip``;
+* ``dropout`` (its own rate, its own random masks), its prune masks (its own
+  :class:`MagnitudePruner`, applied to its rows), and its weight bit width (per-channel fake
+  quantization of its rows, straight-through);
+* its validation after each epoch, its reporter (a member the reporter stops leaves the
+  group, which goes on), and divergence: a member whose loss is not finite ends DIVERGED
+  alone.
+
+Each member ends with the :class:`TrainResult` an unfused run would return (the same cost,
+latency and final metrics, measured on its own model). ``train_seconds`` of a shared epoch is
+the epoch's wall time divided by the members that trained in it.
+
+What is not fused (:func:`fusable` gives the reason; such strategies train alone): tasks that
+stream datasets, augment, start from pretrained weights, distil or split micro-batches;
+``precision`` other than fp32, ``channels_last``, ``freeze_epochs``, activation quantization
+(``act_bits``), an optimizer without a stacked update, and models with buffers (BatchNorm's
+running statistics). Members differ from an unfused run only in float rounding (a batched
+matmul adds in another order) and in dropout's random masks (drawn for the stack).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._device import private_rng, resolve_device
+from ._fused_optim import StackedOptimizer, family_order, fusable_optimizer
+from ._layers import QuantizedLayer, named_prunable_layers
+from ._result import Reporter, TrainResult, TrainStatus
+from ._schedules import learning_rate
+from ._step import Precision
+from ._strategy import Strategy
+from ._task import Task
+from ._task_params import resolve_task_params
+from ._train import _Run
+from ._transfer import check_applies
+
+__all__ = ["fusable", "fuse_key", "train_fused"]
+
+
+def fusable(task: Task, strategy: Strategy) -> str | None:
+    """Why ``strategy`` cannot be trained fused on ``task``, or None when it can.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> fusable(get_task("digits-mlp"), Strategy()) is None
+        True
+        >>> fusable(get_task("digits-mlp"), Strategy(act_bits=8))
+        'activation quantization (act_bits=8)'
+    """
+    checks: list[tuple[bool, str]] = [
+        (task.replay is not None, "a replay task trains nothing"),
+        (task.streams, "the task streams datasets"),
+        (task.augment is not None, "the task augments its batches"),
+        (task.pretrained is not None, "the task starts from pretrained weights"),
+        (task.teacher is not None, "the task distils from a teacher"),
+        (task.micro_batch is not None, "the task splits batches into micro-batches"),
+        (strategy.precision != Precision.FP32.value, f"precision {strategy.precision!r}"),
+        (strategy.channels_last, "channels_last"),
+        (bool(strategy.freeze_epochs), "freeze_epochs"),
+        (
+            strategy.act_bits is not None and strategy.act_bits < 32,
+            f"activation quantization (act_bits={strategy.act_bits})",
+        ),
+    ]
+    for failed, reason in checks:
+        if failed:
+            return reason
+    return fusable_optimizer(strategy)
+
+
+def fuse_key(task: Task, strategy: Strategy) -> tuple[Any, ...]:
+    """What fused members share: task, architecture (its parameters), batch size, epochs,
+    and whether dropout layers exist (they change an MLP's layer list).
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> task = get_task("digits-mlp")
+        >>> fuse_key(task, Strategy(lr=0.1)) == fuse_key(task, Strategy(lr=0.2, bits=4))
+        True
+        >>> fuse_key(task, Strategy()) == fuse_key(task, Strategy(batch_size=64))
+        False
+    """
+    params = tuple(sorted((k, repr(v)) for k, v in strategy.task_params.items()))
+    return (task.name, params, strategy.batch_size, strategy.epochs, strategy.dropout > 0)
+
+
+class _RowDropout(nn.Module):
+    """Dropout whose rate is a buffer, so each member of the stack has its own."""
+
+    rate: torch.Tensor
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.register_buffer("rate", torch.tensor(rate))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        keep = 1.0 - self.rate
+        return x * (torch.rand_like(x) < keep) / keep
+
+
+class _StraightThrough(torch.autograd.Function):
+    """The first rows quantized per output channel, each with its own bit width (``qmax``
+    per quantized row), the others as they are; the gradient passes unchanged."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor, qmax: torch.Tensor) -> torch.Tensor:
+        data = w.detach()
+        head = data[: len(qmax)]
+        dims = tuple(range(2, w.dim()))
+        scale = head.abs().amax(dim=dims, keepdim=True)
+        scale = scale.div_(qmax.reshape(-1, *([1] * (w.dim() - 1))))
+        scale = scale.clamp_min_(torch.finfo(w.dtype).tiny)
+        quantized = torch.round(head / scale).mul_(scale)
+        return torch.cat([quantized, data[len(qmax) :]])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+class _Group:
+    """The stacked state of the members still training."""
+
+    def __init__(self, runs: list[_Run], task: Task) -> None:
+        self.runs = runs
+        self.task = task
+        first = runs[0].model
+        names = [name for name, _ in first.named_parameters()]
+        for run in runs[1:]:
+            others = [(n, p.shape) for n, p in run.model.named_parameters()]
+            if others != [(n, p.shape) for n, p in first.named_parameters()]:
+                raise ValueError(
+                    f"Task {task.name!r}: strategies {runs[0].strategy.to_dict()} and "
+                    f"{run.strategy.to_dict()} build models with other parameters; they cannot "
+                    "be fused."
+                )
+        if any(True for _ in first.buffers()):
+            raise ValueError(
+                f"Task {task.name!r}: the model has buffers (e.g. BatchNorm running "
+                "statistics); it cannot be fused."
+            )
+        self.template = self._template(first)
+        self.names = names
+        self.leaves = {
+            n: torch.stack([r.model.get_parameter(n).detach() for r in runs]).requires_grad_()
+            for n in names
+        }
+        self.rates = {
+            f"{path}.rate": torch.tensor(
+                [float(r.model.get_submodule(path).p) for r in runs],  # type: ignore[arg-type]
+                device=runs[0].device,
+            )
+            for path, module in self.template.named_modules()
+            if isinstance(module, _RowDropout)
+        }
+        self.prunable = [
+            f"{name}.weight" for name, _ in named_prunable_layers(first, select=task.prunable)
+        ]
+        device = runs[0].device
+        # the quantized members come first (see train_fused): one qmax each
+        bits = [r.strategy.bits for r in runs if r.strategy.bits < 32]
+        self.qmax = torch.tensor([float(2 ** (b - 1) - 1) for b in bits], device=device)
+        self.masks: dict[str, torch.Tensor] = {}
+        self.optimizer = StackedOptimizer(
+            [self.leaves[n] for n in names], [r.strategy for r in runs]
+        )
+        self.forward = torch.func.vmap(
+            self._member_loss, randomness="different" if self.rates else "error"
+        )
+
+    def _template(self, model: nn.Module) -> nn.Module:
+        """A float copy of ``model`` to call functionally: no fake quantization (the rows are
+        quantized beforehand), dropout rates read from the stack."""
+        template = copy.deepcopy(model)
+        for module in template.modules():
+            if isinstance(module, QuantizedLayer):
+                module.weight_bits = None
+                module.act_bits = None
+        for path, module in list(template.named_modules()):
+            if isinstance(module, nn.Dropout):
+                template.set_submodule(path, _RowDropout(module.p))
+        return template.train()
+
+    def _member_loss(
+        self,
+        params: dict[str, torch.Tensor],
+        buffers: dict[str, torch.Tensor],
+        x: torch.Tensor,
+        y: torch.Tensor,
+    ) -> torch.Tensor:
+        logits = torch.func.functional_call(self.template, (params, buffers), (x,))
+        loss: torch.Tensor = self.task.loss(logits, y)
+        return loss
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """The parameters the forward pass computes with (quantized rows where asked)."""
+        if not len(self.qmax):
+            return self.leaves
+        out = dict(self.leaves)
+        for name in self.prunable:
+            out[name] = _StraightThrough.apply(  # type: ignore[no-untyped-call]
+                self.leaves[name], self.qmax
+            )
+        return out
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor, lr: torch.Tensor, step: int) -> torch.Tensor:
+        """One optimizer step of every member on its batch; the members' losses."""
+        for leaf in self.leaves.values():
+            leaf.grad = None
+        losses: torch.Tensor = self.forward(self.params(), self.rates, xb, yb)
+        losses.sum().backward()  # type: ignore[no-untyped-call]
+        with torch.no_grad():
+            self._regularize()
+            self.optimizer.step(lr)
+            self._prune(step)
+        return losses.detach()
+
+    def _regularize(self) -> None:
+        """l1 and gradient clipping, each member with its own strength."""
+        runs, device = self.runs, self.runs[0].device
+        rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
+        if rows:  # the gradient of l1 * sum|w| on the rows that ask for it
+            index = torch.tensor(rows, device=device)
+            strength = torch.tensor([runs[r].strategy.l1 for r in rows], device=device)
+            for name in self.prunable:
+                leaf = self.leaves[name]
+                if leaf.grad is not None:
+                    shaped = strength.reshape(-1, *([1] * (leaf.dim() - 1)))
+                    leaf.grad.index_add_(0, index, torch.sign(leaf[index]) * shaped)
+        clips = [r.strategy.grad_clip for r in runs]
+        if any(c is not None for c in clips):
+            grads = [leaf.grad for leaf in self.leaves.values() if leaf.grad is not None]
+            norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
+            limit = torch.tensor([math.inf if c is None else c for c in clips], device=device)
+            coef = (limit / (norms + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
+
+    def _prune(self, step: int) -> None:
+        """Each member's masks on its schedule, applied to its rows."""
+        for row, run in enumerate(self.runs):
+            pruner = run.pruner
+            if pruner is None or not pruner.due(step):
+                continue
+            views = [self.leaves[name][row] for name in self.prunable]
+            pruner.update_masks(step, views)
+            for name, mask in zip(self.prunable, pruner.masks or [], strict=True):
+                if name not in self.masks:
+                    self.masks[name] = torch.ones_like(self.leaves[name])
+                self.masks[name][row] = mask
+        for name, mask in self.masks.items():
+            self.leaves[name].mul_(mask)
+
+    def write_back(self, row: int) -> None:
+        """Copy member ``row``'s parameters into its own model (to evaluate or measure it)."""
+        model = self.runs[row].model
+        with torch.no_grad():
+            for name in self.names:
+                model.get_parameter(name).copy_(self.leaves[name][row])
+
+    def keep(self, rows: list[int]) -> None:
+        """Go on with the members at ``rows`` only."""
+        index = torch.tensor(rows, device=self.runs[0].device)
+        self.runs = [self.runs[r] for r in rows]
+        self.leaves = {
+            n: leaf.detach()[index].clone().requires_grad_() for n, leaf in self.leaves.items()
+        }
+        self.rates = {n: rate[index] for n, rate in self.rates.items()}
+        self.masks = {n: mask[index] for n, mask in self.masks.items()}
+        self.qmax = self.qmax[index[index < len(self.qmax)]]
+        self.optimizer.params = [self.leaves[n] for n in self.names]
+        self.optimizer.keep(rows)
+
+
+def train_fused(
+    task: Task,
+    strategies: Sequence[Strategy],
+    *,
+    reports: Sequence[Reporter | None] | None = None,
+    device: str = "auto",
+    keep_model: bool = False,
+) -> list[TrainResult]:
+    """Train ``strategies`` on ``task`` as one fused group; one result per strategy.
+
+    Each strategy trains as :func:`~paretune.trainers.train` would train it alone (module
+    docstring: what is shared, what differs), reporting to its own ``reports[i]`` after each
+    epoch; a reporter that returns True stops its member only (status STOPPED).
+
+    Args:
+        task: What to train (in-memory data; see :func:`fusable`).
+        strategies: The members: :func:`fusable` on ``task`` and one :func:`fuse_key`.
+        reports: Optional reporter per strategy.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
+        keep_model: Return each member's trained model in ``TrainResult.model``.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> task = get_task("synthetic", options={"n_samples": 200})
+        >>> results = train_fused(task, [Strategy(epochs=2, lr=0.01, seed=s) for s in range(3)],
+        ...                       device="cpu")
+        >>> [(r.status.value, r.epochs, len(r.curve)) for r in results]
+        [('completed', 2, 2), ('completed', 2, 2), ('completed', 2, 2)]
+    """
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"The 'task' parameter of train_fused must be a Task. Got {task!r} instead."
+        )
+    strategies = list(strategies)
+    if not strategies or not all(isinstance(s, Strategy) for s in strategies):
+        raise TypeError(
+            "The 'strategies' parameter of train_fused must be a non-empty sequence of "
+            f"Strategy. Got {strategies!r} instead."
+        )
+    listeners = list(reports) if reports is not None else [None] * len(strategies)
+    if len(listeners) != len(strategies):
+        raise ValueError(
+            f"train_fused got {len(listeners)} reporters for {len(strategies)} strategies; "
+            "give one per strategy (or None)."
+        )
+    key = fuse_key(task, strategies[0])
+    for index, strategy in enumerate(strategies):
+        reason = fusable(task, strategy)
+        if reason is not None:
+            raise ValueError(f"Strategy {index} cannot be fused on task {task.name!r}: {reason}.")
+        if fuse_key(task, strategy) != key:
+            raise ValueError(
+                f"Strategy {index} cannot be fused with strategy 0: fused strategies share "
+                "task parameters, batch_size, epochs and whether dropout is used "
+                f"(got {fuse_key(task, strategy)} and {key})."
+            )
+        resolve_task_params(task, strategy.task_params)
+        check_applies(task, strategy)
+    target = resolve_device(device)
+    # the quantized members first (one slice of the stack is quantized), then by optimizer
+    # family (each family's rows update as views of the stack)
+    placed = sorted(
+        range(len(strategies)),
+        key=lambda i: (strategies[i].bits == 32, family_order(strategies[i])),
+    )
+    runs: list[_Run] = []
+    for strategy in (strategies[i] for i in placed):
+        with private_rng(target, strategy.seed):
+            runs.append(
+                _Run(
+                    task,
+                    strategy,
+                    device=target,
+                    precision=Precision.FP32,
+                    fit_on_validation=False,
+                    checkpoint_dir=None,
+                )
+            )
+    order = {id(run): i for i, run in zip(placed, runs, strict=True)}
+    results: list[TrainResult | None] = [None] * len(runs)
+    reporter = {id(run): listeners[order[id(run)]] for run in runs}
+    with private_rng(target, strategies[0].seed):
+        group = _Group(runs, task)
+        _loop(
+            group,
+            reporter,
+            lambda run, status, reason: results.__setitem__(
+                order[id(run)], run._result(status, reason, keep_model=keep_model)
+            ),
+        )
+    return [r for r in results if r is not None]
+
+
+def _loop(
+    group: _Group,
+    reporter: dict[int, Reporter | None],
+    done: Callable[[_Run, TrainStatus, str], None],
+) -> None:
+    """Epochs of the group until every member has ended."""
+    first = group.runs[0]
+    x, y, batch_size = first.x_train, first.y_train, first.strategy.batch_size
+    device, epochs = first.device, first.strategy.epochs
+    step = 0
+    for epoch in range(1, epochs + 1):
+        if not group.runs:
+            return
+        started = time.perf_counter()
+        rates = [learning_rate(r.strategy, epoch) for r in group.runs]
+        lr = torch.tensor(rates, device=device)
+        orders = torch.stack([torch.randperm(len(x), generator=r.shuffle) for r in group.runs])
+        if first.on_host:
+            raise ValueError("Fused training needs the training data on the device.")
+        orders = orders.to(device)
+        total = torch.zeros(len(group.runs), device=device)
+        for start in range(0, len(x), batch_size):
+            index = orders[:, start : start + batch_size]
+            total += group.step(x[index], y[index], lr, step)
+            step += 1
+        losses = (total / math.ceil(len(x) / batch_size)).tolist()
+        share = (time.perf_counter() - started) / len(group.runs)
+        keep: list[int] = []
+        for row, run in enumerate(group.runs):
+            run.step = step
+            status, reason = _epoch_end(group, row, run, losses[row], rates[row], share, reporter)
+            if status is None:
+                keep.append(row)
+            else:
+                done(run, status, reason)
+        if len(keep) < len(group.runs):
+            group.keep(keep)
+    for run in group.runs:
+        done(run, TrainStatus.COMPLETED, "")
+
+
+def _epoch_end(
+    group: _Group,
+    row: int,
+    run: _Run,
+    train_loss: float,
+    lr: float,
+    seconds: float,
+    reporter: dict[int, Reporter | None],
+) -> tuple[TrainStatus | None, str]:
+    """Validate and report member ``row`` after an epoch, as :meth:`_Run.run` does; the
+    status it ends with (None: it goes on)."""
+    group.write_back(row)
+    if not math.isfinite(train_loss):
+        return TrainStatus.DIVERGED, f"training loss became {train_loss} in epoch {run.epoch + 1}"
+    try:
+        val = run._validate()
+    except ValueError as error:
+        return TrainStatus.DIVERGED, f"validation {error} in epoch {run.epoch + 1}"
+    run.epoch += 1
+    run.train_seconds += seconds
+    metrics = {
+        **val,
+        "train_loss": train_loss,
+        "lr": lr,
+        "sparsity": run.pruner.sparsity if run.pruner else 0.0,
+        "train_seconds": run.train_seconds,
+        **run.planned,
+    }
+    run.curve.append(metrics)
+    report = reporter[id(run)]
+    if report is not None and report(run.epoch, dict(metrics)):
+        return TrainStatus.STOPPED, f"stopped by the reporter after epoch {run.epoch}"
+    return None, ""
