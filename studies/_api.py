@@ -82,6 +82,8 @@ class Study:
         backend: ``"local"`` or ``"ray"``.
         jobs: Worker processes of the local backend (needs a journal or server storage).
         workers_per_trial: Processes training each trial data-parallel (local backend).
+        fuse: Trials trained at once as one fused model where compatible (local backend;
+            ``paretune.trainers.train_fused``).
         ray: The ``[ray]`` table: ``address``, ``gpus_per_trial``, ``cpus_per_trial``, ...
         tracking: The ``[tracking]`` table: ``mlflow`` (a tracking URI) and ``experiment``.
 
@@ -128,6 +130,7 @@ class Study:
         backend: str = "local",
         jobs: int = 1,
         workers_per_trial: int = 1,
+        fuse: int = 1,
         ray: Mapping[str, Any] | None = None,
         tracking: Mapping[str, str] | None = None,
     ) -> None:
@@ -150,6 +153,7 @@ class Study:
             "backend": backend,
             "jobs": jobs,
             "workers_per_trial": workers_per_trial,
+            "fuse": fuse,
             "space": space,
             "ray": ray,
             "tracking": tracking,

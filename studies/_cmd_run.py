@@ -50,6 +50,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "jobs": ("jobs", "--jobs"),
     "seed": ("seed", "--seed"),
     "max_total_epochs": ("max_total_epochs", "--max-total-epochs"),
+    "fuse": ("fuse", "--fuse"),
     "backend": ("backend", "--backend"),
     "device": ("device", "--device"),
     "data_dir": ("data_dir", "--data-dir"),
@@ -99,6 +100,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, metavar="S", help="sampler seed")
     parser.add_argument(
         "--max-total-epochs", type=int, metavar="N", help="epoch budget of the whole study"
+    )
+    parser.add_argument(
+        "--fuse",
+        type=int,
+        metavar="K",
+        help="train K compatible trials at once as one fused model (local backend)",
     )
     parser.add_argument("--backend", metavar="local|ray", help="where trials run")
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")

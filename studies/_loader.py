@@ -63,6 +63,7 @@ TOP_LEVEL_KEYS = (
     "backend",
     "jobs",
     "workers_per_trial",
+    "fuse",
     "space",
     "ray",
     "tracking",
@@ -320,6 +321,7 @@ class _Reader:
         workers = read_workers(
             data.get("workers_per_trial", 1), where=self.at("workers_per_trial"), backend=backend
         )
+        fuse = self.fuse(data.get("fuse", 1), backend=backend, workers=workers)
         data_dir = None
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
@@ -387,6 +389,7 @@ class _Reader:
             backend=backend,
             jobs=jobs,
             workers_per_trial=workers,
+            fuse=fuse,
             ray=ray,
             tracking=tracking,
             source=source,
@@ -576,6 +579,22 @@ class _Reader:
                 'processes on one machine, or "postgresql://USER@HOST/DB" for several machines'
             )
         return int(jobs)
+
+    def fuse(self, value: Any, *, backend: str, workers: int) -> int:
+        """Trials trained together as one fused model (local backend, one process each)."""
+        where = self.at("fuse")
+        fuse = int(where.integer(value, minimum=1))
+        if fuse > 1 and backend != "local":
+            raise where.error(
+                f"must be 1 with backend = {backend!r} (got {fuse}): fused trials run on the "
+                'local backend (backend = "local", with or without jobs)'
+            )
+        if fuse > 1 and workers > 1:
+            raise where.error(
+                f"must be 1 when workers_per_trial = {workers} (got {fuse}): a fused group "
+                "trains in one process"
+            )
+        return fuse
 
     def constraints(self, value: Any) -> dict[str, float]:
         where = self.at("constraints")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from paretune.search import MEASUREMENTS, OutcomeState, TrialOutcome
@@ -160,6 +160,87 @@ class TrainingObjective:
             task, strategy, report=report, device=self.device, checkpoint_dir=checkpoint_dir
         )
         return trial_outcome(result)
+
+    def run_group(
+        self, params: Sequence[Mapping[str, Any]], reports: Sequence[Reporter | None]
+    ) -> list[TrialOutcome | Exception]:
+        """Train several strategies at once (the executor's ``fuse = K``).
+
+        Strategies that :func:`paretune.trainers.fusable` accepts and that share a
+        :func:`paretune.trainers.fuse_key` train as one fused group
+        (:func:`paretune.trainers.train_fused`); the others, and a group whose models cannot
+        be stacked, train one by one. Each strategy reports to its own ``reports[i]``.
+
+        Returns:
+            One outcome per strategy, in order, or the error its training raised (that trial
+            fails alone; an error of a fused group's training fails each of its members).
+
+        Examples:
+            >>> objective = TrainingObjective(task="synthetic", task_options={"n_samples": 300})
+            >>> outcomes = objective.run_group(
+            ...     [{"lr": 0.01, "epochs": 2, "seed": s} for s in range(3)], [None] * 3)
+            >>> [(o.state.value, o.epochs) for o in outcomes]
+            [('complete', 2), ('complete', 2), ('complete', 2)]
+        """
+        from paretune.trainers import (
+            NotFusableError,
+            check_applies,
+            fusable,
+            fuse_key,
+            resolve_task_params,
+            strategy_from_params,
+            train,
+            train_fused,
+        )
+
+        if len(params) != len(reports):
+            raise ValueError(
+                f"run_group got {len(reports)} reporters for {len(params)} parameter sets."
+            )
+        task = self.task()
+        out: list[TrialOutcome | Exception | None] = [None] * len(params)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        strategies = {}
+        for index, values in enumerate(params):
+            try:
+                strategy = strategy_from_params(
+                    {"epochs": task.default_epochs, **values}, task=task
+                )
+                resolve_task_params(task, strategy.task_params)
+                check_applies(task, strategy)
+            except Exception as error:  # this trial fails alone, as it would unfused
+                out[index] = error
+                continue
+            strategies[index] = strategy
+            key = fuse_key(task, strategy) if fusable(task, strategy) is None else ("alone", index)
+            groups.setdefault(key, []).append(index)
+        for members in groups.values():
+            results: list[Any] = []
+            if len(members) > 1:
+                try:
+                    results = list(
+                        train_fused(
+                            task,
+                            [strategies[i] for i in members],
+                            reports=[reports[i] for i in members],
+                            device=self.device,
+                        )
+                    )
+                except NotFusableError:
+                    results = []  # one by one, below
+                except Exception as error:
+                    results = [error] * len(members)
+            if not results:
+                for i in members:
+                    try:
+                        results.append(
+                            train(task, strategies[i], report=reports[i], device=self.device)
+                        )
+                    except Exception as error:
+                        results.append(error)
+            for i, result in zip(members, results, strict=True):
+                out[i] = result if isinstance(result, Exception) else trial_outcome(result)
+        return [o if o is not None else ValueError("not trained") for o in out]
 
 
 def build_objective(

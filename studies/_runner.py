@@ -80,6 +80,8 @@ def describe(config: StudyConfig) -> str:
         where, workers = f"local, {config.jobs} job(s)", config.workers_per_trial
     if workers > 1:
         where += f", {workers} workers per trial"
+    if config.fuse > 1:
+        where += f", {config.fuse} trials fused"
     return (
         f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
         f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {_target(config)} "
@@ -174,6 +176,8 @@ def _execute(
     parallel = {"workers_per_trial": config.workers_per_trial}
     if config.workers_per_trial == 1:
         parallel = {}
+    if config.fuse > 1:
+        parallel["fuse"] = config.fuse
     return search.run_local(
         spec,
         objective_factory=factory,

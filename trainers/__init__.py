@@ -61,7 +61,7 @@ from ._export import (
     unpack_weight,
 )
 from ._export_dir import check_export_dir
-from ._fused import fusable, fuse_key, train_fused
+from ._fused import NotFusableError, fusable, fuse_key, train_fused
 from ._fused_optim import StackedOptimizer
 from ._init import INIT_LAYERS, Init, initialize
 from ._layers import (
@@ -135,6 +135,7 @@ from ._transfer import check_applies, load_pretrained, split_parameters
 
 __all__ = [
     "MLP",
+    "NotFusableError",
     "DigitsCNN",
     "LeNet5",
     "ResNet20",

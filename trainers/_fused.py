@@ -54,7 +54,12 @@ from ._task_params import resolve_task_params
 from ._train import _Run
 from ._transfer import check_applies
 
-__all__ = ["fusable", "fuse_key", "train_fused"]
+__all__ = ["NotFusableError", "fusable", "fuse_key", "train_fused"]
+
+
+class NotFusableError(ValueError):
+    """Strategies that pass :func:`fusable` build models that cannot be stacked (other
+    parameter shapes, or buffers such as BatchNorm's): train them one by one."""
 
 
 def fusable(task: Task, strategy: Strategy) -> str | None:
@@ -151,13 +156,13 @@ class _Group:
         for run in runs[1:]:
             others = [(n, p.shape) for n, p in run.model.named_parameters()]
             if others != [(n, p.shape) for n, p in first.named_parameters()]:
-                raise ValueError(
+                raise NotFusableError(
                     f"Task {task.name!r}: strategies {runs[0].strategy.to_dict()} and "
                     f"{run.strategy.to_dict()} build models with other parameters; they cannot "
                     "be fused."
                 )
         if any(True for _ in first.buffers()):
-            raise ValueError(
+            raise NotFusableError(
                 f"Task {task.name!r}: the model has buffers (e.g. BatchNorm running "
                 "statistics); it cannot be fused."
             )
