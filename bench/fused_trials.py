@@ -25,12 +25,18 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "adagrad", "rmspro
 SCHEDULES = ("constant", "linear", "cosine", "exponential", "step")
 
 
-def draw(k: int, *, seed: int, epochs: int, batch_size: int, dropout: bool) -> list[Strategy]:
-    """K random strategies of one fuse group (one batch size, one epoch count)."""
+def draw(
+    k: int, *, seed: int, epochs: int, batch_size: int, dropout: bool, uniform: bool = False
+) -> list[Strategy]:
+    """K random strategies of one fuse group (one batch size, one epoch count).
+
+    ``uniform``: one optimizer (adam), float weights, no pruning or l1; lr, weight decay,
+    schedule and seed still vary (a learning-rate sweep).
+    """
     rng = random.Random(seed)
     strategies = []
     for index in range(k):
-        optimizer = rng.choice(OPTIMIZERS)
+        optimizer = "adam" if uniform else rng.choice(OPTIMIZERS)
         adaptive = optimizer in ("adam", "adamw", "adagrad", "rmsprop")
         strategies.append(
             Strategy(
@@ -38,10 +44,10 @@ def draw(k: int, *, seed: int, epochs: int, batch_size: int, dropout: bool) -> l
                 lr=10 ** rng.uniform(-4, -2) if adaptive else 10 ** rng.uniform(-3, -0.5),
                 schedule=rng.choice(SCHEDULES),
                 weight_decay=rng.choice((0.0, 1e-5, 1e-4, 1e-3)),
-                l1=rng.choice((0.0, 0.0, 1e-5)),
+                l1=0.0 if uniform else rng.choice((0.0, 0.0, 1e-5)),
                 dropout=rng.choice((0.1, 0.3)) if dropout else 0.0,
-                prune_rate=rng.choice((0.0, 0.5, 0.8, 0.9)),
-                bits=rng.choice((2, 4, 8, 32)),
+                prune_rate=0.0 if uniform else rng.choice((0.0, 0.5, 0.8, 0.9)),
+                bits=32 if uniform else rng.choice((2, 4, 8, 32)),
                 batch_size=batch_size,
                 epochs=epochs,
                 seed=seed * 1000 + index,
@@ -57,15 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--dropout", action="store_true", help="every member uses dropout")
+    parser.add_argument(
+        "--uniform", action="store_true", help="one optimizer, float, no pruning (an lr sweep)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    kind = "uniform (adam, float, lr sweep)" if args.uniform else "mixed (every dimension)"
     print(
         f"device {args.device}, {args.threads} thread(s), {args.epochs} epochs, batch "
-        f"{args.batch_size}, best of {args.repeat}; trials/hour"
+        f"{args.batch_size}, {kind} strategies, best of {args.repeat}; trials/hour"
     )
     print(f"{'task':<12} {'K':>3} {'one by one':>11} {'fused':>9} {'ratio':>6}")
     for name in args.tasks:

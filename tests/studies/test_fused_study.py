@@ -90,9 +90,13 @@ def test_fused_trials_are_pruned_one_by_one_by_mo_asha(tmp_path: Path) -> None:
             assert epochs == 6
 
 
+#: TPE asking K trials at once: each running trial counts as a bad one (Optuna's liar)
+LIAR = {"name": "tpe", "constant_liar": True}
+
+
 def test_a_fused_study_is_reproducible_for_a_seed_and_k(tmp_path: Path) -> None:
     runs = [
-        _trials(_study(tmp_path, f"tpe{i}", fuse=4, sampler="tpe", n_trials=12).run())
+        _trials(_study(tmp_path, f"tpe{i}", fuse=4, sampler=LIAR, n_trials=12).run())
         for i in range(2)
     ]
     assert [t.params for t in runs[0]] == [t.params for t in runs[1]]
@@ -179,3 +183,30 @@ def test_fused_groups_run_in_every_job(tmp_path: Path) -> None:
     trials = _trials(result)
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 8
     assert all(len(t.user_attrs["curve"]) == 3 for t in trials)
+
+
+def test_an_interrupted_group_leaves_no_trial_running(tmp_path: Path) -> None:
+    from paretune import search
+    from paretune.studies import objective_factory
+
+    config = _study(tmp_path, "interrupt", fuse=4, n_trials=8).config
+
+    def interrupt_in_the_second_epoch(progress: search.Progress) -> None:
+        if progress.running_epochs >= 5:  # the first group is in its second epoch
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        search.run_local(
+            config.spec,
+            objective_factory=objective_factory(config),
+            n_trials=8,
+            fuse=4,
+            progress=interrupt_in_the_second_epoch,
+        )
+    study = optuna.load_study(study_name="interrupt", storage=config.spec.storage)
+    ran = [t for t in study.trials if t.state is not optuna.trial.TrialState.WAITING]
+    assert [t.state for t in ran] == [optuna.trial.TrialState.FAIL] * 4  # the whole group
+    assert all(t.user_attrs["fail_reason"] == "interrupted" for t in ran)
+    queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    again = sorted(str(t.system_attrs["fixed_params"]) for t in queued)  # queued to run again
+    assert again == sorted(str(t.params) for t in ran)
