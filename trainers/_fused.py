@@ -445,23 +445,9 @@ def _epoch_end(
     """Validate and report member ``row`` after an epoch, as :meth:`_Run.run` does; the
     status it ends with (None: it goes on)."""
     group.write_back(row)
-    if not math.isfinite(train_loss):
-        return TrainStatus.DIVERGED, f"training loss became {train_loss} in epoch {run.epoch + 1}"
-    try:
-        val = run._validate()
-    except ValueError as error:
-        return TrainStatus.DIVERGED, f"validation {error} in epoch {run.epoch + 1}"
-    run.epoch += 1
-    run.train_seconds += seconds
-    metrics = {
-        **val,
-        "train_loss": train_loss,
-        "lr": lr,
-        "sparsity": run.pruner.sparsity if run.pruner else 0.0,
-        "train_seconds": run.train_seconds,
-        **run.planned,
-    }
-    run.curve.append(metrics)
+    status, reason, metrics = run.end_epoch(train_loss, lr, lambda: seconds)
+    if status is not None:
+        return status, reason
     report = reporter[id(run)]
     if report is not None and report(run.epoch, dict(metrics)):
         return TrainStatus.STOPPED, f"stopped by the reporter after epoch {run.epoch}"

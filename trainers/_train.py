@@ -28,8 +28,10 @@ How each strategy dimension acts on the run:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,10 @@ def train(
             checkpoint_dir=checkpoint_dir,
             group=group,
         ).run(report, keep_model=keep_model)
+
+
+def _seconds_since(start: float) -> float:
+    return time.perf_counter() - start
 
 
 class _Run:
@@ -336,27 +342,12 @@ class _Run:
             train_loss = self._train_epoch(lr)
             if self.group is not None:  # the global batches' mean loss, the same on every rank
                 train_loss = self.group.mean(train_loss)
-            if not math.isfinite(train_loss):
-                status = TrainStatus.DIVERGED
-                reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
+            ended, reason, metrics = self.end_epoch(
+                train_loss, lr, functools.partial(_seconds_since, started)
+            )
+            if ended is not None:
+                status = ended
                 break
-            try:
-                val = self._validate()
-            except ValueError as error:  # a NaN metric
-                status = TrainStatus.DIVERGED
-                reason = f"validation {error} in epoch {self.epoch + 1}"
-                break
-            self.epoch += 1
-            self.train_seconds += time.perf_counter() - started
-            metrics = {
-                **val,
-                "train_loss": train_loss,
-                "lr": lr,
-                "sparsity": self.pruner.sparsity if self.pruner else 0.0,
-                "train_seconds": self.train_seconds,
-                **self.planned,
-            }
-            self.curve.append(metrics)
             self._save()
             stop = report is not None and report(self.epoch, dict(metrics))
             if self.group is not None:  # rank 0 decides for every rank
@@ -366,6 +357,32 @@ class _Run:
                 reason = f"stopped by the reporter after epoch {self.epoch}"
                 break
         return self._result(status, reason, keep_model=keep_model)
+
+    def end_epoch(
+        self, train_loss: float, lr: float, elapsed: Callable[[], float]
+    ) -> tuple[TrainStatus | None, str, dict[str, float]]:
+        """After an epoch: check the loss, validate, count the epoch and its seconds
+        (``elapsed()``, read after validating) and add its point to the curve. Returns the
+        status the run ends with (None: it goes on), the reason, and the point."""
+        if not math.isfinite(train_loss):
+            reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
+            return TrainStatus.DIVERGED, reason, {}
+        try:
+            val = self._validate()
+        except ValueError as error:  # a NaN metric
+            return TrainStatus.DIVERGED, f"validation {error} in epoch {self.epoch + 1}", {}
+        self.epoch += 1
+        self.train_seconds += elapsed()
+        metrics = {
+            **val,
+            "train_loss": train_loss,
+            "lr": lr,
+            "sparsity": self.pruner.sparsity if self.pruner else 0.0,
+            "train_seconds": self.train_seconds,
+            **self.planned,
+        }
+        self.curve.append(metrics)
+        return None, "", metrics
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         """One parameter group, or backbone + head groups for a pretrained task with a head."""
