@@ -44,9 +44,13 @@ def _trials(folder: Path) -> list[FrozenTrial]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not (folder / "runs" / "term.db").exists():  # the run has not opened it yet
         return []
+    import sqlalchemy.exc
+
     try:
         study = optuna.load_study(study_name="term", storage=f"sqlite:///{folder}/runs/term.db")
     except KeyError:  # not created yet
+        return []
+    except sqlalchemy.exc.OperationalError:  # the run is creating the tables at this moment
         return []
     return list(study.get_trials())
 
