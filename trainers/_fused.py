@@ -191,9 +191,28 @@ class _Group:
         self.optimizer = StackedOptimizer(
             [self.leaves[n] for n in names], [r.strategy for r in runs]
         )
+        self._settle()
         self.forward = torch.func.vmap(
             self._member_loss, randomness="different" if self.rates else "error"
         )
+
+    def _settle(self) -> None:
+        """The members' l1 rows and strengths and clipping limits, built once per group (not
+        at every step: on a GPU each would be a host-to-device copy)."""
+        runs, device = self.runs, self.runs[0].device
+        rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
+        self.l1_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+        if rows:
+            strength = [runs[r].strategy.l1 for r in rows]
+            self.l1_rows = (
+                torch.tensor(rows, device=device),
+                torch.tensor(strength, device=device),
+            )
+        clips = [r.strategy.grad_clip for r in runs]
+        self.clip_limit: torch.Tensor | None = None
+        if any(c is not None for c in clips):
+            limits = [math.inf if c is None else c for c in clips]
+            self.clip_limit = torch.tensor(limits, device=device)
 
     def _template(self, model: nn.Module) -> nn.Module:
         """A float copy of ``model`` to call functionally: no fake quantization (the rows are
@@ -244,21 +263,17 @@ class _Group:
 
     def _regularize(self) -> None:
         """l1 and gradient clipping, each member with its own strength."""
-        runs, device = self.runs, self.runs[0].device
-        rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
-        if rows:  # the gradient of l1 * sum|w| on the rows that ask for it
-            index = torch.tensor(rows, device=device)
-            strength = torch.tensor([runs[r].strategy.l1 for r in rows], device=device)
+        if self.l1_rows is not None:  # the gradient of l1 * sum|w| on the rows that ask
+            index, strength = self.l1_rows
             for name in self.prunable:
                 leaf = self.leaves[name]
                 if leaf.grad is not None:
                     shaped = strength.reshape(-1, *([1] * (leaf.dim() - 1)))
                     leaf.grad.index_add_(0, index, torch.sign(leaf[index]) * shaped)
-        clips = [r.strategy.grad_clip for r in runs]
-        if any(c is not None for c in clips):
+        if self.clip_limit is not None:
+            limit = self.clip_limit
             grads = [leaf.grad for leaf in self.leaves.values() if leaf.grad is not None]
             norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
-            limit = torch.tensor([math.inf if c is None else c for c in clips], device=device)
             coef = (limit / (norms + 1e-6)).clamp(max=1.0)
             for g in grads:
                 g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
@@ -297,6 +312,7 @@ class _Group:
         self.qmax = self.qmax[index[index < len(self.qmax)]]
         self.optimizer.params = [self.leaves[n] for n in self.names]
         self.optimizer.keep(rows)
+        self._settle()
 
 
 def train_fused(
