@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 dropout=args.dropout,
+                uniform=args.uniform,
             )
             alone = fused = float("inf")
             for _ in range(args.repeat):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -168,14 +169,27 @@ class _Group:
             )
         self.template = self._template(first)
         self.names = names
-        self.leaves = {
-            n: torch.stack([r.model.get_parameter(n).detach() for r in runs]).requires_grad_()
-            for n in names
-        }
+        device = runs[0].device
+        # every member's parameters in one row of a flat (K, P) buffer, and their gradients
+        # likewise: the optimizer, l1, clipping and masks then work on whole rows (a few
+        # kernels a step, not a few per parameter); the stacked parameters are views of it
+        shapes = [first.get_parameter(n).shape for n in names]
+        self.spans: dict[str, tuple[int, int, torch.Size]] = {}
+        offset = 0
+        for name, shape in zip(names, shapes, strict=True):
+            self.spans[name] = (offset, offset + shape.numel(), shape)
+            offset += shape.numel()
+        self.flat = torch.cat(
+            [
+                torch.stack([r.model.get_parameter(n).detach().flatten() for r in runs])
+                for n in names
+            ],
+            dim=1,
+        )
         self.rates = {
             f"{path}.rate": torch.tensor(
                 [float(r.model.get_submodule(path).p) for r in runs],  # type: ignore[arg-type]
-                device=runs[0].device,
+                device=device,
             )
             for path, module in self.template.named_modules()
             if isinstance(module, _RowDropout)
@@ -183,18 +197,32 @@ class _Group:
         self.prunable = [
             f"{name}.weight" for name, _ in named_prunable_layers(first, select=task.prunable)
         ]
-        device = runs[0].device
+        columns = torch.zeros(offset, device=device, dtype=self.flat.dtype)
+        for name in self.prunable:
+            start, stop, _ = self.spans[name]
+            columns[start:stop] = 1.0
+        self.prunable_columns = columns
         # the quantized members come first (see train_fused): one qmax each
         bits = [r.strategy.bits for r in runs if r.strategy.bits < 32]
         self.qmax = torch.tensor([float(2 ** (b - 1) - 1) for b in bits], device=device)
-        self.masks: dict[str, torch.Tensor] = {}
-        self.optimizer = StackedOptimizer(
-            [self.leaves[n] for n in names], [r.strategy for r in runs]
-        )
+        self.mask: torch.Tensor | None = None  # (K, P): 0 where a member pruned a weight
+        self._views()
+        self.optimizer = StackedOptimizer([self.flat], [r.strategy for r in runs])
         self._settle()
         self.forward = torch.func.vmap(
             self._member_loss, randomness="different" if self.rates else "error"
         )
+
+    def _views(self) -> None:
+        """The stacked parameters as leaf views of ``flat``, their gradients views of one
+        flat gradient (autograd adds into an existing gradient in place)."""
+        k = self.flat.shape[0]
+        self.flat.grad = torch.zeros_like(self.flat)
+        self.leaves: dict[str, torch.Tensor] = {}
+        for name, (start, stop, shape) in self.spans.items():
+            leaf = self.flat[:, start:stop].view(k, *shape).requires_grad_()
+            leaf.grad = self.flat.grad[:, start:stop].view(k, *shape)
+            self.leaves[name] = leaf
 
     def _settle(self) -> None:
         """The members' l1 rows and strengths and clipping limits, built once per group (not
@@ -251,10 +279,14 @@ class _Group:
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor, lr: torch.Tensor, step: int) -> torch.Tensor:
         """One optimizer step of every member on its batch; the members' losses."""
-        for leaf in self.leaves.values():
-            leaf.grad = None
+        if self.flat.grad is not None:
+            self.flat.grad.zero_()
         losses: torch.Tensor = self.forward(self.params(), self.rates, xb, yb)
-        losses.sum().backward()  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():
+            # the gradients are views of one flat buffer, as the parameters: torch warns that
+            # such strided gradients "may impair performance"; here they save kernels
+            warnings.filterwarnings("ignore", message="grad and param do not obey")
+            losses.sum().backward()  # type: ignore[no-untyped-call]
         with torch.no_grad():
             self._regularize()
             self.optimizer.step(lr)
@@ -263,20 +295,16 @@ class _Group:
 
     def _regularize(self) -> None:
         """l1 and gradient clipping, each member with its own strength."""
+        grad = self.flat.grad
+        if grad is None:
+            return
         if self.l1_rows is not None:  # the gradient of l1 * sum|w| on the rows that ask
             index, strength = self.l1_rows
-            for name in self.prunable:
-                leaf = self.leaves[name]
-                if leaf.grad is not None:
-                    shaped = strength.reshape(-1, *([1] * (leaf.dim() - 1)))
-                    leaf.grad.index_add_(0, index, torch.sign(leaf[index]) * shaped)
+            signs = torch.sign(self.flat[index]).mul_(self.prunable_columns)
+            grad.index_add_(0, index, signs.mul_(strength[:, None]))
         if self.clip_limit is not None:
-            limit = self.clip_limit
-            grads = [leaf.grad for leaf in self.leaves.values() if leaf.grad is not None]
-            norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)
-            coef = (limit / (norms + 1e-6)).clamp(max=1.0)
-            for g in grads:
-                g.mul_(coef.reshape(-1, *([1] * (g.dim() - 1))))
+            norms = grad.norm(dim=1)
+            grad.mul_((self.clip_limit / (norms + 1e-6)).clamp(max=1.0)[:, None])
 
     def _prune(self, step: int) -> None:
         """Each member's masks on its schedule, applied to its rows."""
@@ -286,12 +314,13 @@ class _Group:
                 continue
             views = [self.leaves[name][row] for name in self.prunable]
             pruner.update_masks(step, views)
+            if self.mask is None:
+                self.mask = torch.ones_like(self.flat)
             for name, mask in zip(self.prunable, pruner.masks or [], strict=True):
-                if name not in self.masks:
-                    self.masks[name] = torch.ones_like(self.leaves[name])
-                self.masks[name][row] = mask
-        for name, mask in self.masks.items():
-            self.leaves[name].mul_(mask)
+                start, stop, _ = self.spans[name]
+                self.mask[row, start:stop] = mask.flatten()
+        if self.mask is not None:
+            self.flat.mul_(self.mask)
 
     def write_back(self, row: int) -> None:
         """Copy member ``row``'s parameters into its own model (to evaluate or measure it)."""
@@ -304,13 +333,13 @@ class _Group:
         """Go on with the members at ``rows`` only."""
         index = torch.tensor(rows, device=self.runs[0].device)
         self.runs = [self.runs[r] for r in rows]
-        self.leaves = {
-            n: leaf.detach()[index].clone().requires_grad_() for n, leaf in self.leaves.items()
-        }
+        self.flat = self.flat[index]
+        self._views()
         self.rates = {n: rate[index] for n, rate in self.rates.items()}
-        self.masks = {n: mask[index] for n, mask in self.masks.items()}
+        if self.mask is not None:
+            self.mask = self.mask[index]
         self.qmax = self.qmax[index[index < len(self.qmax)]]
-        self.optimizer.params = [self.leaves[n] for n in self.names]
+        self.optimizer.params = [self.flat]
         self.optimizer.keep(rows)
         self._settle()
 

@@ -39,14 +39,14 @@ def test_every_optimizer_has_options_here() -> None:
     assert sorted(OPTIONS) == sorted(list_optimizers())
 
 
-def _compare(strategies: list[Strategy], steps: int = 6) -> float:
+def _compare(strategies: list[Strategy], *, per_row: bool, steps: int = 6) -> float:
     """Largest difference between the stacked rows and each row's own torch optimizer."""
     gen = torch.Generator().manual_seed(0)
     init = [torch.randn(len(strategies), *s, generator=gen) for s in SHAPES]
     stacked = [t.clone().requires_grad_() for t in init]
     alone = [[torch.nn.Parameter(t[k].clone()) for t in init] for k in range(len(strategies))]
     torch_opts = [build_optimizer(ps, s) for ps, s in zip(alone, strategies, strict=True)]
-    optimizer = StackedOptimizer(stacked, strategies)
+    optimizer = StackedOptimizer(stacked, strategies, per_row=per_row)
     for step in range(steps):
         grads = [torch.randn(t.shape, generator=gen) for t in init]
         lr = torch.tensor([s.lr * (0.9**step) for s in strategies])  # a schedule, per row
@@ -66,22 +66,28 @@ def _compare(strategies: list[Strategy], steps: int = 6) -> float:
     )
 
 
+#: Both update paths: every row by its own torch optimizer (the CPU's), a family at once.
+PER_ROW = pytest.mark.parametrize("per_row", [True, False], ids=["per-row", "stacked"])
+
+
+@PER_ROW
 @pytest.mark.parametrize("name", list_optimizers())
-def test_stacked_update_matches_torch_row_by_row(name: str) -> None:
+def test_stacked_update_matches_torch_row_by_row(name: str, per_row: bool) -> None:
     rows = [
         Strategy(optimizer=name, lr=0.05),
         Strategy(optimizer=name, lr=0.01, weight_decay=0.01, **OPTIONS[name]),
         Strategy(optimizer=name, lr=0.002, weight_decay=1e-4),
     ]
-    assert _compare(rows) < 1e-6
+    assert _compare(rows, per_row=per_row) < 1e-6
 
 
-def test_members_with_different_optimizers_share_a_stack() -> None:
+@PER_ROW
+def test_members_with_different_optimizers_share_a_stack(per_row: bool) -> None:
     rows = [
         Strategy(optimizer=name, lr=0.01, weight_decay=0.001 * i, **OPTIONS[name])
         for i, name in enumerate(list_optimizers())
     ]
-    assert _compare(rows) < 1e-6
+    assert _compare(rows, per_row=per_row) < 1e-6
 
 
 def test_stacked_optimizer_refuses_a_stack_of_another_size() -> None:
@@ -89,10 +95,11 @@ def test_stacked_optimizer_refuses_a_stack_of_another_size() -> None:
         StackedOptimizer([torch.zeros(3, 2)], [Strategy(), Strategy()])
 
 
-def test_rows_left_out_keep_the_others_state() -> None:
+@PER_ROW
+def test_rows_left_out_keep_the_others_state(per_row: bool) -> None:
     strategies = [Strategy(optimizer="adam", lr=0.01 * (k + 1)) for k in range(3)]
     w = torch.ones(3, 4, requires_grad=True)
-    optimizer = StackedOptimizer([w], strategies)
+    optimizer = StackedOptimizer([w], strategies, per_row=per_row)
     single = torch.nn.Parameter(torch.ones(4))
     reference = build_optimizer([single], strategies[2])
     for step in range(4):
