@@ -82,8 +82,8 @@ class Study:
         backend: ``"local"`` or ``"ray"``.
         jobs: Worker processes of the local backend (needs a journal or server storage).
         workers_per_trial: Processes training each trial data-parallel (local backend).
-        fuse: Trials trained at once as one fused model where compatible (local backend;
-            ``paretune.trainers.train_fused``).
+        fuse: Trials trained at once as one fused model where compatible (one process, or
+            one Ray trial, per group; ``paretune.trainers.train_fused``).
         ray: The ``[ray]`` table: ``address``, ``gpus_per_trial``, ``cpus_per_trial``, ...
         tracking: The ``[tracking]`` table: ``mlflow`` (a tracking URI) and ``experiment``.
 

@@ -105,7 +105,7 @@ def add_parser(subparsers: Any) -> None:
         "--fuse",
         type=int,
         metavar="K",
-        help="train K compatible trials at once as one fused model (local backend)",
+        help="train K compatible trials at once as one fused model (one process or Ray trial)",
     )
     parser.add_argument("--backend", metavar="local|ray", help="where trials run")
     parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")

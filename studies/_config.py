@@ -131,8 +131,9 @@ class StudyConfig:
         jobs: Worker processes of the local backend.
         workers_per_trial: Processes training each trial of the local backend
             data-parallel (the Ray backend's is ``ray.workers_per_trial``).
-        fuse: Trials the local backend asks at once and trains as one fused model where
-            they are compatible (``paretune.trainers.train_fused``); 1: one at a time.
+        fuse: Trials asked at once and trained as one fused model where they are
+            compatible (``paretune.trainers.train_fused``), in one process or one Ray
+            trial; 1: one at a time.
         ray: Options of the Ray backend.
         tracking: Where trials are logged (MLflow).
         source: The study file this config was read from (``None`` when built in Python).

@@ -321,7 +321,7 @@ class _Reader:
         workers = read_workers(
             data.get("workers_per_trial", 1), where=self.at("workers_per_trial"), backend=backend
         )
-        fuse = self.fuse(data.get("fuse", 1), backend=backend, workers=workers)
+        fuse = self.fuse(data.get("fuse", 1), workers=workers)
         data_dir = None
         if "data_dir" in data:
             data_dir = str(Path(self.at("data_dir").string(data["data_dir"])).expanduser())
@@ -580,15 +580,10 @@ class _Reader:
             )
         return int(jobs)
 
-    def fuse(self, value: Any, *, backend: str, workers: int) -> int:
-        """Trials trained together as one fused model (local backend, one process each)."""
+    def fuse(self, value: Any, *, workers: int) -> int:
+        """Trials trained together as one fused model (one process, or one Ray trial, each)."""
         where = self.at("fuse")
         fuse = int(where.integer(value, minimum=1))
-        if fuse > 1 and backend != "local":
-            raise where.error(
-                f"must be 1 with backend = {backend!r} (got {fuse}): fused trials run on the "
-                'local backend (backend = "local", with or without jobs)'
-            )
         if fuse > 1 and workers > 1:
             raise where.error(
                 f"must be 1 when workers_per_trial = {workers} (got {fuse}): a fused group "

@@ -162,7 +162,11 @@ class TrainingObjective:
         return trial_outcome(result)
 
     def run_group(
-        self, params: Sequence[Mapping[str, Any]], reports: Sequence[Reporter | None]
+        self,
+        params: Sequence[Mapping[str, Any]],
+        reports: Sequence[Reporter | None],
+        *,
+        gpu_memory_fraction: float | None = None,
     ) -> list[TrialOutcome | Exception]:
         """Train several strategies at once (the executor's ``fuse = K``).
 
@@ -170,6 +174,8 @@ class TrainingObjective:
         :func:`paretune.trainers.fuse_key` train as one fused group
         (:func:`paretune.trainers.train_fused`); the others, and a group whose models cannot
         be stacked, train one by one. Each strategy reports to its own ``reports[i]``.
+        ``gpu_memory_fraction`` caps the process's GPU memory as in :meth:`__call__` (a Ray
+        group on a fractional GPU).
 
         Returns:
             One outcome per strategy, in order, or the error its training raised (that trial
@@ -197,6 +203,11 @@ class TrainingObjective:
             raise ValueError(
                 f"run_group got {len(reports)} reporters for {len(params)} parameter sets."
             )
+        if gpu_memory_fraction is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
         task = self.task()
         out: list[TrialOutcome | Exception | None] = [None] * len(params)
         groups: dict[tuple[Any, ...], list[int]] = {}

@@ -152,6 +152,8 @@ def _execute(
         ray = config.ray
         # The data-parallel keywords go only to runs whose trials have several workers.
         parallel: dict[str, Any] = {}
+        if config.fuse > 1:
+            parallel["fuse"] = config.fuse
         if ray.workers_per_trial > 1:
             parallel = {
                 "workers_per_trial": ray.workers_per_trial,

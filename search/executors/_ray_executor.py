@@ -283,6 +283,7 @@ def run_ray(
     workers_per_trial: int = 1,
     gpus_per_worker: float = 0.0,
     cpus_per_worker: int = 1,
+    fuse: int = 1,
     callbacks: Sequence[TrialCallback] = (),
 ) -> RunSummary:
     """Run the study on Ray Tune until it holds ``n_trials`` finished trials.
@@ -307,6 +308,13 @@ def run_ray(
     trial's worker group from its last checkpoint, up to ``max_failures`` times (Ray Train's
     retries; Tune does not retry these trials on top), then the trial is recorded FAIL.
 
+    With ``fuse = K`` each Tune trial is a fused group: the searcher asks up to K Optuna
+    trials at once and one worker trains them together (the objective's ``run_group``,
+    fused where compatible, see ``paretune.trainers.train_fused``); ``gpus_per_trial`` and
+    ``cpus_per_trial`` are then the group's. Each member reports its epochs, is decided on
+    by the pruner and stopped alone, and is recorded as its own trial. A retried group trains
+    again from its first epoch (groups keep no checkpoint).
+
     Right after Ray is up, a trial that needs more CPUs or GPUs than the cluster has is
     refused, before any trial starts.
 
@@ -329,6 +337,7 @@ def run_ray(
             the workers talk over NCCL) or a fraction dividing 1 (gloo; each worker's memory
             capped at the fraction).
         cpus_per_worker: CPUs per worker of a data-parallel trial.
+        fuse: Trials each Tune trial trains at once as a fused group (1: one trial each).
         callbacks: Optuna-style ``callback(study, frozen_trial)`` callables, each called once
             for every trial this run ends (COMPLETE, PRUNED or FAIL), in the driver: by the
             study's searcher right after recording the trial (for the trials of a resumed
@@ -354,6 +363,12 @@ def run_ray(
         address=address,
     )
     gpu_share(gpus_per_trial)
+    check_int(fuse, name="fuse", owner="run_ray", minimum=1)
+    if fuse > 1 and workers_per_trial > 1:
+        raise ValueError(
+            "The 'fuse' parameter of run_ray must be 1 when workers_per_trial > 1: a fused "
+            f"group trains in one worker. Got fuse={fuse}, workers_per_trial={workers_per_trial}."
+        )
     _check_workers(
         workers_per_trial=workers_per_trial,
         gpus_per_worker=gpus_per_worker,
@@ -411,6 +426,7 @@ def run_ray(
             cpus_per_trial=cpus_per_trial,
             max_concurrent=max_concurrent,
             max_failures=max_failures,
+            fuse=fuse,
         )
         interrupted = False
         if restorable:
@@ -436,6 +452,7 @@ def run_ray(
                 timeout=remaining,
                 channel_name=channel_name,
                 max_failed_trials=n_trials,
+                fuse=fuse,
                 callbacks=callbacks,
             )
             tuner = tune.Tuner(
@@ -490,6 +507,7 @@ def _trials_plan(
     cpus_per_trial: float,
     max_concurrent: int | None,
     max_failures: int,
+    fuse: int = 1,
 ) -> tuple[Any, int | None, int]:
     """Tune's trainable (with its resources), its concurrency cap and its retries.
 
@@ -512,11 +530,11 @@ def _trials_plan(
     from ray import tune
 
     if workers_per_trial == 1:
-        from paretune.search.executors._ray_trainable import run_trial
+        from paretune.search.executors._ray_trainable import run_group_trial, run_trial
 
         resources = {"cpu": cpus} | ({"gpu": gpus} if gpus else {})
         trainable = functools.partial(
-            run_trial,
+            run_trial if fuse == 1 else run_group_trial,
             objective_factory=objective_factory,
             channel_name=channel_name,
             gpu_fraction=gpu_share(gpus_per_trial),

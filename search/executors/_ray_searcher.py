@@ -20,6 +20,11 @@ a local run of one study are one Optuna study. What changes is what is told to O
   :attr:`StudySearcher.callback_error` holds the error for the executor to raise. Callbacks
   are not pickled with the searcher (Tune saves it with its experiment).
 
+With ``fuse = K`` one Tune trial is a fused group: :meth:`StudySearcher.suggest` takes up to
+K slots and asks K Optuna trials, each epoch result names its member, and the group's last
+result holds each member's outcome; each member is recorded as its own trial, exactly as an
+unfused one (a member that failed alone is FAIL with its reason).
+
 It also decides when the run is over: ``n_trials`` finished (COMPLETE + PRUNED) trials in the
 study, the time budget, the study's epoch budget, or too many failures. Each trial takes one of
 the study's ``n_trials`` slots from the storage before it is asked
@@ -45,10 +50,14 @@ from paretune.search._optuna_compat import frozen_trial
 from paretune.search.executors._ray_channel import open_channel
 from paretune.search.executors._ray_trainable import (
     EPOCH_KEY,
+    GROUP_KEY,
+    MEMBER_KEY,
     METRICS_KEY,
     RESULT_KEY,
     TRIAL_NUMBER_KEY,
+    member_id,
     outcome_of,
+    outcomes_of,
 )
 from paretune.search.study._curves import curve_metric, report_epoch
 from paretune.search.study._open import mark_worker
@@ -82,6 +91,7 @@ class StudySearcher(OptunaSearch):
         timeout: Seconds after which no new trial starts (running ones finish).
         channel_name: Name of the trial channel actor (failure reasons of workers).
         max_failed_trials: Stop starting trials once this many failed in this run.
+        fuse: Trials asked at once for each Tune trial (a fused group); 1: one.
         callbacks: ``callback(study, frozen_trial)`` callables called once for each trial
             this searcher records.
     """
@@ -94,9 +104,13 @@ class StudySearcher(OptunaSearch):
         timeout: float | None,
         channel_name: str,
         max_failed_trials: int,
+        fuse: int = 1,
         callbacks: Sequence[TrialCallback] = (),
     ) -> None:
         self._spec = spec
+        self._fuse = fuse
+        # Tune trial id -> its members' Optuna trials and parameters (a fused group)
+        self._members: dict[str, list[tuple[optuna.Trial, dict[str, Any]]]] = {}
         self._callbacks: tuple[TrialCallback, ...] = tuple(callbacks)
         self.callback_error: BaseException | None = None
         self._n_trials = n_trials
@@ -140,6 +154,13 @@ class StudySearcher(OptunaSearch):
         trial: optuna.Trial | None = self._ot_trials.get(trial_id)
         return trial
 
+    def member_trial(self, trial_id: str, member: int) -> optuna.Trial | None:
+        """The Optuna trial of member ``member`` of the group Tune trial ``trial_id``."""
+        members = self._members.get(trial_id)
+        if members is None or not 0 <= member < len(members):
+            return None
+        return members[member][0]
+
     # -- when to stop ------------------------------------------------------------------------
 
     def _in_flight(self) -> int:
@@ -168,8 +189,20 @@ class StudySearcher(OptunaSearch):
 
         return bool(epochs_spent(self.study.get_trials(deepcopy=False)) >= limit)
 
+    def _ask_member(self) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Ask one member of a group (its slot is held) and mark it as this driver's."""
+        ot_trial = self.study.ask()
+        mark_worker(self.study, ot_trial)
+        return ot_trial, _define_by_run(self._spec.space, ot_trial)
+
+    def _group_config(self, trial_id: str) -> dict[str, Any]:
+        members = self._members[trial_id]
+        return {GROUP_KEY: [{"number": t.number, "params": p} for t, p in members]}
+
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         """New parameters for Tune trial ``trial_id``, None to wait, or ``FINISHED``."""
+        if trial_id in self._members:
+            return self._group_config(trial_id)
         if trial_id not in self._ot_trials:
             if self.callback_error is not None:
                 return Searcher.FINISHED
@@ -179,6 +212,8 @@ class StudySearcher(OptunaSearch):
                 return Searcher.FINISHED
             if self._failed >= self._max_failed_trials or self._budget_spent():
                 return Searcher.FINISHED
+            if getattr(self, "_fuse", 1) > 1:
+                return self._suggest_group(trial_id)
             params, counts = self._slots().claim_with(functools.partial(self._ask, trial_id))
             if counts.free(self._n_trials) <= 0:
                 # A running trial of this run may still fail; wait for it before calling the
@@ -191,18 +226,37 @@ class StudySearcher(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         return {**params, TRIAL_NUMBER_KEY: ot_trial.number}
 
+    def _suggest_group(self, trial_id: str) -> dict[str, Any] | str | None:
+        """Up to K members for the Tune trial, one slot each (fewer when fewer are free)."""
+        members: list[tuple[optuna.Trial, dict[str, Any]]] = []
+        for _ in range(self._fuse):
+            asked, counts = self._slots().claim_with(self._ask_member)
+            if asked is None:
+                break
+            members.append(asked)
+        if not members:
+            return None if self._in_flight() else Searcher.FINISHED
+        self._members[trial_id] = members
+        self._ot_trials[trial_id] = members[0][0]  # in flight until the group completes
+        return self._group_config(trial_id)
+
     # -- recording ---------------------------------------------------------------------------
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Record one reported epoch on the Optuna trial, as the local reporter does."""
         if RESULT_KEY in result or METRICS_KEY not in result:
             return
+        key = trial_id
         ot_trial = self._ot_trials.get(trial_id)
+        if MEMBER_KEY in result:  # a member of a fused group
+            member = int(result[MEMBER_KEY])
+            ot_trial = self.member_trial(trial_id, member)
+            key = member_id(trial_id, member)
         if ot_trial is None or trial_id in self._completed_trials:
             return
         epoch = int(result[EPOCH_KEY])
         metrics: dict[str, float] = json.loads(result[METRICS_KEY])
-        curve = self._curves.setdefault(trial_id, {})
+        curve = self._curves.setdefault(key, {})
         if epoch in curve:
             return  # a retried trial replaying an epoch it had reported
         curve[epoch] = {"epoch": epoch, **metrics}
@@ -217,6 +271,9 @@ class StudySearcher(OptunaSearch):
         if trial_id in self._completed_trials:
             return
         self._completed_trials.add(trial_id)
+        if trial_id in self._members:
+            self._group_complete(trial_id, result, error)
+            return
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None:
             return
@@ -247,6 +304,37 @@ class StudySearcher(OptunaSearch):
             record_failure(self.study, ot_trial, "interrupted", curve=curve)
         channel.clear.remote(trial_id)
         self._trial_ended(ot_trial)
+
+    def _group_complete(self, trial_id: str, result: dict[str, Any] | None, error: bool) -> None:
+        """Record each member of a finished group as its own trial."""
+        channel = open_channel(self._channel_name)
+        members = self._members.pop(trial_id)
+        outcomes = outcomes_of(result) if result is not None and RESULT_KEY in result else None
+        group_error = ray.get(channel.last_error.remote(trial_id)) if error else None
+        for index, (ot_trial, _) in enumerate(members):
+            key = member_id(trial_id, index)
+            curve = [point for _, point in sorted(self._curves.pop(key, {}).items())]
+            if frozen_trial(self.study, ot_trial).state.is_finished():
+                continue
+            outcome = outcomes[index] if outcomes is not None else None
+            if outcome is not None and not isinstance(outcome, str):
+                record_result(
+                    self.study,
+                    ot_trial,
+                    outcome,
+                    objectives=self._spec.objectives,
+                    constraints=self._spec.constraints,
+                    prune_reason=ray.get(channel.stop_requested.remote(key)),
+                )
+            elif outcome is not None or error:
+                self._failed += 1
+                reason = outcome or group_error or "the Ray worker running the group died"
+                record_failure(self.study, ot_trial, reason, curve=curve)
+            else:
+                record_failure(self.study, ot_trial, "interrupted", curve=curve)
+            channel.clear.remote(key)
+            self._trial_ended(ot_trial)
+        channel.clear.remote(trial_id)
 
     def _trial_ended(self, ot_trial: optuna.Trial) -> None:
         """Call the callbacks with the recorded trial; keep the first error they raise."""
@@ -290,3 +378,6 @@ class StudySearcher(OptunaSearch):
         for trial_id, ot_trial in self._ot_trials.items():
             if trial_id not in self._completed_trials:
                 mark_worker(self.study, ot_trial)  # this driver runs them now
+        for members in getattr(self, "_members", {}).values():
+            for member, _ in members[1:]:
+                mark_worker(self.study, member)

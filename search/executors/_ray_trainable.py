@@ -33,6 +33,20 @@ RESULT_KEY = "paretune_result"
 EPOCH_KEY = "epoch"
 # Key of the Tune config that carries the Optuna trial number (not passed to the objective).
 TRIAL_NUMBER_KEY = "paretune_trial"
+# A fused group (``fuse = K``): the Tune config's list of members (each its Optuna trial
+# number and parameters), and the member index each epoch result is of.
+GROUP_KEY = "paretune_group"
+MEMBER_KEY = "paretune_member"
+
+
+def member_id(trial_id: str, member: int) -> str:
+    """The channel key of member ``member`` of the group Tune trial ``trial_id``.
+
+    Examples:
+        >>> member_id("abc_00001", 2)
+        'abc_00001/2'
+    """
+    return f"{trial_id}/{member}"
 
 
 def epoch_result(epoch: int, metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -78,6 +92,31 @@ def final_result(outcome: TrialOutcome) -> dict[str, Any]:
 def outcome_of(result: Mapping[str, Any]) -> TrialOutcome:
     """The outcome a :func:`final_result` carries (read in the driver)."""
     return TrialOutcome.from_dict(json.loads(result[RESULT_KEY]))
+
+
+def group_result(outcomes: list[TrialOutcome | str]) -> dict[str, Any]:
+    """The last Tune result of a fused group: each member's outcome, or why it failed.
+
+    The flat measurements are those of the first member with an outcome (Tune's metric
+    checks), so at least one member must have one.
+
+    Examples:
+        >>> from paretune.search import OutcomeState
+        >>> done = TrialOutcome(state=OutcomeState.COMPLETE,
+        ...                     measurements={"epochs": 2, "val_accuracy": 0.8})
+        >>> r = group_result(["ValueError: bad lr", done])
+        >>> r["epoch"], outcomes_of(r) == ["ValueError: bad lr", done]
+        (2, True)
+    """
+    first = next(o for o in outcomes if isinstance(o, TrialOutcome))
+    entries = [o if isinstance(o, str) else o.to_dict() for o in outcomes]
+    return {**final_result(first), RESULT_KEY: json.dumps(entries), GROUP_KEY: len(outcomes)}
+
+
+def outcomes_of(result: Mapping[str, Any]) -> list[TrialOutcome | str]:
+    """The members' outcomes (or failure reasons) a :func:`group_result` carries."""
+    entries = json.loads(result[RESULT_KEY])
+    return [e if isinstance(e, str) else TrialOutcome.from_dict(e) for e in entries]
 
 
 # The objective each worker process built, by its pickled factory: a trial that runs in a
@@ -202,3 +241,71 @@ def run_trial(
         tune.report(final_result(outcome))
     finally:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def run_group_trial(
+    config: dict[str, Any],
+    *,
+    objective_factory: ObjectiveFactory,
+    channel_name: str,
+    gpu_fraction: float | None,
+) -> None:
+    """Train a fused group of trials in one Ray worker (``fuse = K`` on Ray).
+
+    ``config[GROUP_KEY]`` lists the members the searcher asked (their Optuna trial numbers
+    and parameters); the objective's ``run_group`` trains them (fused where compatible). Each
+    member's epochs are Tune results tagged with its index, and its report answers the stop
+    request the scheduler left for that member alone, so a pruned member leaves the group and
+    the others go on. The last result carries every member's outcome, or the reason it
+    failed. A group keeps no checkpoint: a retried group starts again from its first epoch
+    (the driver records each epoch and decides on it once).
+
+    Raises:
+        TypeError: The objective has no ``run_group``.
+        RuntimeError: Every member failed (the driver records each FAIL with the reasons).
+    """
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    trial_id = tune.get_context().get_trial_id()
+    channel = find_channel(channel_name)
+    members: list[dict[str, Any]] = list(config[GROUP_KEY])
+
+    def reporter(member: int) -> Callable[[int, Mapping[str, float]], bool]:
+        def report(epoch: int, metrics: Mapping[str, float]) -> bool:
+            tune.report({**epoch_result(epoch, metrics), MEMBER_KEY: member})
+            key = member_id(trial_id, member)
+            return ray.get(channel.stop_requested.remote(key)) is not None
+
+        return report
+
+    try:
+        objective = _objective_of(objective_factory)
+        run_group = getattr(objective, "run_group", None)
+        if run_group is None:
+            raise TypeError(
+                f"fuse > 1 needs an objective with a run_group method; {objective!r} has none."
+            )
+        kwargs: dict[str, Any] = {}
+        if gpu_fraction is not None:
+            if not accepts_keyword(run_group, "gpu_memory_fraction"):
+                raise TypeError(
+                    "A fractional gpus_per_trial needs a run_group that takes the keyword "
+                    f"'gpu_memory_fraction'; {objective!r}'s does not."
+                )
+            kwargs["gpu_memory_fraction"] = gpu_fraction
+        answers = run_group(
+            [dict(m["params"]) for m in members],
+            [reporter(k) for k in range(len(members))],
+            **kwargs,
+        )
+        outcomes: list[TrialOutcome | str] = []
+        for answer in answers:
+            if isinstance(answer, Exception):
+                outcomes.append(f"{type(answer).__name__}: {answer}")
+            else:
+                outcomes.append(to_outcome(answer))
+        if not any(isinstance(o, TrialOutcome) for o in outcomes):
+            raise RuntimeError("every member of the group failed: " + "; ".join(map(str, outcomes)))
+    except Exception as error:
+        ray.get(channel.note_error.remote(trial_id, f"{type(error).__name__}: {error}"))
+        raise
+    tune.report(group_result(outcomes))

@@ -14,9 +14,11 @@ pruner as in a local run.
 A STOP is not carried out by killing the trial (what Ray does, losing the trainer's result):
 it becomes a stop request on the trial channel, which the trainer's next ``report`` returns as
 True, so the trainer stops cleanly and its result is recorded as a PRUNED trial, as in a
-local run. After deciding, the scheduler notes the epoch as seen on the channel: rank 0 of a
-data-parallel trial (whose epochs reach Tune asynchronously, through Ray Train) waits for that
-note before it reads the stop request. A data-parallel run without a pruner gets
+local run. The members of a fused group (``fuse = K``: one Tune trial, K Optuna trials) are
+decided one by one, each on its own Optuna trial, and a stop request names the member, which
+leaves the group alone. After deciding, the scheduler notes the epoch as seen on the channel:
+rank 0 of a data-parallel trial (whose epochs reach Tune asynchronously, through Ray Train)
+waits for that note before it reads the stop request. A data-parallel run without a pruner gets
 :class:`EpochNoteScheduler` (FIFO that only takes those notes) in place of the plain FIFO.
 
 This module imports Ray and is only imported lazily, by the Ray executor.
@@ -34,9 +36,12 @@ from paretune.search.executors._ray_channel import open_channel
 from paretune.search.executors._ray_searcher import StudySearcher
 from paretune.search.executors._ray_trainable import (
     EPOCH_KEY,
+    GROUP_KEY,
+    MEMBER_KEY,
     METRICS_KEY,
     RESULT_KEY,
     TRIAL_NUMBER_KEY,
+    member_id,
 )
 from paretune.search.pruning._decision import Decision, Verdict, stop_reason
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -151,7 +156,14 @@ class StudyPrunerScheduler(EpochNoteScheduler):
         if self._pruner is None:
             self._pruner = self._spec.get_pruner()
         searcher = study_searcher(tune_controller)
-        handle = searcher.optuna_trial(trial.trial_id)
+        if MEMBER_KEY in result:  # a member of a fused group
+            member = int(result[MEMBER_KEY])
+            handle = searcher.member_trial(trial.trial_id, member)
+            if handle is None:
+                number = int(trial.config[GROUP_KEY][member]["number"])
+                handle = trial_by_number(searcher.study, number)
+        else:
+            handle = searcher.optuna_trial(trial.trial_id)
         if handle is None:
             handle = trial_by_number(searcher.study, int(trial.config[TRIAL_NUMBER_KEY]))
         return self._pruner.decide(
@@ -169,15 +181,21 @@ class StudyPrunerScheduler(EpochNoteScheduler):
         return super().on_trial_result(tune_controller, trial, result)
 
     def _decide(self, tune_controller: Any, trial: Any, result: dict[str, Any], epoch: int) -> None:
-        """Ask the pruner about ``epoch`` once; on STOP, leave a stop request on the channel."""
+        """Ask the pruner about ``epoch`` once; on STOP, leave a stop request on the channel
+        (for the trial, or for the member of a group the result is of)."""
         trial_id = trial.trial_id
+        params = trial.config
+        if MEMBER_KEY in result:
+            member = int(result[MEMBER_KEY])
+            trial_id = member_id(trial.trial_id, member)
+            params = trial.config[GROUP_KEY][member]["params"]
         if trial_id in self._stopping or epoch <= self._decided.get(trial_id, 0):
             return
         self._decided[trial_id] = epoch
         verdict = self.verdict(tune_controller, trial, result)
         if verdict.decision is not Decision.STOP:
             return
-        planned = trial.config.get("epochs")
+        planned = params.get("epochs")
         if planned is not None and epoch >= int(planned):
             return  # its last epoch: the trainer ends anyway
         reason = verdict.reason or stop_reason(
@@ -186,11 +204,24 @@ class StudyPrunerScheduler(EpochNoteScheduler):
         ray.get(self.channel().request_stop.remote(trial_id, reason))
         self._stopping.add(trial_id)
 
+    @staticmethod
+    def _keys(trial: Any) -> list[str]:
+        """The trial's keys here: its id, and its members' for a fused group."""
+        members = trial.config.get(GROUP_KEY, ())
+        return [trial.trial_id] + [member_id(trial.trial_id, m) for m in range(len(members))]
+
     def _forget(self, trial: Any) -> None:
-        self._stopping.discard(trial.trial_id)
-        self._decided.pop(trial.trial_id, None)
+        for key in self._keys(trial):
+            self._stopping.discard(key)
+            self._decided.pop(key, None)
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        if GROUP_KEY in trial.config:  # a retried group trains again from its first epoch,
+            for key in self._keys(trial)[1:]:  # each member decided afresh
+                self._stopping.discard(key)
+                self._decided.pop(key, None)
+                ray.get(self.channel().clear.remote(key))
+            return
         self._stopping.discard(trial.trial_id)  # a retry decides its epochs from the checkpoint
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:

@@ -68,7 +68,13 @@ class SleepyObjective:
             if report is not None and report(epoch, metrics):
                 status = "stopped"
                 break
-        last = curve[-1]
+        return self._result(params, curve, status)
+
+    def _result(
+        self, params: Mapping[str, Any], curve: list[dict[str, float]], status: str
+    ) -> dict[str, Any]:
+        last, epoch = curve[-1], len(curve)
+        size = 100.0 * float(params.get("bits", 32))
         return {
             "status": status,
             "reason": "stopped by report" if status == "stopped" else "",
@@ -85,6 +91,34 @@ class SleepyObjective:
             "curve": curve,
             "strategy": dict(params),
         }
+
+    def run_group(
+        self,
+        params: list[Mapping[str, Any]],
+        reports: list[Callable[[int, Mapping[str, float]], bool] | None],
+    ) -> list[dict[str, Any]]:
+        """A fused group's contract: the members train in step, each reports and stops alone
+        (no checkpoint: a retried group starts again)."""
+        if self.marker_dir is not None:
+            marker = Path(self.marker_dir, f"{os.getpid()}-{time.monotonic_ns()}.json")
+            marker.write_text(json.dumps({"pid": os.getpid(), "lrs": [p["lr"] for p in params]}))
+        curves: list[list[dict[str, float]]] = [[] for _ in params]
+        status = ["completed"] * len(params)
+        active = list(range(len(params)))
+        for epoch in range(1, int(params[0]["epochs"]) + 1):
+            time.sleep(self.seconds)
+            for k in list(active):
+                lr, size = float(params[k]["lr"]), 100.0 * float(params[k].get("bits", 32))
+                accuracy = 1.0 - math.exp(-3.0 * lr * epoch)
+                metrics = {"val_accuracy": accuracy, "train_loss": 1 - accuracy, "size_bits": size}
+                curves[k].append({"epoch": epoch, **metrics})
+                report = reports[k]
+                if report is not None and report(epoch, metrics):
+                    status[k] = "stopped"
+                    active.remove(k)
+            if not active:
+                break
+        return [self._result(p, c, s) for p, c, s in zip(params, curves, status, strict=True)]
 
 
 def sleepy(seconds: float, marker_dir: str | None = None) -> SleepyObjective:
@@ -392,3 +426,162 @@ def test_unknown_pruner_options_are_refused_before_ray_starts(tmp_path: Path) ->
         spec = _spec(tmp_path, "opts", pruner="median", pruner_options={"patience": 2})
         run_ray(spec, objective_factory=functools.partial(sleepy, 0.0), n_trials=1)
     assert ray.is_initialized() is started
+
+
+def _fused_factory() -> Any:
+    from paretune.studies import build_objective
+
+    return functools.partial(build_objective, task="synthetic", task_options={"n_samples": 300})
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_fused_ray_run_records_each_member_as_a_local_fused_run(
+    local_ray: None, tmp_path: Path
+) -> None:
+    space = StrategySpace(
+        params={
+            "optimizer": CategoricalDistribution(choices=("sgd", "adam")),
+            "lr": FloatDistribution(low=1e-3, high=0.1, log=True),
+            "bits": CategoricalDistribution(choices=(4, 32)),
+            "epochs": Fixed(value=2),
+        }
+    )
+    objectives = ("accuracy", "size_bits")
+    local = _spec(tmp_path, "flocal", space=space, objectives=objectives)
+    remote = _spec(tmp_path, "fremote", space=space, objectives=objectives)
+    run_local(local, objective_factory=_fused_factory(), n_trials=6, fuse=3)
+    summary = run_ray(
+        remote,
+        objective_factory=_fused_factory(),
+        n_trials=6,
+        fuse=3,
+        max_concurrent=1,
+        storage_path=tmp_path / "ray",
+    )
+
+    assert (summary.complete, summary.failed, summary.ran) == (6, 0, 6)
+    by_local, by_ray = _trials(local), _trials(remote)
+    tune_trials = [d for d in (tmp_path / "ray" / "fremote").iterdir() if d.is_dir()]
+    assert len(tune_trials) == 2 and len(by_ray) == 6  # three Optuna trials per Tune trial
+    assert all(d.name.startswith("run_group_trial") for d in tune_trials)
+    for a, b in zip(by_local, by_ray, strict=True):
+        assert a.params == b.params  # same seed, asked in the same groups
+        assert b.values == pytest.approx(a.values, abs=0.02)
+        assert set(a.user_attrs) == set(b.user_attrs)
+        assert [p["epoch"] for p in b.user_attrs["curve"]] == [1, 2]
+        assert sorted(b.intermediate_values) == [1, 2]
+
+
+@pytest.mark.ray
+def test_mo_asha_stops_fused_members_alone_on_ray(local_ray: None, tmp_path: Path) -> None:
+    space = StrategySpace(
+        params={
+            "lr": CategoricalDistribution(choices=(0.001, 0.01, 0.1, 0.3)),
+            "bits": CategoricalDistribution(choices=(4, 32)),
+            "epochs": Fixed(value=4),
+        }
+    )
+    spec = _spec(
+        tmp_path,
+        "fmoasha",
+        space=space,
+        objectives=("accuracy", "size_bits"),
+        pruner="mo-asha",
+        pruner_options={"min_epochs": 1, "reduction_factor": 2},
+    )
+    run_ray(
+        spec,
+        objective_factory=_fused_factory(),
+        n_trials=8,
+        fuse=4,
+        max_concurrent=1,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 8 and pruned and complete
+    for trial in pruned:
+        epochs = trial.user_attrs["epochs"]
+        assert trial.user_attrs["pruned_at_epoch"] == epochs < 4
+        assert [p["epoch"] for p in trial.user_attrs["curve"]] == list(range(1, epochs + 1))
+        assert trial.user_attrs["prune_reason"].startswith("mo-asha pruner stopped the trial")
+    # a stopped member left its group alone: the second group has members of both kinds
+    second = trials[4:]
+    assert {t.state for t in second} == {
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.COMPLETE,
+    }
+    assert all(t.user_attrs["epochs"] == 4 for t in complete)
+
+
+@pytest.mark.ray
+def test_a_diverging_fused_member_fails_alone_on_ray(local_ray: None, tmp_path: Path) -> None:
+    space = StrategySpace(
+        params={
+            "optimizer": Fixed(value="sgd"),
+            "lr": CategoricalDistribution(choices=(1e9, 0.01)),
+            "epochs": Fixed(value=2),
+        }
+    )
+    spec = _spec(tmp_path, "fdiverge", space=space)
+    run_ray(
+        spec,
+        objective_factory=_fused_factory(),
+        n_trials=4,
+        fuse=4,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all(t.params["lr"] == 1e9 for t in failed)
+    assert all("training loss became" in t.user_attrs["fail_reason"] for t in failed)
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_fuse_is_checked_before_ray_starts(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fbad")
+    with pytest.raises(ValueError, match="The 'fuse' parameter of run_ray must be an int"):
+        run_ray(spec, objective_factory=_fused_factory(), n_trials=2, fuse=0)
+    with pytest.raises(ValueError, match="must be 1 when workers_per_trial > 1"):
+        run_ray(spec, objective_factory=_fused_factory(), n_trials=2, fuse=2, workers_per_trial=2)
+
+
+@pytest.mark.ray
+def test_a_killed_group_trains_again_and_records_each_epoch_once(
+    local_ray: None, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    spec = _spec(tmp_path, "fkilled")
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(markers.iterdir()):
+            time.sleep(0.05)
+        first = json.loads(sorted(markers.iterdir())[0].read_text())
+        time.sleep(1.5)  # epoch 1 reported, epoch 2 under way
+        os.kill(first["pid"], signal.SIGKILL)
+        killed.append(first["pid"])
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(sleepy, 1.0, str(markers)),
+        n_trials=2,
+        fuse=2,
+        max_failures=2,
+        storage_path=tmp_path / "ray",
+    )
+    killer.join()
+
+    calls = [json.loads(path.read_text()) for path in markers.iterdir()]
+    assert len(calls) == 2 and {c["pid"] for c in calls} != {killed[0]}  # trained again
+    assert calls[0]["lrs"] == calls[1]["lrs"]  # the same group
+    assert (summary.complete, summary.failed) == (2, 0)
+    for trial in _trials(spec):
+        assert [p["epoch"] for p in trial.user_attrs["curve"]] == [1, 2, 3, 4]
+        assert sorted(trial.intermediate_values) == [1, 2, 3, 4]

@@ -153,11 +153,6 @@ def test_run_fuse_flag_trains_and_describes_the_groups(tmp_path: Path) -> None:
         ("", ("--fuse", "0"), "--fuse: must be an integer >= 1 (got 0)"),
         ('fuse = "x"', (), 'cli.toml: fuse must be an integer >= 1 (got "x")'),
         (
-            'fuse = 2\nbackend = "ray"',
-            (),
-            "cli.toml: fuse must be 1 with backend = 'ray' (got 2)",
-        ),
-        (
             "fuse = 2\nworkers_per_trial = 2",
             (),
             "cli.toml: fuse must be 1 when workers_per_trial = 2 (got 2)",
