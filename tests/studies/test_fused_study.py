@@ -147,6 +147,22 @@ def test_run_fuse_flag_trains_and_describes_the_groups(tmp_path: Path) -> None:
 
 
 @needs_cli
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_study_file_with_fuse_runs_its_groups_on_ray(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="ray is not installed")
+    (tmp_path / "cli.toml").write_text(STUDY_FILE.format(extra='fuse = 2\nbackend = "ray"'))
+    done = _cli("run", "cli.toml", "--storage-path", "ray", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 trials fused" in done.stdout + done.stderr
+    study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path}/cli.db")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    experiment = next(d for d in (tmp_path / "ray").iterdir() if d.is_dir())
+    groups = [d for d in experiment.iterdir() if d.name.startswith("run_group_trial")]
+    assert len(groups) == 2  # two Tune trials, two Optuna trials each
+
+
+@needs_cli
 @pytest.mark.parametrize(
     ("extra", "flags", "message"),
     [
