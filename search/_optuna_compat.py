@@ -8,7 +8,7 @@ the frozen state of a live trial, needs the storage-level trial id.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "split_complete_trials",
     "storage_of",
     "trial_by_number",
+    "trial_states_since",
     "trial_id_of",
     "without_pruned_curves",
 ]
@@ -180,6 +181,43 @@ def set_trial_user_attrs(
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def trial_states_since(
+    storage: optuna.storages.BaseStorage,
+    study_id: int,
+    *,
+    after: int,
+    ids: Collection[int],
+) -> list[tuple[int, optuna.trial.TrialState]] | None:
+    """``(trial id, state)`` of the study's trials with an id above ``after`` or in ``ids``,
+    read from the database by primary key (more than 500 ``ids``: every trial from the lowest
+    of them, a superset); None when ``storage`` is not an RDB storage.
+
+    What :class:`~paretune.search.study._trial_cache.OwnedTrialCache` counts trials with: a
+    finished trial never changes state, so only new trials and those still open are read.
+    """
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, RDBStorage):
+        return None
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    model = models.TrialModel
+    if len(ids) > 500:  # past what every database takes in one IN list: read a range
+        after, ids = min(after, min(ids) - 1), ()
+    newer = model.trial_id > after
+    with _create_scoped_session(backend.scoped_session) as session:
+        query = session.query(model.trial_id, model.state).filter(model.study_id == study_id)
+        if ids:
+            query = query.filter(sqlalchemy.or_(newer, model.trial_id.in_(list(ids))))
+        else:
+            query = query.filter(newer)
+        rows = query.all()
+    return [(int(trial_id), state) for trial_id, state in rows]
 
 
 def _set_rdb_user_attrs(

@@ -20,7 +20,7 @@ trials, and a run ends with exactly that many unless it stops early (timeout, fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from paretune.search._optuna_compat import storage_of
@@ -64,6 +64,19 @@ class SlotCounts(NamedTuple):
     def free(self, n_trials: int) -> int:
         """Slots no trial holds: ``n_trials`` minus the finished and the running trials."""
         return max(0, n_trials - self.done - self.running)
+
+    @classmethod
+    def of_states(cls, counted: Mapping[optuna.trial.TrialState, int]) -> SlotCounts:
+        """From trials counted by state."""
+        from optuna.trial import TrialState
+
+        return cls(
+            complete=counted.get(TrialState.COMPLETE, 0),
+            pruned=counted.get(TrialState.PRUNED, 0),
+            failed=counted.get(TrialState.FAIL, 0),
+            running=counted.get(TrialState.RUNNING, 0),
+            waiting=counted.get(TrialState.WAITING, 0),
+        )
 
     @classmethod
     def of(cls, trials: list[optuna.trial.FrozenTrial]) -> SlotCounts:
@@ -121,10 +134,17 @@ class TrialSlots:
         self.recovered: list[int] = []
         self._reseeded = False
         study_id = storage_of(study).get_study_id_from_name(study.study_name)
+        self._study_id = study_id
         self._lock = StudyLock(storage=spec.storage, study_id=study_id)
 
     def counts(self) -> SlotCounts:
-        """The study's trials by state now (read without the lock)."""
+        """The study's trials by state now (read without the lock; a count in SQL for an RDB
+        storage, not a read of every trial)."""
+        from paretune.search.study._trial_cache import OwnedTrialCache
+
+        storage = storage_of(self.study)
+        if isinstance(storage, OwnedTrialCache):
+            return SlotCounts.of_states(storage.count_states(self._study_id))
         return SlotCounts.of(self.study.get_trials(deepcopy=False))
 
     def recover(self) -> list[int]:

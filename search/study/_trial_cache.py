@@ -12,6 +12,13 @@ storage stays the truth, durable after each call, and still refuses to update a 
 process has finished); only then is the local copy updated. Reads of an owned running trial are
 answered from the copy; everything else passes through. A trial stops being owned when this
 process finishes it, or when a write to it fails.
+
+Two questions asked at every trial are answered from a count of the trials by state instead of
+from Optuna's cached list of every trial (read, then sorted: linear in the study): how many
+trials each state holds (:meth:`OwnedTrialCache.count_states`, the slot count), and whether any
+trial is queued (``Study.ask`` lists the WAITING trials before it creates one). The count is
+kept up to date from the storage: a finished trial never changes state, so each update reads
+only the states of the trials created since and of those still open (by primary key).
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ from collections.abc import Container, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage
-from paretune.search._optuna_compat import created_trial, set_trial_user_attrs
+from paretune.search._optuna_compat import (
+    created_trial,
+    set_trial_user_attrs,
+    trial_states_since,
+)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -31,6 +42,37 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["OwnedTrialCache"]
+
+
+class _StateCount:
+    """One study's trials by state: finished ones counted once, open ones re-read.
+
+    As Optuna's ``_CachedStorage``, it reads the trials above the highest finished trial id it
+    has seen and those it saw open (RUNNING or WAITING); a finished trial never changes.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.finished: dict[TrialState, int] = {}
+        self.finished_ids: set[int] = set()
+        self.open: dict[int, TrialState] = {}  # RUNNING or WAITING trials by id
+        self.last_id = -1  # the highest finished trial id read
+
+    def update(self, rows: list[tuple[int, TrialState]]) -> dict[TrialState, int]:
+        """Take the states read since the last update; the counts now."""
+        for trial_id, state in rows:
+            if not state.is_finished():
+                self.open[trial_id] = state
+                continue
+            self.open.pop(trial_id, None)
+            self.last_id = max(self.last_id, trial_id)
+            if trial_id not in self.finished_ids:
+                self.finished_ids.add(trial_id)
+                self.finished[state] = self.finished.get(state, 0) + 1
+        counts = dict(self.finished)
+        for state in self.open.values():
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
 
 class OwnedTrialCache(BaseStorage):
@@ -66,6 +108,8 @@ class OwnedTrialCache(BaseStorage):
         self._lock = threading.Lock()
         # trial id -> the trial as this process last wrote it (None: owned, not loaded yet)
         self._owned: dict[int, FrozenTrial | None] = {}
+        # study id -> its trials counted by state (see count_states)
+        self._counts: dict[int, _StateCount] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled copies (a Ray searcher's checkpoint) start with an empty cache.
@@ -234,7 +278,38 @@ class OwnedTrialCache(BaseStorage):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
+        from optuna.trial import TrialState
+
+        # Study.ask looking for a queued trial: usually none, which the count tells
+        waiting_only = isinstance(states, tuple) and states == (TrialState.WAITING,)
+        if waiting_only and not self.count_states(study_id).get(TrialState.WAITING):
+            return []
         return self.storage.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+
+    def count_states(self, study_id: int) -> dict[TrialState, int]:
+        """The study's trials counted by state (in SQL for an RDB storage).
+
+        Examples:
+            >>> import optuna
+            >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+            >>> storage = OwnedTrialCache(storage=optuna.storages.InMemoryStorage())
+            >>> study = optuna.create_study(storage=storage)
+            >>> _ = study.ask()
+            >>> {s.name: n for s, n in storage.count_states(study._study_id).items()}
+            {'RUNNING': 1}
+        """
+        with self._lock:
+            count = self._counts.setdefault(study_id, _StateCount())
+        with count.lock:
+            rows = trial_states_since(
+                self.storage, study_id, after=count.last_id, ids=tuple(count.open)
+            )
+            if rows is not None:
+                return count.update(rows)
+        found: dict[TrialState, int] = {}
+        for trial in self.storage.get_all_trials(study_id, deepcopy=False):
+            found[trial.state] = found.get(trial.state, 0) + 1
+        return found
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None

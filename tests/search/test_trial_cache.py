@@ -183,3 +183,70 @@ def test_the_cache_pickles_empty_and_keeps_working(tmp_path: Path) -> None:
 def test_only_a_storage_is_accepted() -> None:
     with pytest.raises(TypeError, match="storage must be an optuna.storages.BaseStorage; got str"):
         OwnedTrialCache(storage="sqlite:///x.db")  # type: ignore[arg-type]
+
+
+def _full_count(storage: optuna.storages.BaseStorage, study_id: int) -> dict[Any, int]:
+    counts: dict[Any, int] = {}
+    for trial in storage.get_all_trials(study_id, deepcopy=False):
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_state_counts_follow_every_process_writing_the_study(kind: str, tmp_path: Path) -> None:
+    TrialState = optuna.trial.TrialState
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path}/c.db"
+        mine, theirs = make_storage(url), _plain(url)
+    else:
+        theirs = optuna.storages.InMemoryStorage()
+        mine = OwnedTrialCache(storage=theirs)
+    assert isinstance(mine, OwnedTrialCache)
+    study = optuna.create_study(storage=mine, study_name="c", directions=["minimize"])
+    other = optuna.load_study(study_name="c", storage=theirs)
+    steps = [
+        lambda: study.ask(),
+        lambda: other.ask(),
+        lambda: other.tell(other.trials[1].number, 1.0),
+        lambda: study.tell(0, state=TrialState.FAIL),
+        lambda: other.enqueue_trial({"x": 0.5}),
+        lambda: [other.tell(other.ask(), 2.0) for _ in range(3)],
+        lambda: other.tell(other.ask(), state=TrialState.PRUNED),
+        lambda: study.ask(),  # pops the queued trial
+        lambda: other.ask(),
+    ]
+    for step in steps:
+        step()
+        assert mine.count_states(study._study_id) == _full_count(theirs, study._study_id)
+    assert _full_count(theirs, study._study_id) == {
+        TrialState.COMPLETE: 4,
+        TrialState.FAIL: 1,
+        TrialState.PRUNED: 1,
+        TrialState.RUNNING: 2,
+    }
+
+
+def test_a_trial_queued_by_another_process_is_popped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/w.db"
+    storage = make_storage(url)
+    study = optuna.create_study(storage=storage, study_name="w")
+    first = study.ask()  # the count has seen the study without a queued trial
+    study.tell(first, 0.0)
+    optuna.load_study(study_name="w", storage=_plain(url)).enqueue_trial({"x": 0.75})
+    trial = study.ask()
+    assert trial.suggest_float("x", 0.0, 1.0) == 0.75
+    assert study.ask().number == 2  # nothing queued any more: a new trial
+
+
+def test_state_counts_with_more_open_trials_than_an_in_list_takes(tmp_path: Path) -> None:
+    TrialState = optuna.trial.TrialState
+    url = f"sqlite:///{tmp_path}/many.db"
+    mine, theirs = make_storage(url), _plain(url)
+    assert isinstance(mine, OwnedTrialCache)
+    study_id = mine.create_new_study([optuna.study.StudyDirection.MINIMIZE], "many")
+    ids = [theirs.create_new_trial(study_id) for _ in range(520)]
+    assert mine.count_states(study_id) == {TrialState.RUNNING: 520}
+    for trial_id in ids[::2]:
+        theirs.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
+    theirs.create_new_trial(study_id)
+    assert mine.count_states(study_id) == {TrialState.RUNNING: 261, TrialState.COMPLETE: 260}
