@@ -124,10 +124,8 @@ def make_noop_group_trainer() -> Any:
     return NoopGroupTrainer()
 
 
-def run_paretune(
-    folder: Path, n_trials: int, sampler: str, seed: int, fuse: int = 1
-) -> tuple[float, float]:
-    spec = StudySpec(
+def _spec_at(folder: Path, sampler: str, seed: int) -> StudySpec:
+    return StudySpec(
         name="bench",
         storage=f"sqlite:///{folder}/paretune.db",
         objectives=OBJECTIVES,
@@ -135,6 +133,12 @@ def run_paretune(
         sampler=sampler,
         seed=seed,
     )
+
+
+def run_paretune(
+    folder: Path, n_trials: int, sampler: str, seed: int, fuse: int = 1
+) -> tuple[float, float]:
+    spec = _spec_at(folder, sampler, seed)
     wall, cpu = time.perf_counter(), time.process_time()
     factory = make_noop_group_trainer if fuse > 1 else make_noop_trainer
     summary = run_local(spec, objective_factory=factory, n_trials=n_trials, fuse=fuse)
@@ -154,6 +158,15 @@ def optuna_sampler(name: str, *, seed: int) -> optuna.samplers.BaseSampler:
     return get_sampler(name, seed=seed, n_objectives=2)  # Optuna's classes as they are
 
 
+def raw_objective(trial: optuna.Trial) -> tuple[float, float]:
+    """The raw Optuna loop's objective: sample, store what record_result stores, return."""
+    params = suggest(SPACE, trial)
+    result = fake_result(params)
+    for key in ("strategy", *MEASUREMENTS, "curve"):
+        trial.set_user_attr(key, result[key])
+    return result["val_accuracy"], result["size_bits"]
+
+
 def run_raw_optuna(
     folder: Path, n_trials: int, sampler: str, seed: int, *, same_storage: bool
 ) -> tuple[float, float]:
@@ -167,26 +180,8 @@ def run_raw_optuna(
         sampler=optuna_sampler(sampler, seed=seed),
     )
 
-    def objective(trial: optuna.Trial) -> tuple[float, float]:
-        params = suggest(SPACE, trial)
-        result = fake_result(params)
-        for key in ("strategy", *MEASUREMENTS, "curve"):  # what record_result stores
-            trial.set_user_attr(key, result[key])
-        return result["val_accuracy"], result["size_bits"]
-
-    study.optimize(objective, n_trials=n_trials)
+    study.optimize(raw_objective, n_trials=n_trials)
     return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def _spec_at(folder: Path, sampler: str, seed: int) -> StudySpec:
-    return StudySpec(
-        name="bench",
-        storage=f"sqlite:///{folder}/paretune.db",
-        objectives=OBJECTIVES,
-        space=SPACE,
-        sampler=sampler,
-        seed=seed,
-    )
 
 
 def base_study(base_dir: Path, n_trials: int, seed: int) -> Path:
@@ -238,14 +233,7 @@ def marginal(
         sampler=optuna_sampler(sampler, seed=seed),
     )
 
-    def objective(trial: optuna.Trial) -> tuple[float, float]:
-        params = suggest(SPACE, trial)
-        result = fake_result(params)
-        for key in ("strategy", *MEASUREMENTS, "curve"):
-            trial.set_user_attr(key, result[key])
-        return result["val_accuracy"], result["size_bits"]
-
-    study.optimize(objective, n_trials=more, callbacks=[clock])
+    study.optimize(raw_objective, n_trials=more, callbacks=[clock])
     return clock.per_trial()
 
 

@@ -255,24 +255,31 @@ def test_mo_asha_runs_as_a_ray_scheduler(local_ray: None, tmp_path: Path) -> Non
         assert trial.user_attrs["pruned_at_epoch"] in (1, 3)  # the rungs below epoch 4
 
 
-@pytest.mark.ray
-def test_a_killed_worker_is_retried_from_its_checkpoint(local_ray: None, tmp_path: Path) -> None:
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    spec = _spec(tmp_path, "killed")
-    killed: list[int] = []
+def _killer(markers: Path, killed: list[int]) -> threading.Thread:
+    """A started thread that kills the first worker that writes a marker, 1.5 s in (epoch 1
+    reported, epoch 2 under way), and notes its pid in ``killed``."""
 
     def kill_first_worker() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list(markers.iterdir()):
             time.sleep(0.05)
         first = json.loads(sorted(markers.iterdir())[0].read_text())
-        time.sleep(1.5)  # epoch 1 done and checkpointed, epoch 2 under way
+        time.sleep(1.5)
         os.kill(first["pid"], signal.SIGKILL)
         killed.append(first["pid"])
 
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
+    return killer
+
+
+@pytest.mark.ray
+def test_a_killed_worker_is_retried_from_its_checkpoint(local_ray: None, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    spec = _spec(tmp_path, "killed")
+    killed: list[int] = []
+    killer = _killer(markers, killed)
     summary = run_ray(
         spec,
         objective_factory=functools.partial(sleepy, 1.0, str(markers)),
@@ -556,18 +563,7 @@ def test_a_killed_group_trains_again_and_records_each_epoch_once(
     markers.mkdir()
     spec = _spec(tmp_path, "fkilled")
     killed: list[int] = []
-
-    def kill_first_worker() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not list(markers.iterdir()):
-            time.sleep(0.05)
-        first = json.loads(sorted(markers.iterdir())[0].read_text())
-        time.sleep(1.5)  # epoch 1 reported, epoch 2 under way
-        os.kill(first["pid"], signal.SIGKILL)
-        killed.append(first["pid"])
-
-    killer = threading.Thread(target=kill_first_worker)
-    killer.start()
+    killer = _killer(markers, killed)
     summary = run_ray(
         spec,
         objective_factory=functools.partial(sleepy, 1.0, str(markers)),
