@@ -26,6 +26,7 @@ from paretune.studies._progress import ProgressBar
 from paretune.studies._runner import run_study
 from paretune.studies._space_file import strategy_fields
 from paretune.studies._table import format_number
+from paretune.studies._terminate import terminate_as_interrupt
 
 __all__ = [
     "Export",
@@ -51,5 +52,6 @@ __all__ = [
     "resolve_study",
     "run_study",
     "strategy_fields",
+    "terminate_as_interrupt",
     "trial_outcome",
 ]

@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
-import signal
 import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from types import FrameType
 from typing import Any
 
 import optuna
@@ -29,6 +22,7 @@ from paretune.studies._study_args import (
     EXIT_OK,
     add_study_argument,
 )
+from paretune.studies._terminate import terminate_as_interrupt
 
 #: Exit code after SIGTERM (128 + 15, what a shell reports for a process SIGTERM ended).
 EXIT_TERMINATED = 143
@@ -39,7 +33,6 @@ __all__ = [
     "failure_message",
     "overrides_from_args",
     "run",
-    "terminate_as_interrupt",
 ]
 
 #: flag destination -> (study-file key, flag as the user writes it)
@@ -200,7 +193,9 @@ def run(args: argparse.Namespace) -> int:
         # it stopped on consecutive failures: the run could not succeed; say why
         print(failure_message(result.study, MAX_CONSECUTIVE_FAILURES), file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_OK
+    # SIGTERM came as the run ended (its interrupt not delivered yet): the run is done, and
+    # the exit status still says it was terminated
+    return EXIT_TERMINATED if terminated() else EXIT_OK
 
 
 def failure_message(study: optuna.Study, last: int) -> str:
@@ -228,35 +223,3 @@ def failure_message(study: optuna.Study, last: int) -> str:
     )
     stopped = f"the run stopped: the last {len(recent)} trials failed"
     return f"paretune: error: {stopped}. Reasons: {reasons}"
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[Callable[[], bool]]:
-    """Treat SIGTERM (what Kubernetes, Slurm and ``kill`` send) as Ctrl-C for the block.
-
-    The handler raises ``KeyboardInterrupt`` in the main thread, so the running trial is
-    recorded as interrupted and queued first for the next run, exactly as on Ctrl-C; worker
-    processes the run started get SIGINT, as a terminal's Ctrl-C would give them. Yields a
-    function telling whether SIGTERM came (the command then exits 143, 128 + SIGTERM).
-    Outside the main thread (where no handler can be set) nothing changes.
-    """
-    received: list[int] = []
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if received:  # a second SIGTERM while the first is handled: do not interrupt that
-            return
-        received.append(signum)
-        for child in multiprocessing.active_children():
-            if child.pid is not None:
-                with suppress(OSError):
-                    os.kill(child.pid, signal.SIGINT)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    before = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGTERM, before)
