@@ -5,17 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Any
+
+from paretune.search.executors import redeliver_dropped_interrupts
 
 __all__ = ["terminate_as_interrupt"]
-
-#: Seconds before a SIGTERM whose interrupt Python dropped is delivered again.
-RETRY_S = 0.05
 
 
 @contextmanager
@@ -42,7 +39,6 @@ def terminate_as_interrupt() -> Iterator[Callable[[], bool]]:
     """
     received: list[int] = []
     raised: list[bool] = []
-    retries: list[threading.Timer] = []
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         if raised:  # a second SIGTERM while the first is handled: do not interrupt that
@@ -56,27 +52,14 @@ def terminate_as_interrupt() -> Iterator[Callable[[], bool]]:
         raised.append(True)
         raise KeyboardInterrupt
 
-    def on_unraisable(unraisable: Any) -> None:
-        # the interrupt was raised in a weakref callback or a __del__ and dropped: again soon
-        if unraisable.exc_type is KeyboardInterrupt and raised:
-            raised.clear()
-            retry = threading.Timer(RETRY_S, os.kill, (os.getpid(), signal.SIGTERM))
-            retry.daemon = True
-            retries.append(retry)
-            retry.start()
-            return
-        hook(unraisable)
-
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
     before = signal.signal(signal.SIGTERM, on_term)
-    hook = sys.unraisablehook
-    sys.unraisablehook = on_unraisable
     try:
-        yield lambda: bool(received)
+        # a dropped interrupt: SIGTERM again soon, raised again (the retry is not pending
+        # after the block, so it never reaches the old handler)
+        with redeliver_dropped_interrupts(signal.SIGTERM, on_drop=raised.clear):
+            yield lambda: bool(received)
     finally:
-        for retry in retries:  # the block ended first: no SIGTERM left to the old handler
-            retry.cancel()
-        sys.unraisablehook = hook
         signal.signal(signal.SIGTERM, before)

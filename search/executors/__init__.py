@@ -12,6 +12,7 @@ trial counts, front size, stop reason) to report the same :class:`Progress` and
 from __future__ import annotations
 
 from paretune.search.executors._data_parallel import DataParallelObjective
+from paretune.search.executors._interrupts import redeliver_dropped_interrupts
 from paretune.search.executors._local import MAX_CONSECUTIVE_FAILURES, run_local
 from paretune.search.executors._ray_executor import gpu_share, run_ray
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
@@ -26,6 +27,7 @@ __all__ = [
     "RunSummary",
     "StopReason",
     "gpu_share",
+    "redeliver_dropped_interrupts",
     "run_local",
     "run_ray",
 ]

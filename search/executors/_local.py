@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from paretune.search._objectives import metric_of
 from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
 from paretune.search.executors._data_parallel import DataParallelObjective
+from paretune.search.executors._interrupts import redeliver_dropped_interrupts
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.executors._trial_loop import run_trials
@@ -421,16 +422,17 @@ def _worker_main(
     )
     slots = TrialSlots(spec=spec, study=study, n_trials=n_trials, worker=worker)
     try:
-        run_trials(
-            study=study,
-            spec=spec,
-            objective=objective_factory(),
-            quota=quota,
-            slots=slots,
-            deadline=deadline,
-            on_trial=None,
-            fuse=fuse,
-        )
+        with redeliver_dropped_interrupts():  # the parent's Ctrl-C is not lost in a callback
+            run_trials(
+                study=study,
+                spec=spec,
+                objective=objective_factory(),
+                quota=quota,
+                slots=slots,
+                deadline=deadline,
+                on_trial=None,
+                fuse=fuse,
+            )
     except KeyboardInterrupt:
         sys.exit(130)
     finally:

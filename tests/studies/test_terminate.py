@@ -47,3 +47,18 @@ def test_a_block_that_ends_first_just_ends() -> None:
         pass
     assert not terminated()
     assert signal.getsignal(signal.SIGTERM) is not None
+
+
+def test_a_ctrl_c_dropped_in_a_weakref_callback_is_delivered_again() -> None:
+    from paretune.search.executors import redeliver_dropped_interrupts
+
+    def callback(_: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Python's own handler: KeyboardInterrupt here
+        _busy(0.2)
+
+    with pytest.raises(KeyboardInterrupt), redeliver_dropped_interrupts():
+        thing = _Thing()
+        ref = weakref.ref(thing, callback)
+        del thing
+        _busy(5.0)
+    assert ref() is None
