@@ -189,9 +189,14 @@ class StackedOptimizer:
             if family is _Family.SGD and info.nesterov:
                 family = _Family.NESTEROV
             by_family.setdefault(family, []).append(row)
-        self.groups: list[_Group] = []
+        if per_row is None:
+            per_row = like.device.type == "cpu"
+        self.groups: list[_Group] = []  # the stacked update's (none when updated per row)
         for family, rows in (
-            (family, run) for family, members in by_family.items() for run in _runs(members)
+            (family, run)
+            for family, members in by_family.items()
+            for run in _runs(members)
+            if not per_row
         ):
             picked = [strategies[r] for r in rows]
             infos = [optimizer_info(s.optimizer) for s in picked]
@@ -225,8 +230,6 @@ class StackedOptimizer:
             self.groups[-1].settle()
         # on the CPU: each row by its member's own torch optimizer (module docstring)
         self.per_row: list[torch.optim.Optimizer] | None = None
-        if per_row is None:
-            per_row = like.device.type == "cpu"
         if per_row:
             self.per_row = [self._row_optimizer(s, row) for row, s in enumerate(strategies)]
 
