@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from paretune.search._optuna_compat import split_complete_trials, without_pruned_curves
 from paretune.search.samplers._defaults import default_sampler
+from paretune.search.samplers._log_pdf import mixture_log_pdf
 from paretune.search.samplers._registry import (
     SamplerInfo,
     get_sampler,
@@ -23,6 +24,7 @@ __all__ = [
     "default_sampler",
     "get_sampler",
     "list_samplers",
+    "mixture_log_pdf",
     "nondomination_ranks_2d",
     "register_sampler",
     "rung_split",

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -44,6 +44,7 @@ from paretune.search._objectives import COSTS, metric_of
 from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.pruning._mo_asha import rung_point
 from paretune.search.pruning._mo_pruner import curve_entry_at
+from paretune.search.samplers._split import below_2d
 from paretune.search.samplers._tpe import TPESampler
 from paretune.spaces import check_int
 
@@ -53,6 +54,13 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 __all__ = ["RungTPESampler", "rung_split"]
+
+
+class _Point(NamedTuple):
+    """A point at the rung: its values, and its position among the points."""
+
+    values: tuple[float, ...]
+    position: int
 
 
 @dataclass(frozen=True)
@@ -158,35 +166,6 @@ def _values(
     return (-point[0], *point[1:])
 
 
-def _repeats(
-    samples: Mapping[str, NDArray[np.float64]],
-    search_space: Mapping[str, BaseDistribution],
-    trials: Sequence[FrozenTrial],
-    memo: dict[Any, Any] | None = None,
-) -> NDArray[np.bool_]:
-    """Which candidates would train again a strategy some finished trial trained.
-
-    Only trials whose every parameter is in ``search_space`` can be repeated whole (a
-    candidate over part of the parameters is not a whole strategy). ``memo`` (as in
-    :func:`rung_split`) keeps the strategies seen, so each finished trial is read once.
-    """
-    names = sorted(search_space)
-    key = ("repeats", *((n, search_space[n]) for n in names))
-    seen, done = memo.setdefault(key, (set(), set())) if memo is not None else (set(), set())
-    for t in trials:
-        if t.number not in done:
-            if memo is not None:
-                done.add(t.number)
-            if t.params.keys() == search_space.keys():
-                seen.add(tuple(search_space[n].to_internal_repr(t.params[n]) for n in names))
-    count = len(next(iter(samples.values()))) if samples else 0
-    if not seen:
-        return np.zeros(count, dtype=bool)
-    return np.array(
-        [tuple(float(samples[n][i]) for n in names) in seen for i in range(count)], dtype=bool
-    )
-
-
 class RungTPESampler(TPESampler):
     """Optuna's ``TPESampler`` whose good/bad split is made at a rung (module docstring).
 
@@ -220,32 +199,130 @@ class RungTPESampler(TPESampler):
         ):
             return super()._sample(study, trial, search_space)
         direction = "minimize" if study.directions[0].name == "MINIMIZE" else "maximize"
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        states = [TrialState.COMPLETE, TrialState.PRUNED]
+        if self._constant_liar:
+            states.append(TrialState.RUNNING)
+        columns = self.known(study)
+        trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
+        # running trials (with constant_liar, Optuna's default) count as bad ones
+        running = [t for t in columns.read(study, trials) if t.number != trial.number]
         if self._gamma is None:
             self._gamma = (
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective
             )
-        found = rung_split(
-            trials,
-            metrics=[metric_of(name) for name in objectives],
-            direction=direction,
-            min_points=self.min_points,
-            n_below=self._gamma,
-            split=lambda points, n: split_complete_trials(points, len(objectives), n),
-            memo=self.known(study).memo,
-        )
+        metrics = tuple(metric_of(name) for name in objectives)
+        rungs = columns.memo.setdefault(("rungs", metrics, direction), _Rungs(metrics, direction))
+        found = rungs.split(columns, min_points=self.min_points, n_below=self._gamma)
         if found is None:
             return super()._sample(study, trial, search_space)
         self.last_rung, good, bad = found
-        if self._constant_liar:  # Optuna's default: running trials count as bad ones
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            bad += [t for t in running if t.number != trial.number]
-        below = self._build_parzen_estimator(study, search_space, good, handle_below=True)
-        above = self._build_parzen_estimator(study, search_space, bad, handle_below=False)
+        below = self._parzen(study, search_space, good, [], handle_below=True)
+        above = self._parzen(study, search_space, bad, running, handle_below=False, sort=False)
         samples = below.sample(self._rng.rng, self._n_ei_candidates)
         scores = self._compute_acquisition_func(samples, below, above)
-        repeats = _repeats(samples, search_space, trials, memo=self.known(study).memo)
+        repeats = rungs.repeats(samples, search_space, columns)
         if repeats.any() and not repeats.all():
             scores = np.where(repeats, -np.inf, scores)
         chosen = TPESampler._compare(samples, scores)
         return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
+
+
+class _Rungs:
+    """What rung-tpe keeps of a study's finished trials (the rows of the sampler's columns):
+    the epochs each reached, its point at each rung asked, the strategies trained. Each
+    finished trial is read once; the split is :func:`rung_split` over arrays."""
+
+    def __init__(self, metrics: tuple[str, ...], direction: str) -> None:
+        self.metrics, self.direction = metrics, direction
+        self.reached = np.empty(0, dtype=np.int64)  # by row
+        self.points: dict[int, NDArray[np.float64]] = {}  # epoch -> by row (NaN: no point)
+        self.strategies: dict[tuple[Any, ...], tuple[set[tuple[float, ...]], int]] = {}
+
+    def split(
+        self, columns: Any, *, min_points: int, n_below: Any
+    ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]] | None:
+        """:func:`rung_split` of every finished trial (in trial-number order): ``(epoch, good
+        rows, bad rows)`` in the same order as its lists, or None."""
+        trials: list[FrozenTrial] = columns.trials
+        if len(self.reached) < len(trials):
+            more = [_reached(t, None) for t in trials[len(self.reached) :]]
+            self.reached = np.concatenate([self.reached, np.asarray(more, dtype=np.int64)])
+        rows = columns.rows_by_number()
+        if len(rows) < min_points:
+            return None
+        epoch = int(np.sort(self.reached[rows])[::-1][min_points - 1])
+        if epoch < 1:
+            return None
+        values = self._points_at(epoch, trials)[rows]
+        has = ~np.isnan(values[:, 0])
+        if int(has.sum()) < min_points:
+            return None
+        point_rows, point_values = rows[has], values[has]
+        n = max(0, min(int(n_below(len(point_rows))), len(point_rows)))
+        if point_values.shape[1] == 2 and 0 < n < len(point_rows):
+            good_at = below_2d(point_values * [-1.0, 1.0], n)  # in trial-number order
+            chosen = np.zeros(len(point_rows), dtype=bool)
+            chosen[good_at] = True
+            bad_at = np.flatnonzero(~chosen)
+        else:  # in the order of Optuna's split
+            points = [_Point(tuple(v), i) for i, v in enumerate(point_values.tolist())]
+            good_points, bad_points = split_complete_trials(points, point_values.shape[1], n)
+            good_at = np.array([p.position for p in good_points], dtype=np.int64)
+            bad_at = np.array([p.position for p in bad_points], dtype=np.int64)
+        # Equal points are equally good: a tie is not broken by chance (repeats of one strategy
+        # would otherwise fill the bad side and draw TPE away from the best one).
+        equal = _rows_in(point_values[bad_at], point_values[good_at])
+        good = np.concatenate([point_rows[good_at], point_rows[bad_at[equal]]])
+        bad = np.concatenate([rows[~has], point_rows[bad_at[~equal]]])
+        return epoch, good, bad
+
+    def _points_at(self, epoch: int, trials: list[FrozenTrial]) -> NDArray[np.float64]:
+        """Each row's point at ``epoch`` (``_values``; NaN where it has none)."""
+        width = len(self.metrics)
+        have = self.points.get(epoch, np.empty((0, width)))
+        if len(have) < len(trials):
+            more = []
+            for t in trials[len(have) :]:
+                entry = curve_entry_at(t.user_attrs.get("curve") or [], epoch)
+                values = None if entry is None else _values(entry, self.metrics, self.direction)
+                more.append((math.nan,) * width if values is None else values)
+            have = np.concatenate([have, np.asarray(more, dtype=float).reshape(-1, width)])
+            self.points[epoch] = have
+        return have
+
+    def repeats(
+        self,
+        samples: Mapping[str, NDArray[np.float64]],
+        search_space: Mapping[str, BaseDistribution],
+        columns: Any,
+    ) -> NDArray[np.bool_]:
+        """Which candidates would train again a strategy some finished trial trained.
+
+        Only trials whose every parameter is in ``search_space`` can be repeated whole (a
+        candidate over part of the parameters is not a whole strategy).
+        """
+        names = sorted(search_space)
+        key = tuple((n, search_space[n]) for n in names)
+        seen, done = self.strategies.get(key, (set(), 0))
+        params: list[dict[str, Any]] = columns.params
+        for p in params[done:]:
+            if p.keys() == search_space.keys():
+                seen.add(tuple(search_space[n].to_internal_repr(p[n]) for n in names))
+        self.strategies[key] = seen, len(params)
+        count = len(next(iter(samples.values()))) if samples else 0
+        if not seen:
+            return np.zeros(count, dtype=bool)
+        return np.array(
+            [tuple(float(samples[n][i]) for n in names) in seen for i in range(count)], dtype=bool
+        )
+
+
+def _rows_in(values: NDArray[np.float64], among: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which rows of ``values`` equal some row of ``among`` (as tuples of floats compare)."""
+    if len(among) == 0 or len(values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    if values.shape[1] == 2:  # a pair of floats read as one complex number, exactly
+        pairs = np.ascontiguousarray(values).view(np.complex128).ravel()
+        return np.isin(pairs, np.ascontiguousarray(among).view(np.complex128).ravel())
+    wanted = set(map(tuple, among.tolist()))
+    return np.fromiter((tuple(v) in wanted for v in values.tolist()), dtype=bool, count=len(values))

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-__all__ = ["nondomination_ranks_2d", "split_complete_2d"]
+__all__ = ["below_2d", "nondomination_ranks_2d", "split_complete_2d"]
 
 
 class _HasValues(Protocol):
@@ -46,7 +46,7 @@ def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarr
     """
     if len(loss_values) == 0:
         return np.array([], dtype=int)
-    unique, order_inv = np.unique(loss_values, return_inverse=True, axis=0)
+    unique, order_inv = _unique_rows(loss_values)
     lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
     ranks = np.empty(len(unique), dtype=int)
     for i, second in enumerate(unique[:, 1].tolist()):
@@ -61,7 +61,45 @@ def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarr
     counts = np.bincount(ranks)
     last = int(np.searchsorted(np.cumsum(counts), min(n_below, len(unique))))
     ranks = np.minimum(ranks, last + 1)
-    return ranks[order_inv.reshape(-1)]
+    found: np.ndarray = ranks[order_inv.reshape(-1)]
+    return found
+
+
+def _unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(points, return_inverse=True, axis=0)`` for two columns, by one lexsort
+    (``np.unique`` with ``axis`` sorts a structured view: ten times slower at 10,000 rows)."""
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    ordered = points[order]
+    new = np.empty(len(points), dtype=bool)
+    new[0] = True
+    np.any(ordered[1:] != ordered[:-1], axis=1, out=new[1:])
+    inverse = np.empty(len(points), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
+
+
+def below_2d(loss_values: np.ndarray, n_below: int) -> np.ndarray:
+    """The positions of the ``n_below`` best of ``loss_values`` (two objectives, lower is
+    better) as Optuna's multi-objective TPE picks them: by non-domination rank, the last rank
+    by hypervolume subset selection. In increasing order; ``0 < n_below < len``."""
+    from optuna.samplers._tpe.sampler import _get_reference_point, _solve_hssp_with_cache
+
+    ranks = nondomination_ranks_2d(loss_values, n_below=n_below)
+    levels, level_counts = np.unique(ranks, return_counts=True)
+    last = int(np.max(levels[np.cumsum(level_counts) <= n_below], initial=-1))
+    indices = np.arange(len(loss_values))
+    below = indices[ranks <= last]
+    if below.size < n_below:  # tie-break on the next rank: hypervolume subset (HSSP)
+        tied = ranks == last + 1
+        tied_lvals = loss_values[tied]
+        chosen = _solve_hssp_with_cache(
+            tuple(tied_lvals.ravel()),
+            tuple(indices[tied]),
+            n_below - below.size,
+            tuple(_get_reference_point(tied_lvals)),
+        )
+        below = np.sort(np.append(below, chosen))
+    return below
 
 
 def split_complete_2d(trials: Sequence[T], study: Any, n_below: int) -> tuple[list[T], list[T]]:
@@ -80,7 +118,6 @@ def split_complete_2d(trials: Sequence[T], study: Any, n_below: int) -> tuple[li
         >>> [p.values for p in bad]
         [[0.7, 6.0]]
     """
-    from optuna.samplers._tpe.sampler import _get_reference_point, _solve_hssp_with_cache
     from optuna.study import StudyDirection
 
     n_below = min(n_below, len(trials))
@@ -90,21 +127,7 @@ def split_complete_2d(trials: Sequence[T], study: Any, n_below: int) -> tuple[li
         return list(trials), []
     lvals = np.array([trial.values for trial in trials])
     lvals *= [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
-    ranks = nondomination_ranks_2d(lvals, n_below=n_below)
-    levels, level_counts = np.unique(ranks, return_counts=True)
-    last = int(np.max(levels[np.cumsum(level_counts) <= n_below], initial=-1))
-    indices = np.arange(len(trials))
-    below_indices = indices[ranks <= last]
-    if below_indices.size < n_below:  # tie-break on the next rank: hypervolume subset (HSSP)
-        tied = ranks == last + 1
-        tied_lvals = lvals[tied]
-        chosen = _solve_hssp_with_cache(
-            tuple(tied_lvals.ravel()),
-            tuple(indices[tied]),
-            n_below - below_indices.size,
-            tuple(_get_reference_point(tied_lvals)),
-        )
-        below_indices = np.append(below_indices, chosen)
+    below_indices = below_2d(lvals, n_below)
     below_set = set(below_indices.tolist())
     below = [t for i, t in enumerate(trials) if i in below_set]
     above = [t for i, t in enumerate(trials) if i not in below_set]

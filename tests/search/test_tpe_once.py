@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import math
+import types
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 from optuna import samplers
@@ -70,12 +72,12 @@ def test_same_suggestions_as_optuna(objectives: int, options: dict[str, Any]) ->
 
 def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three parameters sampled one by one: one split of the study per trial, not three."""
-    splits: list[int] = []
+    splits: list[Any] = []
     real = TPESampler._split_for
 
     def counting(self: Any, study: Any, trial: Any) -> Any:
         found = real(self, study, trial)
-        splits.append(id(found))
+        splits.append(found.key)
         return found
 
     monkeypatch.setattr(TPESampler, "_split_for", counting)
@@ -87,8 +89,8 @@ def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
         trial.suggest_int("b", 1, 9)
         trial.suggest_categorical("c", ["x", "y"])
         study.tell(trial, a)
-    # trials 2 and 3 (after two startup trials): three parameters each, one split each
-    assert len(splits) == 6 and len(set(splits)) == 2
+    # three parameters a trial, one split each (its count also tells the startup trials)
+    assert len(splits) >= 12 and len(set(splits)) == 4
 
 
 @pytest.mark.parametrize("kind", ["continuous", "grid", "mixed"])
@@ -138,20 +140,52 @@ def test_2d_split_equal_optunas() -> None:
 
 def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
     """rung-tpe keeps each finished trial's rung point, strategy and parameters between
-    trials; with nothing kept (and Optuna's own estimator) it suggests the same."""
-    from paretune.search.samplers import RungTPESampler
+    trials, as arrays; over trial lists with nothing kept (and Optuna's own estimator) it
+    suggests the same."""
+    from optuna.samplers._tpe.sampler import default_gamma_multiobjective
+    from optuna.study import StudyDirection
+    from paretune.search.samplers import RungTPESampler, rung_split, split_complete_2d
 
-    class Uncached(RungTPESampler):
+    directions = types.SimpleNamespace(
+        directions=[StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    )
+
+    class ByLists(RungTPESampler):
+        """rung-tpe over trial lists, nothing kept: rung_split of every trial, Optuna's
+        estimators and its own reading of parameters."""
+
         def _sample(self, study: Any, trial: Any, search_space: Any) -> Any:
-            self._owner = None  # forget everything kept from earlier trials
-            return super()._sample(study, trial, search_space)
-
-        def _build_parzen_estimator(
-            self, study: Any, search_space: Any, trials: Any, handle_below: bool
-        ) -> Any:
-            return samplers.TPESampler._build_parzen_estimator(
-                self, study, search_space, trials, handle_below
+            states = (TrialState.COMPLETE, TrialState.PRUNED)
+            trials = study.get_trials(deepcopy=False, states=states)
+            found = rung_split(
+                trials,
+                metrics=["val_accuracy", "size_bits"],
+                min_points=self.min_points,
+                n_below=default_gamma_multiobjective,
+                split=lambda points, n: split_complete_2d(points, directions, n),
             )
+            if found is None:
+                return samplers.TPESampler._sample(self, study, trial, search_space)
+            self.last_rung, good, bad = found
+            build = samplers.TPESampler._build_parzen_estimator
+            below = build(self, study, search_space, good, handle_below=True)
+            above = build(self, study, search_space, bad, handle_below=False)
+            samples = below.sample(self._rng.rng, self._n_ei_candidates)
+            scores = self._compute_acquisition_func(samples, below, above)
+            names = sorted(search_space)
+            seen = {
+                tuple(search_space[n].to_internal_repr(t.params[n]) for n in names)
+                for t in trials
+                if t.params.keys() == search_space.keys()
+            }
+            count = len(next(iter(samples.values())))
+            repeats = np.array(
+                [tuple(float(samples[n][i]) for n in names) in seen for i in range(count)]
+            )
+            if repeats.any() and not repeats.all():
+                scores = np.where(repeats, -np.inf, scores)
+            chosen = samplers.TPESampler._compare(samples, scores)
+            return {n: d.to_external_repr(chosen[n]) for n, d in search_space.items()}
 
     def drive(sampler: samplers.BaseSampler) -> list[Any]:
         study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
@@ -180,7 +214,7 @@ def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
     sampler = RungTPESampler(**options)
     ours = drive(sampler)
     assert sampler.last_rung is not None  # it ranked at a rung
-    assert ours == drive(Uncached(**options))
+    assert ours == drive(ByLists(**options))
     assert len({str(sorted(p.items())) for p in ours}) > 30
 
 
@@ -206,3 +240,37 @@ def test_pickled_without_what_it_keeps() -> None:
         assert copy.sample_independent(study, frozen, "a", dist) == sampler.sample_independent(
             study, frozen, "a", dist
         )
+
+
+@pytest.mark.parametrize("multivariate", [False, True])
+def test_acquisition_is_optunas_bit_for_bit(multivariate: bool) -> None:
+    """The in-place log density of a Parzen mixture equals Optuna's, bit for bit, over every
+    kind of distribution (categorical, float, log float, int with a step) and many trials."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+    from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator
+    from paretune.search.samplers import mixture_log_pdf
+
+    rng = np.random.default_rng(4)
+    space = {
+        "c": CategoricalDistribution(["a", "b", "c", "d"]),
+        "x": FloatDistribution(-1.0, 2.0),
+        "lr": FloatDistribution(1e-5, 1.0, log=True),
+        "n": IntDistribution(1, 64, log=True),
+        "k": IntDistribution(0, 30, step=3),
+    }
+    params = samplers.TPESampler(seed=0)._parzen_estimator_parameters
+    for n in (0, 1, 7, 400):
+        observations = {
+            "c": rng.integers(0, 4, n).astype(float),
+            "x": rng.uniform(-1.0, 2.0, n),
+            "lr": np.exp(rng.uniform(np.log(1e-5), 0.0, n)),
+            "n": np.round(np.exp(rng.uniform(0.0, np.log(64), n))),
+            "k": 3.0 * rng.integers(0, 11, n),
+        }
+        for subset in [list(space)] if multivariate else [[name] for name in space]:
+            sub = {name: space[name] for name in subset}
+            estimator = _ParzenEstimator({name: observations[name] for name in subset}, sub, params)
+            samples = estimator.sample(np.random.RandomState(n), 24)
+            x = estimator._transform(samples)
+            ours = mixture_log_pdf(estimator._mixture_distribution, x)
+            assert np.array_equal(ours, estimator.log_pdf(samples), equal_nan=True)

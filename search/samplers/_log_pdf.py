@@ -1,0 +1,120 @@
+"""TPE's acquisition, Optuna's arithmetic with fewer passes over the mixture.
+
+Optuna's TPE scores each of its 24 candidates by the log density of the good trials' Parzen
+mixture minus that of the bad trials' mixture: one component per trial, so at 10,000 trials
+an array of 24 x 9,000 per parameter, which the samplers of a long study spend most of their
+time on. Optuna's ``_MixtureOfProductDistribution.log_pdf`` makes each step a fresh array;
+:func:`mixture_log_pdf` makes the same floating-point operations, in the same order, in place,
+takes the log of each categorical weight once per component instead of once per candidate,
+and so returns the same array, bit for bit, in about half the time (``test_tpe_once.py``
+compares them). It imports Optuna's private TPE modules and is pinned to Optuna 5's
+``log_pdf``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from optuna.samplers._tpe import _truncnorm
+from optuna.samplers._tpe.probability_distributions import (
+    _BatchedCategoricalDistributions,
+    _log_gauss_mass_unique,
+    _unique_inverse_2d,
+)
+
+__all__ = ["acquisition", "mixture_log_pdf"]
+
+
+def mixture_log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
+    """``mixture.log_pdf(x)`` (Optuna's ``_MixtureOfProductDistribution``), bit for bit.
+
+    Examples:
+        >>> import numpy as np
+        >>> from optuna.samplers._tpe.probability_distributions import (
+        ...     _BatchedCategoricalDistributions, _BatchedTruncNormDistributions,
+        ...     _MixtureOfProductDistribution)
+        >>> mixture = _MixtureOfProductDistribution(
+        ...     weights=np.array([0.25, 0.75]),
+        ...     distributions=[
+        ...         _BatchedCategoricalDistributions(np.array([[0.9, 0.1], [0.2, 0.8]])),
+        ...         _BatchedTruncNormDistributions(np.array([0.1, 0.6]), np.array([0.2, 0.3]),
+        ...                                        0.0, 1.0)])
+        >>> x = np.array([[0.0, 0.3], [1.0, 0.9]])
+        >>> bool((mixture_log_pdf(mixture, x) == mixture.log_pdf(x)).all())
+        True
+    """
+    weighted = np.zeros((len(x), len(mixture.weights)), dtype=np.float64)
+    cont_dists, x_cont, lows_cont, highs_cont = [], [], [], []
+    for i, d in enumerate(mixture.distributions):
+        if isinstance(d, _BatchedCategoricalDistributions):
+            with np.errstate(divide="ignore"):
+                log_weights = np.log(d.weights)  # the same logs, taken once per component
+            weighted += log_weights[:, x[:, i].astype(np.int64)].T
+            continue
+        is_log = d.is_log
+        if (step := d.step) == 0.0:
+            cont_dists.append(d)
+            x_cont.append(np.log(x[:, i]) if is_log else x[:, i])
+            lows_cont.append(d.adapted_low)
+            highs_cont.append(d.adapted_high)
+        else:  # Optuna's own lines
+            xi_uniq, xi_inv = np.unique(x[:, i], return_inverse=True)
+            mu_uniq, sigma_uniq, mu_sigma_inv = _unique_inverse_2d(d.mu, d.sigma)
+            left = np.log(xi_uniq - step / 2) if is_log else (xi_uniq - step / 2)
+            right = np.log(xi_uniq + step / 2) if is_log else (xi_uniq + step / 2)
+            weighted += _log_gauss_mass_unique(
+                (left[:, np.newaxis] - mu_uniq) / sigma_uniq,
+                (right[:, np.newaxis] - mu_uniq) / sigma_uniq,
+            )[np.ix_(xi_inv, mu_sigma_inv)]
+            weighted -= _truncnorm._log_gauss_mass(
+                (d.adapted_low - mu_uniq) / sigma_uniq, (d.adapted_high - mu_uniq) / sigma_uniq
+            )[mu_sigma_inv]
+    if x_cont:
+        mus = np.asarray([d.mu for d in cont_dists]).T
+        sigmas = np.asarray([d.sigma for d in cont_dists]).T
+        weighted += _truncnorm_logpdf(
+            np.asarray(x_cont).T[:, np.newaxis, :],
+            a=(np.asarray(lows_cont) - mus) / sigmas,
+            b=(np.asarray(highs_cont) - mus) / sigmas,
+            loc=mus,
+            scale=sigmas,
+        ).sum(axis=-1)
+    weighted += np.log(mixture.weights[np.newaxis])
+    max_ = weighted.max(axis=1)
+    max_[np.isneginf(max_)] = 0  # no (-inf) - (-inf) where the probability is zero
+    weighted -= max_[:, None]
+    np.exp(weighted, out=weighted)
+    with np.errstate(divide="ignore"):
+        found: np.ndarray = np.log(weighted.sum(axis=1)) + max_
+    return found
+
+
+def _truncnorm_logpdf(
+    x: np.ndarray, *, a: np.ndarray, b: np.ndarray, loc: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Optuna's ``_truncnorm.logpdf(x, a, b, loc, scale)`` in place (``x`` is broadcast
+    against the components' arrays)."""
+    z = x - loc
+    z /= scale
+    out: np.ndarray = np.square(z)  # x**2
+    np.negative(out, out=out)
+    out /= 2.0
+    out -= _truncnorm._norm_pdf_logC
+    out -= _truncnorm._log_gauss_mass(a, b)
+    out -= np.log(scale)
+    outside = z < a
+    outside |= z > b
+    out[outside] = -np.inf
+    degenerate = a == b
+    if degenerate.any():
+        out[np.broadcast_to(degenerate, out.shape)] = np.nan
+    return out
+
+
+def acquisition(samples: dict[str, np.ndarray], below: Any, above: Any) -> np.ndarray:
+    """``TPESampler._compute_acquisition_func``: the log density ratio of the candidates."""
+    log_below = mixture_log_pdf(below._mixture_distribution, below._transform(samples))
+    log_above = mixture_log_pdf(above._mixture_distribution, above._transform(samples))
+    ratio: np.ndarray = log_below - log_above
+    return ratio
