@@ -11,10 +11,12 @@ trial counts, front size, stop reason) to report the same :class:`Progress` and
 
 from __future__ import annotations
 
+from paretune.search.executors._counters import MAX_CONSECUTIVE_FAILURES, RunCounters
 from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._interrupts import redeliver_dropped_interrupts
-from paretune.search.executors._local import MAX_CONSECUTIVE_FAILURES, run_local
+from paretune.search.executors._local import run_local
 from paretune.search.executors._ray_executor import gpu_share, run_ray
+from paretune.search.executors._run_state import TrialCounts
 from paretune.search.executors._summary import Progress, RunSummary, StopReason
 from paretune.search.study._outcome import Objective, ObjectiveFactory
 
@@ -24,8 +26,10 @@ __all__ = [
     "Objective",
     "ObjectiveFactory",
     "Progress",
+    "RunCounters",
     "RunSummary",
     "StopReason",
+    "TrialCounts",
     "gpu_share",
     "redeliver_dropped_interrupts",
     "run_local",

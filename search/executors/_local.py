@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from paretune.search._objectives import metric_of
 from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
+from paretune.search.executors._counters import MAX_CONSECUTIVE_FAILURES, RunCounters
 from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._interrupts import redeliver_dropped_interrupts
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
@@ -44,110 +45,6 @@ ProgressCallback = Callable[[Progress], None]
 
 _WORKER_GRACE_S = 60.0
 _POLL_S = 0.2
-
-#: Consecutive FAIL trials (over all workers) after which a run stops starting trials.
-MAX_CONSECUTIVE_FAILURES = 10
-
-
-class _Quota:
-    """Counters shared by the workers of one run (process-safe), for its progress and stop.
-
-    The trial slots themselves come from the storage (:class:`TrialSlots`): a trial that ends
-    FAIL gives its slot back there, so failures are retried until the study holds the
-    finished trials it should.
-    """
-
-    def __init__(self, *, counts: TrialCounts, epochs: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._lock = ctx.Lock()
-        self._complete = ctx.Value("q", counts.complete, lock=False)
-        self._pruned = ctx.Value("q", counts.pruned, lock=False)
-        self._failed = ctx.Value("q", counts.failed, lock=False)
-        self._epochs = ctx.Value("q", epochs, lock=False)
-        self._ran = ctx.Value("q", 0, lock=False)
-        self._running = ctx.Value("q", 0, lock=False)
-        self._streak = ctx.Value("q", 0, lock=False)
-        self._live_epochs = ctx.Value("q", 0, lock=False)  # reported by running trials
-        self._stopped = ctx.Value("b", 0, lock=False)
-
-    def failing(self) -> bool:
-        """Whether the last ``MAX_CONSECUTIVE_FAILURES`` trials all failed."""
-        with self._lock:
-            return bool(self._streak.value >= MAX_CONSECUTIVE_FAILURES)
-
-    def stop(self) -> None:
-        """Hand out no more slots (the run is failing: a callback raised)."""
-        with self._lock:
-            self._stopped.value = 1
-
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        with self._lock:
-            return bool(self._stopped.value)
-
-    def start(self, counts: SlotCounts) -> None:
-        """A trial of this run starts; ``counts`` are the study's, read when it took its slot
-        (other processes' trials included; the counters only grow, so the larger one holds)."""
-        with self._lock:
-            self._running.value += 1
-            self._complete.value = max(self._complete.value, counts.complete)
-            self._pruned.value = max(self._pruned.value, counts.pruned)
-            self._failed.value = max(self._failed.value, counts.failed)
-
-    def release(self, reported: int = 0) -> None:
-        with self._lock:
-            self._running.value -= 1
-            self._live_epochs.value -= reported
-
-    def epoch_reported(self) -> None:
-        """A running trial reported one more epoch."""
-        with self._lock:
-            self._live_epochs.value += 1
-
-    def running_epochs(self) -> int:
-        """Epochs the running trials have reported so far."""
-        with self._lock:
-            return int(self._live_epochs.value)
-
-    def finish(self, state: optuna.trial.TrialState, epochs: int, reported: int = 0) -> None:
-        import optuna
-
-        with self._lock:
-            self._ran.value += 1
-            self._running.value -= 1
-            self._live_epochs.value -= reported
-            self._epochs.value += epochs
-            if state is optuna.trial.TrialState.COMPLETE:
-                self._complete.value += 1
-                self._streak.value = 0
-            elif state is optuna.trial.TrialState.PRUNED:
-                self._pruned.value += 1
-                self._streak.value = 0
-            else:
-                self._failed.value += 1
-                self._streak.value += 1
-
-    def counts(self) -> TrialCounts:
-        """The study's trials by state (old ones and those this run finished)."""
-        with self._lock:
-            return TrialCounts(
-                complete=int(self._complete.value),
-                pruned=int(self._pruned.value),
-                failed=int(self._failed.value),
-            )
-
-    def ran(self) -> int:
-        """Trials this run finished (any state)."""
-        with self._lock:
-            return int(self._ran.value)
-
-    def running(self) -> int:
-        with self._lock:
-            return int(self._running.value)
-
-    def epochs(self) -> int:
-        with self._lock:
-            return int(self._epochs.value)
 
 
 def _result_values(
@@ -298,7 +195,7 @@ def run_local(
     counts = TrialCounts.of(trials)
     front = Front(spec.directions)
     front.add_trials(trials)
-    quota = _Quota(counts=counts, epochs=epochs_spent(trials))
+    quota = RunCounters(counts=counts, epochs=epochs_spent(trials))
 
     def summary(reason: StopReason) -> RunSummary:
         # the study's own counts: other processes and hosts add trials too
@@ -403,7 +300,7 @@ def _refresh_front(study: optuna.Study, front: Front) -> None:
 def _worker_main(
     spec: StudySpec,
     objective_factory: ObjectiveFactory,
-    quota: _Quota,
+    quota: RunCounters,
     n_trials: int,
     worker: int,
     n_existing: int,
@@ -444,7 +341,7 @@ def _run_processes(
     study: optuna.Study,
     spec: StudySpec,
     objective_factory: ObjectiveFactory,
-    quota: _Quota,
+    quota: RunCounters,
     slots: TrialSlots,
     deadline: float | None,
     jobs: int,

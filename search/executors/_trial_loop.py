@@ -30,14 +30,14 @@ from paretune.spaces import suggest
 
 if TYPE_CHECKING:
     import optuna
-    from paretune.search.executors._local import _Quota
+    from paretune.search.executors._counters import RunCounters
 
 __all__ = ["CountingReport", "run_trials"]
 
 OnTrial = Callable[["optuna.trial.TrialState", TrialOutcome | None], None]
 
 
-def _stop_reason(spec: StudySpec, quota: _Quota, deadline: float | None) -> StopReason | None:
+def _stop_reason(spec: StudySpec, quota: RunCounters, deadline: float | None) -> StopReason | None:
     """Why no trial may start now (None: one may)."""
     if deadline is not None and time.time() >= deadline:
         return StopReason.TIMEOUT
@@ -65,7 +65,7 @@ def run_trials(
     study: optuna.Study,
     spec: StudySpec,
     objective: Objective,
-    quota: _Quota,
+    quota: RunCounters,
     slots: TrialSlots,
     deadline: float | None,
     on_trial: OnTrial | None,
@@ -178,7 +178,7 @@ def _record(
 
 
 def _abandon(
-    study: optuna.Study, members: Sequence[_Member], quota: _Quota, error: BaseException
+    study: optuna.Study, members: Sequence[_Member], quota: RunCounters, error: BaseException
 ) -> None:
     """Record the members still RUNNING as failed (queued again when interrupted)."""
     import optuna
@@ -203,7 +203,7 @@ class CountingReport:
     """
 
     def __init__(
-        self, reporter: TrialReporter, quota: _Quota, on_epoch: Callable[[], None] | None
+        self, reporter: TrialReporter, quota: RunCounters, on_epoch: Callable[[], None] | None
     ) -> None:
         self.reporter = reporter
         self.quota = quota

@@ -111,3 +111,23 @@ def test_objective_factory_must_pickle_for_workers(fake: ModuleType) -> None:
     )
     with pytest.raises(ValueError, match="must be picklable when jobs > 1"):
         run_local(spec, objective_factory=lambda: fake.fake_objective, n_trials=2, jobs=2)
+
+
+def test_a_trial_counted_by_a_claim_and_by_its_worker_counts_once() -> None:
+    """A claim can read a trial that another worker has told the storage of but not counted
+    yet; the run's progress counts it once (it read 201 of 200 trials at times)."""
+    from paretune.search.executors import RunCounters, TrialCounts
+    from paretune.search.study import SlotCounts
+
+    counters = RunCounters(counts=TrialCounts(complete=5, pruned=1, failed=0), epochs=0)
+    counters.start(SlotCounts(complete=5, pruned=1, failed=0, running=0, waiting=0))
+    # the first trial ends COMPLETE in the storage; a second claim reads it before its worker
+    # counts it
+    counters.start(SlotCounts(complete=6, pruned=1, failed=0, running=1, waiting=0))
+    counters.finish(TrialState.COMPLETE, epochs=2)
+    assert counters.counts() == TrialCounts(complete=6, pruned=1, failed=0)
+    # another process's trials, read at a claim, count too
+    counters.start(SlotCounts(complete=9, pruned=1, failed=2, running=1, waiting=0))
+    counters.finish(TrialState.PRUNED, epochs=1)
+    assert counters.counts() == TrialCounts(complete=9, pruned=2, failed=2)
+    assert counters.ran() == 2 and counters.running() == 1
