@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._optimizers import optimizer_info
+from ._optimizers import build_optimizer, optimizer_info
 from ._strategy import Strategy
 
 __all__ = ["StackedOptimizer", "family_order", "fusable_optimizer"]
@@ -48,9 +48,6 @@ _FAMILIES: dict[type[torch.optim.Optimizer], _Family] = {
     torch.optim.Adagrad: _Family.ADAGRAD,
     torch.optim.RMSprop: _Family.RMSPROP,
 }
-
-
-_FUSED_ON_CPU = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
 
 
 def fusable_optimizer(strategy: Strategy) -> str | None:
@@ -234,15 +231,7 @@ class StackedOptimizer:
             self.per_row = [self._row_optimizer(s, row) for row, s in enumerate(strategies)]
 
     def _row_optimizer(self, strategy: Strategy, row: int) -> torch.optim.Optimizer:
-        info = optimizer_info(strategy.optimizer)
-        kwargs = info.torch_kwargs(strategy)
-        rows = self._rows(row)
-        if issubclass(info.torch_class, _FUSED_ON_CPU):
-            try:  # one pass over the row; torch < 2.4 has no fused kernels on the CPU
-                return info.torch_class(rows, **kwargs, fused=True)
-            except RuntimeError:
-                pass
-        return info.torch_class(rows, **kwargs)
+        return build_optimizer(self._rows(row), strategy, fused=True)  # one pass over the row
 
     def _rows(self, row: int) -> list[torch.Tensor]:
         """Row ``row`` of each stacked parameter as a leaf sharing its memory."""

@@ -107,10 +107,20 @@ def list_optimizers() -> list[str]:
     return _OPTIMIZERS.names()
 
 
+#: torch optimizers with a fused (one-kernel) update on the CPU, from torch 2.4 on
+_FUSED_KERNEL = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
+
+
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter], strategy: Strategy
+    params: Iterable[torch.Tensor], strategy: Strategy, *, fused: bool = False
 ) -> torch.optim.Optimizer:
     """The torch optimizer ``strategy`` asks for, over ``params``.
+
+    Args:
+        params: The parameters to update.
+        strategy: Its ``optimizer`` and settings (``lr``, ``momentum``, ``weight_decay`` …).
+        fused: Use torch's fused update (one kernel over all ``params``) where the optimizer
+            has one (Adam, AdamW, SGD, Adagrad), and the plain one where this torch refuses it.
 
     Examples:
         >>> from paretune.trainers import Strategy
@@ -120,7 +130,14 @@ def build_optimizer(
         ('SGD', 0.9, True)
     """
     info = optimizer_info(strategy.optimizer)
-    return info.torch_class(params, **info.torch_kwargs(strategy))
+    kwargs = info.torch_kwargs(strategy)
+    if fused and issubclass(info.torch_class, _FUSED_KERNEL):
+        params = list(params)
+        try:  # torch < 2.4 has no fused kernels on the CPU
+            return info.torch_class(params, **kwargs, fused=True)
+        except RuntimeError:
+            pass
+    return info.torch_class(params, **kwargs)
 
 
 for _info in (

@@ -71,8 +71,10 @@ def test_optimizer_defaults_come_from_the_registry(name: str) -> None:
         assert optimizer.defaults["eps"] == info.default_eps == strategy.eps
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
 @pytest.mark.parametrize("name", list_optimizers())
-def test_one_step_moves_the_weights_like_torch_itself(name: str) -> None:
+def test_one_step_moves_the_weights_like_torch_itself(name: str, fused: bool) -> None:
+    """Also with ``fused=True`` (torch's one-kernel update where the optimizer has one)."""
     cls, extra, expected = EXPECTED[name]
     torch.manual_seed(0)
     ours, theirs = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
@@ -80,7 +82,9 @@ def test_one_step_moves_the_weights_like_torch_itself(name: str) -> None:
     strategy = Strategy(optimizer=name, lr=0.05, weight_decay=0.01, **extra)
     kwargs = {"lr": 0.05, "weight_decay": 0.01, **expected}
     reference = cls(theirs.parameters(), **kwargs)
-    optimizer = build_optimizer(ours.parameters(), strategy)
+    optimizer = build_optimizer(ours.parameters(), strategy, fused=fused)
+    if fused and cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+        assert optimizer.defaults["fused"] is True
     x = torch.randn(8, 4)
     for model, opt in ((ours, optimizer), (theirs, reference)):
         for _ in range(3):
