@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from paretune.search.study._budget import epochs_saved, epochs_spent, trial_epochs
 from paretune.search.study._curves import curve_metric, report_curve, report_epoch
+from paretune.search.study._deferred_signals import deferred_interrupts
 from paretune.search.study._fast_read import load_study_fast
-from paretune.search.study._journal_file import JournalRepair, repair_journal
+from paretune.search.study._journal_file import JournalFile, JournalRepair, repair_journal
 from paretune.search.study._lock import StudyLock
 from paretune.search.study._open import (
     WORKER_ATTR,
@@ -48,6 +49,7 @@ __all__ = [
     "MEASUREMENTS",
     "WORKER_ATTR",
     "Objective",
+    "JournalFile",
     "JournalRepair",
     "ObjectiveFactory",
     "OutcomeState",
@@ -65,6 +67,7 @@ __all__ = [
     "add_synthetic_trials",
     "create_synthetic_study",
     "curve_metric",
+    "deferred_interrupts",
     "default_storage_url",
     "epochs_saved",
     "epochs_spent",

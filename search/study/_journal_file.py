@@ -12,6 +12,8 @@ one Optuna's writers take, so a concurrent writer is never cut):
   ``<journal>.torn-<UTC time>``, and one line on standard error says so;
 - before each append the file must end with a complete record (one more such repair when a
   writer died mid-write since);
+- a Ctrl-C or SIGTERM during an append waits for it to end (:func:`deferred_interrupts`),
+  so no writer leaves the lock file behind for the others to wait out;
 - an append that fails (``ENOSPC``) is undone by truncating the file back to its size
   before, frees the space reserve (``_space_reserve``) and raises a
   :class:`~paretune.search.study._storage_errors.StorageError` naming the file ("no space
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
+from paretune.search.study._deferred_signals import deferred_interrupts
 from paretune.search.study._space_reserve import free_reserve
 from paretune.search.study._storage_errors import StorageError, StorageProblem, storage_error
 
@@ -235,7 +238,7 @@ class JournalFile(JournalFileBackend):
         if not whole and _ends_whole(self.path):
             return
         try:
-            with get_lock_file(self._lock):
+            with deferred_interrupts(), get_lock_file(self._lock):  # no lock left behind
                 repair = repair_journal(self.path, whole=whole)
         except OSError as error:
             known = storage_error(error, path=self.path)
@@ -261,7 +264,9 @@ class JournalFile(JournalFileBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         try:
-            with get_lock_file(self._lock):
+            # a Ctrl-C or SIGTERM waits for the append to end: the lock file is removed and
+            # the record whole (see _deferred_signals)
+            with deferred_interrupts(), get_lock_file(self._lock):
                 if not _ends_whole(self.path):  # a writer died mid-write since we looked
                     repair = repair_journal(self.path)
                     if repair is not None:

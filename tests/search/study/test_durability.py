@@ -224,3 +224,48 @@ def _open_as_nobody(path: Path) -> str:
         answer = pipe.read()
     os.waitpid(child, 0)
     return answer
+
+
+class _InterruptedLock:
+    """The journal's own symlink lock, with a signal arriving the moment the link is made."""
+
+    def __init__(self, path: Path, signum: int) -> None:
+        from optuna.storages.journal import JournalFileSymlinkLock
+
+        self.inner = JournalFileSymlinkLock(str(path))
+        self.link = Path(str(path) + ".lock")
+        self.signum = signum
+
+    def acquire(self) -> bool:
+        taken = self.inner.acquire()
+        os.kill(os.getpid(), self.signum)  # its handler runs at the next bytecode
+        return taken
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_ctrl_c_during_an_append_waits_for_it_to_end(tmp_path: Path, name: str) -> None:
+    """Ctrl-C (or SIGTERM turned into one) while an append holds the journal's lock is raised
+    once the record is written and the lock file removed: no writer is left waiting out
+    Optuna's 30-second grace period for a lock nobody holds."""
+    import signal
+
+    from paretune.search.study import JournalFile
+
+    def as_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    path = tmp_path / "a.log"
+    lock = _InterruptedLock(path, getattr(signal, name))
+    backend = JournalFile(str(path), lock_obj=lock)  # type: ignore[arg-type]
+    before = {s: signal.signal(s, as_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            backend.append_logs([{"op_code": 0, "worker_id": "w", "study_name": "s"}])
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert not lock.link.exists()
+    assert [log["study_name"] for log in backend.read_logs(0)] == ["s"]
