@@ -31,6 +31,7 @@ def deferred_interrupts(
 
     Examples:
         >>> import os, signal
+        >>> before = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's Ctrl-C
         >>> try:
         ...     with deferred_interrupts():
         ...         os.kill(os.getpid(), signal.SIGINT)
@@ -39,6 +40,7 @@ def deferred_interrupts(
         ...     print("then Ctrl-C")
         the block ends
         then Ctrl-C
+        >>> _ = signal.signal(signal.SIGINT, before)
     """
     if threading.current_thread() is not threading.main_thread():
         yield
