@@ -308,11 +308,19 @@ def _worker_main(
     verbosity: int,
     fuse: int = 1,
 ) -> None:
-    """Entry point of a worker process: open the study and run trials until the quota is met."""
+    """Entry point of a worker process: open the study and run trials until the quota is met.
+
+    The parent stops its workers with SIGINT (a Ctrl-C, or the SIGTERM it was sent), so a
+    worker raises ``KeyboardInterrupt`` on it even when it was started with SIGINT ignored (a
+    run started in the background, ``cmd &``, ignores it, and so would every worker, which the
+    parent would then wait a minute for, each).
+    """
+    import signal
     import sys
 
     import optuna
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     optuna.logging.set_verbosity(verbosity)
     study = open_study(
         spec, sampler_seed=session_seed(spec.seed, n_existing=n_existing, worker=worker)
