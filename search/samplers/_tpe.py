@@ -99,8 +99,8 @@ class _Columns:
     def add(self, trial: FrozenTrial, study: optuna.Study) -> None:
         """Keep finished ``trial`` as the next row."""
         key: tuple[float, ...]
-        if _get_infeasible_trial_score(trial) > 0:
-            kind, key = _INFEASIBLE, (_get_infeasible_trial_score(trial),)
+        if (violation := _get_infeasible_trial_score(trial)) > 0:
+            kind, key = _INFEASIBLE, (violation,)
         elif trial.state == TrialState.COMPLETE:
             kind, key = _COMPLETE, _complete_key(trial, study)
         elif trial.state == TrialState.PRUNED:
@@ -110,12 +110,12 @@ class _Columns:
             key = (1.0, 0.0) if study._is_multi_objective() else _pruned_score(trial, study)
         else:
             raise ValueError(f"TPE cannot split trial {trial.number} in state {trial.state.name}.")
-        self.row[trial.number] = len(self.params)
+        row = self.row[trial.number] = len(self.params)
         self.params.append(trial.params)
         self.trials.append(trial)
         self._numbers.append(trial.number)
         rows, keys = self._added[kind]
-        rows.append(self.row[trial.number])
+        rows.append(row)
         keys.append(key)
 
     def read(self, study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
