@@ -18,12 +18,15 @@ __all__ = [
     "created_trial",
     "frozen_trial",
     "report_intermediate",
+    "finish_times",
     "set_metric_names",
+    "set_trial_params",
     "set_trial_user_attrs",
     "split_complete_trials",
     "storage_of",
     "trial_by_number",
     "trial_states_since",
+    "trials_after",
     "trial_id_of",
     "without_pruned_curves",
 ]
@@ -181,6 +184,128 @@ def set_trial_user_attrs(
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def set_trial_params(
+    storage: optuna.storages.BaseStorage,
+    trial_id: int,
+    params: Sequence[tuple[str, float, optuna.distributions.BaseDistribution]],
+) -> None:
+    """Set several sampled parameters ``(name, internal value, distribution)`` of a running
+    trial in one storage round trip.
+
+    Optuna writes each parameter as it is sampled: for an RDB storage one transaction each
+    (the trial read, its state checked, the row inserted, a commit), a quarter of a no-op
+    trial's bookkeeping. Here an RDB storage (behind Optuna's ``_CachedStorage`` or not) gets
+    one transaction with Optuna's own checks: the trial still updatable, each distribution
+    compatible with the one the study already holds for that name (from the cache's record
+    where it has one, as ``_CachedStorage.set_trial_param``, else read). Any other storage
+    gets one call per parameter.
+    """
+    if not params:
+        return
+    import optuna
+    from optuna.storages import RDBStorage
+
+    cache = storage if isinstance(storage, optuna.storages._CachedStorage) else None
+    backend = cache._backend if cache is not None else storage
+    if not (isinstance(backend, RDBStorage) and hasattr(backend, "check_trial_is_updatable")):
+        for name, value, distribution in params:
+            storage.set_trial_param(trial_id, name, value, distribution)
+        return
+    from optuna.distributions import (
+        check_distribution_compatibility,
+        distribution_to_json,
+        json_to_distribution,
+    )
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    known: dict[str, Any] = {}
+    if cache is not None:
+        with cache._lock:
+            study_id, _ = cache._trial_id_to_study_id_and_number[trial_id]
+            known = cache._studies[study_id].param_distribution
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        trial: Any = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        backend.check_trial_is_updatable(trial_id, trial.state)
+        rows = []
+        for name, value, distribution in params:
+            previous = known.get(name)
+            if previous is None:
+                record: Any = (
+                    session.query(models.TrialParamModel)
+                    .join(models.TrialModel)
+                    .filter(models.TrialModel.study_id == trial.study_id)
+                    .filter(models.TrialParamModel.param_name == name)
+                    .first()
+                )
+                if record is not None:
+                    previous = json_to_distribution(record.distribution_json)
+            if previous is not None:
+                check_distribution_compatibility(previous, distribution)
+            rows.append(
+                models.TrialParamModel(
+                    trial_id=trial_id,
+                    param_name=name,
+                    param_value=value,
+                    distribution_json=distribution_to_json(distribution),
+                )
+            )
+        session.add_all(rows)
+    if cache is not None:
+        with cache._lock:
+            for name, _, distribution in params:
+                known.setdefault(name, distribution)
+
+
+def finish_times(storage: optuna.storages.BaseStorage, trial_id: int) -> tuple[Any, Any] | None:
+    """``(datetime_start, datetime_complete)`` of a trial as an RDB storage holds them (one
+    single-row query, where ``get_trial`` makes six); None for any other storage."""
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, RDBStorage):
+        return None
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(backend.scoped_session) as session:
+        trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+        return trial.datetime_start, trial.datetime_complete  # (Optuna's time-zone handling)
+
+
+def trials_after(
+    storage: optuna.storages.BaseStorage, study_id: int, seen: int, numbers: Collection[int]
+) -> tuple[list[optuna.trial.FrozenTrial], int] | None:
+    """The trials a reader has not seen: those Optuna's ``_CachedStorage`` added to its cache
+    after the first ``seen``, and those numbered ``numbers`` (still open when last read), once
+    the cache has read the storage; with how many it holds now. None when ``storage`` (or the
+    storage an :class:`~paretune.search.study.OwnedTrialCache` wraps) is not a cached one.
+
+    ``Study.get_trials`` filters and sorts every trial of the study on every call; a reader
+    that keeps what it has seen (the TPE samplers' columns) needs only what is new. The cache
+    keeps its trials in a dict by number, in the order it first read them; a trial's update
+    replaces its entry in place.
+    """
+    import itertools
+
+    import optuna
+
+    cache: Any = storage
+    if not isinstance(cache, optuna.storages._CachedStorage):
+        cache = getattr(storage, "storage", None)
+        if not isinstance(cache, optuna.storages._CachedStorage):
+            return None
+    try:
+        cache._read_trials_from_remote_storage(study_id)
+        with cache._lock:
+            trials = cache._studies[study_id].trials
+            found = list(itertools.islice(trials.values(), seen, None))
+            found.extend(trials[number] for number in numbers if number in trials)
+            return found, len(trials)
+    except (AttributeError, KeyError):  # another Optuna version's cache
+        return None
 
 
 def trial_states_since(

@@ -63,6 +63,7 @@ from paretune.search.study._curves import curve_metric, report_epoch
 from paretune.search.study._open import mark_worker
 from paretune.search.study._quota import TrialSlots
 from paretune.search.study._record import record_failure, record_result
+from paretune.search.study._trial_cache import suggest_strategy
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
@@ -76,9 +77,7 @@ logger = logging.getLogger(__name__)
 
 
 def _define_by_run(space: StrategySpace, trial: Any) -> dict[str, Any]:
-    from paretune.spaces import suggest
-
-    params: dict[str, Any] = suggest(space, trial)
+    params: dict[str, Any] = suggest_strategy(space, trial)
     return params
 
 

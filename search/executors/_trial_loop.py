@@ -26,7 +26,7 @@ from paretune.search.study._quota import SlotCounts, TrialSlots
 from paretune.search.study._record import record_failure, record_result
 from paretune.search.study._spec import StudySpec
 from paretune.search.study._storage_errors import StorageError
-from paretune.spaces import suggest
+from paretune.search.study._trial_cache import suggest_strategy
 
 if TYPE_CHECKING:
     import optuna
@@ -98,7 +98,7 @@ def run_trials(
                 )
                 member = _Member(trial, reporter, CountingReport(reporter, quota, on_epoch))
                 members.append(member)
-                member.params = suggest(spec.space, trial)
+                member.params = suggest_strategy(spec.space, trial)
             if not members:
                 done = counts is not None and counts.done >= slots.n_trials
                 return StopReason.N_TRIALS if done else StopReason.SLOTS_HELD

@@ -43,7 +43,7 @@ from paretune.search.study._storage import (
 )
 from paretune.search.study._storage_errors import StorageError, StorageProblem
 from paretune.search.study._synthetic import add_synthetic_trials, create_synthetic_study
-from paretune.search.study._trial_cache import OwnedTrialCache
+from paretune.search.study._trial_cache import OwnedTrialCache, suggest_strategy
 
 __all__ = [
     "MEASUREMENTS",
@@ -86,6 +86,7 @@ __all__ = [
     "session_seed",
     "storage_file_stem",
     "storage_path",
+    "suggest_strategy",
     "to_outcome",
     "trial_epochs",
     "validate_storage_url",

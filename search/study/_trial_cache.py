@@ -23,25 +23,34 @@ only the states of the trials created since and of those still open (by primary 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
-from collections.abc import Container, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage
 from paretune.search._optuna_compat import (
     created_trial,
+    finish_times,
+    set_trial_params,
     set_trial_user_attrs,
     trial_states_since,
 )
 
 if TYPE_CHECKING:
+    import optuna
     from optuna.distributions import BaseDistribution
     from optuna.study import StudyDirection
     from optuna.study._frozen import FrozenStudy
     from optuna.trial import FrozenTrial, TrialState
+    from paretune.spaces import StrategySpace
 
-__all__ = ["OwnedTrialCache"]
+__all__ = ["OwnedTrialCache", "suggest_strategy"]
+
+
+_FINISHED_KEPT = 64  # trials just finished by this process, answered from memory
 
 
 class _StateCount:
@@ -110,6 +119,10 @@ class OwnedTrialCache(BaseStorage):
         self._owned: dict[int, FrozenTrial | None] = {}
         # study id -> its trials counted by state (see count_states)
         self._counts: dict[int, _StateCount] = {}
+        # trial id -> parameters sampled inside params_together, not written yet
+        self._deferred: dict[int, list[tuple[str, float, BaseDistribution]]] = {}
+        # the trials this process finished last, as stored (a finished trial never changes)
+        self._finished: OrderedDict[int, FrozenTrial] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled copies (a Ray searcher's checkpoint) start with an empty cache.
@@ -153,7 +166,7 @@ class OwnedTrialCache(BaseStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
             owned = trial_id in self._owned
-            cached = self._owned.get(trial_id)
+            cached = self._owned.get(trial_id, self._finished.get(trial_id))
             if cached is not None:
                 return copy.deepcopy(cached)
         trial = self.storage.get_trial(trial_id)
@@ -175,6 +188,13 @@ class OwnedTrialCache(BaseStorage):
             trial.params = {**trial.params, param_name: external}
             trial.distributions = {**trial.distributions, param_name: distribution}
 
+        with self._lock:
+            deferred = self._deferred.get(trial_id)
+            if deferred is not None:  # inside params_together: written at its end
+                deferred.append((param_name, param_value_internal, distribution))
+                if (cached := self._owned.get(trial_id)) is not None:
+                    apply(cached)
+                return
         self._write(
             trial_id,
             lambda: self.storage.set_trial_param(
@@ -182,6 +202,57 @@ class OwnedTrialCache(BaseStorage):
             ),
             apply,
         )
+
+    @contextlib.contextmanager
+    def params_together(self, trial_id: int) -> Iterator[None]:
+        """Write the parameters an owned trial is given inside the block in one round trip,
+        at its end (:func:`~paretune.search._optuna_compat.set_trial_params`), also when the
+        block raises.
+
+        Sampling a strategy sets each parameter as it is drawn: one database transaction each,
+        which, with the storage's checks, is a quarter of a short trial's bookkeeping. Inside
+        the block they are kept (reads of the trial, here, see them at once) and written
+        together, with the same checks, when it ends: other processes see the strategy when
+        it is whole. A trial this process does not own is written as usual.
+
+        Examples:
+            >>> import optuna
+            >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+            >>> storage = OwnedTrialCache(storage=optuna.storages.InMemoryStorage())
+            >>> study = optuna.create_study(storage=storage)
+            >>> trial = study.ask()
+            >>> with storage.params_together(trial._trial_id):
+            ...     x = trial.suggest_float("x", 0.0, 1.0)
+            ...     y = trial.suggest_int("y", 0, 3)
+            ...     storage.storage.get_trial(trial._trial_id).params  # not written yet
+            {}
+            >>> storage.storage.get_trial(trial._trial_id).params == {"x": x, "y": y}
+            True
+        """
+        with self._lock:
+            if trial_id not in self._owned or trial_id in self._deferred:
+                deferring = False
+            else:
+                self._deferred[trial_id] = []
+                deferring = True
+        if not deferring:
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # the block's error is the one to raise
+                self._write_deferred(trial_id)
+            raise
+        self._write_deferred(trial_id)
+
+    def _write_deferred(self, trial_id: int) -> None:
+        with self._lock:
+            params = self._deferred.pop(trial_id, [])
+        if params:
+            self._write(
+                trial_id, lambda: set_trial_params(self.storage, trial_id, params), lambda _: None
+            )
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -192,14 +263,39 @@ class OwnedTrialCache(BaseStorage):
             with self._lock:
                 self._owned.pop(trial_id, None)
             raise
+        if state.is_finished():
+            self._keep_finished(trial_id, state, values)
+            return changed
         with self._lock:
-            if state.is_finished():
-                self._owned.pop(trial_id, None)
-            elif changed and trial_id not in self._owned:
+            if changed and trial_id not in self._owned:
                 self._owned[trial_id] = None  # popped from the queue: ours from now on
             elif trial_id in self._owned:
                 self._owned[trial_id] = None  # reload on the next read (datetime_start)
         return changed
+
+    def _keep_finished(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        """Stop owning a trial just finished; keep it as stored where its times can be read
+        (``Study.tell`` reads it back at once, callbacks again)."""
+        with self._lock:
+            cached = self._owned.pop(trial_id, None)
+        if cached is None:
+            return
+        try:
+            times = finish_times(self.storage, trial_id)
+        except Exception:  # read from the storage next time
+            return
+        if times is None:
+            return
+        cached.state = state
+        if values is not None:
+            cached.values = [float(v) for v in values]
+        cached.datetime_start, cached.datetime_complete = times
+        with self._lock:
+            self._finished[trial_id] = cached
+            while len(self._finished) > _FINISHED_KEPT:
+                self._finished.popitem(last=False)
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -321,3 +417,29 @@ class OwnedTrialCache(BaseStorage):
 
     def remove_session(self) -> None:
         self.storage.remove_session()
+
+
+def suggest_strategy(space: StrategySpace, trial: optuna.Trial) -> dict[str, Any]:
+    """``paretune.spaces.suggest(space, trial)``, the parameters written in one round trip
+    where the trial's storage is an :class:`OwnedTrialCache` that owns it
+    (:meth:`OwnedTrialCache.params_together`).
+
+    Examples:
+        >>> import optuna
+        >>> from paretune.spaces import FloatDistribution, StrategySpace
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study(storage=OwnedTrialCache(
+        ...     storage=optuna.storages.InMemoryStorage()))
+        >>> trial = study.ask()
+        >>> space = StrategySpace(params={"lr": FloatDistribution(low=1e-3, high=0.1, log=True)})
+        >>> params = suggest_strategy(space, trial)
+        >>> study.trials[0].params == params
+        True
+    """
+    from paretune.spaces import suggest
+
+    storage = trial.storage
+    if not isinstance(storage, OwnedTrialCache):
+        return suggest(space, trial)
+    with storage.params_together(trial._trial_id):
+        return suggest(space, trial)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,10 +40,17 @@ def _storage(kind: str, folder: Path, name: str) -> optuna.storages.BaseStorage:
 
 
 def _objective(trial: optuna.Trial) -> tuple[float, float]:
-    kind = trial.suggest_categorical("kind", ["a", "b"])
-    x = trial.suggest_float("x", -2.0, 2.0)
-    if kind == "a":
-        trial.suggest_int("n", 1, 8)
+    storage = trial.storage
+    together = (
+        storage.params_together(trial._trial_id)
+        if isinstance(storage, OwnedTrialCache)
+        else contextlib.nullcontext()
+    )
+    with together:  # the cache writes them in one round trip
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        x = trial.suggest_float("x", -2.0, 2.0)
+        if kind == "a":
+            trial.suggest_int("n", 1, 8)
     trial.set_user_attr("curve", [{"epoch": 1, "x": x}])
     trial.storage.set_trial_system_attr(trial._trial_id, "worker", f"w{trial.number}")
     trial.storage.set_trial_intermediate_value(trial._trial_id, 1, x)
@@ -141,6 +149,74 @@ def test_reads_of_an_owned_trial_query_nothing_and_match_the_database(
     study.tell(trial, 0.7)
     assert not storage.owns(trial_id)
     assert other.get_trial(trial_id).values == [0.7]
+
+
+@pytest.mark.parametrize("state", ["complete", "pruned", "fail"])
+def test_a_trial_just_finished_is_read_back_from_memory_as_stored(
+    sqlite_cache: tuple[OwnedTrialCache, list[str]], tmp_path: Path, state: str
+) -> None:
+    storage, statements = sqlite_cache
+    study = optuna.create_study(
+        storage=storage, study_name="f", directions=["maximize", "minimize"]
+    )
+    other = _plain(f"sqlite:///{tmp_path}/c.db")
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("curve", [{"epoch": 1, "accuracy": x}])
+    trial.set_constraint("size_bits", -1.0)
+    storage.set_trial_intermediate_value(trial._trial_id, 1, x)
+    if state == "complete":
+        told = study.tell(trial, [x, float("inf")])
+    else:
+        told = study.tell(trial, state=optuna.trial.TrialState[state.upper()])
+    statements.clear()
+    mine = storage.get_trial(trial._trial_id)
+    assert statements == []  # from memory
+    stored = other.get_trial(trial._trial_id)
+    assert mine == stored and told == stored  # every field, times included
+    assert mine.datetime_complete is not None
+
+
+def test_parameters_sampled_together_are_written_at_once_with_optunas_checks(
+    sqlite_cache: tuple[OwnedTrialCache, list[str]], tmp_path: Path
+) -> None:
+    storage, statements = sqlite_cache
+    sampler = optuna.samplers.RandomSampler(seed=0)  # (reads nothing)
+    study = optuna.create_study(storage=storage, study_name="p", sampler=sampler)
+    other = _plain(f"sqlite:///{tmp_path}/c.db")
+    first = study.ask()
+    first.suggest_categorical("bits", [4, 8])
+    trial = study.ask()
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    event.listen(storage.storage._backend.engine, "commit", lambda _conn: commits.append(1))
+    statements.clear()
+    with storage.params_together(trial._trial_id):
+        bits = trial.suggest_categorical("bits", [4, 8])
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        assert storage.get_trial(trial._trial_id).params == {"bits": bits, "lr": lr}
+        assert other.get_trial(trial._trial_id).params == {}  # not written yet
+        assert not [s for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    assert other.get_trial(trial._trial_id).params == {"bits": bits, "lr": lr}
+    assert len(commits) == 1  # one transaction for both (Optuna: one each)
+    assert len([s for s in statements if s.startswith("INSERT INTO trial_params")]) == 2
+    # Optuna's check: a name's distribution cannot change within a study; nothing is written
+    third = study.ask()
+    refused = pytest.raises(ValueError, match="Cannot set different distribution kind")
+    with refused, storage.params_together(third._trial_id):
+        third.suggest_float("bits", 0.0, 1.0)
+        third.suggest_float("momentum", 0.0, 1.0)
+    assert other.get_trial(third._trial_id).params == {}
+    # a block that raises still writes what was sampled (the trial is then failed with it)
+    fourth = study.ask()
+    with (
+        pytest.raises(RuntimeError, match="sampler broke"),
+        storage.params_together(fourth._trial_id),
+    ):
+        momentum = fourth.suggest_float("momentum", 0.0, 1.0)
+        raise RuntimeError("sampler broke")
+    assert other.get_trial(fourth._trial_id).params == {"momentum": momentum}
 
 
 def test_the_storage_stays_the_truth_when_another_process_finishes_the_trial(
