@@ -44,6 +44,18 @@ def mixture_log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
         >>> bool((mixture_log_pdf(mixture, x) == mixture.log_pdf(x)).all())
         True
     """
+    if len(x) > 1:
+        # candidates drawn more than once (a categorical parameter sampled alone has a few
+        # values for 24 candidates): each distinct row is scored once, by the same arithmetic
+        unique, inverse = np.unique(x, axis=0, return_inverse=True)
+        if len(unique) < len(x):
+            found: np.ndarray = _log_pdf(mixture, unique)[inverse.reshape(-1)]
+            return found
+    return _log_pdf(mixture, x)
+
+
+def _log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
+    """:func:`mixture_log_pdf` of each row of ``x``."""
     weighted = np.zeros((len(x), len(mixture.weights)), dtype=np.float64)
     cont_dists, x_cont, lows_cont, highs_cont = [], [], [], []
     for i, d in enumerate(mixture.distributions):
@@ -73,28 +85,63 @@ def mixture_log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
     if x_cont:
         mus = np.asarray([d.mu for d in cont_dists]).T
         sigmas = np.asarray([d.sigma for d in cont_dists]).T
-        weighted += _truncnorm_logpdf(
+        lows, highs = np.asarray(lows_cont), np.asarray(highs_cont)
+        logpdf = _truncnorm_logpdf(
             np.asarray(x_cont).T[:, np.newaxis, :],
-            a=(np.asarray(lows_cont) - mus) / sigmas,
-            b=(np.asarray(highs_cont) - mus) / sigmas,
+            a=(lows - mus) / sigmas,
+            b=(highs - mus) / sigmas,
             loc=mus,
             scale=sigmas,
-        ).sum(axis=-1)
+            low=lows,
+            high=highs,
+        )
+        # one parameter (TPE samples each alone): the sum of one term is that term
+        weighted += logpdf[..., 0] if logpdf.shape[-1] == 1 else logpdf.sum(axis=-1)
     weighted += np.log(mixture.weights[np.newaxis])
     max_ = weighted.max(axis=1)
     max_[np.isneginf(max_)] = 0  # no (-inf) - (-inf) where the probability is zero
     weighted -= max_[:, None]
-    np.exp(weighted, out=weighted)
+    _exp(weighted)
     with np.errstate(divide="ignore"):
         found: np.ndarray = np.log(weighted.sum(axis=1)) + max_
     return found
 
 
+_UNDERFLOW = -746.0  # exp(x) is 0.0 below about -745.13
+
+
+def _exp(values: np.ndarray) -> None:
+    """``np.exp(values, out=values)``: the same array, bit for bit, several times faster.
+
+    A candidate far from most of a long study's components has log terms thousands below
+    its largest; ``exp`` of those is 0.0, which ``np.exp`` reaches by a slow path (most of
+    the time of scoring 24 candidates against 9,000 components). Those are set to 0.0
+    directly, and only the others are exponentiated (NaN included: it stays NaN).
+    """
+    flat = values.reshape(-1)
+    gone = flat < _UNDERFLOW
+    if not gone.any():
+        np.exp(values, out=values)
+        return
+    kept = np.flatnonzero(~gone)
+    exps = np.exp(flat[kept])
+    flat[:] = 0.0
+    flat[kept] = exps
+
+
 def _truncnorm_logpdf(
-    x: np.ndarray, *, a: np.ndarray, b: np.ndarray, loc: np.ndarray, scale: np.ndarray
+    x: np.ndarray,
+    *,
+    a: np.ndarray,
+    b: np.ndarray,
+    loc: np.ndarray,
+    scale: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
 ) -> np.ndarray:
     """Optuna's ``_truncnorm.logpdf(x, a, b, loc, scale)`` in place (``x`` is broadcast
-    against the components' arrays)."""
+    against the components' arrays; ``a = (low - loc) / scale``, ``b = (high - loc) /
+    scale``)."""
     z = x - loc
     z /= scale
     out: np.ndarray = np.square(z)  # x**2
@@ -103,9 +150,12 @@ def _truncnorm_logpdf(
     out -= _truncnorm._norm_pdf_logC
     out -= _truncnorm._log_gauss_mass(a, b)
     out -= np.log(scale)
-    outside = z < a
-    outside |= z > b
-    out[outside] = -np.inf
+    # z < a exactly where x < low, as the same loc and scale map both (rounding is monotone):
+    # in-range candidates (all, as sampled) need no comparison per component
+    if (x < low).any() or (x > high).any():
+        outside = z < a
+        outside |= z > b
+        out[outside] = -np.inf
     degenerate = a == b
     if degenerate.any():
         out[np.broadcast_to(degenerate, out.shape)] = np.nan

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import optuna
 from optuna.samplers._tpe.sampler import default_gamma, default_gamma_multiobjective
-from optuna.trial import TrialState
 from paretune.search._objectives import COSTS, metric_of
 from paretune.search._optuna_compat import split_complete_trials
 from paretune.search.pruning._mo_asha import rung_point
@@ -199,13 +198,10 @@ class RungTPESampler(TPESampler):
         ):
             return super()._sample(study, trial, search_space)
         direction = "minimize" if study.directions[0].name == "MINIMIZE" else "maximize"
-        states = [TrialState.COMPLETE, TrialState.PRUNED]
-        if self._constant_liar:
-            states.append(TrialState.RUNNING)
         columns = self.known(study)
-        trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
         # running trials (with constant_liar, Optuna's default) count as bad ones
-        running = [t for t in columns.read(study, trials) if t.number != trial.number]
+        live = columns.update(study, running=self._constant_liar)
+        running = [t for t in live if t.number != trial.number]
         if self._gamma is None:
             self._gamma = (
                 default_gamma if len(study.directions) <= 1 else default_gamma_multiobjective

@@ -47,22 +47,42 @@ def nondomination_ranks_2d(loss_values: np.ndarray, *, n_below: int) -> np.ndarr
     if len(loss_values) == 0:
         return np.array([], dtype=int)
     unique, order_inv = _unique_rows(loss_values)
-    lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
-    ranks = np.empty(len(unique), dtype=int)
-    for i, second in enumerate(unique[:, 1].tolist()):
-        rank = bisect.bisect_right(lowest, second)
-        if rank == len(lowest):
-            lowest.append(second)
-        else:
-            lowest[rank] = second
-        ranks[i] = rank
+    n_target = min(n_below, len(unique))
+    # A point dominated by n_target others or more is ranked after Optuna's last rank (every
+    # rank up to that one holds fewer points before it), and so is every point it dominates:
+    # those need no rank of their own. The earlier points in lexicographic order (i of
+    # them) and the points whose second value is not larger (le) overlap in at least
+    # i + le - len(unique) points, all dominating it; that bound only grows along a
+    # dominating chain, so the points kept hold every dominator of each kept point.
+    second = unique[:, 1]
+    at_most = np.searchsorted(np.sort(second), second, side="right")
+    kept = np.flatnonzero(np.arange(len(unique)) + at_most - len(unique) < n_target)
+    kept_ranks = np.asarray(_chain_ranks(second[kept].tolist()), dtype=int)
     # Optuna stops at the first rank that brings n_below distinct points; the rest share the
     # rank after it
-    counts = np.bincount(ranks)
-    last = int(np.searchsorted(np.cumsum(counts), min(n_below, len(unique))))
-    ranks = np.minimum(ranks, last + 1)
+    counts = np.bincount(kept_ranks)
+    last = int(np.searchsorted(np.cumsum(counts), n_target))
+    ranks = np.full(len(unique), last + 1, dtype=int)
+    ranks[kept] = np.minimum(kept_ranks, last + 1)
     found: np.ndarray = ranks[order_inv.reshape(-1)]
     return found
+
+
+def _chain_ranks(seconds: list[float]) -> list[int]:
+    """Each point's rank, for distinct points in lexicographic order given by their second
+    values: 1 + the highest rank among earlier points whose second value is not larger
+    (exactly those dominate it), by bisection over the smallest second value of each rank."""
+    lowest: list[float] = []  # lowest second value of each rank so far (non-decreasing)
+    ranks: list[int] = []
+    place, keep, extend = bisect.bisect_right, ranks.append, lowest.append
+    for second in seconds:
+        rank = place(lowest, second)
+        if rank == len(lowest):
+            extend(second)
+        else:
+            lowest[rank] = second
+        keep(rank)
+    return ranks
 
 
 def _unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

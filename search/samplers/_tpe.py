@@ -39,6 +39,7 @@ from optuna.samplers._tpe.sampler import (
 )
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
+from paretune.search._optuna_compat import trials_after
 from paretune.search.samplers._log_pdf import acquisition
 from paretune.search.samplers._split import below_2d
 
@@ -66,6 +67,7 @@ class _Split:
 
 
 _COMPLETE, _PRUNED, _INFEASIBLE = 0, 1, 2
+_SPLIT_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 class _Columns:
@@ -95,6 +97,9 @@ class _Columns:
             (np.empty(0, dtype=np.int64), np.empty((0, 0))) for _ in range(3)
         ]
         self._number_array = np.empty(0, dtype=np.int64)
+        # where update stands in the storage's cache: trials seen, numbers still open then
+        self._seen = 0
+        self._open: set[int] = set()
 
     def add(self, trial: FrozenTrial, study: optuna.Study) -> None:
         """Keep finished ``trial`` as the next row."""
@@ -130,6 +135,32 @@ class _Columns:
             else:
                 self.add(t, study)
         return running
+
+    def update(self, study: optuna.Study, *, running: bool) -> list[FrozenTrial]:
+        """Keep the study's finished (COMPLETE or PRUNED) trials not seen yet; return the
+        RUNNING ones (in trial-number order) if ``running``, else none.
+
+        Where the study's storage is Optuna's cached one (paretune's RDB storages), only the
+        trials new to the cache and those open when last read are looked at
+        (:func:`~paretune.search._optuna_compat.trials_after`); otherwise the study's list.
+        """
+        found = trials_after(study._storage, study._study_id, self._seen, self._open)
+        if found is None:
+            states = [TrialState.COMPLETE, TrialState.PRUNED]
+            states += [TrialState.RUNNING] if running else []
+            trials = study._get_trials(deepcopy=False, states=states, use_cache=not running)
+            return self.read(study, trials)
+        trials, self._seen = found
+        still_open, live = set(), []
+        for t in trials:
+            if not t.state.is_finished():
+                still_open.add(t.number)
+                if running and t.state == TrialState.RUNNING:
+                    live.append(t)
+            elif t.state in _SPLIT_STATES and t.number not in self.row:
+                self.add(t, study)
+        self._open = still_open
+        return sorted(live, key=lambda t: t.number)
 
     def _all_numbers(self) -> np.ndarray:
         """The trial number of each row."""
@@ -340,13 +371,8 @@ class TPESampler(samplers.TPESampler):
         key = (study._study_id, trial.number)
         if self._split is not None and self._split.key == key:
             return self._split
-        if self._constant_liar:
-            states = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING]
-        else:
-            states = [TrialState.COMPLETE, TrialState.PRUNED]
-        trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
-        running = columns.read(study, trials)
-        n = len(trials) - len(running)  # running ones do not count
+        running = columns.update(study, running=self._constant_liar)
+        n = len(columns.row)  # the finished ones (running ones do not count)
         # the trial being sampled is not one of its own liars
         running = [t for t in running if t.number != trial.number]
         if self._gamma is None:

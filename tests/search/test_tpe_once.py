@@ -25,10 +25,12 @@ class _OptunaAsIs(samplers.TPESampler):
         return super()._sample(without_pruned_curves(study), trial, search_space)
 
 
-def _drive(sampler: samplers.BaseSampler, *, objectives: int, n_trials: int) -> list[Any]:
+def _drive(
+    sampler: samplers.BaseSampler, *, objectives: int, n_trials: int, storage: Any = None
+) -> list[Any]:
     """A study with a conditional space, pruned trials with curves and a running one."""
     directions = ["maximize", "minimize"][:objectives]
-    study = optuna.create_study(directions=directions, sampler=sampler)
+    study = optuna.create_study(directions=directions, sampler=sampler, storage=storage)
     suggested = []
     for number in range(n_trials):
         trial = study.ask()
@@ -68,6 +70,19 @@ def test_same_suggestions_as_optuna(objectives: int, options: dict[str, Any]) ->
     theirs = _drive(_OptunaAsIs(**kwargs), objectives=objectives, n_trials=40)
     assert ours == theirs
     assert len({str(sorted(p.items())) for p in ours}) > 30  # it did search
+
+
+@pytest.mark.parametrize("constant_liar", [False, True])
+def test_same_suggestions_as_optuna_on_paretunes_sqlite(constant_liar: bool, tmp_path: Any) -> None:
+    """On paretune's SQLite storage the sampler reads only the trials new to Optuna's cache
+    (and the running ones) each trial: the suggestions are still Optuna's."""
+    from paretune.search import make_storage
+
+    kwargs = {"seed": 3, "n_startup_trials": 5, "constant_liar": constant_liar}
+    storage = make_storage(f"sqlite:///{tmp_path}/tpe.db")
+    ours = _drive(TPESampler(**kwargs), objectives=2, n_trials=30, storage=storage)
+    theirs = _drive(_OptunaAsIs(**kwargs), objectives=2, n_trials=30)
+    assert ours == theirs
 
 
 def test_study_split_once_per_trial(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,7 +153,7 @@ def test_2d_split_equal_optunas() -> None:
         assert [p.number for p in bad] == [p.number for p in their_bad]
 
 
-def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
+def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials(tmp_path: Any) -> None:
     """rung-tpe keeps each finished trial's rung point, strategy and parameters between
     trials, as arrays; over trial lists with nothing kept (and Optuna's own estimator) it
     suggests the same."""
@@ -187,8 +202,10 @@ def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
             chosen = samplers.TPESampler._compare(samples, scores)
             return {n: d.to_external_repr(chosen[n]) for n, d in search_space.items()}
 
-    def drive(sampler: samplers.BaseSampler) -> list[Any]:
-        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    def drive(sampler: samplers.BaseSampler, storage: Any = None) -> list[Any]:
+        study = optuna.create_study(
+            directions=["maximize", "minimize"], sampler=sampler, storage=storage
+        )
         study.set_user_attr("objectives", ["accuracy", "size_bits"])
         suggested = []
         for number in range(45):
@@ -216,6 +233,11 @@ def test_rung_tpe_same_suggestions_with_what_it_keeps_between_trials() -> None:
     assert sampler.last_rung is not None  # it ranked at a rung
     assert ours == drive(ByLists(**options))
     assert len({str(sorted(p.items())) for p in ours}) > 30
+    # on paretune's SQLite storage (read through Optuna's cache, only what is new)
+    from paretune.search import make_storage
+
+    storage = make_storage(f"sqlite:///{tmp_path}/rung.db")
+    assert drive(RungTPESampler(**options), storage) == ours
 
 
 def test_pickled_without_what_it_keeps() -> None:
@@ -259,7 +281,7 @@ def test_acquisition_is_optunas_bit_for_bit(multivariate: bool) -> None:
         "k": IntDistribution(0, 30, step=3),
     }
     params = samplers.TPESampler(seed=0)._parzen_estimator_parameters
-    for n in (0, 1, 7, 400):
+    for n in (0, 1, 7, 400, 5000):  # (5000: many terms underflow in exp)
         observations = {
             "c": rng.integers(0, 4, n).astype(float),
             "x": rng.uniform(-1.0, 2.0, n),
@@ -274,3 +296,12 @@ def test_acquisition_is_optunas_bit_for_bit(multivariate: bool) -> None:
             x = estimator._transform(samples)
             ours = mixture_log_pdf(estimator._mixture_distribution, x)
             assert np.array_equal(ours, estimator.log_pdf(samples), equal_nan=True)
+            # candidates drawn twice (scored once), and outside the range of "x" (-inf)
+            again = {name: np.concatenate([v, v[:5]]) for name, v in samples.items()}
+            if "x" in again:
+                again["x"][:2] = [-1.5, 2.5]
+            ours = mixture_log_pdf(estimator._mixture_distribution, estimator._transform(again))
+            theirs = estimator._mixture_distribution.log_pdf(estimator._transform(again))
+            assert np.array_equal(ours, theirs, equal_nan=True)
+            if "x" in again and n:
+                assert np.isneginf(ours[:2]).all()
