@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     import optuna
@@ -25,8 +25,10 @@ __all__ = [
     "split_complete_trials",
     "storage_of",
     "trial_by_number",
+    "TrialCursor",
+    "new_trials",
     "trial_states_since",
-    "trials_after",
+    "trials_by_id",
     "trial_id_of",
     "without_pruned_curves",
 ]
@@ -275,37 +277,76 @@ def finish_times(storage: optuna.storages.BaseStorage, trial_id: int) -> tuple[A
         return trial.datetime_start, trial.datetime_complete  # (Optuna's time-zone handling)
 
 
-def trials_after(
-    storage: optuna.storages.BaseStorage, study_id: int, seen: int, numbers: Collection[int]
-) -> tuple[list[optuna.trial.FrozenTrial], int] | None:
-    """The trials a reader has not seen: those Optuna's ``_CachedStorage`` added to its cache
-    after the first ``seen``, and those numbered ``numbers`` (still open when last read), once
-    the cache has read the storage; with how many it holds now. None when ``storage`` (or the
-    storage an :class:`~paretune.search.study.OwnedTrialCache` wraps) is not a cached one.
+class TrialCursor(NamedTuple):
+    """Where a reader of a study's new trials stands (see :func:`new_trials`)."""
 
-    ``Study.get_trials`` filters and sorts every trial of the study on every call; a reader
-    that keeps what it has seen (the TPE samplers' columns) needs only what is new. The cache
-    keeps its trials in a dict by number, in the order it first read them; a trial's update
-    replaces its entry in place.
+    position: int  # reader-specific: cache entries seen, or the highest finished trial id
+    open: frozenset[int]  # trials seen not finished then (numbers, or ids)
+    source: str  # "owned", "cached" or "" (nothing read yet)
+
+
+def new_trials(
+    storage: optuna.storages.BaseStorage, study_id: int, cursor: TrialCursor | None
+) -> tuple[list[optuna.trial.FrozenTrial], list[optuna.trial.FrozenTrial], TrialCursor] | None:
+    """The study's trials finished since ``cursor`` (each once), the RUNNING ones now, and the
+    cursor to pass next time; None when neither reader below serves ``storage``.
+
+    ``Study.get_trials`` filters and sorts every trial of the study on every call; a reader that
+    keeps what it has seen (the TPE samplers' columns) needs only what is new:
+
+    - an :class:`~paretune.search.study.OwnedTrialCache` over an RDB storage reads the states
+      of the new and open trials (one query by primary key) and loads only the trials this
+      process did not just finish itself (:meth:`~paretune.search.study.OwnedTrialCache.
+      read_new_trials`);
+    - else Optuna's ``_CachedStorage`` (as is, or behind the owned cache): the trials it added
+      after the ones seen (it keeps them in a dict by number, in the order it first read them;
+      an update replaces the entry in place) and those open when last read.
     """
     import itertools
 
     import optuna
 
+    read = getattr(type(storage), "read_new_trials", None)
+    if read is not None and (cursor is None or cursor.source == "owned"):
+        owned: tuple[list[Any], list[Any], TrialCursor] | None = read(storage, study_id, cursor)
+        if owned is not None:
+            return owned
     cache: Any = storage
     if not isinstance(cache, optuna.storages._CachedStorage):
         cache = getattr(storage, "storage", None)
         if not isinstance(cache, optuna.storages._CachedStorage):
             return None
+    seen, numbers = (0, frozenset[int]()) if cursor is None else cursor[:2]
     try:
         cache._read_trials_from_remote_storage(study_id)
         with cache._lock:
             trials = cache._studies[study_id].trials
             found = list(itertools.islice(trials.values(), seen, None))
             found.extend(trials[number] for number in numbers if number in trials)
-            return found, len(trials)
+            seen = len(trials)
     except (AttributeError, KeyError):  # another Optuna version's cache
         return None
+    finished = [t for t in found if t.state.is_finished()]
+    running = [t for t in found if t.state == optuna.trial.TrialState.RUNNING]
+    still_open = frozenset(t.number for t in found if not t.state.is_finished())
+    return finished, running, TrialCursor(seen, still_open, "cached")
+
+
+def trials_by_id(
+    storage: optuna.storages.BaseStorage, study_id: int, ids: Collection[int]
+) -> list[optuna.trial.FrozenTrial] | None:
+    """The study's trials with ``ids``, read from an RDB storage (six queries, as Optuna reads
+    trials); None for any other storage."""
+    from optuna.storages import RDBStorage
+
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, RDBStorage):
+        return None
+    if not ids:
+        return []
+    wanted = set(ids)
+    found = backend._get_trials(study_id, None, wanted, trial_id_greater_than=max(wanted))
+    return [t for t in found if t._trial_id in wanted]
 
 
 def trial_states_since(

@@ -39,7 +39,7 @@ from optuna.samplers._tpe.sampler import (
 )
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
-from paretune.search._optuna_compat import trials_after
+from paretune.search._optuna_compat import TrialCursor, new_trials
 from paretune.search.samplers._log_pdf import acquisition
 from paretune.search.samplers._split import below_2d
 
@@ -97,9 +97,7 @@ class _Columns:
             (np.empty(0, dtype=np.int64), np.empty((0, 0))) for _ in range(3)
         ]
         self._number_array = np.empty(0, dtype=np.int64)
-        # where update stands in the storage's cache: trials seen, numbers still open then
-        self._seen = 0
-        self._open: set[int] = set()
+        self._cursor: TrialCursor | None = None  # where update stands in the storage
 
     def add(self, trial: FrozenTrial, study: optuna.Study) -> None:
         """Keep finished ``trial`` as the next row."""
@@ -140,27 +138,20 @@ class _Columns:
         """Keep the study's finished (COMPLETE or PRUNED) trials not seen yet; return the
         RUNNING ones (in trial-number order) if ``running``, else none.
 
-        Where the study's storage is Optuna's cached one (paretune's RDB storages), only the
-        trials new to the cache and those open when last read are looked at
-        (:func:`~paretune.search._optuna_compat.trials_after`); otherwise the study's list.
+        Where the storage allows, only the trials finished since the last call are read
+        (:func:`~paretune.search._optuna_compat.new_trials`); otherwise the study's list.
         """
-        found = trials_after(study._storage, study._study_id, self._seen, self._open)
+        found = new_trials(study._storage, study._study_id, self._cursor)
         if found is None:
             states = [TrialState.COMPLETE, TrialState.PRUNED]
             states += [TrialState.RUNNING] if running else []
             trials = study._get_trials(deepcopy=False, states=states, use_cache=not running)
             return self.read(study, trials)
-        trials, self._seen = found
-        still_open, live = set(), []
-        for t in trials:
-            if not t.state.is_finished():
-                still_open.add(t.number)
-                if running and t.state == TrialState.RUNNING:
-                    live.append(t)
-            elif t.state in _SPLIT_STATES and t.number not in self.row:
+        finished, live, self._cursor = found
+        for t in sorted(finished, key=lambda t: t.number):
+            if t.state in _SPLIT_STATES and t.number not in self.row:
                 self.add(t, study)
-        self._open = still_open
-        return sorted(live, key=lambda t: t.number)
+        return sorted(live, key=lambda t: t.number) if running else []
 
     def _all_numbers(self) -> np.ndarray:
         """The trial number of each row."""

@@ -32,11 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.storages import BaseStorage
 from paretune.search._optuna_compat import (
+    TrialCursor,
     created_trial,
     finish_times,
     set_trial_params,
     set_trial_user_attrs,
     trial_states_since,
+    trials_by_id,
 )
 
 if TYPE_CHECKING:
@@ -406,6 +408,73 @@ class OwnedTrialCache(BaseStorage):
         for trial in self.storage.get_all_trials(study_id, deepcopy=False):
             found[trial.state] = found.get(trial.state, 0) + 1
         return found
+
+    def read_new_trials(
+        self, study_id: int, cursor: TrialCursor | None
+    ) -> tuple[list[FrozenTrial], list[FrozenTrial], TrialCursor] | None:
+        """The study's trials finished since ``cursor``, the RUNNING ones now, and the next
+        cursor (:func:`~paretune.search._optuna_compat.new_trials`); None when the storage is
+        not an RDB one.
+
+        The states of the trials created since, and of those open at the last read, come from
+        one query by primary key. A trial this process just finished is taken as kept
+        (:meth:`set_trial_state_values`), one it runs from its copy; only the others, finished
+        or running in other processes, are loaded (six queries for all of them). A single
+        process's study is so read with one small query a trial, where Optuna's cache loads
+        the last two trials.
+
+        Examples:
+            >>> import optuna, tempfile
+            >>> from paretune.search import make_storage
+            >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+            >>> storage = make_storage(f"sqlite:///{tempfile.mkdtemp()}/s.db")
+            >>> study = optuna.create_study(storage=storage)
+            >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+            >>> finished, running, cursor = storage.read_new_trials(study._study_id, None)
+            >>> [t.number for t in finished], running
+            ([0, 1], [])
+            >>> study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+            >>> [t.number for t in storage.read_new_trials(study._study_id, cursor)[0]]
+            [2]
+        """
+        from optuna.trial import TrialState
+
+        last, still_open = (-1, frozenset[int]()) if cursor is None else cursor[:2]
+        rows = trial_states_since(self.storage, study_id, after=last, ids=still_open)
+        if rows is None:
+            return None
+        finished: list[FrozenTrial] = []
+        running: list[FrozenTrial] = []
+        load: set[int] = set()
+        with self._lock:
+            for trial_id, state in rows:
+                if state.is_finished():
+                    kept = self._finished.get(trial_id)
+                    if kept is None:
+                        load.add(trial_id)
+                    else:
+                        finished.append(copy.deepcopy(kept))
+                elif state == TrialState.RUNNING:
+                    owned = self._owned.get(trial_id)  # (its writes go through here)
+                    if owned is None:
+                        load.add(trial_id)
+                    else:
+                        running.append(copy.deepcopy(owned))
+        if load:
+            loaded = trials_by_id(self.storage, study_id, load)
+            if loaded is None:
+                return None
+            for trial in loaded:
+                if trial.state.is_finished():
+                    finished.append(trial)
+                elif trial.state == TrialState.RUNNING:
+                    running.append(trial)
+        done = {t._trial_id for t in finished}
+        opened = frozenset(i for i, state in rows if i not in done and not state.is_finished())
+        # a trial read as open that has finished by the time it was loaded is done now
+        opened |= frozenset(i for i, state in rows if state.is_finished() and i not in done)
+        last = max([last, *done])
+        return finished, running, TrialCursor(last, opened, "owned")
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None

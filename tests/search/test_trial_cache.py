@@ -326,3 +326,53 @@ def test_state_counts_with_more_open_trials_than_an_in_list_takes(tmp_path: Path
         theirs.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0])
     theirs.create_new_trial(study_id)
     assert mine.count_states(study_id) == {TrialState.RUNNING: 261, TrialState.COMPLETE: 260}
+
+
+def test_new_trials_read_with_one_query_in_one_process(
+    sqlite_cache: tuple[OwnedTrialCache, list[str]],
+) -> None:
+    storage, statements = sqlite_cache
+    study = optuna.create_study(
+        storage=storage, study_name="n", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=3)
+    finished, running, cursor = storage.read_new_trials(study._study_id, None)
+    assert [t.number for t in finished] == [0, 1, 2] and running == []
+    for number in range(3, 6):
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+        statements.clear()
+        finished, running, cursor = storage.read_new_trials(study._study_id, cursor)
+        assert len(statements) == 1  # the states of new and open trials; nothing loaded
+        assert [t.number for t in finished] == [number] and running == []
+        assert finished[0] == study._storage.storage.get_trial(trial._trial_id)
+
+
+def test_new_trials_follow_another_process(tmp_path: Path) -> None:
+    """Trials finished or running in another process are loaded; each finished trial is
+    given once, as stored; a running one with its parameters as they are now."""
+    url = f"sqlite:///{tmp_path}/two.db"
+    mine, theirs = make_storage(url), make_storage(url)
+    assert isinstance(mine, OwnedTrialCache)
+    sampler = optuna.samplers.RandomSampler(seed=1)
+    study = optuna.create_study(storage=mine, study_name="two", sampler=sampler)
+    other = optuna.load_study(study_name="two", storage=theirs, sampler=sampler)
+    plain = _plain(url)
+    cursor, given = None, []
+    for _ in range(4):
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=2)
+        live = other.ask()
+        live.suggest_int("n", 1, 9)
+        other.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+        finished, running, cursor = mine.read_new_trials(study._study_id, cursor)
+        given += [t.number for t in finished]
+        for t in finished:
+            assert t == plain.get_trial(t._trial_id)
+        assert [t.number for t in running] == [live.number]
+        assert running[0].params == {"n": live.params["n"]}
+        other.tell(live, 0.5)
+    finished, running, cursor = mine.read_new_trials(study._study_id, cursor)
+    given += [t.number for t in finished]
+    assert running == []
+    assert sorted(given) == [t.number for t in plain.get_all_trials(study._study_id)]
+    assert len(given) == len(set(given)) == 16
