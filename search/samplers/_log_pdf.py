@@ -63,12 +63,14 @@ def mixture_log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
 
 def _log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
     """:func:`mixture_log_pdf` of each row of ``x``."""
-    weighted = np.zeros((len(x), len(mixture.weights)), dtype=np.float64)
+    shape = (len(x), len(mixture.weights))
+    weighted: np.ndarray | None = None  # zeros until a parameter adds to it
     cont_dists, x_cont, lows_cont, highs_cont = [], [], [], []
     for i, d in enumerate(mixture.distributions):
         if isinstance(d, _BatchedCategoricalDistributions):
             with np.errstate(divide="ignore"):
                 log_weights = np.log(d.weights)  # the same logs, taken once per component
+            weighted = np.zeros(shape) if weighted is None else weighted
             weighted += log_weights[:, x[:, i].astype(np.int64)].T
             continue
         is_log = d.is_log
@@ -78,6 +80,7 @@ def _log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
             lows_cont.append(d.adapted_low)
             highs_cont.append(d.adapted_high)
         else:  # Optuna's own lines
+            weighted = np.zeros(shape) if weighted is None else weighted
             xi_uniq, xi_inv = np.unique(x[:, i], return_inverse=True)
             mu_uniq, sigma_uniq, mu_sigma_inv = _unique_inverse_2d(d.mu, d.sigma)
             left = np.log(xi_uniq - step / 2) if is_log else (xi_uniq - step / 2)
@@ -103,7 +106,13 @@ def _log_pdf(mixture: Any, x: np.ndarray) -> np.ndarray:
             high=highs,
         )
         # one parameter (TPE samples each alone): the sum of one term is that term
-        weighted += logpdf[..., 0] if logpdf.shape[-1] == 1 else logpdf.sum(axis=-1)
+        term = logpdf[..., 0] if logpdf.shape[-1] == 1 else logpdf.sum(axis=-1)
+        if weighted is None:
+            weighted = term  # (0.0 + term is term: no zeros to add it to)
+        else:
+            weighted += term
+    if weighted is None:
+        weighted = np.zeros(shape, dtype=np.float64)
     weighted += np.log(mixture.weights[np.newaxis])
     max_ = weighted.max(axis=1)
     max_[np.isneginf(max_)] = 0  # no (-inf) - (-inf) where the probability is zero
@@ -152,8 +161,7 @@ def _truncnorm_logpdf(
     z = x - loc
     z /= scale
     out: np.ndarray = np.square(z)  # x**2
-    np.negative(out, out=out)
-    out /= 2.0
+    out *= -0.5  # -(x**2) / 2.0: both scale by a power of two, exactly
     out -= _truncnorm._norm_pdf_logC
     out -= _truncnorm._log_gauss_mass(a, b)
     out -= np.log(scale)
