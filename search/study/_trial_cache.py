@@ -11,14 +11,19 @@ knows what the storage holds.
 storage stays the truth, durable after each call, and still refuses to update a trial another
 process has finished); only then is the local copy updated. Reads of an owned running trial are
 answered from the copy; everything else passes through. A trial stops being owned when this
-process finishes it, or when a write to it fails.
+process finishes it, or when a write to it fails. The last trials it finished are kept as
+stored (a finished trial never changes): ``tell`` and the callbacks read them back at once.
+Within :meth:`OwnedTrialCache.params_together` (sampling a strategy) the parameters are kept
+and written in one transaction when the strategy is whole, not one per parameter.
 
 Two questions asked at every trial are answered from a count of the trials by state instead of
 from Optuna's cached list of every trial (read, then sorted: linear in the study): how many
 trials each state holds (:meth:`OwnedTrialCache.count_states`, the slot count), and whether any
 trial is queued (``Study.ask`` lists the WAITING trials before it creates one). The count is
 kept up to date from the storage: a finished trial never changes state, so each update reads
-only the states of the trials created since and of those still open (by primary key).
+only the states of the trials created since and of those still open (by primary key). The
+samplers read the trials finished since their last read the same way
+(:meth:`OwnedTrialCache.read_new_trials`), loading only other processes' trials.
 """
 
 from __future__ import annotations
