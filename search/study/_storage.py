@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,10 +206,17 @@ def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseSto
     # Processes opening a fresh database at once would each create its tables; one does.
     try:
         with contextlib.closing(StudyLock(storage=url, study_id=None)) as lock, lock:
-            if scheme == "sqlite" and path is not None:
-                rdb = _sqlite_storage(url, path)
-            else:
-                rdb = optuna.storages.RDBStorage(url)
+            for attempt in range(_CREATION_TRIES):
+                try:
+                    if scheme == "sqlite" and path is not None:
+                        rdb = _sqlite_storage(url, path)
+                    else:
+                        rdb = optuna.storages.RDBStorage(url)
+                    break
+                except Exception as error:
+                    if attempt + 1 == _CREATION_TRIES or not _lost_creation_race(error):
+                        raise
+                    time.sleep(0.1 * (attempt + 1))
     except OSError as error:  # the lock file beside the database: name it and the reason
         named = None if path is None else storage_error(error, path=path)
         raise (named or error) from error
@@ -216,6 +224,26 @@ def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseSto
     # OwnedTrialCache): about a third fewer SQL statements per trial.
     storage: optuna.storages.BaseStorage = OwnedTrialCache(storage=optuna.storages.get_storage(rdb))
     return storage
+
+
+_CREATION_TRIES = 4
+
+
+def _lost_creation_race(error: BaseException) -> bool:
+    """Whether creating the storage failed because another process (a plain Optuna script,
+    optuna-dashboard: paretune's own runs take the lock) created the same tables at that
+    moment: SQLite's "table ... already exists", or the second stamp of Optuna's schema
+    version. Opening it again then finds the tables made."""
+    import sqlalchemy
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.IntegrityError) and "alembic_version" in str(seen):
+            return True
+        if isinstance(seen, sqlalchemy.exc.OperationalError) and "already exists" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _existing_rdb(url: str, path: Path | None) -> optuna.storages.RDBStorage | None:

@@ -50,8 +50,8 @@ def _trials(folder: Path) -> list[FrozenTrial]:
         study = optuna.load_study(study_name="term", storage=f"sqlite:///{folder}/runs/term.db")
     except KeyError:  # not created yet
         return []
-    except sqlalchemy.exc.OperationalError:  # the run is creating the tables at this moment
-        return []
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+        return []  # the run is creating the tables at this moment (it opens them all the same)
     return list(study.get_trials())
 
 
