@@ -475,9 +475,9 @@ class OwnedTrialCache(BaseStorage):
                 elif trial.state == TrialState.RUNNING:
                     running.append(trial)
         done = {t._trial_id for t in finished}
-        opened = frozenset(i for i, state in rows if i not in done and not state.is_finished())
-        # a trial read as open that has finished by the time it was loaded is done now
-        opened |= frozenset(i for i, state in rows if state.is_finished() and i not in done)
+        # still open: every trial read but not given as finished (one read as finished whose
+        # load found nothing is asked for again)
+        opened = frozenset(i for i, _ in rows if i not in done)
         last = max([last, *done])
         return finished, running, TrialCursor(last, opened, "owned")
 
