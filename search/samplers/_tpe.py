@@ -15,11 +15,13 @@ seven splits, each linear in the study's size, in Python. This sampler keeps the
 trials as arrays (a finished trial never changes): each is classified, keyed and converted
 once, when first seen; per trial it splits once, over the arrays (two objectives: the ranks
 in one sorted pass, :func:`~paretune.search.samplers._split.below_2d`), and scores the
-candidates with Optuna's arithmetic in place
+candidates over the components that count, Optuna's density to rounding
 (:func:`~paretune.search.samplers._log_pdf.mixture_log_pdf`). The suggestions are Optuna's,
-value for value, for a given seed (the tests compare them). The split is kept for the trial
-being sampled only; a trial another process finishes meanwhile counts from the next trial on,
-as it would for a trial asked a moment earlier. This module imports Optuna and is imported
+value for value, for a given seed (the tests compare them; only two candidates scored within
+rounding of each other could come out in the other order). Multivariate, the search space
+(the distributions every finished trial shares) is kept the same way. The split is kept for
+the trial being sampled only; a trial another process finishes meanwhile counts from the next
+trial on, as it would for a trial asked a moment earlier. This module imports Optuna and is imported
 when the sampler is built.
 """
 
@@ -98,6 +100,8 @@ class _Columns:
         ]
         self._number_array = np.empty(0, dtype=np.int64)
         self._cursor: TrialCursor | None = None  # where update stands in the storage
+        # Optuna's IntersectionSearchSpace(include_pruned=True) over the rows, kept as they come
+        self.intersection: dict[str, BaseDistribution] | None = None
 
     def add(self, trial: FrozenTrial, study: optuna.Study) -> None:
         """Keep finished ``trial`` as the next row."""
@@ -114,6 +118,15 @@ class _Columns:
         else:
             raise ValueError(f"TPE cannot split trial {trial.number} in state {trial.state.name}.")
         row = self.row[trial.number] = len(self.params)
+        distributions = trial.distributions
+        if self.intersection is None:
+            self.intersection = dict(distributions)
+        elif self.intersection:
+            self.intersection = {
+                name: dist
+                for name, dist in self.intersection.items()
+                if distributions.get(name) == dist
+            }
         self.params.append(trial.params)
         self.trials.append(trial)
         self._numbers.append(trial.number)
@@ -313,6 +326,30 @@ class TPESampler(samplers.TPESampler):
             state.pop(name, None)
         return state
 
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """Optuna's (multivariate: the distributions every finished trial shares), from the
+        finished trials kept (each intersected once) instead of the study's list of every
+        trial, read again each trial."""
+        if not self._is_multivariate(study) or self._group:
+            return super().infer_relative_search_space(study, trial)
+        columns = self.known(study)
+        columns.update(study, running=False)
+        space = columns.intersection or {}
+        return {name: dist for name, dist in sorted(space.items()) if not dist.single()}
+
+    def _sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """Optuna's, counting the finished trials kept (``infer_relative_search_space`` has
+        just read the new ones)."""
+        if self._group:
+            return super()._sample_relative(study, trial, search_space)
+        if search_space == {} or len(self.known(study).row) < self._n_startup_trials:
+            return {}
+        return self._sample(study, trial, search_space)
+
     def sample_independent(
         self,
         study: optuna.Study,
@@ -322,8 +359,16 @@ class TPESampler(samplers.TPESampler):
     ) -> Any:
         """Optuna's, counting the finished trials from the trial's split (made once) instead
         of reading the study again for each parameter."""
-        if self._is_multivariate(study):  # (Optuna's warning about independent sampling)
-            return super().sample_independent(study, trial, param_name, param_distribution)
+        if self._is_multivariate(study):
+            if self._group or self._warn_independent_sampling:  # (Optuna's warning)
+                return super().sample_independent(study, trial, param_name, param_distribution)
+            columns = self.known(study)
+            columns.update(study, running=False)
+            if len(columns.row) < self._n_startup_trials:
+                return self._random_sampler.sample_independent(
+                    study, trial, param_name, param_distribution
+                )
+            return self._sample(study, trial, {param_name: param_distribution})[param_name]
         if self._split_for(study, trial).n < self._n_startup_trials:
             return self._random_sampler.sample_independent(
                 study, trial, param_name, param_distribution
@@ -344,7 +389,7 @@ class TPESampler(samplers.TPESampler):
     def _compute_acquisition_func(
         self, samples: dict[str, np.ndarray], mpe_below: Any, mpe_above: Any
     ) -> np.ndarray:
-        """Optuna's log density ratio, bit for bit, in about half the time
+        """Optuna's log density ratio, to rounding, over the components that count
         (:func:`~paretune.search.samplers._log_pdf.mixture_log_pdf`)."""
         return acquisition(samples, mpe_below, mpe_above)
 
