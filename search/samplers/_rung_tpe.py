@@ -233,12 +233,28 @@ class _Rungs:
         self.reached = np.empty(0, dtype=np.int64)  # by row
         self.points: dict[int, NDArray[np.float64]] = {}  # epoch -> by row (NaN: no point)
         self.strategies: dict[tuple[Any, ...], tuple[set[tuple[float, ...]], int]] = {}
+        self._last: tuple[tuple[int, int, Any], Any] | None = None  # split's last (key, split)
 
     def split(
         self, columns: Any, *, min_points: int, n_below: Any
     ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]] | None:
         """:func:`rung_split` of every finished trial (in trial-number order): ``(epoch, good
-        rows, bad rows)`` in the same order as its lists, or None."""
+        rows, bad rows)`` in the same order as its lists, or None.
+
+        The same rows give the same split: it is made again only when trials were added (a
+        parameter sampled apart from the others, in a multivariate study, asks again)."""
+        trials: list[FrozenTrial] = columns.trials
+        key = (len(trials), min_points, n_below)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        found = self._split(columns, min_points=min_points, n_below=n_below)
+        self._last = (key, found)
+        return found
+
+    def _split(
+        self, columns: Any, *, min_points: int, n_below: Any
+    ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]] | None:
+        """What :meth:`split` returns, made."""
         trials: list[FrozenTrial] = columns.trials
         if len(self.reached) < len(trials):
             more = [_reached(t, None) for t in trials[len(self.reached) :]]

@@ -185,7 +185,7 @@ class _Columns:
                 new_keys = np.asarray(keys[done:], dtype=float)
                 key_array = new_keys if done == 0 else np.concatenate([key_array, new_keys])
                 self._arrays[kind] = row_array, key_array
-            order = np.argsort(numbers[row_array], kind="stable")
+            order = _number_order(numbers[row_array])
             found.append((row_array[order], key_array[order]))
         return found
 
@@ -217,14 +217,13 @@ class _Columns:
         numbers = self._all_numbers()
         below, above = np.concatenate(below_parts), np.concatenate(above_parts)
         return (
-            below[np.argsort(numbers[below], kind="stable")],
-            above[np.argsort(numbers[above], kind="stable")],
+            below[_number_order(numbers[below])],
+            above[_number_order(numbers[above])],
         )
 
     def rows_by_number(self) -> np.ndarray:
         """Every row, in trial-number order."""
-        order: np.ndarray = np.argsort(self._all_numbers(), kind="stable")
-        return order
+        return _number_order(self._all_numbers())
 
     def numbers(self, rows: np.ndarray) -> np.ndarray:
         """The trial numbers of ``rows``."""
@@ -274,6 +273,15 @@ class _Columns:
             column = np.concatenate([column, more])
             self.columns[key] = column
         return column
+
+
+def _number_order(numbers: np.ndarray) -> np.ndarray:
+    """``np.argsort(numbers, kind="stable")``, without the sort where ``numbers`` are in order
+    already (rows are added in trial-number order, unless trials finish out of order)."""
+    if len(numbers) < 2 or bool((numbers[1:] >= numbers[:-1]).all()):
+        return np.arange(len(numbers))
+    order: np.ndarray = np.argsort(numbers, kind="stable")
+    return order
 
 
 def _complete_key(trial: FrozenTrial, study: optuna.Study) -> tuple[float, ...]:
