@@ -33,8 +33,11 @@ __all__ = ["acquisition", "log_gauss_mass", "mixture_log_pdf"]
 
 #: A term this far below its candidate's largest adds < e**-60 of the sum: nothing.
 _NEGLIGIBLE = 60.0
-#: Below this many (candidate, component) pairs every pair is computed.
-_WINDOW_FROM = 4096
+#: Below this many (candidate, component) pairs every pair is computed (measured: windows pay
+#: from about 2,000 components against 24 candidates).
+_WINDOW_FROM = 48_000
+#: Both ends this many standard deviations away: the mass misses 1 by < 2e-17, its log is 0.
+_WHOLE = 8.5
 #: Nearest components (along the window's dimension) whose terms bound a candidate's largest.
 _PROBES = 8
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -54,7 +57,9 @@ def log_gauss_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.full(a.shape, np.nan)
     left = b <= 0
     right = a > 0
-    central = ~(left | right)
+    whole = (a < -_WHOLE) & (b > _WHOLE)
+    out[whole] = 0.0
+    central = ~(left | right | whole)
     with np.errstate(divide="ignore", invalid="ignore"):
         if left.any():
             out[left] = _log_diff(special.log_ndtr(b[left]), special.log_ndtr(a[left]))
