@@ -223,6 +223,10 @@ class RungTPESampler(TPESampler):
         return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
 
 
+#: A rung split over rows: (epoch, good rows, bad rows).
+_RungSplit = tuple[int, "NDArray[np.int64]", "NDArray[np.int64]"]
+
+
 class _Rungs:
     """What rung-tpe keeps of a study's finished trials (the rows of the sampler's columns):
     the epochs each reached, its point at each rung asked, the strategies trained. Each
@@ -233,11 +237,10 @@ class _Rungs:
         self.reached = np.empty(0, dtype=np.int64)  # by row
         self.points: dict[int, NDArray[np.float64]] = {}  # epoch -> by row (NaN: no point)
         self.strategies: dict[tuple[Any, ...], tuple[set[tuple[float, ...]], int]] = {}
-        self._last: tuple[tuple[int, int, Any], Any] | None = None  # split's last (key, split)
+        # split's last (key, split)
+        self._last: tuple[tuple[int, int, Any], _RungSplit | None] | None = None
 
-    def split(
-        self, columns: Any, *, min_points: int, n_below: Any
-    ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]] | None:
+    def split(self, columns: Any, *, min_points: int, n_below: Any) -> _RungSplit | None:
         """:func:`rung_split` of every finished trial (in trial-number order): ``(epoch, good
         rows, bad rows)`` in the same order as its lists, or None.
 
@@ -251,9 +254,7 @@ class _Rungs:
         self._last = (key, found)
         return found
 
-    def _split(
-        self, columns: Any, *, min_points: int, n_below: Any
-    ) -> tuple[int, NDArray[np.int64], NDArray[np.int64]] | None:
+    def _split(self, columns: Any, *, min_points: int, n_below: Any) -> _RungSplit | None:
         """What :meth:`split` returns, made."""
         trials: list[FrozenTrial] = columns.trials
         if len(self.reached) < len(trials):
