@@ -80,7 +80,6 @@ class _Kernels:
     """A mixture's components as arrays: each one's constant part, and each dimension's."""
 
     def __init__(self, mixture: Any, x: np.ndarray) -> None:
-        n = len(mixture.weights)
         with np.errstate(divide="ignore"):
             self.const = np.log(np.asarray(mixture.weights, dtype=float))
         self.categorical: list[tuple[np.ndarray, np.ndarray]] = []  # (x column, log weights)
@@ -109,8 +108,6 @@ class _Kernels:
                     left = np.log(x[:, i] - step / 2) if d.is_log else x[:, i] - step / 2
                     right = np.log(x[:, i] + step / 2) if d.is_log else x[:, i] + step / 2
                     self.discrete.append((left, right, mu, sigma))
-        if len(self.const) != n:  # (no distribution: the weights alone)
-            self.const = np.broadcast_to(self.const, (n,)).copy()
 
     def terms(self, cand: np.ndarray, comp: np.ndarray) -> np.ndarray:
         """The log term of each (candidate, component) pair."""

@@ -372,12 +372,10 @@ class TPESampler(samplers.TPESampler):
                 return super().sample_independent(study, trial, param_name, param_distribution)
             columns = self.known(study)
             columns.update(study, running=False)
-            if len(columns.row) < self._n_startup_trials:
-                return self._random_sampler.sample_independent(
-                    study, trial, param_name, param_distribution
-                )
-            return self._sample(study, trial, {param_name: param_distribution})[param_name]
-        if self._split_for(study, trial).n < self._n_startup_trials:
+            finished = len(columns.row)
+        else:
+            finished = self._split_for(study, trial).n
+        if finished < self._n_startup_trials:
             return self._random_sampler.sample_independent(
                 study, trial, param_name, param_distribution
             )
