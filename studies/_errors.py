@@ -21,6 +21,10 @@ __all__ = [
 #: message says how long it was (a 10 MB value must not become a 10 MB error line).
 MAX_SHOWN = 80
 
+#: The most characters of the file an error names: a path is shown whole up to Linux's
+#: PATH_MAX (a study file in a deep folder must still be named so it can be found).
+MAX_SOURCE_SHOWN = 4096
+
 #: A run of characters without a space that is too long to read (a value another error's
 #: text quotes whole).
 _LONG_WORD = re.compile(r"\S{" + str(2 * MAX_SHOWN + 1) + ",}")
@@ -47,13 +51,18 @@ class StudyFileError(ValueError):
         True
         >>> str(StudyFileError("x.toml", "", "is not valid TOML"))
         'x.toml: is not valid TOML'
+        >>> deep = "/".join(["folder"] * 20) + "/x.toml"  # a file is named whole
+        >>> str(StudyFileError(deep, "n_trials", "must be >= 1 (got 0)")) == (
+        ...     deep + ": n_trials must be >= 1 (got 0)")
+        True
     """
 
     def __init__(self, source: str, key: str, message: str) -> None:
         self.source = source
         self.key = key
         self.detail = message
-        where = f"{cut(source)}: {cut(key)} " if key else f"{cut(source)}: "
+        source_shown = cut(source, limit=MAX_SOURCE_SHOWN)
+        where = f"{source_shown}: {cut(key)} " if key else f"{source_shown}: "
         super().__init__(where + cut_quoted(message))
 
 

@@ -58,6 +58,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _group_for_workers(items)
     try:
         import torch
 
@@ -70,3 +71,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+def _group_for_workers(items: list[pytest.Item]) -> None:
+    """Keep each module on one pytest-xdist worker, and every module that starts Ray on one.
+
+    The suite runs on two workers (``-n 2 --dist loadgroup`` in pyproject.toml). A module's
+    fixtures (a trained study, a Ray runtime) are built once that way. The Ray modules share
+    a worker so that two Ray runtimes never run at once: ``ray.init()`` without an address
+    joins the last cluster started on the machine, and each wants the two cores.
+    """
+    with_ray = {item.path for item in items if item.get_closest_marker("ray") is not None}
+    for item in items:
+        group = "ray" if item.path in with_ray else str(item.path)
+        item.add_marker(pytest.mark.xdist_group(group))

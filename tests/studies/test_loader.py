@@ -363,6 +363,16 @@ def test_bad_top_level_values_are_refused(tmp_path: Path, line: str, message: st
         load_config(path)
 
 
+def test_a_study_file_in_a_deep_folder_is_named_whole(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a-long-folder-name"] * 12)
+    deep.mkdir(parents=True)
+    path = write(deep, BASE.replace("n_trials = 3", "n_trials = 0") + "[space]\nlr = 0.01\n")
+    assert len(path) > 200
+    with pytest.raises(StudyFileError) as raised:
+        load_config(path)
+    assert str(raised.value).startswith(f"{path}: n_trials must be an integer >= 1 (got 0)")
+
+
 def test_unknown_task_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, 'task = "imagenet"\n[space]\nlr = 0.01\n')
     with pytest.raises(StudyFileError, match=r'task must be one of "digits-mlp", .*"replay:PATH"'):
