@@ -16,6 +16,7 @@ count (the best reach 99.2%); medians over seeds.
     OMP_NUM_THREADS=1 python bench/mo_pruning.py            # the main table
     OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep    # rung schedule / ranking study
     OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep --only "eta 3" --seeds 20 --first-seed 100
+    python bench/mo_pruning.py --bound --budgets 300 1200   # what a method told the answer gets
 
 Methods: paretune ``mo-asha`` with the nsga2 and tpe samplers, the same samplers and random
 search with full training, and Syne Tune's MOASHA (random configurations) when syne-tune is
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 import optuna
 from numpy.typing import NDArray
-from paretune.search import hypervolume
+from paretune.search import hypervolume, pareto_front_mask
 from paretune.search.pruning import MOAsha, MOAshaPruner, NoPruner, TrialPruner, TrialReporter
 from paretune.search.samplers import get_sampler
 from paretune.search.study import record_result
@@ -233,6 +234,112 @@ def syne_tune_available() -> bool:
 
 
 Method = Callable[[Table, int, int], Outcome]
+
+
+@dataclass(frozen=True)
+class Curves:
+    """The table's rows as arrays, for the bound (``--bound``)."""
+
+    strategies: list[dict[str, Any]]
+    val_accuracy: NDArray[np.float64]  # (rows, epochs)
+    final: NDArray[np.float64]
+    size_bits: NDArray[np.float64]
+    completed: NDArray[np.bool_]
+
+
+def load_curves(path: Path) -> Curves:
+    with np.load(path, allow_pickle=False) as data:
+        strategies = [json.loads(str(s)) for s in data["strategies"]]
+        curve = data["curve_val_accuracy"].astype(float)
+        epochs = data["epochs"].astype(int)
+        size_bits = data["size_bits"].astype(float)
+        completed = np.asarray([str(s) == "completed" for s in data["status"]])
+    final = curve[np.arange(len(strategies)), epochs - 1]
+    return Curves(strategies, curve, final, size_bits, completed)
+
+
+def front_box(table: Table, curves: Curves) -> NDArray[np.intp]:
+    """Rows whose every searched value is one a true-front row takes (the front's box)."""
+    rows = np.flatnonzero(curves.completed)
+    points = table.scaled(curves.final[rows], curves.size_bits[rows])
+    counted = rows[points[:, 0] < REFERENCE[0]]
+    front = counted[
+        pareto_front_mask(table.scaled(curves.final[counted], curves.size_bits[counted]))
+    ]
+    searched = [k for k, d in table.space.params.items() if isinstance(d, CategoricalDistribution)]
+    allowed = {k: {curves.strategies[i][k] for i in front} for k in searched}
+    inside = [i for i in rows if all(curves.strategies[i][k] in allowed[k] for k in searched)]
+    return np.asarray(inside, dtype=np.intp)
+
+
+def oracle_outcomes(
+    table: Table,
+    curves: Curves,
+    box: NDArray[np.intp],
+    *,
+    budget: int,
+    start: int,
+    rung: int,
+    draws: int,
+    rng: np.random.Generator,
+) -> list[float]:
+    """HV ratios of successive halving inside ``box``: ``start`` rows to epoch ``rung``.
+
+    The best by validation accuracy at ``rung`` train on to the last epoch while the budget
+    lasts; ``rung = 0``: ``budget / epochs`` rows trained fully.
+    """
+    last = table.max_epochs
+    ratios = []
+    for _ in range(draws):
+        if rung == 0:
+            kept = rng.choice(box, min(len(box), budget // last), replace=False)
+        else:
+            rows = rng.choice(box, min(len(box), start), replace=False)
+            n_kept = (budget - len(rows) * rung) // (last - rung)
+            if n_kept < 1:
+                return []
+            ties = rng.random(len(rows)) * 1e-9  # ties broken at random
+            kept = rows[np.argsort(-(curves.val_accuracy[rows, rung - 1] + ties))][:n_kept]
+        ratios.append(table.hv(curves.final[kept], curves.size_bits[kept]) / table.true_front_hv)
+    return ratios
+
+
+def bound(table: Table, budgets: Sequence[int], *, draws: int = 400, seed: int = 0) -> str:
+    """What a method told the true front's box in advance reaches at each budget.
+
+    Two oracles sample only inside the box: full training, and successive halving with one
+    rung, its schedule (start count, rung epoch) picked after the fact as the best median.
+    """
+    curves = load_curves(table.path)
+    box = front_box(table, curves)
+    rng = np.random.default_rng(seed)
+    head = ["oracle told the front's box", *(f"HV ratio @ {b}, P(>= 0.995)" for b in budgets)]
+    lines = [
+        f"front's box: {len(box)} of {table.n_rows} rows",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    cells: dict[str, list[str]] = {"full training": [], "successive halving, best schedule": []}
+    for b in budgets:
+        full = oracle_outcomes(table, curves, box, budget=b, start=0, rung=0, draws=draws, rng=rng)
+        cells["full training"].append(_median_and_share(full))
+        best: tuple[float, str] = (-1.0, "")
+        for start in sorted({min(n, len(box)) for n in (16, 24, 32, 48, 64, 96, 128, 256)}):
+            for rung in (r for r in (1, 2, 4, 8) if r < table.max_epochs):
+                ratios = oracle_outcomes(
+                    table, curves, box, budget=b, start=start, rung=rung, draws=draws, rng=rng
+                )
+                if ratios and statistics.median(ratios) > best[0]:
+                    text = f"{_median_and_share(ratios)} ({start} to epoch {rung})"
+                    best = (statistics.median(ratios), text)
+        cells["successive halving, best schedule"].append(best[1])
+    lines += ["| " + " | ".join([name, *row]) + " |" for name, row in cells.items()]
+    return "\n".join(lines)
+
+
+def _median_and_share(ratios: Sequence[float]) -> str:
+    share = float(np.mean(np.asarray(ratios) >= 0.995))
+    return f"{statistics.median(ratios):.3f}, {share:.2f}"
 
 
 class AccuracyOnlyPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
@@ -454,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tie-break", default="crowding")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--only", default=None, help="run the methods whose name has this")
+    parser.add_argument(
+        "--bound", action="store_true", help="what a method told the true front's box gets"
+    )
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     table = load_table(args.table)
@@ -463,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         f"budgets {args.budgets} epochs; {len(seeds)} seeds",
         file=sys.stderr,
     )
+    if args.bound:
+        print(bound(table, args.budgets))
+        return 0
     if args.sweep:
         sweep = {k: v for k, v in sweep_methods().items() if (args.only or "") in k}
         results = evaluate(table, sweep, args.budgets, seeds)

@@ -59,3 +59,45 @@ def test_cost_cells_round_costs_down_and_keep_accuracy(bench: ModuleType) -> Non
 def test_unknown_ranking_is_an_error(bench: ModuleType) -> None:
     with pytest.raises(ValueError, match="Known: nds, accuracy, cost-cells, similar-cost"):
         bench.mo_asha("random", grace=1, factor=3, ranking="hv")
+
+
+def _toy_table(tmp_path: Path) -> Path:
+    """12 strategies (lr x bits x optimizer) x 4 epochs; the front lies at bits 2, adam."""
+    from paretune.trainers import ReplayRun, Strategy, write_replay_table
+
+    runs = []
+    for lr in (0.001, 0.01, 0.1):
+        for bits in (2, 8):
+            for optimizer in ("adam", "momentum"):
+                top = 0.99 - (0.02 if optimizer == "momentum" else 0.0) - abs(lr - 0.01)
+                curve = [{"val_accuracy": top - 0.01 * (3 - e)} for e in range(4)]
+                size = 1000.0 * bits * (1.0 + lr)  # the cheaper the smaller the lr
+                strategy = Strategy(optimizer=optimizer, lr=lr, bits=bits, epochs=4)
+                runs.append(ReplayRun(strategy=strategy, curve=curve, costs={"size_bits": size}))
+    path = tmp_path / "toy.npz"
+    write_replay_table(path, runs, source_task="toy")
+    return path
+
+
+def test_the_bound_samples_inside_the_true_fronts_box(bench: ModuleType, tmp_path: Path) -> None:
+    import numpy as np
+
+    table = bench.load_table(_toy_table(tmp_path))
+    curves = bench.load_curves(table.path)
+    box = bench.front_box(table, curves)
+    inside = {(curves.strategies[i]["optimizer"], curves.strategies[i]["bits"]) for i in box}
+    assert inside == {("adam", 2)}  # the front: adam, 2 bits, lr 0.001 and 0.01
+    assert sorted(curves.strategies[i]["lr"] for i in box) == [0.001, 0.01]
+    rng = np.random.default_rng(0)
+    # budget for the whole box: the oracle holds the true front every draw
+    full = bench.oracle_outcomes(table, curves, box, budget=8, start=0, rung=0, draws=5, rng=rng)
+    assert full == pytest.approx([1.0] * 5)
+    # one of the two trained: a fraction of the front, never more
+    half = bench.oracle_outcomes(table, curves, box, budget=4, start=0, rung=0, draws=20, rng=rng)
+    assert max(half) < 1.0 and min(half) > 0.0
+    # halving with no budget left after the rung: no outcome
+    assert (
+        bench.oracle_outcomes(table, curves, box, budget=3, start=2, rung=2, draws=3, rng=rng) == []
+    )
+    text = bench.bound(table, [8], draws=4)
+    assert "front's box: 2 of 12 rows" in text and "| full training | 1.000, 1.00 |" in text
