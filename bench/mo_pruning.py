@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from paretune.search import hypervolume, pareto_front_mask
 from paretune.search.pruning import MOAsha, MOAshaPruner, NoPruner, TrialPruner, TrialReporter
 from paretune.search.samplers import get_sampler
@@ -72,27 +72,46 @@ class Table:
     log_high: float
     n_rows: int
 
-    def scaled(self, accuracy: Sequence[float], size_bits: Sequence[float]) -> np.ndarray:
+    def scaled(self, accuracy: ArrayLike, size_bits: ArrayLike) -> np.ndarray:
         error = 1.0 - np.asarray(accuracy, dtype=float)
         cost = (np.log10(np.asarray(size_bits, dtype=float)) - self.log_low) / (
             self.log_high - self.log_low
         )
         return np.column_stack([error, cost])
 
-    def hv(self, accuracy: Sequence[float], size_bits: Sequence[float]) -> float:
-        if len(accuracy) == 0:
+    def hv(self, accuracy: ArrayLike, size_bits: ArrayLike) -> float:
+        if np.size(accuracy) == 0:
             return 0.0
         return float(hypervolume(self.scaled(accuracy, size_bits), REFERENCE))
 
 
-def load_table(path: Path) -> Table:
-    """The grid space, the true front's hypervolume and the scaling of the table."""
+@dataclass(frozen=True)
+class Curves:
+    """The table's rows as arrays."""
+
+    strategies: list[dict[str, Any]]
+    val_accuracy: NDArray[np.float64]  # (rows, epochs)
+    epochs: NDArray[np.int64]
+    final: NDArray[np.float64]
+    size_bits: NDArray[np.float64]
+    completed: NDArray[np.bool_]
+
+
+def load_curves(path: Path) -> Curves:
     with np.load(path, allow_pickle=False) as data:
-        held = [json.loads(str(s)) for s in data["strategies"]]
+        strategies = [json.loads(str(s)) for s in data["strategies"]]
         curve = data["curve_val_accuracy"].astype(float)
         epochs = data["epochs"].astype(int)
         size_bits = data["size_bits"].astype(float)
-        status = [str(s) for s in data["status"]]
+        completed = np.asarray([str(s) == "completed" for s in data["status"]])
+    final = curve[np.arange(len(strategies)), epochs - 1]
+    return Curves(strategies, curve, epochs, final, size_bits, completed)
+
+
+def load_table(path: Path) -> Table:
+    """The grid space, the true front's hypervolume and the scaling of the table."""
+    curves = load_curves(path)
+    held, size_bits = curves.strategies, curves.size_bits
     levels: dict[str, list[Any]] = {}
     for row in held:
         for name, value in row.items():
@@ -106,13 +125,12 @@ def load_table(path: Path) -> Table:
             params[name] = CategoricalDistribution(choices=tuple(values))
         else:
             params[name] = Fixed(value=values[0])
-    final = curve[np.arange(len(held)), epochs - 1]
-    done = np.asarray([s == "completed" for s in status])
+    final, done = curves.final, curves.completed
     logs = np.log10(size_bits)
     table = Table(
         path=path,
         space=StrategySpace(params=params),
-        max_epochs=int(epochs.max()),
+        max_epochs=int(curves.epochs.max()),
         true_front_hv=0.0,
         log_low=float(logs.min()),
         log_high=float(logs.max()),
@@ -234,28 +252,6 @@ def syne_tune_available() -> bool:
 
 
 Method = Callable[[Table, int, int], Outcome]
-
-
-@dataclass(frozen=True)
-class Curves:
-    """The table's rows as arrays, for the bound (``--bound``)."""
-
-    strategies: list[dict[str, Any]]
-    val_accuracy: NDArray[np.float64]  # (rows, epochs)
-    final: NDArray[np.float64]
-    size_bits: NDArray[np.float64]
-    completed: NDArray[np.bool_]
-
-
-def load_curves(path: Path) -> Curves:
-    with np.load(path, allow_pickle=False) as data:
-        strategies = [json.loads(str(s)) for s in data["strategies"]]
-        curve = data["curve_val_accuracy"].astype(float)
-        epochs = data["epochs"].astype(int)
-        size_bits = data["size_bits"].astype(float)
-        completed = np.asarray([str(s) == "completed" for s in data["status"]])
-    final = curve[np.arange(len(strategies)), epochs - 1]
-    return Curves(strategies, curve, final, size_bits, completed)
 
 
 def front_box(table: Table, curves: Curves) -> NDArray[np.intp]:
