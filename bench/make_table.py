@@ -9,6 +9,11 @@ Run once: about 1.1 s per strategy on one free core (20 minutes); the committed 
 66 minutes on a 2-core machine shared with other jobs::
 
     OMP_NUM_THREADS=1 python bench/make_table.py
+    OMP_NUM_THREADS=1 python bench/make_table.py --seed 1 --out /tmp/digits_mlp_grid_seed1.npz
+
+``--seed`` is every strategy's training seed (data order, initial weights): the same grid
+trained again with another seed is a table ``bench/mo_pruning.py --table`` has never been
+tuned on.
 
 The grid is a full factorial so that a sampler over the same categorical space only ever
 asks for strategies the table holds.
@@ -44,11 +49,12 @@ FIXED: dict[str, Any] = {"warmup_epochs": 0, "l1": 0.0, "act_bits": None, "seed"
 OUT = Path(__file__).parent / "data" / "digits_mlp_grid.npz"
 
 
-def grid_strategies(epochs: int) -> list[Strategy]:
+def grid_strategies(epochs: int, seed: int = 0) -> list[Strategy]:
     """Every strategy of the grid, in a fixed order."""
     names = list(GRID)
+    fixed = {**FIXED, "seed": seed}
     return [
-        Strategy.from_dict({**FIXED, **dict(zip(names, values, strict=True)), "epochs": epochs})
+        Strategy.from_dict({**fixed, **dict(zip(names, values, strict=True)), "epochs": epochs})
         for values in itertools.product(*(GRID[name] for name in names))
     ]
 
@@ -58,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--limit", type=int, default=None, help="train only the first N")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--seed", type=int, default=0, help="every strategy's training seed")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     task = get_task("digits-mlp")
-    strategies = grid_strategies(args.epochs)
+    strategies = grid_strategies(args.epochs, args.seed)
     if args.limit is not None:
         strategies = strategies[:: max(1, len(strategies) // args.limit)][: args.limit]
     partial = args.out.with_suffix(".partial.pkl")
