@@ -18,6 +18,10 @@ count (the best reach 99.2%); medians over seeds.
     OMP_NUM_THREADS=1 python bench/mo_pruning.py --sweep --only "eta 3" --seeds 20 --first-seed 100
     python bench/mo_pruning.py --bound --budgets 300 1200   # what a method told the answer gets
 
+``bench/data/digits_mlp_grid_seed1.npz`` is the same grid trained with seed 1
+(``bench/make_table.py --seed 1``): ``--table`` it to measure on a table no set-up was chosen
+on.
+
 Methods: paretune ``mo-asha`` with the nsga2 and tpe samplers, the same samplers and random
 search with full training, and Syne Tune's MOASHA (random configurations) when syne-tune is
 importable (``pip install --target DIR --no-deps syne-tune dill``, then ``PYTHONPATH=DIR``).
@@ -472,6 +476,9 @@ def methods(*, grace: int, factor: float, tie_break: str, with_syne: bool) -> di
         ),
         "paretune mo-asha + rung-tpe (grace 2, eta 2, full-stretch)": mo_asha(
             "rung-tpe", grace=2, factor=2, tie_break=tie_break, rung_spacing="full-stretch"
+        ),
+        "paretune mo-asha + rung-tpe (grace 1, eta 8, full-stretch)": mo_asha(
+            "rung-tpe", grace=1, factor=8, tie_break=tie_break, rung_spacing="full-stretch"
         ),
         "nsga2, full training": full_training("nsga2"),
         "tpe, full training": full_training("tpe"),
