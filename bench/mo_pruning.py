@@ -389,6 +389,34 @@ class SimilarCostPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
         self.core = _SimilarCostCore(**fields, width=width)
 
 
+class PhasedPruner(MOAshaPruner):  # type: ignore[misc,unused-ignore]
+    """MO-ASHA with a harder schedule for the study's first ``switch`` epochs (measured as an
+    alternative: screen hard while the budget is small, then keep the gentler rungs).
+
+    Every epoch a trial reports counts, so ``switch`` is epochs spent by this process.
+    """
+
+    def __init__(self, *, switch: int, early_grace: int, early_factor: float, **options: Any):
+        super().__init__(**options)
+        self.late = self.core
+        self.early = dataclasses.replace(
+            self.core, min_epochs=early_grace, reduction_factor=early_factor
+        )
+        self.switch = switch
+        self.reported = 0
+
+    def core_at(self, reported: int) -> MOAsha:
+        """The rung schedule for the ``reported``-th epoch reported to this pruner."""
+        return self.early if reported <= self.switch else self.late
+
+    def decide(
+        self, *, study: optuna.Study, trial: optuna.Trial, epoch: int, metrics: Mapping[str, float]
+    ) -> Any:
+        self.reported += 1
+        self.core = self.core_at(self.reported)
+        return super().decide(study=study, trial=trial, epoch=epoch, metrics=metrics)
+
+
 def _paretune(
     table: Table,
     budget: int,
@@ -421,13 +449,15 @@ def mo_asha(
     rung_spacing: str = "asha",
     ranking: str = "nds",
     ranking_option: float = 0.0,
+    phased: tuple[int, int, float] | None = None,
     **sampler_options: Any,
 ) -> Method:
     """paretune's mo-asha, or a measured alternative ranking.
 
     ``ranking``: ``"nds"`` (mo-asha), ``"accuracy"`` (accuracy alone), ``"cost-cells"``
     (:class:`CostCellPruner`, cell ``ranking_option``) or ``"similar-cost"``
-    (:class:`SimilarCostPruner`, width ``ranking_option``).
+    (:class:`SimilarCostPruner`, width ``ranking_option``). ``phased``: ``(switch, grace,
+    factor)``, that schedule for the first ``switch`` epochs (:class:`PhasedPruner`).
     """
     options: dict[str, Any] = {}
     cls: type[MOAshaPruner] = MOAshaPruner
@@ -441,6 +471,12 @@ def mo_asha(
         raise ValueError(
             f"Unknown ranking {ranking!r}. Known: nds, accuracy, cost-cells, similar-cost."
         )
+    if phased is not None:
+        if ranking != "nds":
+            raise ValueError(f"phased rungs rank as mo-asha does; got ranking {ranking!r}.")
+        switch, early_grace, early_factor = phased
+        cls = PhasedPruner
+        options = {"switch": switch, "early_grace": early_grace, "early_factor": early_factor}
     pruner = functools.partial(
         cls,
         min_epochs=grace,
@@ -519,6 +555,13 @@ def sweep_methods() -> dict[str, Method]:
                 runs[f"{sampler} + mo-asha, grace {grace}, eta {factor}, {spacing} rungs"] = (
                     mo_asha(sampler, grace=grace, factor=factor, rung_spacing=spacing)
                 )
+    for grace, factor in [(1, 4), (1, 6), (1, 8)]:
+        runs[f"rung-tpe + mo-asha, grace {grace}, eta {factor}, full-stretch rungs"] = mo_asha(
+            "rung-tpe", grace=grace, factor=factor, rung_spacing="full-stretch"
+        )
+    runs["rung-tpe + mo-asha, grace 1, eta 8 for the first 300 epochs, then grace 2, eta 2"] = (
+        mo_asha("rung-tpe", grace=2, factor=2, rung_spacing="full-stretch", phased=(300, 1, 8))
+    )
     runs["random, full training"] = full_training("random")
     return runs
 

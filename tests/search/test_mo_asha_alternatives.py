@@ -101,3 +101,25 @@ def test_the_bound_samples_inside_the_true_fronts_box(bench: ModuleType, tmp_pat
     )
     text = bench.bound(table, [8], draws=4)
     assert "front's box: 2 of 12 rows" in text and "| full training | 1.000, 1.00 |" in text
+
+
+def test_phased_rungs_screen_hard_for_the_first_epochs_then_keep_the_gentle_ones(
+    bench: ModuleType,
+) -> None:
+    import optuna
+
+    pruner = bench.PhasedPruner(
+        switch=2, early_grace=1, early_factor=8, min_epochs=2, reduction_factor=2, max_epochs=20
+    )
+    assert pruner.core_at(1).rungs() == pruner.core_at(2).rungs() == (1,)
+    assert pruner.core_at(3).rungs() == (2, 4, 8)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["accuracy", "size_bits"])
+    metrics = {"val_accuracy": 0.5, "size_bits": 100.0}
+    first, second, third = (study.ask() for _ in range(3))
+    for trial in (first, second, third):
+        verdict = pruner.decide(study=study, trial=trial, epoch=1, metrics=metrics)
+        assert verdict.decision is Decision.CONTINUE  # no other trial at the rung
+    assert pruner.reported == 3 and pruner.core is pruner.late
+    with pytest.raises(ValueError, match="phased rungs rank as mo-asha does"):
+        bench.mo_asha("rung-tpe", grace=2, factor=2, ranking="accuracy", phased=(300, 1, 8))
