@@ -288,9 +288,11 @@ def run_ray(
 ) -> RunSummary:
     """Run the study on Ray Tune until it holds ``n_trials`` finished trials.
 
-    Without ``address`` (and with no Ray started in this process) a local Ray is started and
-    stopped again at the end; with one (``"auto"``, ``"HOST:PORT"``) the run joins that
-    cluster. A Ray already initialized in this process is used as it is.
+    Without ``address`` (and with no Ray started in this process) Ray's own rule applies: the
+    cluster in ``RAY_ADDRESS``, else the latest one ``ray start`` began on this machine, else
+    a local Ray started for the run and stopped again at the end. With one (``"auto"``,
+    ``"HOST:PORT"``) the run joins that cluster. A Ray already initialized in this process
+    is used as it is.
 
     The Ray experiment lives in ``storage_path/<study name>`` (default ``runs/ray`` under the
     working directory; on several nodes it must be shared storage, NFS or ``s3://...``). When
@@ -322,7 +324,7 @@ def run_ray(
         spec: The study (its storage must be reachable from the driver).
         objective_factory: Picklable callable building the objective in each worker.
         n_trials: Finished trials the study should hold at the end.
-        address: Ray cluster to join, or None for a local Ray.
+        address: Ray cluster to join, or None for Ray's default (above).
         gpus_per_trial: GPUs per trial: 0, a whole number, or a fraction dividing 1 (0.25:
             four trials share a GPU, each capped at a quarter of its memory).
         cpus_per_trial: CPUs reserved per trial.
