@@ -262,10 +262,8 @@ def front_box(table: Table, curves: Curves) -> NDArray[np.intp]:
     """Rows whose every searched value is one a true-front row takes (the front's box)."""
     rows = np.flatnonzero(curves.completed)
     points = table.scaled(curves.final[rows], curves.size_bits[rows])
-    counted = rows[points[:, 0] < REFERENCE[0]]
-    front = counted[
-        pareto_front_mask(table.scaled(curves.final[counted], curves.size_bits[counted]))
-    ]
+    counted = points[:, 0] < REFERENCE[0]
+    front = rows[counted][pareto_front_mask(points[counted])]
     searched = [k for k, d in table.space.params.items() if isinstance(d, CategoricalDistribution)]
     allowed = {k: {curves.strategies[i][k] for i in front} for k in searched}
     inside = [i for i in rows if all(curves.strategies[i][k] in allowed[k] for k in searched)]
