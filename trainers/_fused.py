@@ -135,11 +135,15 @@ class _StraightThrough(torch.autograd.Function):
         data = w.detach()
         head = data[: len(qmax)]
         dims = tuple(range(2, w.dim()))
-        scale = head.abs().amax(dim=dims, keepdim=True)
+        low, high = torch.aminmax(head.flatten(2), dim=2, keepdim=True)  # one pass
+        scale = torch.maximum(low.neg_(), high).reshape(*head.shape[:2], *([1] * len(dims)))
         scale = scale.div_(qmax.reshape(-1, *([1] * (w.dim() - 1))))
         scale = scale.clamp_min_(torch.finfo(w.dtype).tiny)
-        quantized = torch.round(head / scale).mul_(scale)
-        return torch.cat([quantized, data[len(qmax) :]])
+        out = torch.empty_like(data)  # written in place: no temporaries, no concatenation
+        quantized = out[: len(qmax)]
+        torch.div(head, scale, out=quantized).round_().mul_(scale)
+        out[len(qmax) :] = data[len(qmax) :]
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -168,21 +172,27 @@ class _Group:
                 "statistics); it cannot be fused."
             )
         self.template = self._template(first)
-        self.names = names
+        self.prunable = [
+            f"{name}.weight" for name, _ in named_prunable_layers(first, select=task.prunable)
+        ]
+        # the prunable weights first, in the pruners' order: columns [0, n_prunable) of a row
+        # are a member's prunable weights as one vector (masks, l1, magnitude ranking)
+        self.names = self.prunable + [n for n in names if n not in self.prunable]
         device = runs[0].device
         # every member's parameters in one row of a flat (K, P) buffer, and their gradients
         # likewise: the optimizer, l1, clipping and masks then work on whole rows (a few
         # kernels a step, not a few per parameter); the stacked parameters are views of it
-        shapes = [first.get_parameter(n).shape for n in names]
         self.spans: dict[str, tuple[int, int, torch.Size]] = {}
         offset = 0
-        for name, shape in zip(names, shapes, strict=True):
+        for name in self.names:
+            shape = first.get_parameter(name).shape
             self.spans[name] = (offset, offset + shape.numel(), shape)
             offset += shape.numel()
+        self.n_prunable = sum(self.spans[n][2].numel() for n in self.prunable)
         self.flat = torch.cat(
             [
                 torch.stack([r.model.get_parameter(n).detach().flatten() for r in runs])
-                for n in names
+                for n in self.names
             ],
             dim=1,
         )
@@ -194,18 +204,11 @@ class _Group:
             for path, module in self.template.named_modules()
             if isinstance(module, _RowDropout)
         }
-        self.prunable = [
-            f"{name}.weight" for name, _ in named_prunable_layers(first, select=task.prunable)
-        ]
-        columns = torch.zeros(offset, device=device, dtype=self.flat.dtype)
-        for name in self.prunable:
-            start, stop, _ = self.spans[name]
-            columns[start:stop] = 1.0
-        self.prunable_columns = columns
         # the quantized members come first (see train_fused): one qmax each
         bits = [r.strategy.bits for r in runs if r.strategy.bits < 32]
         self.qmax = torch.tensor([float(2 ** (b - 1) - 1) for b in bits], device=device)
-        self.mask: torch.Tensor | None = None  # (K, P): 0 where a member pruned a weight
+        # (K, n_prunable): 0 where a member pruned a weight
+        self.mask: torch.Tensor | None = None
         self._views()
         self.optimizer = StackedOptimizer([self.flat], [r.strategy for r in runs])
         self._settle()
@@ -229,6 +232,7 @@ class _Group:
         at every step: on a GPU each would be a host-to-device copy)."""
         runs, device = self.runs, self.runs[0].device
         rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
+        self.l1_each = [(row, runs[row].strategy.l1) for row in rows]  # (row, strength)
         self.l1_rows: tuple[torch.Tensor, torch.Tensor] | None = None
         if rows:
             strength = [runs[r].strategy.l1 for r in rows]
@@ -298,29 +302,36 @@ class _Group:
         grad = self.flat.grad
         if grad is None:
             return
-        if self.l1_rows is not None:  # the gradient of l1 * sum|w| on the rows that ask
+        n = self.n_prunable
+        if self.l1_rows is not None and grad.device.type == "cpu":
+            # the gradient of l1 * sum|w|, row by row: each row's weights stay in cache, where
+            # one indexed update of the stack's weight columns takes a slow strided path
+            for row, l1 in self.l1_each:
+                grad[row, :n].add_(torch.sign(self.flat[row, :n]), alpha=l1)
+        elif self.l1_rows is not None:  # one indexed update (a few kernels on a GPU)
             index, strength = self.l1_rows
-            signs = torch.sign(self.flat[index]).mul_(self.prunable_columns)
-            grad.index_add_(0, index, signs.mul_(strength[:, None]))
+            weights = self.flat[index, :n]  # (a copy: those rows only)
+            signs = torch.sign(weights, out=weights).mul_(strength[:, None])
+            grad[:, :n].index_add_(0, index, signs)
         if self.clip_limit is not None:
             norms = grad.norm(dim=1)
             grad.mul_((self.clip_limit / (norms + 1e-6)).clamp(max=1.0)[:, None])
 
     def _prune(self, step: int) -> None:
         """Each member's masks on its schedule, applied to its rows."""
+        weights = self.flat[:, : self.n_prunable]
         for row, run in enumerate(self.runs):
             pruner = run.pruner
             if pruner is None or not pruner.due(step):
                 continue
-            views = [self.leaves[name][row] for name in self.prunable]
-            pruner.update_masks(step, views)
+            # a row's prunable weights are the layers' weights one after the other, in the
+            # pruner's order: one global ranking over the row is the pruner's own
+            pruner.update_masks(step, [weights[row]])
             if self.mask is None:
-                self.mask = torch.ones_like(self.flat)
-            for name, mask in zip(self.prunable, pruner.masks or [], strict=True):
-                start, stop, _ = self.spans[name]
-                self.mask[row, start:stop] = mask.flatten()
+                self.mask = torch.ones_like(weights)
+            self.mask[row] = (pruner.masks or [])[0]
         if self.mask is not None:
-            self.flat.mul_(self.mask)
+            weights.mul_(self.mask)
 
     def write_back(self, row: int) -> None:
         """Copy member ``row``'s parameters into its own model (to evaluate or measure it)."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from ._optimizers import build_optimizer, optimizer_info
+from ._row_kernels import RowKernel, row_kernel
 from ._strategy import Strategy
 
 __all__ = ["StackedOptimizer", "family_order", "fusable_optimizer"]
@@ -227,8 +228,11 @@ class StackedOptimizer:
             self.groups[-1].settle()
         # on the CPU: each row by its member's own torch optimizer (module docstring)
         self.per_row: list[torch.optim.Optimizer] | None = None
+        # each row's fused update as a direct call, once its first step made the state
+        self.kernels: list[RowKernel | None] = []
         if per_row:
             self.per_row = [self._row_optimizer(s, row) for row, s in enumerate(strategies)]
+            self.kernels = [None] * k
 
     def _row_optimizer(self, strategy: Strategy, row: int) -> torch.optim.Optimizer:
         return build_optimizer(self._rows(row), strategy, fused=True)  # one pass over the row
@@ -249,6 +253,7 @@ class StackedOptimizer:
                     if old in optimizer.state:
                         optimizer.state[tensor] = optimizer.state.pop(old)
                 settings["params"] = new
+            self.kernels = [row_kernel(o) if o.state else None for o in self.per_row]
             return
         new_row = {old: new for new, old in enumerate(rows)}
         kept: list[_Group] = []
@@ -271,12 +276,19 @@ class StackedOptimizer:
     def step(self, lr: torch.Tensor) -> None:
         """One update of every row with the learning rates ``lr`` (one per row, this epoch's)."""
         if self.per_row is not None:
-            for row, (optimizer, rate) in enumerate(zip(self.per_row, lr.tolist(), strict=True)):
+            rates = lr.tolist()
+            every = all(p.grad is not None for p in self.params)
+            for row, (optimizer, rate) in enumerate(zip(self.per_row, rates, strict=True)):
+                kernel = self.kernels[row]
+                if kernel is not None and every:
+                    kernel([p.grad[row] for p in self.params if p.grad is not None], rate)
+                    continue
                 settings = optimizer.param_groups[0]
                 settings["lr"] = rate
                 for p, tensor in zip(self.params, settings["params"], strict=True):
                     tensor.grad = None if p.grad is None else p.grad[row]
                 optimizer.step()
+                self.kernels[row] = row_kernel(optimizer)
             return
         for group in self.groups:
             group.step += 1

@@ -18,6 +18,7 @@ from paretune.trainers import (
     get_task,
     list_optimizers,
     list_schedules,
+    optimizer_info,
     train,
     train_fused,
 )
@@ -88,6 +89,22 @@ def test_members_with_different_optimizers_share_a_stack(per_row: bool) -> None:
         for i, name in enumerate(list_optimizers())
     ]
     assert _compare(rows, per_row=per_row) < 1e-6
+
+
+def test_rows_after_the_first_step_call_the_fused_kernel_directly() -> None:
+    # the path _compare checks against torch.optim from its second step on
+    strategies = [Strategy(optimizer=name, lr=0.01, **OPTIONS[name]) for name in list_optimizers()]
+    w = torch.ones(len(strategies), 4, requires_grad=True)
+    optimizer = StackedOptimizer([w], strategies, per_row=True)
+    w.grad = torch.ones_like(w)
+    optimizer.step(torch.full((len(strategies),), 0.01))
+    fused = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad)
+    kernels = {
+        s.optimizer: k is not None for s, k in zip(strategies, optimizer.kernels, strict=True)
+    }
+    assert kernels == {
+        name: issubclass(optimizer_info(name).torch_class, fused) for name in list_optimizers()
+    }
 
 
 def test_stacked_optimizer_refuses_a_stack_of_another_size() -> None:

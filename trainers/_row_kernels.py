@@ -1,0 +1,156 @@
+"""A ``torch.optim`` optimizer's fused CPU update, called without the optimizer's per-call work.
+
+On the CPU a fused group updates each member's row with the member's own ``torch.optim``
+optimizer (:class:`~paretune.trainers._fused_optim.StackedOptimizer`). With ``fused=True``
+the update itself is one kernel (``torch._fused_sgd_``, ``_fused_adam_``, ``_fused_adamw_``,
+``_fused_adagrad_``) over a row that stays in cache: a few dozen microseconds for a digits
+MLP. ``optimizer.step()`` around it costs two to four times as much again in Python (the
+profiler and hook wrappers, gathering the state, grouping the tensors by device and dtype),
+and a group of 16 members pays it 16 times a step. :func:`row_kernel` makes, once the first
+``step()`` has created the optimizer's state, the call ``step()`` would make, with the same
+state tensors and settings; the tests compare every row with ``torch.optim`` step by step
+(``tests/trainers/test_fused.py``). Where torch has no such kernel (RMSprop, a torch without
+fused CPU kernels) or the optimizer uses a setting the call leaves out (``maximize``,
+``amsgrad``, ``differentiable``, several parameter groups), there is none and ``step()`` is
+used. The kernels are torch's private operators, called as ``torch.optim`` calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+__all__ = ["RowKernel", "row_kernel"]
+
+#: ``kernel(grads, lr)``: one update of the optimizer's parameters with ``grads``.
+RowKernel = Callable[[Sequence[torch.Tensor], float], None]
+
+
+def row_kernel(optimizer: torch.optim.Optimizer) -> RowKernel | None:
+    """The fused update ``optimizer.step()`` runs, as a direct call; None where there is none.
+
+    Call after ``optimizer.step()`` ran once (the state exists then). The kernel updates the
+    optimizer's own parameters and state in place, as ``step()`` would with the parameters'
+    gradients set to ``grads`` and the learning rate to ``lr``.
+
+    Examples:
+        >>> w = torch.ones(3, requires_grad=True)
+        >>> opt = torch.optim.SGD([w], lr=0.1, momentum=0.9, fused=True)
+        >>> w.grad = torch.ones(3)
+        >>> opt.step()
+        >>> kernel = row_kernel(opt)
+        >>> kernel([torch.ones(3)], 0.1)  # buffer 0.9 * 1 + 1 = 1.9
+        >>> [round(v, 4) for v in w.tolist()]
+        [0.71, 0.71, 0.71]
+    """
+    if len(optimizer.param_groups) != 1:
+        return None
+    group = optimizer.param_groups[0]
+    if not group.get("fused") or group.get("maximize") or group.get("differentiable"):
+        return None
+    params = list(group["params"])
+    state = [optimizer.state.get(p, {}) for p in params]
+    if type(optimizer) is torch.optim.SGD:
+        return _sgd(group, params, state)
+    if type(optimizer) in (torch.optim.Adam, torch.optim.AdamW):
+        return _adam(optimizer, group, params, state)
+    if type(optimizer) is torch.optim.Adagrad:
+        return _adagrad(group, params, state)
+    return None
+
+
+def _sgd(
+    group: dict[str, object], params: list[torch.Tensor], state: list[dict[str, torch.Tensor]]
+) -> RowKernel | None:
+    op = getattr(torch, "_fused_sgd_", None)
+    momentum = float(group["momentum"])  # type: ignore[arg-type]
+    buffers = [s.get("momentum_buffer") for s in state] if momentum != 0 else []
+    if op is None or any(b is None for b in buffers):
+        return None
+    weight_decay, dampening = float(group["weight_decay"]), float(group["dampening"])  # type: ignore[arg-type]
+    nesterov = bool(group["nesterov"])
+
+    def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
+        op(
+            params,
+            list(grads),
+            buffers,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            lr=lr,
+            dampening=dampening,
+            nesterov=nesterov,
+            maximize=False,
+            is_first_step=False,
+        )
+
+    return kernel
+
+
+def _adam(
+    optimizer: torch.optim.Optimizer,
+    group: dict[str, object],
+    params: list[torch.Tensor],
+    state: list[dict[str, torch.Tensor]],
+) -> RowKernel | None:
+    decoupled = bool(group.get("decoupled_weight_decay", type(optimizer) is torch.optim.AdamW))
+    op = getattr(torch, "_fused_adamw_" if decoupled else "_fused_adam_", None)
+    if (
+        op is None
+        or group.get("amsgrad")
+        or not all({"step", "exp_avg", "exp_avg_sq"} <= s.keys() for s in state)
+    ):
+        return None
+    steps = [s["step"] for s in state]
+    exp_avgs = [s["exp_avg"] for s in state]
+    exp_avg_sqs = [s["exp_avg_sq"] for s in state]
+    beta1, beta2 = (float(b) for b in group["betas"])  # type: ignore[attr-defined]
+    weight_decay, eps = float(group["weight_decay"]), float(group["eps"])  # type: ignore[arg-type]
+
+    def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
+        torch._foreach_add_(steps, 1)
+        op(
+            params,
+            list(grads),
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=weight_decay,
+            eps=eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+    return kernel
+
+
+def _adagrad(
+    group: dict[str, object], params: list[torch.Tensor], state: list[dict[str, torch.Tensor]]
+) -> RowKernel | None:
+    op = getattr(torch, "_fused_adagrad_", None)
+    if op is None or not all({"step", "sum"} <= s.keys() for s in state):
+        return None
+    steps = [s["step"] for s in state]
+    sums = [s["sum"] for s in state]
+    lr_decay, weight_decay, eps = (float(group[k]) for k in ("lr_decay", "weight_decay", "eps"))  # type: ignore[arg-type]
+
+    def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
+        torch._foreach_add_(steps, 1)
+        op(
+            params,
+            list(grads),
+            sums,
+            steps,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            eps=eps,
+            maximize=False,
+        )
+
+    return kernel
