@@ -36,7 +36,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -218,7 +217,7 @@ class _Group:
 
     def _views(self) -> None:
         """The stacked parameters as leaf views of ``flat``, their gradients views of one
-        flat gradient (autograd adds into an existing gradient in place)."""
+        flat gradient (each step copies the computed gradients into them)."""
         k = self.flat.shape[0]
         self.flat.grad = torch.zeros_like(self.flat)
         self.leaves: dict[str, torch.Tensor] = {}
@@ -283,15 +282,14 @@ class _Group:
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor, lr: torch.Tensor, step: int) -> torch.Tensor:
         """One optimizer step of every member on its batch; the members' losses."""
-        if self.flat.grad is not None:
-            self.flat.grad.zero_()
         losses: torch.Tensor = self.forward(self.params(), self.rates, xb, yb)
-        with warnings.catch_warnings():
-            # the gradients are views of one flat buffer, as the parameters: torch warns that
-            # such strided gradients "may impair performance"; here they save kernels
-            warnings.filterwarnings("ignore", message="grad and param do not obey")
-            losses.sum().backward()  # type: ignore[no-untyped-call]
+        leaves = list(self.leaves.values())
+        # the gradients as computed, copied once into the flat gradient's views (backward()
+        # would add them to it, after zeroing it: two more passes over the stack)
+        grads = torch.autograd.grad(losses.sum(), leaves, allow_unused=True, materialize_grads=True)
         with torch.no_grad():
+            for leaf, grad in zip(leaves, grads, strict=True):
+                leaf.grad.copy_(grad)  # type: ignore[union-attr]
             self._regularize()
             self.optimizer.step(lr)
             self._prune(step)
