@@ -74,14 +74,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _group_for_workers(items: list[pytest.Item]) -> None:
-    """Keep each module on one pytest-xdist worker, and every module that starts Ray on one.
+    """Keep each module on one pytest-xdist worker, and every test that starts Ray on one.
 
     The suite runs on two workers (``-n 2 --dist loadgroup`` in pyproject.toml). A module's
-    fixtures (a trained study, a Ray runtime) are built once that way. The Ray modules share
-    a worker so that two Ray runtimes never run at once: ``ray.init()`` without an address
-    joins the last cluster started on the machine, and each wants the two cores.
+    fixtures (a trained study, a PostgreSQL server) are built once that way. The tests marked
+    ``ray`` share a worker so that two Ray runtimes never run at once: ``ray.init()`` without
+    an address joins the last cluster started on the machine, and each wants the two cores.
+    The other tests of a module with Ray tests keep to their module's worker (a module
+    fixture they share with a Ray test is then built on both workers).
+    A test that starts Ray must be marked ``ray`` (``tests/search/test_data_parallel_ray.py``
+    found one that was not).
     """
-    with_ray = {item.path for item in items if item.get_closest_marker("ray") is not None}
     for item in items:
-        group = "ray" if item.path in with_ray else str(item.path)
+        group = "ray" if item.get_closest_marker("ray") is not None else str(item.path)
         item.add_marker(pytest.mark.xdist_group(group))

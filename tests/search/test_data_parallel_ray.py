@@ -312,6 +312,7 @@ def test_a_data_parallel_run_without_a_pruner_still_notes_every_epoch(
     assert ray.get(channel.stop_requested.remote("t1")) is None
 
 
+@pytest.mark.ray
 def test_a_trial_needing_more_gpus_than_the_cluster_has_is_refused(
     dp_ray: Path, tmp_path: Path
 ) -> None:
