@@ -18,6 +18,7 @@ used. The kernels are torch's private operators, called as ``torch.optim`` calls
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -108,25 +109,8 @@ def _adam(
     beta1, beta2 = (float(b) for b in group["betas"])  # type: ignore[attr-defined]
     weight_decay, eps = float(group["weight_decay"]), float(group["eps"])  # type: ignore[arg-type]
 
-    def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
-        torch._foreach_add_(steps, 1)
-        op(
-            params,
-            list(grads),
-            exp_avgs,
-            exp_avg_sqs,
-            [],
-            steps,
-            lr=lr,
-            beta1=beta1,
-            beta2=beta2,
-            weight_decay=weight_decay,
-            eps=eps,
-            amsgrad=False,
-            maximize=False,
-        )
-
-    return kernel
+    settings = {"beta1": beta1, "beta2": beta2, "weight_decay": weight_decay, "eps": eps}
+    return _stepped(op, params, [exp_avgs, exp_avg_sqs, []], steps, amsgrad=False, **settings)
 
 
 def _adagrad(
@@ -139,18 +123,23 @@ def _adagrad(
     sums = [s["sum"] for s in state]
     lr_decay, weight_decay, eps = (float(group[k]) for k in ("lr_decay", "weight_decay", "eps"))  # type: ignore[arg-type]
 
+    return _stepped(
+        op, params, [sums], steps, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps
+    )
+
+
+def _stepped(
+    op: Any,
+    params: list[torch.Tensor],
+    buffers: list[list[torch.Tensor]],
+    steps: list[torch.Tensor],
+    **settings: Any,
+) -> RowKernel:
+    """``op(params, grads, *buffers, steps, lr=lr, maximize=False, **settings)`` after
+    counting the step, as ``torch.optim``'s fused Adam and Adagrad do."""
+
     def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
         torch._foreach_add_(steps, 1)
-        op(
-            params,
-            list(grads),
-            sums,
-            steps,
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            eps=eps,
-            maximize=False,
-        )
+        op(params, list(grads), *buffers, steps, lr=lr, maximize=False, **settings)
 
     return kernel
