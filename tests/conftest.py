@@ -57,6 +57,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _group_for_workers(items)
     try:
@@ -84,7 +85,12 @@ def _group_for_workers(items: list[pytest.Item]) -> None:
     fixture they share with a Ray test is then built on both workers).
     A test that starts Ray must be marked ``ray`` (``tests/search/test_data_parallel_ray.py``
     found one that was not).
+
+    pytest-xdist reads the groups in its own ``pytest_collection_modifyitems`` (it appends
+    ``@group`` to each test's id), so the hook that sets them runs first (``tryfirst``);
+    ``tests/test_workers.py`` checks that they arrive.
     """
     for item in items:
-        group = "ray" if item.get_closest_marker("ray") is not None else str(item.path)
+        module = item.nodeid.split("::", 1)[0]
+        group = "ray" if item.get_closest_marker("ray") is not None else module
         item.add_marker(pytest.mark.xdist_group(group))
