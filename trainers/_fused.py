@@ -149,6 +149,13 @@ class _StraightThrough(torch.autograd.Function):
         return grad, None
 
 
+def _l1_by_row(device: torch.device) -> bool:
+    """Whether l1 is added row by row: on the CPU each row's weights stay in cache, where one
+    indexed update of the stack's weight columns takes a slow strided path; on a GPU the one
+    indexed update is a few kernels."""
+    return device.type == "cpu"
+
+
 class _Group:
     """The stacked state of the members still training."""
 
@@ -232,6 +239,7 @@ class _Group:
         runs, device = self.runs, self.runs[0].device
         rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
         self.l1_each = [(row, runs[row].strategy.l1) for row in rows]  # (row, strength)
+        self.l1_by_row = _l1_by_row(device)
         self.l1_rows: tuple[torch.Tensor, torch.Tensor] | None = None
         if rows:
             strength = [runs[r].strategy.l1 for r in rows]
@@ -301,9 +309,8 @@ class _Group:
         if grad is None:
             return
         n = self.n_prunable
-        if self.l1_rows is not None and grad.device.type == "cpu":
-            # the gradient of l1 * sum|w|, row by row: each row's weights stay in cache, where
-            # one indexed update of the stack's weight columns takes a slow strided path
+        if self.l1_rows is not None and self.l1_by_row:
+            # the gradient of l1 * sum|w|, row by row (see _l1_by_row)
             for row, l1 in self.l1_each:
                 grad[row, :n].add_(torch.sign(self.flat[row, :n]), alpha=l1)
         elif self.l1_rows is not None:  # one indexed update (a few kernels on a GPU)

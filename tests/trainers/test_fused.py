@@ -196,6 +196,21 @@ def test_a_fused_member_prunes_on_its_own_schedule(prune_rate: float, l1: float)
     )
 
 
+@pytest.mark.parametrize("by_row", [True, False], ids=["row-by-row", "indexed"])
+def test_both_l1_updates_train_each_member_as_alone(
+    by_row: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the CPU adds l1 row by row and a GPU by one indexed update: both run here
+    monkeypatch.setattr("paretune.trainers._fused._l1_by_row", lambda device: by_row)
+    _check_group(
+        [
+            Strategy(optimizer="adam", lr=0.01, l1=1e-3, prune_rate=0.5, epochs=2, seed=3),
+            Strategy(optimizer="sgd", lr=0.1, epochs=2, seed=4),
+            Strategy(optimizer="momentum", lr=0.05, l1=1e-4, epochs=2, seed=5),
+        ]
+    )
+
+
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_a_fused_member_trains_with_its_bit_width(bits: int) -> None:
     # one epoch: later a weight near a rounding boundary may round the other way
