@@ -238,7 +238,11 @@ def _epochs(trial: optuna.trial.FrozenTrial) -> list[int]:
 def test_trials_spread_over_both_nodes(
     head: str, node2: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
-    _write_study(tmp_path, name="spread", n_trials=4, samples=600, epochs=4)
+    # trials long enough (seconds each) that the second node's first worker, which starts
+    # while the head trains, takes one: Tune reuses a finished trial's actor for the next
+    # trial, so with short trials the head's one actor could train them all
+    epochs = 12
+    _write_study(tmp_path, name="spread", n_trials=4, samples=12000, epochs=epochs)
     done = subprocess.run(
         ["paretune", "run", "study.toml", "--backend", "ray", "--address", head, "--quiet"],
         cwd=tmp_path,
@@ -251,7 +255,7 @@ def test_trials_spread_over_both_nodes(
     trials = _trials(tmp_path, "spread")
     assert [t.number for t in trials] == [0, 1, 2, 3]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert all(_epochs(t) == [1, 2, 3, 4] for t in trials)
+    assert all(_epochs(t) == list(range(1, epochs + 1)) for t in trials)
     where = {
         number: {ip for ip, _ in rows} for number, rows in _results(tmp_path, "spread").items()
     }
