@@ -268,7 +268,8 @@ def test_a_node_killed_mid_run_loses_nothing(
     head: str, node2: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     epochs = 8
-    _write_study(tmp_path, name="killed", n_trials=3, samples=3000, epochs=epochs)
+    # seconds-long trials, so the second node's first worker takes one (see the test above)
+    _write_study(tmp_path, name="killed", n_trials=3, samples=12000, epochs=epochs)
     run = subprocess.Popen(
         ["paretune", "run", "study.toml", "--backend", "ray", "--address", head, "--quiet"],
         cwd=tmp_path,
