@@ -237,12 +237,12 @@ class _Group:
         """The members' l1 rows and strengths and clipping limits, built once per group (not
         at every step: on a GPU each would be a host-to-device copy)."""
         runs, device = self.runs, self.runs[0].device
-        rows = [row for row, r in enumerate(runs) if r.strategy.l1 > 0]
-        self.l1_each = [(row, runs[row].strategy.l1) for row in rows]  # (row, strength)
+        # (row, strength) of each member with l1: row by row, or as two tensors on a GPU
+        self.l1_each = [(row, r.strategy.l1) for row, r in enumerate(runs) if r.strategy.l1 > 0]
         self.l1_by_row = _l1_by_row(device)
         self.l1_rows: tuple[torch.Tensor, torch.Tensor] | None = None
-        if rows:
-            strength = [runs[r].strategy.l1 for r in rows]
+        if self.l1_each:
+            rows, strength = zip(*self.l1_each, strict=True)
             self.l1_rows = (
                 torch.tensor(rows, device=device),
                 torch.tensor(strength, device=device),
