@@ -18,7 +18,6 @@ from paretune.trainers import (
     get_task,
     list_optimizers,
     list_schedules,
-    optimizer_info,
     train,
     train_fused,
 )
@@ -98,13 +97,8 @@ def test_rows_after_the_first_step_call_the_fused_kernel_directly() -> None:
     optimizer = StackedOptimizer([w], strategies, per_row=True)
     w.grad = torch.ones_like(w)
     optimizer.step(torch.full((len(strategies),), 0.01))
-    fused = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adagrad)
-    kernels = {
-        s.optimizer: k is not None for s, k in zip(strategies, optimizer.kernels, strict=True)
-    }
-    assert kernels == {
-        name: issubclass(optimizer_info(name).torch_class, fused) for name in list_optimizers()
-    }
+    # every registered optimizer has one (RMSprop's runs its single-tensor ops directly)
+    assert [k is not None for k in optimizer.kernels] == [True] * len(strategies)
 
 
 def test_stacked_optimizer_refuses_a_stack_of_another_size() -> None:
@@ -196,17 +190,19 @@ def test_a_fused_member_prunes_on_its_own_schedule(prune_rate: float, l1: float)
     )
 
 
-@pytest.mark.parametrize("by_row", [True, False], ids=["row-by-row", "indexed"])
-def test_both_l1_updates_train_each_member_as_alone(
+@pytest.mark.parametrize("by_row", [True, False], ids=["row-by-row", "flat"])
+def test_both_update_paths_train_each_member_as_alone(
     by_row: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the CPU adds l1 row by row and a GPU by one indexed update: both run here
-    monkeypatch.setattr("paretune.trainers._fused._l1_by_row", lambda device: by_row)
+    # the CPU updates each row with autograd's per-layer gradients and adds l1 row by row; a
+    # GPU copies them into one flat gradient, adds l1 by one indexed update: both run here
+    monkeypatch.setattr("paretune.trainers._fused._by_row", lambda device: by_row)
     _check_group(
         [
             Strategy(optimizer="adam", lr=0.01, l1=1e-3, prune_rate=0.5, epochs=2, seed=3),
-            Strategy(optimizer="sgd", lr=0.1, epochs=2, seed=4),
+            Strategy(optimizer="sgd", lr=0.1, grad_clip=0.2, epochs=2, seed=4),
             Strategy(optimizer="momentum", lr=0.05, l1=1e-4, epochs=2, seed=5),
+            Strategy(optimizer="rmsprop", lr=0.001, weight_decay=1e-3, epochs=2, seed=6),
         ]
     )
 
