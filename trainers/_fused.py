@@ -140,7 +140,7 @@ class _StraightThrough(torch.autograd.Function):
         scale = torch.maximum(head.amin(dim=dims, keepdim=True).neg_(), high)
         scale = scale.div_(qmax.reshape(-1, *([1] * (w.dim() - 1))))
         scale = scale.clamp_min_(torch.finfo(w.dtype).tiny)
-        out = torch.empty_like(data)  # written in place: no temporaries, no concatenation
+        out = _empty_as(data)  # written in place: no temporaries, no concatenation
         quantized = out[: len(qmax)]
         torch.div(head, scale, out=quantized).round_().mul_(scale)
         out[len(qmax) :] = data[len(qmax) :]
@@ -149,6 +149,14 @@ class _StraightThrough(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad, None
+
+
+def _empty_as(t: torch.Tensor) -> torch.Tensor:
+    """An empty tensor shaped as ``t`` with its dimensions in ``t``'s memory order (dense):
+    elementwise ops between the two then run in memory order, not transposing."""
+    order = sorted(range(t.dim()), key=lambda d: -t.stride()[d])
+    inverse = sorted(range(t.dim()), key=order.__getitem__)
+    return t.new_empty([t.shape[d] for d in order]).permute(inverse)
 
 
 def _by_row(device: torch.device) -> bool:

@@ -137,7 +137,7 @@ def _adagrad(
 def _rmsprop(
     group: dict[str, object], params: list[torch.Tensor], state: list[dict[str, torch.Tensor]]
 ) -> RowKernel | None:
-    """RMSprop has no fused kernel: its single-tensor update (what ``step()`` runs on the CPU)
+    """RMSprop has no fused kernel: its single-tensor update (what ``step()`` runs on the CPU),
     op for op, without the per-call work around it."""
     momentum = float(group["momentum"])  # type: ignore[arg-type]
     keys = {"step", "square_avg"} | ({"momentum_buffer"} if momentum > 0 else set())
@@ -150,16 +150,20 @@ def _rmsprop(
 
     def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
         torch._foreach_add_(steps, 1)
-        for i, (param, grad, average) in enumerate(zip(params, grads, averages, strict=True)):
-            if weight_decay != 0:
-                grad = grad.add(param, alpha=weight_decay)
-            average.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-            avg = average.sqrt().add_(eps)
-            if momentum > 0:
-                buffers[i].mul_(momentum).addcdiv_(grad, avg)
-                param.add_(buffers[i], alpha=-lr)
-            else:
-                param.addcdiv_(grad, avg, value=-lr)
+        # torch's foreach ops on the CPU run each tensor's op in turn: the single-tensor update,
+        # one call per op for the whole row
+        if weight_decay != 0:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        torch._foreach_mul_(averages, alpha)
+        torch._foreach_addcmul_(averages, grads, grads, value=1 - alpha)
+        avg = torch._foreach_sqrt(averages)
+        torch._foreach_add_(avg, eps)
+        if momentum > 0:
+            torch._foreach_mul_(buffers, momentum)
+            torch._foreach_addcdiv_(buffers, grads, avg)
+            torch._foreach_add_(params, buffers, alpha=-lr)
+        else:
+            torch._foreach_addcdiv_(params, grads, avg, value=-lr)
 
     return kernel
 
