@@ -314,3 +314,44 @@ def test_a_model_with_batchnorm_is_refused() -> None:
     assert fusable(task, Strategy()) is None  # known only once the model is built
     with pytest.raises(ValueError, match="has buffers"):
         train_fused(task, [Strategy(epochs=1, seed=s) for s in range(2)], device="cpu")
+
+
+def test_the_cpu_step_updates_each_row_with_autograds_own_gradients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the first step stores each stacked parameter as autograd lays out its gradient (a
+    # linear weight's comes transposed); from then on the optimizers read the gradients where
+    # autograd wrote them: no copy into a flat gradient
+    from paretune.trainers._fused import _Group, _Run
+    from paretune.trainers._step import Precision
+
+    strategies = [Strategy(optimizer="adam", lr=0.01, seed=1), Strategy(lr=0.1, seed=2)]
+    runs = [
+        _Run(
+            TASK,
+            s,
+            device=torch.device("cpu"),
+            precision=Precision.FP32,
+            fit_on_validation=False,
+            checkpoint_dir=None,
+        )
+        for s in strategies
+    ]
+    group = _Group(runs, TASK)
+    returned: list[torch.Tensor] = []
+    grad = torch.autograd.grad
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = grad(*args, **kwargs)
+        returned[:] = out
+        return out
+
+    monkeypatch.setattr(torch.autograd, "grad", recording)
+    x, y = runs[0].x_train[:16], runs[0].y_train[:16]
+    for step in range(2):
+        group.step(torch.stack([x, x]), torch.stack([y, y]), torch.tensor([0.01, 0.1]), step)
+        weights = [n for n in group.leaves if n.endswith("weight")]
+        assert weights and all(group.layouts[n] == (0, 2, 1) for n in weights)
+        for name, computed in zip(group.leaves, returned, strict=True):
+            assert group.leaves[name].stride()[1:] == computed.stride()[1:], name
+            assert group.columns[name].grad.data_ptr() == computed.data_ptr(), name
