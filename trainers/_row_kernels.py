@@ -148,15 +148,16 @@ def _rmsprop(
     buffers = [s["momentum_buffer"] for s in state] if momentum > 0 else []
     alpha, eps, weight_decay = (float(group[k]) for k in ("alpha", "eps", "weight_decay"))  # type: ignore[arg-type]
 
-    def kernel(grads: Sequence[torch.Tensor], lr: float) -> None:
+    def kernel(row: Sequence[torch.Tensor], lr: float) -> None:
         torch._foreach_add_(steps, 1)
+        grads = list(row)
         # torch's foreach ops on the CPU run each tensor's op in turn: the single-tensor update,
         # one call per op for the whole row
         if weight_decay != 0:
-            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+            grads = list(torch._foreach_add(grads, params, alpha=weight_decay))
         torch._foreach_mul_(averages, alpha)
         torch._foreach_addcmul_(averages, grads, grads, value=1 - alpha)
-        avg = torch._foreach_sqrt(averages)
+        avg = list(torch._foreach_sqrt(averages))
         torch._foreach_add_(avg, eps)
         if momentum > 0:
             torch._foreach_mul_(buffers, momentum)

@@ -316,42 +316,29 @@ def test_a_model_with_batchnorm_is_refused() -> None:
         train_fused(task, [Strategy(epochs=1, seed=s) for s in range(2)], device="cpu")
 
 
-def test_the_cpu_step_updates_each_row_with_autograds_own_gradients(
+def test_the_cpu_step_hands_the_optimizers_autograds_own_gradients(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # the first step stores each stacked parameter as autograd lays out its gradient (a
-    # linear weight's comes transposed); from then on the optimizers read the gradients where
-    # autograd wrote them: no copy into a flat gradient
-    from paretune.trainers._fused import _Group, _Run
-    from paretune.trainers._step import Precision
+    # linear weight's comes transposed); from then on each row's fused kernel reads the
+    # gradients where autograd wrote them: nothing is copied into a flat gradient
+    computed: set[int] = set()
+    handed: list[bool] = []
+    grad, kernel = torch.autograd.grad, torch._fused_sgd_
 
-    strategies = [Strategy(optimizer="adam", lr=0.01, seed=1), Strategy(lr=0.1, seed=2)]
-    runs = [
-        _Run(
-            TASK,
-            s,
-            device=torch.device("cpu"),
-            precision=Precision.FP32,
-            fit_on_validation=False,
-            checkpoint_dir=None,
-        )
-        for s in strategies
-    ]
-    group = _Group(runs, TASK)
-    returned: list[torch.Tensor] = []
-    grad = torch.autograd.grad
-
-    def recording(*args: Any, **kwargs: Any) -> Any:
+    def recording_grad(*args: Any, **kwargs: Any) -> Any:
         out = grad(*args, **kwargs)
-        returned[:] = out
+        computed.clear()
+        computed.update(t.untyped_storage().data_ptr() for t in out)
         return out
 
-    monkeypatch.setattr(torch.autograd, "grad", recording)
-    x, y = runs[0].x_train[:16], runs[0].y_train[:16]
-    for step in range(2):
-        group.step(torch.stack([x, x]), torch.stack([y, y]), torch.tensor([0.01, 0.1]), step)
-        weights = [n for n in group.leaves if n.endswith("weight")]
-        assert weights and all(group.layouts[n] == (0, 2, 1) for n in weights)
-        for name, computed in zip(group.leaves, returned, strict=True):
-            assert group.leaves[name].stride()[1:] == computed.stride()[1:], name
-            assert group.columns[name].grad.data_ptr() == computed.data_ptr(), name
+    def recording_kernel(params: Any, grads: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append({g.untyped_storage().data_ptr() for g in grads} <= computed)
+        return kernel(params, grads, *args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", recording_grad)
+    monkeypatch.setattr(torch, "_fused_sgd_", recording_kernel)
+    members = [Strategy(optimizer="sgd", lr=0.1 / (k + 1), epochs=1, seed=k) for k in range(2)]
+    results = train_fused(TASK, members, device="cpu")
+    assert all(r.status is TrainStatus.COMPLETED for r in results)
+    assert len(handed) > 4 and all(handed)
