@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -112,20 +113,52 @@ def test_four_runs_of_fifty_trials_end_with_exactly_fifty(
     assert any("holds 50/50 finished trials" in out for out, _ in outputs)
 
 
-#: The killed run's trials are long enough for the kill to land well before their end (at a
-#: few milliseconds an epoch, a 6-epoch trial could finish between the check and the kill).
+#: The killed run's trials are long enough that most of its life is spent mid-trial.
 KILL_EPOCHS = 60
-KILL_BY_EPOCH = 10
 
 
 def _running_of(storage: str, pid: int) -> list[Any]:
+    # plain Optuna: opening paretune's storage takes an advisory lock a frozen run may hold
+    study = optuna.load_study(study_name="quota", storage=storage)
     return [
         t
-        for t in _trials(storage)
+        for t in study.get_trials(deepcopy=False)
         if t.state is TrialState.RUNNING
         and t.system_attrs.get("paretune:worker", "").split(":")[1:2] == [str(pid)]
-        and 1 <= len(t.user_attrs.get("curve") or ()) <= KILL_BY_EPOCH
+        and 1 <= len(t.user_attrs.get("curve") or ()) < KILL_EPOCHS
     ]
+
+
+def _kill_mid_trial(victim: subprocess.Popen[str], storage: str) -> list[Any]:
+    """SIGKILL ``victim`` while one of its trials is mid-way; return that trial.
+
+    Once a look sees the run mid-trial, the run is frozen (SIGSTOP), looked at again and killed
+    while still frozen, so what the second look saw is what the kill leaves behind: the trial
+    cannot finish between the check and the kill, however fast its epochs are. A look that
+    waits on something the frozen run holds is given up after a few seconds.
+    """
+    deadline = time.monotonic() + 300
+    with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        while True:
+            assert time.monotonic() < deadline, "the run never got mid-trial"
+            assert victim.poll() is None, victim.communicate()
+            try:
+                seen = _running_of(storage, victim.pid)
+            except KeyError:  # the study does not exist yet
+                seen = []
+            if seen:
+                victim.send_signal(signal.SIGSTOP)
+                look = pool.submit(_running_of, storage, victim.pid)
+                try:
+                    caught = look.result(timeout=5)
+                except futures.TimeoutError:  # the builtin one from Python 3.11
+                    caught = []
+                if caught:
+                    victim.send_signal(signal.SIGKILL)  # its trial stays RUNNING in the storage
+                    return caught
+                victim.send_signal(signal.SIGCONT)
+                futures.wait([look])
+            time.sleep(0.05)
 
 
 def test_a_run_killed_mid_trial_beside_another_then_resumed(
@@ -133,17 +166,7 @@ def test_a_run_killed_mid_trial_beside_another_then_resumed(
 ) -> None:
     _write(tmp_path, n_trials=8, epochs=KILL_EPOCHS, samples=400)
     survivor, victim = _start(tmp_path, postgres_url), _start(tmp_path, postgres_url)
-    deadline = time.monotonic() + 300
-    caught: list[Any] = []
-    while not caught:
-        assert time.monotonic() < deadline, "the run never got mid-trial"
-        assert victim.poll() is None, victim.communicate()
-        try:
-            caught = _running_of(postgres_url, victim.pid)
-        except Exception:  # the study may not exist yet
-            caught = []
-        time.sleep(0.1)
-    victim.send_signal(signal.SIGKILL)  # mid-trial: its trial stays RUNNING in the database
+    caught = _kill_mid_trial(victim, postgres_url)
     victim.communicate(timeout=60)
     out, err = survivor.communicate(timeout=600)
     assert survivor.returncode == 0, err
