@@ -48,6 +48,51 @@ def test_global_masks_zero_the_smallest_weights_like_a_sort(sparsity: float) -> 
     np.testing.assert_array_equal(got, expected)
 
 
+def _stable_sort_masks(weights: list[torch.Tensor], sparsity: float) -> np.ndarray:
+    flat = np.concatenate([w.abs().flatten().numpy() for w in weights])
+    expected = np.ones(flat.size)
+    expected[np.argsort(flat, kind="stable")[: round(sparsity * flat.size)]] = 0.0
+    return expected
+
+
+@pytest.mark.parametrize(
+    "kind", ["gaussian", "half-zeros", "few-values", "float16-grid", "tiny", "huge"]
+)
+def test_global_masks_rank_ties_in_index_order_like_a_stable_sort(kind: str) -> None:
+    # pruned weights are exactly zero at the next update, and quantized or integer weights
+    # repeat: the cut often falls among equal magnitudes
+    generator = torch.Generator().manual_seed(11)
+    for size in (1, 2, 7, 300, 5000, 40000):
+        w = torch.randn(size, generator=generator)
+        if kind == "half-zeros":
+            w[torch.rand(size, generator=generator) < 0.5] = 0.0
+        elif kind == "few-values":
+            w = torch.randint(-3, 4, (size,), generator=generator).float()
+        elif kind == "float16-grid":
+            w = w.half().float() * 1e-3
+        elif kind == "tiny":
+            w = w * 1e-30
+        elif kind == "huge":
+            w = w * 1e30
+        weights = [w[: size // 3].view(-1, 1), w[size // 3 :]]
+        for sparsity in (0.0, 0.1, 0.5, 0.77, 0.9, 0.999, 1.0):
+            got = np.concatenate(
+                [m.flatten().numpy() for m in global_magnitude_masks(weights, sparsity)]
+            )
+            np.testing.assert_array_equal(got, _stable_sort_masks(weights, sparsity))
+
+
+def test_global_masks_rank_nan_above_every_number() -> None:
+    w = torch.linspace(-1.0, 1.0, 20)
+    w[[3, 5]] = float("nan")
+    w[[7, 9]] = float("inf")
+    # the 16 numbers go first, then inf, then NaN, each in index order
+    for count, kept in ((16, {3, 5, 7, 9}), (17, {3, 5, 9}), (18, {3, 5}), (19, {5})):
+        mask = global_magnitude_masks([w], count / 20)[0]
+        assert int((mask == 0).sum()) == count
+        assert {i for i in (3, 5, 7, 9) if mask[i] == 1} == kept
+
+
 def test_pruner_keeps_masked_weights_at_zero_between_updates() -> None:
     weight = torch.nn.Parameter(torch.linspace(-1, 1, 100))
     pruner = MagnitudePruner([weight], target=0.5, begin=0, end=0, frequency=1)
