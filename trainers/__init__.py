@@ -10,6 +10,7 @@ Examples:
 
 from __future__ import annotations
 
+from ._allocator import keep_freed_memory
 from ._checks_task import check_task
 from ._cost import (
     COST_SAMPLES,
@@ -221,6 +222,7 @@ __all__ = [
     "get_task",
     "global_magnitude_masks",
     "initialize",
+    "keep_freed_memory",
     "layer_stats",
     "learning_rate",
     "list_metrics",

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._allocator import keep_freed_memory
 from ._device import private_rng, resolve_device
 from ._fused_optim import StackedOptimizer, family_order, fusable_optimizer
 from ._layers import QuantizedLayer, named_prunable_layers
@@ -493,6 +494,8 @@ def train_fused(
         resolve_task_params(task, strategy.task_params)
         check_applies(task, strategy)
     target = resolve_device(device)
+    if target.type == "cpu":
+        keep_freed_memory()
     # the quantized members first (one slice of the stack is quantized), then by optimizer
     # family (each family's rows update as views of the stack)
     placed = sorted(

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._allocator import keep_freed_memory
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._checks_task import forward_error
 from ._cost import (
@@ -147,6 +148,8 @@ def train(
     if task.replay is not None:
         return task.replay(strategy, report)
     target = resolve_device(device)
+    if target.type == "cpu":
+        keep_freed_memory()
     if amp and target.type != "cuda":
         raise ValueError("amp=True needs a CUDA device; this run is on the CPU.")
     precision = Precision(strategy.precision)
