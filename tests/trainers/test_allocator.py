@@ -17,8 +17,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 #: A step's worth of buffers (4 MiB and 1 MiB ones, some freed as the step goes on) allocated,
-#: touched and freed, 5 times over; the page faults it takes. glibc's defaults give the heap's
-#: top back each time and fault it in again.
+#: touched and freed, 5 times over; the page faults it takes. glibc's defaults give some of the
+#: heap's top back each round and fault it in again.
 CHURN = textwrap.dedent(
     """
     import json, resource, sys, torch
@@ -38,6 +38,10 @@ CHURN = textwrap.dedent(
     before = churn()
     """
 )
+
+
+#: Pages the churn allocates and touches: 5 rounds of 10 x 4 MiB and 10 x 1 MiB.
+PAGES = 5 * 10 * (4 + 1) * 2**20 // 4096
 
 
 def _run(after: str, env: dict[str, str] | None = None) -> dict[str, int]:
@@ -64,8 +68,10 @@ def test_keep_freed_memory_stops_the_page_faults_of_freed_buffers() -> None:
         """
     )
     assert got["kept"] is True
-    assert got["before"] > 10_000  # about 6,000 pages a round
-    assert got["after"] < got["before"] / 20
+    # how often glibc's defaults give the top back depends on the process's history (30,565
+    # faults here, 5,024 in CI); kept, the 64,000 pages the churn touches fault in none
+    assert got["after"] < PAGES / 100
+    assert got["after"] <= got["before"] / 10
 
 
 def test_train_on_the_cpu_keeps_freed_memory() -> None:
@@ -77,7 +83,8 @@ def test_train_on_the_cpu_keeps_freed_memory() -> None:
         print(json.dumps({"before": before, "after": churn()}))
         """
     )
-    assert got["after"] < got["before"] / 20
+    assert got["after"] < PAGES / 100
+    assert got["after"] <= got["before"] / 10
 
 
 @pytest.mark.parametrize(
