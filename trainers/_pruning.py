@@ -89,11 +89,10 @@ def _keep_all_but_smallest(flat: torch.Tensor, count: int) -> torch.Tensor:
         nans = keep.nonzero().squeeze(1)
         keep[nans[: count - (flat.numel() - nans.numel())]] = False
         return keep.to(flat.dtype)
-    smaller = below + int((in_bin < cut).sum())
-    ties = below + int((in_bin <= cut).sum()) - smaller
     keep = (flat <= cut).logical_not_()  # NaN is kept: it ranks above every number
-    if smaller + ties == count:  # the cut falls after the last tie
+    if below + int((in_bin <= cut).sum()) == count:  # the cut falls after the last tie
         return keep.to(flat.dtype)
+    smaller = below + int((in_bin < cut).sum())
     at_cut = (flat == cut).nonzero().squeeze(1)
     keep[at_cut[count - smaller :]] = True
     return keep.to(flat.dtype)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 #: heap's top back each round and fault it in again.
 CHURN = textwrap.dedent(
     """
-    import json, resource, sys, torch
+    import json, resource, torch
 
     def churn():
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
