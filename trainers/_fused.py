@@ -15,7 +15,8 @@ Each member keeps everything of its own strategy:
 * ``dropout`` (its own rate, its own random masks), its prune masks (its own
   :class:`MagnitudePruner`, applied to its rows), and its weight bit width (per-channel fake
   quantization of its rows, straight-through);
-* its validation after each epoch, its reporter (a member the reporter stops leaves the
+* its validation after each epoch (all members' in one stacked forward pass,
+  :mod:`~paretune.trainers._fused_eval`), its reporter (a member the reporter stops leaves the
   group, which goes on), and divergence: a member whose loss is not finite ends DIVERGED
   alone.
 
@@ -44,6 +45,7 @@ from torch import nn
 
 from ._allocator import keep_freed_memory
 from ._device import private_rng, resolve_device
+from ._fused_eval import Validation, validate_stacked
 from ._fused_optim import StackedOptimizer, family_order, fusable_optimizer
 from ._layers import QuantizedLayer, named_prunable_layers
 from ._result import Reporter, TrainResult, TrainStatus
@@ -413,8 +415,12 @@ class _Group:
         if self.mask is not None:
             weights.mul_(self.mask)
 
+    def validate(self) -> list[Validation]:
+        """Every member's validation after an epoch, from one stacked forward pass."""
+        return validate_stacked(self.template, self.params(), self.rates, self.runs)
+
     def write_back(self, row: int) -> None:
-        """Copy member ``row``'s parameters into its own model (to evaluate or measure it)."""
+        """Copy member ``row``'s parameters into its own model (to measure it when it ends)."""
         model = self.runs[row].model
         with torch.no_grad():
             for name in self.names:
@@ -557,33 +563,34 @@ def _loop(
             step += 1
         losses = (total / math.ceil(len(x) / batch_size)).tolist()
         share = (time.perf_counter() - started) / len(group.runs)
+        checks = group.validate()
         keep: list[int] = []
         for row, run in enumerate(group.runs):
             run.step = step
-            status, reason = _epoch_end(group, row, run, losses[row], rates[row], share, reporter)
+            status, reason = _epoch_end(run, losses[row], rates[row], share, checks[row], reporter)
             if status is None:
                 keep.append(row)
             else:
+                group.write_back(row)
                 done(run, status, reason)
         if len(keep) < len(group.runs):
             group.keep(keep)
-    for run in group.runs:
+    for row, run in enumerate(group.runs):
+        group.write_back(row)
         done(run, TrainStatus.COMPLETED, "")
 
 
 def _epoch_end(
-    group: _Group,
-    row: int,
     run: _Run,
     train_loss: float,
     lr: float,
     seconds: float,
+    validate: Validation,
     reporter: dict[int, Reporter | None],
 ) -> tuple[TrainStatus | None, str]:
-    """Validate and report member ``row`` after an epoch, as :meth:`_Run.run` does; the
-    status it ends with (None: it goes on)."""
-    group.write_back(row)
-    status, reason, metrics = run.end_epoch(train_loss, lr, lambda: seconds)
+    """End a member's epoch and report it, as :meth:`_Run.run` does, with its validation from
+    the stacked pass; the status it ends with (None: it goes on)."""
+    status, reason, metrics = run.end_epoch(train_loss, lr, lambda: seconds, validate)
     if status is not None:
         return status, reason
     report = reporter[id(run)]

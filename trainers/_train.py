@@ -362,16 +362,21 @@ class _Run:
         return self._result(status, reason, keep_model=keep_model)
 
     def end_epoch(
-        self, train_loss: float, lr: float, elapsed: Callable[[], float]
+        self,
+        train_loss: float,
+        lr: float,
+        elapsed: Callable[[], float],
+        validate: Callable[[], dict[str, float]] | None = None,
     ) -> tuple[TrainStatus | None, str, dict[str, float]]:
-        """After an epoch: check the loss, validate, count the epoch and its seconds
-        (``elapsed()``, read after validating) and add its point to the curve. Returns the
-        status the run ends with (None: it goes on), the reason, and the point."""
+        """After an epoch: check the loss, validate (``validate()``, by default the model's
+        own validation), count the epoch and its seconds (``elapsed()``, read after
+        validating) and add its point to the curve. Returns the status the run ends with
+        (None: it goes on), the reason, and the point."""
         if not math.isfinite(train_loss):
             reason = f"training loss became {train_loss} in epoch {self.epoch + 1}"
             return TrainStatus.DIVERGED, reason, {}
         try:
-            val = self._validate()
+            val = (validate or self._validate)()
         except ValueError as error:  # a NaN metric
             return TrainStatus.DIVERGED, f"validation {error} in epoch {self.epoch + 1}", {}
         self.epoch += 1

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import torch
 from paretune.trainers import (
+    DataSplits,
+    Metric,
     StackedOptimizer,
     Strategy,
     Task,
@@ -152,6 +154,9 @@ def _check_group(members: list[Strategy], *, atol: float = 2e-5) -> None:
             assert math.isclose(mine["train_loss"], theirs["train_loss"], rel_tol=1e-5)
             assert mine["lr"] == theirs["lr"] and mine["sparsity"] == theirs["sparsity"]
             assert mine["size_bits"] == theirs["size_bits"]
+            assert mine["val_accuracy"] == theirs["val_accuracy"]
+        # the stacked validation pass agrees with the member's own model
+        assert result.curve[-1]["val_accuracy"] == result.val_accuracy
         for name in ("size_bits", "bitops", "params", "nonzero_params"):
             assert getattr(result, name) == getattr(alone, name), name
         assert result.val_accuracy == alone.val_accuracy
@@ -273,6 +278,67 @@ def test_dropout_members_train_with_their_own_rates() -> None:
         alone = train(get_task("digits-mlp"), strategy, device="cpu")
         assert result.status is TrainStatus.COMPLETED
         assert abs(result.val_accuracy - alone.val_accuracy) < 0.05  # other dropout masks
+        # validated without dropout, as the member's own model is
+        assert result.curve[-1]["val_accuracy"] == result.val_accuracy
+
+
+def test_members_validate_with_the_tasks_own_metrics() -> None:
+    task = Task(
+        name="f1",
+        build_model=TASK.build_model,
+        load_data=TASK.load_data,
+        num_classes=3,
+        metrics=("macro_f1", "loss", "accuracy"),
+    )
+    members = [
+        Strategy(optimizer="adam", lr=0.01, bits=4, epochs=2, seed=1),
+        Strategy(optimizer="sgd", lr=0.1, prune_rate=0.5, epochs=2, seed=2),
+    ]
+    fused = train_fused(task, members, device="cpu")
+    for strategy, result in zip(members, fused, strict=True):
+        alone = train(task, strategy, device="cpu")
+        assert [list(p) for p in result.curve] == [list(p) for p in alone.curve]
+        for mine, theirs in zip(result.curve, alone.curve, strict=True):
+            assert mine["val_macro_f1"] == pytest.approx(theirs["val_macro_f1"], abs=1e-9)
+            assert mine["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-4)
+        for name in ("val_macro_f1", "val_accuracy"):
+            assert result.curve[-1][name] == result.metrics[name]
+
+
+def _regression(metric: Any) -> Task:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g)
+    y = x.sum(1)
+    data = DataSplits(x_train=x, y_train=y, x_val=x[:40], y_val=y[:40], x_test=x, y_test=y)
+    return Task(
+        name="tiny-regression",
+        build_model=lambda dropout: torch.nn.Linear(3, 1),
+        load_data=lambda: data,
+        num_classes=0,
+        loss=lambda out, t: torch.nn.functional.mse_loss(out.squeeze(1), t),
+        metrics=("rmse", metric),
+    )
+
+
+def test_a_member_whose_metric_is_nan_fails_alone() -> None:
+    calls: list[int] = []
+
+    def flaky(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+        # members validate in the stack's order: call 4 is the second member's second epoch
+        calls.append(1)
+        return math.nan if len(calls) == 4 else float((outputs.squeeze(1) - targets).abs().max())
+
+    task = _regression(Metric(name="flaky", direction="minimize", compute=flaky))
+    members = [Strategy(optimizer="sgd", lr=0.05, batch_size=16, epochs=3, seed=s) for s in (1, 2)]
+    fused = train_fused(task, members, device="cpu")
+    assert [r.status for r in fused] == [TrainStatus.COMPLETED, TrainStatus.DIVERGED]
+    assert fused[1].reason == "validation metric 'val_flaky' is nan in epoch 2"
+    assert fused[1].epochs == 1 and fused[1].metrics == {}
+    alone = train(_regression("mae"), members[0], device="cpu")
+    assert [p["val_rmse"] for p in fused[0].curve] == pytest.approx(
+        [p["val_rmse"] for p in alone.curve], rel=1e-5
+    )
+    assert math.isnan(fused[0].val_accuracy)  # a regression task has no accuracy
 
 
 def test_fusable_names_what_cannot_be_fused() -> None:
