@@ -13,7 +13,6 @@ from __future__ import annotations
 from ._allocator import keep_freed_memory
 from ._checks_task import check_task
 from ._cost import (
-    COST_SAMPLES,
     LATENCY_PRECISION,
     Example,
     Latency,
@@ -26,9 +25,8 @@ from ._cost import (
     prunable_layers,
     prunable_weights,
     static_cost,
-    task_example,
 )
-from ._data import seed_worker
+from ._data import COST_SAMPLES, seed_worker, task_example
 from ._datasets import (
     CIFAR10_FILES,
     CIFAR10_PREPROCESSING,
@@ -78,13 +76,12 @@ from ._metrics import (
     compute_metrics,
     get_metric,
     list_metrics,
-    metric_directions,
     register_metric,
-    task_metrics,
 )
 from ._models import MLP, DigitsCNN, LeNet5, ResNet20
 from ._optimizers import (
     OptimizerInfo,
+    OptimizerSettings,
     build_optimizer,
     list_optimizers,
     optimizer_info,
@@ -113,18 +110,25 @@ from ._replay import (
 from ._result import COST_NAMES, Reporter, TrainResult, TrainStatus
 from ._schedules import (
     ScheduleInfo,
+    ScheduleSettings,
     learning_rate,
     list_schedules,
     register_schedule,
     schedule_info,
 )
-from ._step import BatchStep, Precision
-from ._strategy import BIT_WIDTHS, Strategy, conditional_parameters
+from ._step import BatchStep
+from ._strategy import BIT_WIDTHS, Precision, Strategy, conditional_parameters
 from ._tabular import RegressionMLP, diabetes_splits, mse_loss
-from ._task import DatasetSplits, DataSplits, LoaderOptions, Task
+from ._task import (
+    DatasetSplits,
+    DataSplits,
+    LoaderOptions,
+    Task,
+    metric_directions,
+    task_metrics,
+)
+from ._task_param import TaskParam, TaskParamType
 from ._task_params import (
-    TaskParam,
-    TaskParamType,
     build_task_model,
     declared_params,
     resolve_task_params,
@@ -170,6 +174,7 @@ __all__ = [
     "Metric",
     "Normalize",
     "OptimizerInfo",
+    "OptimizerSettings",
     "Precision",
     "Preprocessing",
     "ProcessGroup",
@@ -183,6 +188,7 @@ __all__ = [
     "ReplayRun",
     "Reporter",
     "ScheduleInfo",
+    "ScheduleSettings",
     "Split",
     "StackedOptimizer",
     "Strategy",

@@ -15,8 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._cost import COST_SAMPLES
-from ._data import check_batch, classifies, first_batch
+from ._data import COST_SAMPLES, check_batch, classifies, first_batch
 from ._inputs import Example, describe, forward
 from ._strategy import Strategy
 from ._task import Task

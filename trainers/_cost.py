@@ -38,6 +38,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._data import task_example
 from ._inputs import Example
 from ._inputs import forward as _forward
 from ._inputs import map_inputs as _map
@@ -47,11 +48,9 @@ from ._task import Task
 from ._task_params import build_task_model
 
 __all__ = [
-    "COST_SAMPLES",
     "Example",
     "LayerStats",
     "layer_stats",
-    "task_example",
     "LATENCY_PRECISION",
     "Latency",
     "measure_cost",
@@ -62,9 +61,6 @@ __all__ = [
     "prunable_weights",
     "static_cost",
 ]
-
-#: Validation samples the cost is measured on (uses per weight are averaged over them).
-COST_SAMPLES = 8
 
 #: Target relative standard error of the measured median latency (2 %).
 LATENCY_PRECISION = 0.02
@@ -214,18 +210,6 @@ def planned_cost(stats: LayerStats, strategy: Strategy) -> dict[str, float]:
         ),
         "bitops": float(stats.macs * (1.0 - strategy.prune_rate) * strategy.bits * act_bits),
     }
-
-
-def task_example(task: Task) -> Example:
-    """The first :data:`COST_SAMPLES` validation inputs of ``task`` (loads its data).
-
-    For a dataset task (``Task.load_datasets``): the inputs of its first validation items.
-    """
-    if task.streams:
-        from ._data import first_inputs  # _data builds on this module
-
-        return first_inputs(task, "val")
-    return task.data().x_val[:COST_SAMPLES]
 
 
 def static_cost(task: Task, strategy: Strategy) -> dict[str, float]:

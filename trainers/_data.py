@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch.utils.data import ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset
 
-from ._cost import COST_SAMPLES
 from ._distributed import GlobalBatchSampler, ProcessGroup
 from ._inputs import Example, describe
 from ._task import DatasetSplits, Task, _cross_entropy
 
 __all__ = [
+    "COST_SAMPLES",
     "EVAL_BATCH_SIZE",
     "Batch",
     "CheckedBatches",
@@ -42,8 +42,12 @@ __all__ = [
     "make_loader",
     "seed_worker",
     "steps_per_epoch",
+    "task_example",
     "train_dataset",
 ]
+
+#: Validation samples the cost is measured on (uses per weight are averaged over them).
+COST_SAMPLES = 8
 
 #: Batch size of evaluation when the task does not set ``LoaderOptions.eval_batch_size``.
 EVAL_BATCH_SIZE = 1024
@@ -346,3 +350,13 @@ def first_inputs(
     """The inputs of :func:`first_batch`: the cost sample batch of a dataset task."""
     inputs, _ = first_batch(task, split, samples=samples, datasets=datasets)
     return inputs
+
+
+def task_example(task: Task) -> Example:
+    """The first :data:`COST_SAMPLES` validation inputs of ``task`` (loads its data).
+
+    For a dataset task (``Task.load_datasets``): the inputs of its first validation items.
+    """
+    if task.streams:
+        return first_inputs(task, "val")
+    return task.data().x_val[:COST_SAMPLES]

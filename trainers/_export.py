@@ -37,20 +37,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._cost import measure_latency, prunable_layers, task_example
-from ._data import eval_batches
+from ._cost import measure_latency, prunable_layers
+from ._data import eval_batches, task_example
 from ._device import torch_threads
 from ._evaluate import predict
 from ._export_dir import ExportFolder, check_export_dir
 from ._inputs import Example
-from ._metrics import compute_metrics, task_metrics
+from ._metrics import compute_metrics
 from ._model_card import model_card
 from ._onnx import OnnxResult, export_onnx
 from ._preprocessing import Normalize, Preprocessing
 from ._quant import prepare_quantization
 from ._result import TrainResult
 from ._strategy import Strategy
-from ._task import Task
+from ._task import Task, task_metrics
 from ._task_params import build_task_model
 
 __all__ = [

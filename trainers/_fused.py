@@ -50,8 +50,7 @@ from ._fused_optim import StackedOptimizer, family_order, fusable_optimizer
 from ._layers import QuantizedLayer, named_prunable_layers
 from ._result import Reporter, TrainResult, TrainStatus
 from ._schedules import learning_rate
-from ._step import Precision
-from ._strategy import Strategy
+from ._strategy import Precision, Strategy
 from ._task import Task
 from ._task_params import resolve_task_params
 from ._train import _Run

@@ -49,7 +49,7 @@ def validate_stacked(
     Examples:
         >>> from torch import nn
         >>> from paretune.trainers import Strategy, get_task
-        >>> from paretune.trainers._step import Precision
+        >>> from paretune.trainers import Precision
         >>> from paretune.trainers._train import _Run
         >>> task = get_task("synthetic", options={"n_samples": 200})
         >>> runs = [_Run(task, Strategy(seed=s), device=torch.device("cpu"),

@@ -23,15 +23,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from paretune.spaces import Registry
 from torch.nn import functional as F
-
-if TYPE_CHECKING:
-    from ._task import Task
 
 __all__ = [
     "Direction",
@@ -40,10 +36,8 @@ __all__ = [
     "compute_metrics",
     "get_metric",
     "list_metrics",
-    "metric_directions",
     "register_metric",
     "resolve_metric",
-    "task_metrics",
     "top_k_accuracy",
 ]
 
@@ -262,28 +256,6 @@ def resolve_metric(
             description=metric.description,
         )
     return metric
-
-
-def task_metrics(task: Task) -> tuple[Metric, ...]:
-    """The metrics ``task`` declares, as records (``loss`` is the task's own loss).
-
-    Examples:
-        >>> from paretune.trainers import get_task
-        >>> [m.name for m in task_metrics(get_task("diabetes-mlp"))]
-        ['rmse', 'mae', 'loss']
-    """
-    return tuple(resolve_metric(item, loss=task.loss) for item in task.metrics)
-
-
-def metric_directions(task: Task) -> dict[str, str]:
-    """``val_<name>`` -> ``"maximize"`` / ``"minimize"`` for every metric ``task`` declares.
-
-    Examples:
-        >>> from paretune.trainers import get_task
-        >>> metric_directions(get_task("digits-mlp"))
-        {'val_accuracy': 'maximize'}
-    """
-    return {f"val_{m.name}": m.direction.value for m in task_metrics(task)}
 
 
 def compute_metrics(

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._task_params import TaskParam
+from ._task_param import TaskParam
 
 __all__ = ["MLP", "DigitsCNN", "LeNet5", "ResNet20", "reshape_hidden", "shape_params"]
 

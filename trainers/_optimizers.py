@@ -4,21 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from paretune.spaces import Registry
 
-if TYPE_CHECKING:
-    from ._strategy import Strategy
-
 __all__ = [
     "OptimizerInfo",
+    "OptimizerSettings",
     "build_optimizer",
     "list_optimizers",
     "optimizer_info",
     "register_optimizer",
 ]
+
+
+class OptimizerSettings(Protocol):
+    """What an optimizer is built from: the fields a :class:`~paretune.trainers.Strategy`
+    has for it (this registry reads them; it does not depend on the Strategy class)."""
+
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def momentum(self) -> float | None: ...
+    @property
+    def beta1(self) -> float | None: ...
+    @property
+    def beta2(self) -> float | None: ...
+    @property
+    def eps(self) -> float | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +87,7 @@ class OptimizerInfo:
             names.append("eps")
         return tuple(names)
 
-    def torch_kwargs(self, strategy: Strategy) -> dict[str, Any]:
+    def torch_kwargs(self, strategy: OptimizerSettings) -> dict[str, Any]:
         """Keyword arguments for ``torch_class`` resolved from ``strategy``."""
         kwargs: dict[str, Any] = {"lr": strategy.lr, "weight_decay": strategy.weight_decay}
         if self.torch_class is torch.optim.SGD:
@@ -112,7 +130,7 @@ _FUSED_KERNEL = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.opt
 
 
 def build_optimizer(
-    params: Iterable[torch.Tensor], strategy: Strategy, *, fused: bool = False
+    params: Iterable[torch.Tensor], strategy: OptimizerSettings, *, fused: bool = False
 ) -> torch.optim.Optimizer:
     """The torch optimizer ``strategy`` asks for, over ``params``.
 

@@ -72,7 +72,8 @@ from numpy.typing import NDArray
 from ._result import Reporter, TrainResult, TrainStatus
 from ._strategy import Strategy
 from ._task import Task
-from ._task_params import TaskParam, resolve_params
+from ._task_param import TaskParam
+from ._task_params import resolve_params
 
 __all__ = [
     "FORMAT_VERSION",

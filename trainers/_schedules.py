@@ -21,15 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from paretune.spaces import Registry
 
-if TYPE_CHECKING:
-    from ._strategy import Strategy
-
 __all__ = [
     "ScheduleInfo",
+    "ScheduleSettings",
     "learning_rate",
     "list_schedules",
     "register_schedule",
@@ -38,6 +36,25 @@ __all__ = [
 
 # (t, T, gamma, step_size) -> multiplier of the base rate
 Factor = Callable[[int, int, float, int], float]
+
+
+class ScheduleSettings(Protocol):
+    """What a learning rate is computed from: the fields a
+    :class:`~paretune.trainers.Strategy` has for it (this registry reads them; it does not
+    depend on the Strategy class)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def schedule(self) -> str: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def warmup_epochs(self) -> int: ...
+    @property
+    def decay_gamma(self) -> float | None: ...
+    @property
+    def step_size(self) -> int | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +116,7 @@ def list_schedules() -> list[str]:
     return _SCHEDULES.names()
 
 
-def learning_rate(strategy: Strategy, epoch: int) -> float:
+def learning_rate(strategy: ScheduleSettings, epoch: int) -> float:
     """The learning rate of every step in ``epoch`` (numbered from 1).
 
     Examples:

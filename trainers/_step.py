@@ -11,7 +11,6 @@ are a tensor (``model(x)``), a tuple of tensors (``model(*x)``) or a dict of ten
 from __future__ import annotations
 
 import contextlib
-import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,16 +19,9 @@ from torch import nn
 
 from ._distill import distillation_loss
 from ._inputs import Example, forward, slice_inputs
+from ._strategy import Precision
 
-__all__ = ["BatchStep", "Precision"]
-
-
-class Precision(enum.Enum):
-    """Arithmetic of the forward pass (``Strategy.precision``)."""
-
-    FP32 = "fp32"
-    BF16 = "bf16"  # autocast to bfloat16 (CPU or CUDA)
-    FP16 = "fp16"  # autocast to float16 with a gradient scaler (CUDA only)
+__all__ = ["BatchStep"]
 
 
 class BatchStep:

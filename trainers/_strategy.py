@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import numbers
 from collections.abc import Mapping
@@ -12,9 +13,17 @@ from typing import Any
 from ._init import Init
 from ._optimizers import list_optimizers, optimizer_info
 from ._schedules import list_schedules, schedule_info
-from ._step import Precision
 
-__all__ = ["BIT_WIDTHS", "Strategy", "conditional_parameters"]
+__all__ = ["BIT_WIDTHS", "Precision", "Strategy", "conditional_parameters"]
+
+
+class Precision(enum.Enum):
+    """Arithmetic of the forward pass (``Strategy.precision``)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"  # autocast to bfloat16 (CPU or CUDA)
+    FP16 = "fp16"  # autocast to float16 with a gradient scaler (CUDA only)
+
 
 #: Allowed weight / activation bit widths; 32 means float (no quantization).
 BIT_WIDTHS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 16, 32)

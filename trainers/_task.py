@@ -18,15 +18,22 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset, IterableDataset
 
-from ._metrics import Metric, check_metrics
+from ._metrics import Metric, check_metrics, resolve_metric
 from ._preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     from ._result import Reporter, TrainResult
     from ._strategy import Strategy
-    from ._task_params import TaskParam
+    from ._task_param import TaskParam
 
-__all__ = ["DataSplits", "DatasetSplits", "LoaderOptions", "Task"]
+__all__ = [
+    "DataSplits",
+    "DatasetSplits",
+    "LoaderOptions",
+    "Task",
+    "metric_directions",
+    "task_metrics",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -399,3 +406,25 @@ class Task:
                 f"val=..., test=...) of torch Datasets. Got {type(datasets).__name__} instead."
             )
         return datasets
+
+
+def task_metrics(task: Task) -> tuple[Metric, ...]:
+    """The metrics ``task`` declares, as records (``loss`` is the task's own loss).
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> [m.name for m in task_metrics(get_task("diabetes-mlp"))]
+        ['rmse', 'mae', 'loss']
+    """
+    return tuple(resolve_metric(item, loss=task.loss) for item in task.metrics)
+
+
+def metric_directions(task: Task) -> dict[str, str]:
+    """``val_<name>`` -> ``"maximize"`` / ``"minimize"`` for every metric ``task`` declares.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> metric_directions(get_task("digits-mlp"))
+        {'val_accuracy': 'maximize'}
+    """
+    return {f"val_{m.name}": m.direction.value for m in task_metrics(task)}

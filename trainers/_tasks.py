@@ -26,7 +26,7 @@ from ._datasets import (
 )
 from ._models import MLP, DigitsCNN, LeNet5, ResNet20, shape_params
 from ._task import DataSplits, Task
-from ._task_params import TaskParam
+from ._task_param import TaskParam
 
 __all__ = ["TaskSpec", "cifar_augment", "describe_tasks", "get_task", "list_tasks", "register_task"]
 

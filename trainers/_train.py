@@ -42,7 +42,6 @@ from ._allocator import keep_freed_memory
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._checks_task import forward_error
 from ._cost import (
-    COST_SAMPLES,
     layer_stats,
     measure_cost,
     measure_latency,
@@ -50,6 +49,7 @@ from ._cost import (
     prunable_weights,
 )
 from ._data import (
+    COST_SAMPLES,
     CheckedBatches,
     classifies,
     eval_batches,
@@ -65,15 +65,15 @@ from ._evaluate import Split, predict, split_accuracy
 from ._init import initialize
 from ._inputs import to_device
 from ._layers import check_strategy_fits
-from ._metrics import compute_metrics, task_metrics
+from ._metrics import compute_metrics
 from ._optimizers import build_optimizer
 from ._pruning import MagnitudePruner
 from ._quant import bake_quantization, prepare_quantization
 from ._result import Reporter, TrainResult, TrainStatus
 from ._schedules import learning_rate
-from ._step import BatchStep, Precision
-from ._strategy import Strategy
-from ._task import Task
+from ._step import BatchStep
+from ._strategy import Precision, Strategy
+from ._task import Task, task_metrics
 from ._task_params import build_task_model, resolve_task_params
 from ._transfer import check_applies, load_pretrained, split_parameters
 
