@@ -13,6 +13,9 @@ A second table measures the DataLoader path (a task giving ``torch`` Datasets th
 by a hand loop over the same ``DataLoader`` settings (``--workers`` worker processes, shuffled
 by a seeded generator), with the same model, optimizer, batch size and epochs.
 
+The hand loops build Adam as the trainer does, with torch's fused update (one kernel a step);
+``--plain-adam`` gives them torch's default Adam instead (a few kernels per update term).
+
 Usage::
 
     python bench/trainer_throughput.py [--task digits-mlp] [--batch-size 32] [--epochs 10]
@@ -40,17 +43,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 def hand_loop_samples_per_second(
-    task: Task, *, batch_size: int, epochs: int, device: torch.device, seed: int
+    task: Task, *, batch_size: int, epochs: int, device: torch.device, seed: int, fused: bool
 ) -> float:
-    """The minimal loop: Adam, cross-entropy, shuffled index batches of device tensors, and
-    the validation accuracy after each epoch (the work the trainer does per epoch)."""
+    """The minimal loop: Adam (``fused``: torch's one-kernel update, as the trainer builds it),
+    cross-entropy, shuffled index batches of device tensors, and the validation accuracy after
+    each epoch (the work the trainer does per epoch)."""
     data = task.data()
     x, y = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = task.new_model(0.0).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     if device.type == "cuda":
@@ -97,10 +101,18 @@ def dataset_task(task: Task, *, workers: int) -> Task:
 
 
 def hand_loader_samples_per_second(
-    task: Task, *, batch_size: int, epochs: int, device: torch.device, seed: int, workers: int
+    task: Task,
+    *,
+    batch_size: int,
+    epochs: int,
+    device: torch.device,
+    seed: int,
+    workers: int,
+    fused: bool,
 ) -> float:
-    """The minimal DataLoader loop: Adam, cross-entropy, batches of a shuffled DataLoader with
-    the same settings as the trainer's, and the validation accuracy after each epoch."""
+    """The minimal DataLoader loop: Adam (``fused`` as above), cross-entropy, batches of a
+    shuffled DataLoader with the same settings as the trainer's, and the validation accuracy
+    after each epoch."""
     datasets = task.datasets()
     pin = device.type == "cuda"
     common = {"num_workers": workers, "persistent_workers": workers > 0, "pin_memory": pin}
@@ -112,7 +124,7 @@ def hand_loader_samples_per_second(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = task.new_model(0.0).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
     samples = len(datasets.train)  # type: ignore[arg-type]
     model.train()
     if device.type == "cuda":
@@ -164,7 +176,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--no-loader", action="store_true", help="skip the DataLoader table")
+    parser.add_argument(
+        "--plain-adam",
+        action="store_true",
+        help="the hand loops use torch's default Adam (the trainer uses its fused update)",
+    )
     args = parser.parse_args()
+    fused = not args.plain_adam
 
     device = resolve_device(args.device)
     task = get_task(args.task)
@@ -175,7 +193,9 @@ def main() -> None:
         ),
     }
     # warm up both paths (first optimizer import, allocator, kernels)
-    hand_loop_samples_per_second(task, batch_size=args.batch_size, epochs=1, device=device, seed=0)
+    hand_loop_samples_per_second(
+        task, batch_size=args.batch_size, epochs=1, device=device, seed=0, fused=fused
+    )
     for strategy in configs.values():
         train(task, strategy.replace(epochs=1), device=str(device))
 
@@ -184,7 +204,12 @@ def main() -> None:
     for repeat in range(args.repeats):
         hand.append(
             hand_loop_samples_per_second(
-                task, batch_size=args.batch_size, epochs=args.epochs, device=device, seed=repeat
+                task,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                device=device,
+                seed=repeat,
+                fused=fused,
             )
         )
         for name, strategy in configs.items():
@@ -197,7 +222,8 @@ def main() -> None:
     threads = torch.get_num_threads()
     head = (
         f"task {args.task}, batch size {args.batch_size}, {args.epochs} epochs x "
-        f"{len(task.data().x_train)} samples, device {device}, torch threads {threads}"
+        f"{len(task.data().x_train)} samples, device {device}, torch threads {threads}, "
+        f"hand loop Adam {'fused' if fused else 'torch default'}"
     )
     print_table(f"in-memory tensors: {head}", hand, ours, repeats=args.repeats)
     if args.no_loader:
@@ -213,6 +239,7 @@ def main() -> None:
             device=device,
             seed=seed,
             workers=args.workers,
+            fused=fused,
         )
 
     hand_loader(1, 0)  # warm up

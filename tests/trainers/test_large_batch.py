@@ -138,12 +138,13 @@ def test_channels_last_changes_the_layout_not_the_result() -> None:
 
 
 def _reference_run(task: Task, strategy: Strategy) -> tuple[list[float], nn.Module]:
-    """The loop every run followed before the new options: Adam, shuffled batches, CE."""
+    """The loop every run followed before the new options: Adam (torch's fused update, as the
+    trainer builds it), shuffled batches, CE."""
     data = task.data()
     with torch.random.fork_rng():
         torch.manual_seed(strategy.seed)
         model = task.new_model(0.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=strategy.lr, betas=(0.9, 0.999))
+    optimizer = torch.optim.Adam(model.parameters(), lr=strategy.lr, betas=(0.9, 0.999), fused=True)
     shuffle = torch.Generator().manual_seed(strategy.seed)
     x, y, size = data.x_train, data.y_train, strategy.batch_size
     losses = []
