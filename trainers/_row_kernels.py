@@ -9,7 +9,9 @@ profiler and hook wrappers, gathering the state, grouping the tensors by device 
 and a group of 16 members pays it 16 times a step. :func:`row_kernel` makes, once the first
 ``step()`` has created the optimizer's state, the call ``step()`` would make, with the same
 state tensors and settings; the tests compare every row with ``torch.optim`` step by step
-(``tests/trainers/test_fused.py``). RMSprop has no fused kernel: its row runs the ops of
+(``tests/trainers/test_fused.py``). A trial trained alone calls its optimizer the same way
+(:class:`~paretune.trainers.BatchStep`, on the CPU; ``tests/trainers/test_step_update.py``).
+RMSprop has no fused kernel: its row runs the ops of
 torch's single-tensor update directly (a quarter of what ``step()`` costs). Where torch has
 no fused kernel (a torch without fused CPU kernels) or the optimizer uses a setting the call
 leaves out (``maximize``, ``amsgrad``, ``differentiable``, ``centered``, several parameter

@@ -116,10 +116,11 @@ class BatchStep:
         return loss
 
     def _update(self) -> None:
-        """``optimizer.step()``; where the optimizer has a fused update, the direct call of it
-        (:func:`~paretune.trainers._row_kernels.row_kernel`: the same kernel on the same state,
-        without ``step()``'s per-call work, about 0.1 ms a step on the CPU, a few times what
-        the update of a small model takes)."""
+        """``optimizer.step()``; on the CPU, where the optimizer has a fused update, the direct
+        call of it (:func:`~paretune.trainers._row_kernels.row_kernel`: the same kernel on the
+        same state, without ``step()``'s per-call work, about 0.1 ms a step, a few times what
+        the update of a small model takes). On a GPU ``step()`` runs (the direct call is not
+        checked there yet)."""
         kernel, optimizer = self._kernel, self.optimizer
         grads = [p.grad for p in self.params if p.grad is not None]  # (a frozen layer has none)
         whole = len(grads) == len(self.params)
@@ -128,8 +129,9 @@ class BatchStep:
                 kernel(grads, float(optimizer.param_groups[0]["lr"]))
             return
         optimizer.step()
-        self._kernel = row_kernel(optimizer)
-        self._made_with = _first_state(optimizer)
+        if self.device_type == "cpu":
+            self._kernel = row_kernel(optimizer)
+            self._made_with = _first_state(optimizer)
 
     def __call__(self, x: Example, y: torch.Tensor, *, weight: float = 1.0) -> torch.Tensor:
         """One optimizer step on the batch; returns the batch's (detached) mean loss.
