@@ -388,8 +388,11 @@ def test_run_local_reports_progress_per_epoch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_jobs_progress_moves_per_epoch(tmp_path: Path) -> None:
-    # epochs long enough (a few tenths of a second) for the parent's poll to see each one
-    slower = TINY.replace("epochs = 2", "epochs = 3").replace("n_samples = 200", "n_samples = 4000")
+    # epochs long enough for the parent's poll (every 0.2 s) to see each one: 20,000 samples,
+    # about 0.4 s an epoch here
+    slower = TINY.replace("epochs = 2", "epochs = 3").replace(
+        "n_samples = 200", "n_samples = 20000"
+    )
     (tmp_path / "tiny.toml").write_text(slower)
     done = paretune("run", "tiny.toml", "--jobs", "2", "--storage", "journal:///runs/t.log",
                     cwd=tmp_path)  # fmt: skip
