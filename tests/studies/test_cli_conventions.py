@@ -388,8 +388,8 @@ def test_run_local_reports_progress_per_epoch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_jobs_progress_moves_per_epoch(tmp_path: Path) -> None:
-    # epochs long enough for the parent's poll (every 0.2 s) to see each one: 20,000 samples,
-    # about 0.4 s an epoch here
+    # epochs long enough for the parent's poll (every 0.2 s) to see them: 20,000 samples,
+    # about 0.16 s an epoch alone on this machine, longer on busy cores
     slower = TINY.replace("epochs = 2", "epochs = 3").replace(
         "n_samples = 200", "n_samples = 20000"
     )
