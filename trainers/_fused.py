@@ -49,11 +49,11 @@ from ._fused_eval import Validation, validate_stacked
 from ._fused_optim import StackedOptimizer, family_order, fusable_optimizer
 from ._layers import QuantizedLayer, named_prunable_layers
 from ._result import Reporter, TrainResult, TrainStatus
+from ._run import _Run
 from ._schedules import learning_rate
 from ._strategy import Precision, Strategy
 from ._task import Task
 from ._task_params import resolve_task_params
-from ._train import _Run
 from ._transfer import check_applies
 
 __all__ = ["NotFusableError", "fusable", "fuse_key", "train_fused"]

@@ -23,7 +23,7 @@ from ._data import EVAL_BATCH_SIZE
 from ._metrics import compute_metrics
 
 if TYPE_CHECKING:
-    from ._train import _Run
+    from ._run import _Run
 
 __all__ = ["Validation", "validate_stacked"]
 
@@ -50,7 +50,7 @@ def validate_stacked(
         >>> from torch import nn
         >>> from paretune.trainers import Strategy, get_task
         >>> from paretune.trainers import Precision
-        >>> from paretune.trainers._train import _Run
+        >>> from paretune.trainers._run import _Run
         >>> task = get_task("synthetic", options={"n_samples": 200})
         >>> runs = [_Run(task, Strategy(seed=s), device=torch.device("cpu"),
         ...              precision=Precision.FP32, fit_on_validation=False,

@@ -21,12 +21,14 @@ EXE = shutil.which("paretune")
 pytestmark = pytest.mark.skipif(EXE is None, reason="the paretune command is not installed")
 
 EPOCHS = 40
+#: 3,000 samples: epochs of a few tens of milliseconds, so a poll (every 0.2 s, plus the read)
+#: finds a trial in its first third (the study's trials are not over before one does)
 STUDY = f"""\
 name = "term"
 task = "synthetic"
-task_options = {{ n_samples = 300 }}
+task_options = {{ n_samples = 3000 }}
 sampler = "random"
-n_trials = 3
+n_trials = 5
 seed = 3
 [space]
 lr = {{ low = 1e-3, high = 0.1, log = true }}
@@ -134,12 +136,12 @@ def test_sigterm_with_worker_processes_interrupts_each_running_trial(tmp_path: P
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    # long trials (about a second an epoch): the signal lands while both run, even on a busy
+    # long trials (400 epochs of about 0.2 s): the signal lands while both run, even on a busy
     # machine where reading the journal between polls takes a while
     (tmp_path / "term.toml").write_text(
         STUDY.replace(f"epochs = {EPOCHS}", "epochs = 400")
-        .replace("n_samples = 300", "n_samples = 20000")
-        .replace("n_trials = 3", 'n_trials = 4\njobs = 2\nstorage = "journal:///runs/term.log"')
+        .replace("n_samples = 3000", "n_samples = 20000")
+        .replace("n_trials = 5", 'n_trials = 4\njobs = 2\nstorage = "journal:///runs/term.log"')
     )
     log = tmp_path / "runs" / "term.log"
 

@@ -216,11 +216,9 @@ def test_replay_task_delegates_and_trains_nothing() -> None:
 def test_large_data_stays_on_the_host_with_the_same_result(
     task: Task, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from paretune.trainers import _train
-
     strategy = Strategy(epochs=2, prune_rate=0.5)
     on_device = train(task, strategy, device="cpu")
-    monkeypatch.setattr(_train, "DEVICE_DATA_LIMIT_BYTES", 0)
+    monkeypatch.setattr("paretune.trainers._run.DEVICE_DATA_LIMIT_BYTES", 0)
     on_host = train(task, strategy, device="cpu")
     assert [p["train_loss"] for p in on_host.curve] == [p["train_loss"] for p in on_device.curve]
     assert on_host.test_accuracy == on_device.test_accuracy
