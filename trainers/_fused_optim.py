@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from ._optimizers import build_optimizer, optimizer_info
-from ._row_kernels import RowKernel, row_kernel
+from ._row_kernels import DirectStep
 from ._strategy import Strategy
 
 __all__ = ["StackedOptimizer", "family_order", "fusable_optimizer"]
@@ -229,10 +229,10 @@ class StackedOptimizer:
         # on the CPU: each row by its member's own torch optimizer (module docstring)
         self.per_row: list[torch.optim.Optimizer] | None = None
         # each row's fused update as a direct call, once its first step made the state
-        self.kernels: list[RowKernel | None] = []
+        self.direct: list[DirectStep] = []
         if per_row:
             self.per_row = [self._row_optimizer(s, row) for row, s in enumerate(strategies)]
-            self.kernels = [None] * k
+            self.direct = [DirectStep(optimizer) for optimizer in self.per_row]
 
     def _row_optimizer(self, strategy: Strategy, row: int) -> torch.optim.Optimizer:
         return build_optimizer(self._rows(row), strategy, fused=True)  # one pass over the row
@@ -253,7 +253,10 @@ class StackedOptimizer:
                     if old in optimizer.state:
                         optimizer.state[tensor] = optimizer.state.pop(old)
                 settings["params"] = new
-            self.kernels = [row_kernel(o) if o.state else None for o in self.per_row]
+            self.direct = [DirectStep(optimizer) for optimizer in self.per_row]
+            for direct in self.direct:  # onto the new rows, where a step made the state
+                if direct.optimizer.state:
+                    direct.made()
             return
         new_row = {old: new for new, old in enumerate(rows)}
         kept: list[_Group] = []
@@ -279,16 +282,15 @@ class StackedOptimizer:
             rates = lr.tolist()
             every = all(p.grad is not None for p in self.params)
             for row, (optimizer, rate) in enumerate(zip(self.per_row, rates, strict=True)):
-                kernel = self.kernels[row]
-                if kernel is not None and every:
-                    kernel([p.grad[row] for p in self.params if p.grad is not None], rate)
+                direct = self.direct[row]
+                if every and direct([p.grad[row] for p in self.params if p.grad is not None], rate):
                     continue
                 settings = optimizer.param_groups[0]
                 settings["lr"] = rate
                 for p, tensor in zip(self.params, settings["params"], strict=True):
                     tensor.grad = None if p.grad is None else p.grad[row]
                 optimizer.step()
-                self.kernels[row] = row_kernel(optimizer)
+                direct.made()
             return
         for group in self.groups:
             group.step += 1

@@ -26,10 +26,59 @@ from typing import Any
 
 import torch
 
-__all__ = ["RowKernel", "row_kernel"]
+__all__ = ["DirectStep", "RowKernel", "row_kernel"]
 
 #: ``kernel(grads, lr)``: one update of the optimizer's parameters with ``grads``.
 RowKernel = Callable[[Sequence[torch.Tensor], float], None]
+
+
+class DirectStep:
+    """One optimizer's update by the direct call of its fused kernel (:func:`row_kernel`), made
+    after a ``step()`` and used while the state it updates is still the optimizer's.
+
+    Examples:
+        >>> w = torch.ones(3, requires_grad=True)
+        >>> opt = torch.optim.SGD([w], lr=0.1, momentum=0.9, fused=True)
+        >>> direct = DirectStep(opt)
+        >>> direct([torch.ones(3)], 0.1)  # nothing made yet: the caller runs step()
+        False
+        >>> w.grad = torch.ones(3)
+        >>> opt.step()
+        >>> direct.made()
+        >>> direct([torch.ones(3)], 0.1), [round(v, 4) for v in w.tolist()]
+        (True, [0.71, 0.71, 0.71])
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self.kernel: RowKernel | None = None
+        # a state tensor the kernel updates: load_state_dict puts new ones in place
+        self._made_with: torch.Tensor | None = None
+
+    def __call__(self, grads: Sequence[torch.Tensor], lr: float) -> bool:
+        """Update with ``grads`` (one per parameter, in order) at ``lr``; False, doing nothing,
+        where there is no direct call (none made, or the state was replaced): then run
+        ``step()`` and :meth:`made`."""
+        if self.kernel is None or self._made_with is not _first_state(self.optimizer):
+            return False
+        with torch.no_grad():  # as step() runs it
+            self.kernel(grads, lr)
+        return True
+
+    def made(self) -> None:
+        """Make the direct call of the optimizer as it is now (after a ``step()``, or after
+        its parameters were replaced)."""
+        self.kernel = row_kernel(self.optimizer)
+        self._made_with = _first_state(self.optimizer)
+
+
+def _first_state(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """One state tensor of ``optimizer`` (None while it has none)."""
+    for state in optimizer.state.values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor):
+                return value
+    return None
 
 
 def row_kernel(optimizer: torch.optim.Optimizer) -> RowKernel | None:

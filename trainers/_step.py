@@ -19,7 +19,7 @@ from torch import nn
 
 from ._distill import distillation_loss
 from ._inputs import Example, forward, slice_inputs
-from ._row_kernels import RowKernel, row_kernel
+from ._row_kernels import DirectStep
 from ._strategy import Precision
 
 __all__ = ["BatchStep"]
@@ -86,10 +86,7 @@ class BatchStep:
         self.distill_temperature = distill_temperature
         self.scaler = torch.amp.GradScaler(device_type) if precision is Precision.FP16 else None
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
-        # the optimizer's fused update as a direct call, made after its first step() (its state
-        # exists then); `_made_with` is a state tensor it updates, to see the state replaced
-        self._kernel: RowKernel | None = None
-        self._made_with: torch.Tensor | None = None
+        self.direct = DirectStep(optimizer)  # made after the first step() (on the CPU)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.precision is Precision.FP32:
@@ -117,21 +114,17 @@ class BatchStep:
 
     def _update(self) -> None:
         """``optimizer.step()``; on the CPU, where the optimizer has a fused update, the direct
-        call of it (:func:`~paretune.trainers._row_kernels.row_kernel`: the same kernel on the
+        call of it (:class:`~paretune.trainers._row_kernels.DirectStep`: the same kernel on the
         same state, without ``step()``'s per-call work, about 0.1 ms a step, a few times what
         the update of a small model takes). On a GPU ``step()`` runs (the direct call is not
         checked there yet)."""
-        kernel, optimizer = self._kernel, self.optimizer
         grads = [p.grad for p in self.params if p.grad is not None]  # (a frozen layer has none)
-        whole = len(grads) == len(self.params)
-        if kernel is not None and whole and self._made_with is _first_state(optimizer):
-            with torch.no_grad():  # as step() runs it
-                kernel(grads, float(optimizer.param_groups[0]["lr"]))
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        if len(grads) == len(self.params) and self.direct(grads, lr):
             return
-        optimizer.step()
+        self.optimizer.step()
         if self.device_type == "cpu":
-            self._kernel = row_kernel(optimizer)
-            self._made_with = _first_state(optimizer)
+            self.direct.made()
 
     def __call__(self, x: Example, y: torch.Tensor, *, weight: float = 1.0) -> torch.Tensor:
         """One optimizer step on the batch; returns the batch's (detached) mean loss.
@@ -176,13 +169,3 @@ class BatchStep:
         if total is None:  # pragma: no cover - a batch is never empty
             raise ValueError("An empty batch cannot be trained on.")
         return total
-
-
-def _first_state(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
-    """One state tensor of ``optimizer`` (None while it has none): ``load_state_dict`` puts
-    new ones in place, and a direct call made before would update the old ones."""
-    for state in optimizer.state.values():
-        for value in state.values():
-            if isinstance(value, torch.Tensor):
-                return value
-    return None

@@ -100,7 +100,7 @@ def test_rows_after_the_first_step_call_the_fused_kernel_directly() -> None:
     w.grad = torch.ones_like(w)
     optimizer.step(torch.full((len(strategies),), 0.01))
     # every registered optimizer has one (RMSprop's runs its single-tensor ops directly)
-    assert [k is not None for k in optimizer.kernels] == [True] * len(strategies)
+    assert [d.kernel is not None for d in optimizer.direct] == [True] * len(strategies)
 
 
 def test_stacked_optimizer_refuses_a_stack_of_another_size() -> None:
