@@ -17,6 +17,7 @@ from paretune.studies._api_result import StudyResult
 from paretune.studies._config import StudyConfig
 from paretune.studies._loader import TOP_LEVEL_KEYS, read_mapping, read_study
 from paretune.studies._runner import execute, optuna_warnings_only
+from paretune.studies._task_ref import check_main_task, task_reference
 
 if TYPE_CHECKING:
     import optuna
@@ -56,7 +57,9 @@ class Study:
 
     Args:
         name: The Optuna study name (letters, digits, ``-``, ``_``, ``.``). Required.
-        task: The task (``"digits-mlp"``, ``"replay:PATH"``, ``"package.module:make_task"``).
+        task: The task (``"digits-mlp"``, ``"replay:PATH"``, ``"package.module:make_task"``),
+            or the factory function itself (``task=make_task``: stored as its import path,
+            ``"__main__:make_task"`` for one defined in the running script or notebook).
             Required.
         space: The search space, as a study file's ``[space]`` table: a value fixes a field,
             a list (or tuple) makes it a choice, a dict ``{"low", "high", "log", "step"}`` a
@@ -112,7 +115,7 @@ class Study:
         self,
         *,
         name: str | None = None,
-        task: str | None = None,
+        task: str | Callable[..., Any] | None = None,
         space: Mapping[str, Any] | None = None,
         description: str | None = None,
         task_options: Mapping[str, Any] | None = None,
@@ -137,7 +140,7 @@ class Study:
         given = {
             "name": name,
             "description": description,
-            "task": task,
+            "task": task_reference(task, label=LABEL),
             "task_options": task_options,
             "data_dir": str(data_dir) if isinstance(data_dir, Path) else data_dir,
             "objectives": objectives,
@@ -166,6 +169,7 @@ class Study:
         self._reader = reader
         self._label = label
         self._config: StudyConfig = reader(check_data=False)
+        check_main_task(self._config, label=label)
 
     @classmethod
     def from_file(cls, study: str | Path, /, **overrides: Any) -> Study:

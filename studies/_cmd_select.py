@@ -270,6 +270,12 @@ def _check_export(args: argparse.Namespace, study: Any) -> str | None:
         return None
     trusted = _file_task(args.study)
     task = (study.user_attrs.get("metadata") or {}).get("task")
+    if isinstance(task, str) and task.startswith("__main__:"):
+        raise UsageError(
+            f"--export: the study's task {task!r} is a function of the script or notebook that "
+            "ran the study, which this command cannot import: export from there "
+            "(StudyResult.export), or move the factory into a module and name its path"
+        )
     try:
         if task:
             check_task_trust(str(task), trusted=trusted, trust_task=args.trust_task)
