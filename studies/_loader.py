@@ -25,13 +25,17 @@ from paretune.studies._config import (
 )
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError, format_value
-from paretune.studies._preflight import check_device
-from paretune.studies._space_file import fixed_task_params, read_space
+from paretune.studies._preflight import (
+    check_data_parallel,
+    check_device,
+    check_fusable,
+    check_trainable,
+)
+from paretune.studies._space_file import read_space
 from paretune.studies._toml_file import read_toml
 
 if TYPE_CHECKING:
     from paretune import trainers
-    from paretune.spaces import StrategySpace
 
 __all__ = [
     "TOP_LEVEL_KEYS",
@@ -349,11 +353,15 @@ class _Reader:
         if self.check_data and backend == "local":  # Ray workers may have other devices
             check_device(self.at("device"), device)
         if self.check_data and self.built_task is not None:
-            self.trainable(self.built_task, data["task"], space, task_params or {})
+            built, declared = self.built_task, task_params or {}
+            check_trainable(self.at("task"), built, data["task"], space, declared)
             if backend == "ray" and ray.workers_per_trial > 1:
-                self.data_parallel(self.built_task, "ray.workers_per_trial", ray.workers_per_trial)
+                key = "ray.workers_per_trial"
+                check_data_parallel(self.at(key), built, ray.workers_per_trial)
             elif workers > 1:
-                self.data_parallel(self.built_task, "workers_per_trial", workers)
+                check_data_parallel(self.at("workers_per_trial"), built, workers)
+            if fuse > 1:
+                check_fusable(self.at("fuse"), built, fuse, space, declared)
         source = path.resolve() if path is not None else None
         spec = self.spec(
             data,
@@ -515,48 +523,6 @@ class _Reader:
         except ValueError as error:
             raise where.error(f"does not give a usable task {name!r}: {error}") from None
         return name, task.default_epochs, params
-
-    def trainable(
-        self,
-        task: trainers.Task,
-        value: Any,
-        space: StrategySpace,
-        declared: Mapping[str, trainers.TaskParam],
-    ) -> None:
-        """Refuse a task that no trial could train (``trainers.check_task``), in one line.
-
-        Its data factories, the first batch of each split, its weights files, and (when the
-        space fixes every task parameter, so the model is known) the model on the pretrained
-        file and its forward pass on the first validation batch.
-        """
-        from paretune import trainers
-        from paretune.spaces import Fixed
-
-        fixed = fixed_task_params(space.params, declared)
-        known = fixed is not None  # else the model depends on a searched value
-        dropout = space.params.get("dropout")
-        extra = {"dropout": dropout.value} if isinstance(dropout, Fixed) else {}
-        strategy = trainers.Strategy(task_params=fixed or {}, **extra)
-        try:
-            trainers.check_task(task, strategy=strategy, model=known)
-        except Exception as error:  # noqa: BLE001 - whatever would fail every trial
-            detail = str(error) if isinstance(error, ValueError | TypeError) else repr(error)
-            raise self.at("task").error(
-                f"cannot be trained (got {format_value(value)}): {' '.join(detail.split())}"
-            ) from None
-
-    def data_parallel(self, task: trainers.Task, key: str, workers: int) -> None:
-        """Refuse a data-parallel trial of a task that cannot be split over workers
-        (``trainers.check_data_parallel``: replay tables, ``IterableDataset`` splits).
-        """
-        from paretune import trainers
-
-        try:
-            trainers.check_data_parallel(task, workers=workers)
-        except ValueError as error:
-            raise self.at(key).error(
-                f"must be 1 (got {workers}): {' '.join(str(error).split())}"
-            ) from None
 
     def storage(self, value: Any) -> str:
         where = self.at("storage")

@@ -3,10 +3,18 @@ input, refused at once (exit 2) instead of recorded as ten failed trials."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from paretune.studies._checks import Where
 from paretune.studies._errors import format_value
+from paretune.studies._space_file import fixed_task_params
 
-__all__ = ["check_device"]
+if TYPE_CHECKING:
+    from paretune import trainers
+    from paretune.spaces import StrategySpace
+
+__all__ = ["check_data_parallel", "check_device", "check_fusable", "check_trainable"]
 
 
 def check_device(where: Where, device: str) -> None:
@@ -47,3 +55,96 @@ def check_device(where: Where, device: str) -> None:
         f"is not usable on this machine (got {format_value(device)}): {reason} "
         f"Available here: auto, {available}."
     )
+
+
+def check_trainable(
+    where: Where,
+    task: trainers.Task,
+    value: Any,
+    space: StrategySpace,
+    declared: Mapping[str, trainers.TaskParam],
+) -> None:
+    """Refuse a task that no trial could train (``trainers.check_task``), in one line.
+
+    Its data factories, the first batch of each split, its weights files, and (when the
+    space fixes every task parameter, so the model is known) the model on the pretrained
+    file and its forward pass on the first validation batch.
+
+    Args:
+        where: The ``task`` key, for the message.
+        task: The task built from ``value``.
+        value: The ``task`` value as given.
+        space: The study's space (which task parameters it fixes, its dropout).
+        declared: The task's own parameters.
+
+    Raises:
+        StudyFileError: What would fail every trial.
+    """
+    from paretune import trainers
+    from paretune.spaces import Fixed
+
+    fixed = fixed_task_params(space.params, declared)
+    known = fixed is not None  # else the model depends on a searched value
+    dropout = space.params.get("dropout")
+    extra = {"dropout": dropout.value} if isinstance(dropout, Fixed) else {}
+    strategy = trainers.Strategy(task_params=fixed or {}, **extra)
+    try:
+        trainers.check_task(task, strategy=strategy, model=known)
+    except Exception as error:  # noqa: BLE001 - whatever would fail every trial
+        detail = str(error) if isinstance(error, ValueError | TypeError) else repr(error)
+        raise where.error(
+            f"cannot be trained (got {format_value(value)}): {' '.join(detail.split())}"
+        ) from None
+
+
+def check_data_parallel(where: Where, task: trainers.Task, workers: int) -> None:
+    """Refuse a data-parallel trial of a task that cannot be split over workers
+    (``trainers.check_data_parallel``: replay tables, ``IterableDataset`` splits).
+
+    Raises:
+        StudyFileError: At ``where`` (the ``workers_per_trial`` key), naming why.
+    """
+    from paretune import trainers
+
+    try:
+        trainers.check_data_parallel(task, workers=workers)
+    except ValueError as error:
+        raise where.error(f"must be 1 (got {workers}): {' '.join(str(error).split())}") from None
+
+
+def check_fusable(
+    where: Where,
+    task: trainers.Task,
+    fuse: int,
+    space: StrategySpace,
+    declared: Mapping[str, trainers.TaskParam],
+) -> None:
+    """Refuse ``fuse > 1`` where no trial could be trained fused (``trainers.fusable_task``:
+    the task, and its model when the space fixes its parameters): each would train alone.
+
+    Raises:
+        StudyFileError: At ``where`` (the ``fuse`` key), naming why.
+
+    Examples:
+        >>> import dataclasses
+        >>> from paretune.spaces import StrategySpace
+        >>> from paretune.trainers import get_task
+        >>> task = dataclasses.replace(get_task("synthetic"), augment=lambda x, generator: x)
+        >>> check_fusable(Where("x.toml", "fuse"), task, 4, StrategySpace(params={}), {})
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: fuse must be 1 (got 4): no trial of
+        task 'synthetic' can be trained fused, as the task augments its batches; each would
+        train alone
+    """
+    from paretune import trainers
+
+    fixed = fixed_task_params(space.params, declared)
+    build = task.build_model
+    model = None if fixed is None or build is None else build(0.0, **fixed)
+    reason = trainers.fusable_task(task, model=model)
+    if reason is not None:
+        raise where.error(
+            f"must be 1 (got {fuse}): no trial of task {task.name!r} can be trained fused, "
+            f"as {reason}; each would train alone"
+        )

@@ -60,7 +60,7 @@ from ._export import (
     unpack_weight,
 )
 from ._export_dir import check_export_dir
-from ._fused import NotFusableError, fusable, fuse_key, train_fused
+from ._fused import NotFusableError, fusable, fusable_task, fuse_key, train_fused
 from ._fused_optim import StackedOptimizer
 from ._init import INIT_LAYERS, Init, initialize
 from ._layers import (
@@ -222,6 +222,7 @@ __all__ = [
     "export_model",
     "fake_quantize",
     "fusable",
+    "fusable_task",
     "fuse_key",
     "fused_fake_quantize",
     "get_metric",

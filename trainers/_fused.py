@@ -56,12 +56,39 @@ from ._task import Task
 from ._task_params import resolve_task_params
 from ._transfer import check_applies
 
-__all__ = ["NotFusableError", "fusable", "fuse_key", "train_fused"]
+__all__ = ["NotFusableError", "fusable", "fusable_task", "fuse_key", "train_fused"]
 
 
 class NotFusableError(ValueError):
     """Strategies that pass :func:`fusable` build models that cannot be stacked (other
     parameter shapes, or buffers such as BatchNorm's): train them one by one."""
+
+
+def fusable_task(task: Task, *, model: nn.Module | None = None) -> str | None:
+    """Why no strategy of ``task`` can be trained fused, or None when some can.
+
+    ``model``: one the task built, to check too (its buffers).
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> fusable_task(get_task("digits-mlp")) is None
+        True
+        >>> fusable_task(get_task("synthetic"), model=nn.BatchNorm1d(4))
+        "the model has buffers (BatchNorm's running statistics, ...)"
+    """
+    checks: list[tuple[bool, str]] = [
+        (task.replay is not None, "a replay task trains nothing"),
+        (task.streams, "the task streams datasets"),
+        (task.augment is not None, "the task augments its batches"),
+        (task.pretrained is not None, "the task starts from pretrained weights"),
+        (task.teacher is not None, "the task distils from a teacher"),
+        (task.micro_batch is not None, "the task splits batches into micro-batches"),
+        (
+            model is not None and any(True for _ in model.buffers()),
+            "the model has buffers (BatchNorm's running statistics, ...)",
+        ),
+    ]
+    return next((reason for failed, reason in checks if failed), None)
 
 
 def fusable(task: Task, strategy: Strategy) -> str | None:
@@ -75,12 +102,6 @@ def fusable(task: Task, strategy: Strategy) -> str | None:
         'activation quantization (act_bits=8)'
     """
     checks: list[tuple[bool, str]] = [
-        (task.replay is not None, "a replay task trains nothing"),
-        (task.streams, "the task streams datasets"),
-        (task.augment is not None, "the task augments its batches"),
-        (task.pretrained is not None, "the task starts from pretrained weights"),
-        (task.teacher is not None, "the task distils from a teacher"),
-        (task.micro_batch is not None, "the task splits batches into micro-batches"),
         (strategy.precision != Precision.FP32.value, f"precision {strategy.precision!r}"),
         (strategy.channels_last, "channels_last"),
         (bool(strategy.freeze_epochs), "freeze_epochs"),
@@ -89,10 +110,8 @@ def fusable(task: Task, strategy: Strategy) -> str | None:
             f"activation quantization (act_bits={strategy.act_bits})",
         ),
     ]
-    for failed, reason in checks:
-        if failed:
-            return reason
-    return fusable_optimizer(strategy)
+    reason = fusable_task(task) or next((why for failed, why in checks if failed), None)
+    return reason or fusable_optimizer(strategy)
 
 
 def fuse_key(task: Task, strategy: Strategy) -> tuple[Any, ...]:
@@ -191,11 +210,9 @@ class _Group:
                     f"{run.strategy.to_dict()} build models with other parameters; they cannot "
                     "be fused."
                 )
-        if any(True for _ in first.buffers()):
-            raise NotFusableError(
-                f"Task {task.name!r}: the model has buffers (e.g. BatchNorm running "
-                "statistics); it cannot be fused."
-            )
+        reason = fusable_task(task, model=first)
+        if reason is not None:
+            raise NotFusableError(f"Task {task.name!r}: {reason}; it cannot be fused.")
         self.template = self._template(first)
         self.prunable = [
             f"{name}.weight" for name, _ in named_prunable_layers(first, select=task.prunable)

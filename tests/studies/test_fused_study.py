@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 import pytest
-from paretune.studies import Study
+from paretune.studies import Study, StudyFileError
 
 EXE = shutil.which("paretune")
 needs_cli = pytest.mark.skipif(EXE is None, reason="the paretune command is not installed")
@@ -221,3 +221,104 @@ def test_an_interrupted_group_leaves_no_trial_running(tmp_path: Path) -> None:
     queued = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     again = sorted(str(t.system_attrs["fixed_params"]) for t in queued)  # queued to run again
     assert again == sorted(str(t.params) for t in ran)
+
+
+#: User tasks no trial of which can be trained fused, and one whose model is known only once a
+#: searched width is drawn.
+UNFUSABLE_TASKS = """
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+from paretune.trainers import DatasetSplits, DataSplits, Task, TaskParam
+
+g = torch.Generator().manual_seed(0)
+X, Y = torch.randn(240, 8, generator=g), torch.randint(0, 3, (240,), generator=g)
+SPLITS = DataSplits(x_train=X[:160], y_train=Y[:160], x_val=X[160:200], y_val=Y[160:200],
+                    x_test=X[200:], y_test=Y[200:])
+
+
+def mlp(dropout):
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def batchnorm(dropout, width=16):
+    return nn.Sequential(nn.Linear(8, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, 3))
+
+
+def streamed():
+    def datasets():
+        s = SPLITS
+        return DatasetSplits(train=TensorDataset(s.x_train, s.y_train),
+                             val=TensorDataset(s.x_val, s.y_val),
+                             test=TensorDataset(s.x_test, s.y_test))
+    return Task(name="streamed", build_model=mlp, load_datasets=datasets, num_classes=3)
+
+
+def augmented():
+    return Task(name="augmented", build_model=mlp, load_data=lambda: SPLITS, num_classes=3,
+                augment=lambda x, generator: x)
+
+
+def normed():
+    return Task(name="normed", build_model=batchnorm, load_data=lambda: SPLITS, num_classes=3,
+                params=(TaskParam(name="width", type="int", default=16, low=8, high=32),))
+"""
+
+
+@pytest.fixture
+def unfusable(tmp_path: Path) -> Path:
+    (tmp_path / "unfusable_tasks.py").write_text(UNFUSABLE_TASKS)
+    return tmp_path
+
+
+@needs_cli
+def test_fuse_is_refused_for_a_task_that_streams_its_datasets(unfusable: Path) -> None:
+    study = STUDY_FILE.format(extra="fuse = 4").replace(
+        'task = "synthetic"\ntask_options = { n_samples = 300 }',
+        'task = "unfusable_tasks:streamed"',
+    )
+    (unfusable / "cli.toml").write_text(study)
+    done = _cli("run", "cli.toml", cwd=unfusable)  # the module is found in the working folder
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "paretune: error: cli.toml: fuse must be 1 (got 4): no trial of task 'streamed' can be "
+        "trained fused, as the task streams datasets; each would train alone"
+    )
+    assert not (unfusable / "cli.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("factory", "space", "reason"),
+    [
+        ("augmented", {}, "the task augments its batches"),
+        ("normed", {}, "the model has buffers (BatchNorm's running statistics, ...)"),
+        ("normed", {"width": 24}, "the model has buffers (BatchNorm's running statistics, ...)"),
+        ("normed", {"width": [8, 24]}, None),  # the model depends on the drawn width
+        ("streamed", {}, "the task streams datasets"),
+    ],
+    ids=["augment", "batchnorm", "batchnorm, width fixed", "batchnorm, width searched", "stream"],
+)
+def test_fuse_of_a_task_no_trial_of_which_fuses_is_refused_when_the_run_starts(
+    unfusable: Path, monkeypatch: pytest.MonkeyPatch, factory: str, space: Any, reason: str | None
+) -> None:
+    monkeypatch.syspath_prepend(str(unfusable))
+    study = Study(
+        name=factory,
+        task=f"unfusable_tasks:{factory}",
+        space={"lr": 0.05, "epochs": 1, **space},
+        n_trials=2,
+        fuse=2,
+        seed=1,
+        device="cpu",
+        storage=f"sqlite:///{unfusable}/{factory}.db",
+    )
+    if reason is None:  # accepted: the group trains one by one, as documented
+        result = study.run()
+        assert [t.state for t in _trials(result)] == [optuna.trial.TrialState.COMPLETE] * 2
+        return
+    with pytest.raises(StudyFileError) as error:
+        study.run()
+    assert str(error.value) == (
+        f"Study: fuse must be 1 (got 2): no trial of task {factory!r} can be trained fused, as "
+        f"{reason}; each would train alone"
+    )
