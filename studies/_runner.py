@@ -81,12 +81,39 @@ def describe(config: StudyConfig) -> str:
     if workers > 1:
         where += f", {workers} workers per trial"
     if config.fuse > 1:
-        where += f", {config.fuse} trials fused"
+        where += f", {config.fuse} trials fused{_fuse_split(config)}"
     return (
         f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
         f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {_target(config)} "
         f"({where}) -> {config.spec.storage}"
     )
+
+
+def _fuse_split(config: StudyConfig) -> str:
+    """What splits a fused group, where the space searches it: fused trials share
+    ``batch_size``, ``epochs`` and the task's own parameters (``trainers.fuse_key``).
+
+    Examples:
+        >>> from paretune.studies import Study
+        >>> study = Study(name="s", task="synthetic", fuse=4,
+        ...               space={"lr": 0.1, "batch_size": [32, 64], "width": [8, 16]})
+        >>> _fuse_split(study.config)
+        ' where they share batch_size, width (searched)'
+        >>> _fuse_split(Study(name="s", task="synthetic", fuse=4, space={"lr": 0.1}).config)
+        ''
+    """
+    from paretune.spaces import Fixed
+    from paretune.trainers import Strategy
+
+    fields = set(Strategy.__dataclass_fields__)
+    keys = ["batch_size", "epochs"]
+    keys += sorted(name for name in config.spec.space.params if name not in fields)
+    searched = [
+        key
+        for key in keys
+        if key in config.spec.space.params and not isinstance(config.spec.space.params[key], Fixed)
+    ]
+    return f" where they share {', '.join(searched)} (searched)" if searched else ""
 
 
 def _target(config: StudyConfig) -> str:

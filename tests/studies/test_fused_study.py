@@ -138,10 +138,11 @@ epochs = 2
 
 @needs_cli
 def test_run_fuse_flag_trains_and_describes_the_groups(tmp_path: Path) -> None:
-    (tmp_path / "cli.toml").write_text(STUDY_FILE.format(extra=""))
+    # a searched batch size splits the groups: the run's first line says so
+    (tmp_path / "cli.toml").write_text(STUDY_FILE.format(extra="") + "batch_size = [32, 64]\n")
     done = _cli("run", "cli.toml", "--fuse", "4", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "4 trials fused" in done.stdout + done.stderr
+    assert "4 trials fused where they share batch_size (searched))" in done.stdout
     study = optuna.load_study(study_name="cli", storage=f"sqlite:///{tmp_path}/cli.db")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
 
