@@ -74,7 +74,7 @@ def fusable_task(task: Task, *, model: nn.Module | None = None) -> str | None:
         >>> fusable_task(get_task("digits-mlp")) is None
         True
         >>> fusable_task(get_task("synthetic"), model=nn.BatchNorm1d(4))
-        "the model has buffers (BatchNorm's running statistics, ...)"
+        "the model has buffers (such as BatchNorm's running statistics)"
     """
     checks: list[tuple[bool, str]] = [
         (task.replay is not None, "a replay task trains nothing"),
@@ -85,7 +85,7 @@ def fusable_task(task: Task, *, model: nn.Module | None = None) -> str | None:
         (task.micro_batch is not None, "the task splits batches into micro-batches"),
         (
             model is not None and any(True for _ in model.buffers()),
-            "the model has buffers (BatchNorm's running statistics, ...)",
+            "the model has buffers (such as BatchNorm's running statistics)",
         ),
     ]
     return next((reason for failed, reason in checks if failed), None)

@@ -292,8 +292,8 @@ def test_fuse_is_refused_for_a_task_that_streams_its_datasets(unfusable: Path) -
     ("factory", "space", "reason"),
     [
         ("augmented", {}, "the task augments its batches"),
-        ("normed", {}, "the model has buffers (BatchNorm's running statistics, ...)"),
-        ("normed", {"width": 24}, "the model has buffers (BatchNorm's running statistics, ...)"),
+        ("normed", {}, "the model has buffers (such as BatchNorm's running statistics)"),
+        ("normed", {"width": 24}, "the model has buffers (such as BatchNorm's running statistics)"),
         ("normed", {"width": [8, 24]}, None),  # the model depends on the drawn width
         ("streamed", {}, "the task streams datasets"),
     ],
