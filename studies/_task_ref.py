@@ -10,6 +10,7 @@ function defined inside another, a ``Task`` already made) is refused with what t
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,14 @@ task=make_task, or its path "package.module:make_task"
         )
     if isinstance(task, str) or not callable(task):
         return task
+    if isinstance(task, functools.partial):
+        raise StudyFileError(
+            label,
+            "task",
+            f"must be a task name or the function that makes the task (got "
+            f"functools.partial of {getattr(task.func, '__name__', '?')}): pass the function, "
+            "and its arguments as task_options",
+        )
     module = getattr(task, "__module__", None)
     name = getattr(task, "__qualname__", None) or getattr(task, "__name__", None)
     if (

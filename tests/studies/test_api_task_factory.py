@@ -5,6 +5,7 @@ session; what no import path leads back to is refused with what to pass.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -191,9 +192,15 @@ def _renamed() -> object:
             r"^Study: task must be a task name or the function that makes the task \(got "
             r"Task\(name='synthetic', \.\.\.\)\): pass the factory, task=make_task, or its path",
         ),
+        (
+            functools.partial(trainers.get_task, "synthetic"),
+            r"^Study: task must be a task name or the function that makes the task \(got "
+            r"functools\.partial of get_task\): pass the function, and its arguments as "
+            r"task_options$",
+        ),
         (3, r"^Study: task must be a non-empty string \(got 3\)$"),
     ],
-    ids=["lambda", "nested function", "renamed function", "Task", "int"],
+    ids=["lambda", "nested function", "renamed function", "Task", "partial", "int"],
 )
 def test_what_no_path_leads_back_to_is_refused(task: object, match: str) -> None:
     with pytest.raises(StudyFileError, match=match):
