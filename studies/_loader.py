@@ -31,7 +31,7 @@ from paretune.studies._preflight import (
     check_fusable,
     check_trainable,
 )
-from paretune.studies._space_file import read_space
+from paretune.studies._space_file import fixed_task_params, read_space
 from paretune.studies._toml_file import read_toml
 
 if TYPE_CHECKING:
@@ -353,15 +353,17 @@ class _Reader:
         if self.check_data and backend == "local":  # Ray workers may have other devices
             check_device(self.at("device"), device)
         if self.check_data and self.built_task is not None:
-            built, declared = self.built_task, task_params or {}
-            check_trainable(self.at("task"), built, data["task"], space, declared)
+            built = self.built_task
+            # the task parameters the space fixes (None: it searches one, the model is unknown)
+            fixed = fixed_task_params(space.params, task_params or {})
+            check_trainable(self.at("task"), built, data["task"], space, fixed)
             if backend == "ray" and ray.workers_per_trial > 1:
                 key = "ray.workers_per_trial"
                 check_data_parallel(self.at(key), built, ray.workers_per_trial)
             elif workers > 1:
                 check_data_parallel(self.at("workers_per_trial"), built, workers)
             if fuse > 1:
-                check_fusable(self.at("fuse"), built, fuse, space, declared)
+                check_fusable(self.at("fuse"), built, fuse, fixed)
         source = path.resolve() if path is not None else None
         spec = self.spec(
             data,

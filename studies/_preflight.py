@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from paretune.studies._checks import Where
 from paretune.studies._errors import format_value
-from paretune.studies._space_file import fixed_task_params
 
 if TYPE_CHECKING:
     from paretune import trainers
@@ -62,7 +61,7 @@ def check_trainable(
     task: trainers.Task,
     value: Any,
     space: StrategySpace,
-    declared: Mapping[str, trainers.TaskParam],
+    fixed: Mapping[str, Any] | None,
 ) -> None:
     """Refuse a task that no trial could train (``trainers.check_task``), in one line.
 
@@ -74,8 +73,9 @@ def check_trainable(
         where: The ``task`` key, for the message.
         task: The task built from ``value``.
         value: The ``task`` value as given.
-        space: The study's space (which task parameters it fixes, its dropout).
-        declared: The task's own parameters.
+        space: The study's space (its dropout).
+        fixed: The task parameters the space fixes, when it fixes every one
+            (``fixed_task_params``); None: the model depends on a searched value.
 
     Raises:
         StudyFileError: What would fail every trial.
@@ -83,7 +83,6 @@ def check_trainable(
     from paretune import trainers
     from paretune.spaces import Fixed
 
-    fixed = fixed_task_params(space.params, declared)
     known = fixed is not None  # else the model depends on a searched value
     dropout = space.params.get("dropout")
     extra = {"dropout": dropout.value} if isinstance(dropout, Fixed) else {}
@@ -113,24 +112,20 @@ def check_data_parallel(where: Where, task: trainers.Task, workers: int) -> None
 
 
 def check_fusable(
-    where: Where,
-    task: trainers.Task,
-    fuse: int,
-    space: StrategySpace,
-    declared: Mapping[str, trainers.TaskParam],
+    where: Where, task: trainers.Task, fuse: int, fixed: Mapping[str, Any] | None
 ) -> None:
     """Refuse ``fuse > 1`` where no trial could be trained fused (``trainers.fusable_task``:
-    the task, and its model when the space fixes its parameters): each would train alone.
+    the task, and its model when the space fixes its parameters, ``fixed``; None when it
+    searches one): each would train alone.
 
     Raises:
         StudyFileError: At ``where`` (the ``fuse`` key), naming why.
 
     Examples:
         >>> import dataclasses
-        >>> from paretune.spaces import StrategySpace
         >>> from paretune.trainers import get_task
         >>> task = dataclasses.replace(get_task("synthetic"), augment=lambda x, generator: x)
-        >>> check_fusable(Where("x.toml", "fuse"), task, 4, StrategySpace(params={}), {})
+        >>> check_fusable(Where("x.toml", "fuse"), task, 4, {})
         Traceback (most recent call last):
         ...
         paretune.studies._errors.StudyFileError: x.toml: fuse must be 1 (got 4): no trial of
@@ -139,7 +134,6 @@ def check_fusable(
     """
     from paretune import trainers
 
-    fixed = fixed_task_params(space.params, declared)
     build = task.build_model
     model = None if fixed is None or build is None else build(0.0, **fixed)
     reason = trainers.fusable_task(task, model=model)

@@ -103,15 +103,15 @@ def _fuse_split(config: StudyConfig) -> str:
         ''
     """
     from paretune.spaces import Fixed
-    from paretune.trainers import Strategy
+    from paretune.studies._space_file import strategy_fields
 
-    fields = set(Strategy.__dataclass_fields__)
-    keys = ["batch_size", "epochs"]
-    keys += sorted(name for name in config.spec.space.params if name not in fields)
+    params = config.spec.space.params
+    fields = strategy_fields()
+    task_params = sorted(name for name in params if name not in fields)
     searched = [
         key
-        for key in keys
-        if key in config.spec.space.params and not isinstance(config.spec.space.params[key], Fixed)
+        for key in ("batch_size", "epochs", *task_params)
+        if key in params and not isinstance(params[key], Fixed)
     ]
     return f" where they share {', '.join(searched)} (searched)" if searched else ""
 
