@@ -44,7 +44,7 @@ from ._evaluate import predict
 from ._export_dir import ExportFolder, check_export_dir
 from ._inputs import Example
 from ._metrics import compute_metrics
-from ._model_card import model_card
+from ._model_card import model_card, task_code
 from ._onnx import OnnxResult, export_onnx
 from ._preprocessing import Normalize, Preprocessing
 from ._quant import prepare_quantization
@@ -269,7 +269,12 @@ def export_model(
     preprocessing = task.input_preprocessing()
     manifest = {
         "format": _FORMAT,
-        "task": {"name": task.name, "options": dict(task.options), "data_dir": origin.data_dir},
+        "task": {
+            "name": task.name,
+            "reference": task.reference,
+            "options": dict(task.options),
+            "data_dir": origin.data_dir,
+        },
         "strategy": strategy.to_dict(),
         "preprocessing": preprocessing.to_dict() if preprocessing else None,
         "input_shape": list(task.input_shape),
@@ -375,6 +380,7 @@ def _document(
     return {
         "format": _FORMAT,
         "task": task.name,
+        "task_reference": task.reference,
         "task_options": dict(task.options),
         "study": origin.study,
         "trial": origin.trial,
@@ -435,10 +441,11 @@ def _resolve_task(manifest: Mapping[str, Any], task: Task | None, data_dir: str 
             raise ValueError(f"This export is of task {name!r}; the task given is {task.name!r}.")
         return task
     if name not in list_tasks():
+        build = task_code(name, recorded.get("reference"), options).partition("  #")[0]
         raise ValueError(
             f"This export is of task {name!r}, which is not a built-in task: load_exported "
-            "never imports code on its own. Build the task yourself and pass it: "
-            f"load_exported(DIR, task=get_task({name!r}, options={options!r}))."
+            f"never imports code on its own. Build the task yourself and pass it: "
+            f"load_exported(DIR, task={build})."
         )
     return get_task(name, options=options, data_dir=data_dir or recorded.get("data_dir"))
 

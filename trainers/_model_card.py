@@ -43,6 +43,24 @@ def _shape(shape: Sequence[int] | None) -> str:
     return "(batch, " + ", ".join(str(n) for n in shape) + ")" if shape else "(batch, ...)"
 
 
+def task_code(name: str, reference: object, options: Mapping[str, Any]) -> str:
+    """The Python expression that builds a user task again, for an export's card and messages.
+
+    ``get_task(reference, options=...)`` when the task was built by ``get_task`` from a module
+    (not from the running script or notebook, whose ``__main__`` is another program's).
+
+    Examples:
+        >>> task_code("mine", "mytasks:make_task", {"hidden": 24})
+        "get_task('mytasks:make_task', options={'hidden': 24})"
+        >>> task_code("mine", "__main__:make_task", {})
+        "make_task()  # your own code, which builds task 'mine'"
+    """
+    if isinstance(reference, str) and not reference.startswith("__main__:"):
+        return f"get_task({reference!r}, options={dict(options)!r})"
+    factory = reference.partition(":")[2] if isinstance(reference, str) else "make_task"
+    return f"{factory}()  # your own code, which builds task {name!r}"
+
+
 def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -> list[str]:
     task, options = document["task"], document["task_options"]
     builtin = document.get("builtin_task", True)
@@ -51,8 +69,10 @@ def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) 
         lines += ["from paretune.trainers import load_exported", ""]
         lines.append(f"model = load_exported({folder!r}).model")
     else:
-        lines += ["from paretune.trainers import get_task, load_exported", ""]
-        lines.append(f"task = get_task({task!r}, options={dict(options)!r})  # your own code")
+        build = task_code(task, document.get("task_reference"), options)
+        imports = "get_task, load_exported" if build.startswith("get_task(") else "load_exported"
+        lines += [f"from paretune.trainers import {imports}", ""]
+        lines.append(f"task = {build}")
         lines.append(f"model = load_exported({folder!r}, task=task).model")
     sizes = ", ".join(str(n) for n in (1, *shape))
     lines += [

@@ -205,6 +205,9 @@ class Task:
         augment: Optional ``augment(batch, generator)`` applied to training batches only (on
             the device, after loading; tensor inputs).
         options: The options the task was created with.
+        reference: How :func:`~paretune.trainers.get_task` names a task built from your own
+            factory (``"mytasks:make_task"``; set by ``get_task``): exports and model cards
+            say it, so the model owner can build the task again. None for built-in tasks.
         replay: Optional ``replay(strategy, report)`` -> TrainResult.
         prunable: Optional ``prunable(name, module) -> bool`` choosing which ``nn.Linear`` /
             ``nn.Conv1d/2d/3d`` layers are pruned and quantized (default: all of them).
@@ -250,6 +253,7 @@ class Task:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = _cross_entropy
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    reference: str | None = None
     replay: Callable[[Strategy, Reporter | None], TrainResult] | None = None
     prunable: Callable[[str, nn.Module], bool] | None = None
     pretrained: str | Path | None = None
@@ -264,6 +268,11 @@ class Task:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(
                 f"The 'name' parameter of Task must be a non-empty str. Got {self.name!r} instead."
+            )
+        if self.reference is not None and not isinstance(self.reference, str):
+            raise ValueError(
+                "The 'reference' parameter of Task must be a str or None. "
+                f"Got {self.reference!r} instead."
             )
         if (
             isinstance(self.default_epochs, bool)

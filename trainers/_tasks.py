@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from ._task_param import TaskParam
 __all__ = ["TaskSpec", "cifar_augment", "describe_tasks", "get_task", "list_tasks", "register_task"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """A registered task: how to build it and which options it takes.
 
@@ -169,7 +169,8 @@ def _user_task(name: str, *, data_dir: str | None, options: dict[str, Any]) -> T
     task = factory(**kwargs)
     if not isinstance(task, Task):
         raise TypeError(f"Task factory {name!r} returned {type(task).__name__}, not a Task.")
-    return task
+    # the factory's options and name: what an export needs to build this task again
+    return dataclasses.replace(task, options=dict(options), reference=name)
 
 
 class _CachedData:

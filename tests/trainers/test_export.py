@@ -364,3 +364,59 @@ def test_preprocessing_records_check_and_match_the_loaders(tmp_path: Path) -> No
     digits = get_task("digits-cnn").input_preprocessing()
     assert digits is not None and "1x8x8" in digits.description
     assert get_task("diabetes-mlp").input_preprocessing() is None
+
+
+_USER_TASK = """
+import torch
+from torch import nn
+from paretune.trainers import DataSplits, Task
+
+
+def make_task(hidden=4):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(90, 3, generator=g)
+    y = (x[:, 0] > 0).long()
+    splits = DataSplits(
+        x_train=x[:50], y_train=y[:50], x_val=x[50:70], y_val=y[50:70], x_test=x[70:], y_test=y[70:]
+    )
+    return Task(
+        name="my-task",
+        build_model=lambda dropout: nn.Sequential(
+            nn.Linear(3, hidden), nn.ReLU(), nn.Linear(hidden, 2)
+        ),
+        load_data=lambda: splits,
+        input_shape=(3,),
+        num_classes=2,
+    )
+"""
+
+
+def test_a_user_tasks_export_names_its_factory_and_options_and_the_card_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "walk_task.py").write_text(_USER_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = get_task("walk_task:make_task", options={"hidden": 24})
+    assert task.reference == "walk_task:make_task" and dict(task.options) == {"hidden": 24}
+    result = train(task, Strategy(epochs=1, lr=0.01), device="cpu", keep_model=True)
+    folder = tmp_path / "model"
+    export_model(folder, result=result, task=task)
+    recorded = json.loads((folder / "export.json").read_text())["task"]
+    assert recorded["name"] == "my-task" and recorded["reference"] == "walk_task:make_task"
+    assert recorded["options"] == {"hidden": 24}
+    # without the task: the message says how to build it (never imported on its own)
+    build = "get_task('walk_task:make_task', options={'hidden': 24})"
+    with pytest.raises(ValueError, match=re.escape(f"load_exported(DIR, task={build})")):
+        load_exported(folder)
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert f"task = {build}" in card
+    block = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)[0]
+    ran = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=tmp_path,  # where the user's module is, as get_task looks for it
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert re.search(r"\[\d\]", ran.stdout), ran.stdout
