@@ -381,6 +381,7 @@ def _document(
         "format": _FORMAT,
         "task": task.name,
         "task_reference": task.reference,
+        "task_data_dir": origin.data_dir,
         "task_options": dict(task.options),
         "study": origin.study,
         "trial": origin.trial,
@@ -441,7 +442,9 @@ def _resolve_task(manifest: Mapping[str, Any], task: Task | None, data_dir: str 
             raise ValueError(f"This export is of task {name!r}; the task given is {task.name!r}.")
         return task
     if name not in list_tasks():
-        build = task_code(name, recorded.get("reference"), options).partition("  #")[0]
+        build = task_code(
+            name, recorded.get("reference"), options, data_dir or recorded.get("data_dir")
+        ).partition("  #")[0]
         raise ValueError(
             f"This export is of task {name!r}, which is not a built-in task: load_exported "
             f"never imports code on its own. Build the task yourself and pass it: "

@@ -43,7 +43,9 @@ def _shape(shape: Sequence[int] | None) -> str:
     return "(batch, " + ", ".join(str(n) for n in shape) + ")" if shape else "(batch, ...)"
 
 
-def task_code(name: str, reference: object, options: Mapping[str, Any]) -> str:
+def task_code(
+    name: str, reference: object, options: Mapping[str, Any], data_dir: object = None
+) -> str:
     """The Python expression that builds a user task again, for an export's card and messages.
 
     ``get_task(reference, options=...)`` when the task was built by ``get_task`` from a module
@@ -52,11 +54,14 @@ def task_code(name: str, reference: object, options: Mapping[str, Any]) -> str:
     Examples:
         >>> task_code("mine", "mytasks:make_task", {"hidden": 24})
         "get_task('mytasks:make_task', options={'hidden': 24})"
+        >>> task_code("mine", "mytasks:make_task", {}, "/data/mine")
+        "get_task('mytasks:make_task', options={}, data_dir='/data/mine')"
         >>> task_code("mine", "__main__:make_task", {})
         "make_task()  # your own code, which builds task 'mine'"
     """
     if isinstance(reference, str) and not reference.startswith("__main__:"):
-        return f"get_task({reference!r}, options={dict(options)!r})"
+        where = f", data_dir={data_dir!r}" if isinstance(data_dir, str) else ""
+        return f"get_task({reference!r}, options={dict(options)!r}{where})"
     factory = reference.partition(":")[2] if isinstance(reference, str) else "make_task"
     return f"{factory}()  # your own code, which builds task {name!r}"
 
@@ -69,7 +74,9 @@ def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) 
         lines += ["from paretune.trainers import load_exported", ""]
         lines.append(f"model = load_exported({folder!r}).model")
     else:
-        build = task_code(task, document.get("task_reference"), options)
+        build = task_code(
+            task, document.get("task_reference"), options, document.get("task_data_dir")
+        )
         imports = "get_task, load_exported" if build.startswith("get_task(") else "load_exported"
         lines += [f"from paretune.trainers import {imports}", ""]
         lines.append(f"task = {build}")
