@@ -36,6 +36,7 @@ __all__ = [
     "compute_metrics",
     "get_metric",
     "list_metrics",
+    "load_metric_code",
     "register_metric",
     "resolve_metric",
     "top_k_accuracy",
@@ -233,6 +234,24 @@ for _metric in (
     ),
 ):
     register_metric(_metric)
+
+
+#: Built-in metrics that compute with scikit-learn (imported on their first use).
+_WITH_SKLEARN = (_macro_f1, _rmse, _mae)
+
+
+def load_metric_code(metrics: Iterable[Metric]) -> None:
+    """Import what the built-in ``metrics`` compute with, so that the first validation of a
+    run (inside its timed epoch) does not pay for the import: scikit-learn's ``metrics``
+    takes about a second and a half to import, a hundred times a digits epoch.
+
+    Examples:
+        >>> load_metric_code([get_metric("rmse")])
+        >>> import sys; "sklearn.metrics" in sys.modules
+        True
+    """
+    if any(metric.compute in _WITH_SKLEARN for metric in metrics):
+        import sklearn.metrics  # noqa: F401
 
 
 def resolve_metric(

@@ -42,7 +42,7 @@ from ._evaluate import Split, predict, split_accuracy
 from ._init import initialize
 from ._inputs import to_device
 from ._layers import check_strategy_fits
-from ._metrics import compute_metrics
+from ._metrics import compute_metrics, load_metric_code
 from ._optimizers import build_optimizer
 from ._pruning import MagnitudePruner
 from ._quant import bake_quantization, prepare_quantization
@@ -228,6 +228,7 @@ class _Run:
         self.train_seconds = 0.0
         self.curve: list[dict[str, float]] = []
         self.metrics = task_metrics(task)
+        load_metric_code(self.metrics)  # before the first epoch's clock
         self.plain_accuracy = [m.name for m in self.metrics] == ["accuracy"] and isinstance(
             task.metrics[0], str
         )

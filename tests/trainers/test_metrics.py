@@ -4,6 +4,8 @@ task, the trainer's reports and results, and a NaN metric ending the run with it
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -195,3 +197,43 @@ def test_a_nan_metric_fails_the_run_naming_the_metric() -> None:
     assert result.status is TrainStatus.DIVERGED
     assert result.reason == "validation metric 'val_flaky' is nan in epoch 2"
     assert result.epochs == 1 and result.metrics == {}
+
+
+_FIRST_EPOCH = """
+import sys
+import torch
+from torch import nn
+from paretune.trainers import DataSplits, Strategy, Task, train
+
+g = torch.Generator().manual_seed(0)
+x = torch.randn(60, 4, generator=g)
+y = torch.randint(0, 3, (60,), generator=g)
+splits = DataSplits(
+    x_train=x[:30], y_train=y[:30], x_val=x[30:45], y_val=y[30:45], x_test=x[45:], y_test=y[45:]
+)
+task = Task(name="small", build_model=lambda dropout: nn.Linear(4, 3), load_data=lambda: splits,
+            input_shape=(4,), num_classes=3, metrics=("accuracy", "macro_f1"))
+before = "sklearn.metrics" in sys.modules
+result = train(task, Strategy(epochs=1, batch_size=10), device="cpu")
+print(before, result.curve[0]["val_macro_f1"] >= 0, result.train_seconds)
+"""
+
+_IMPORT = (
+    "import time; t = time.perf_counter(); import sklearn.metrics; print(time.perf_counter() - t)"
+)
+
+
+@pytest.mark.slow
+def test_the_first_epoch_does_not_pay_for_a_metrics_import() -> None:
+    """scikit-learn's metrics are imported before the first epoch's clock starts."""
+    ran = subprocess.run(
+        [sys.executable, "-c", _FIRST_EPOCH], capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    before, computed, seconds = ran.stdout.split()
+    assert before == "False" and computed == "True"  # the run imported it, and used it
+    importing = subprocess.run(
+        [sys.executable, "-c", _IMPORT], capture_output=True, text=True, timeout=300
+    )
+    # an epoch of 30 samples is about a hundredth of the import it no longer includes
+    assert float(seconds) < float(importing.stdout) / 4, (seconds, importing.stdout)
