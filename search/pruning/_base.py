@@ -22,6 +22,9 @@ class TrialPruner(Protocol):
     ``val_accuracy``, ``train_loss``, costs ...). It may write to ``trial`` (intermediate
     values, rung attributes). It must not train, sleep or sample. It answers with a
     :class:`Verdict`; a STOP carries the reason the trial records as its ``prune_reason``.
+    A pruner that can prune by some objectives only may also define
+    ``check_objectives(objectives)``, raising ``ValueError`` for the others: a study that
+    names it is then refused when declared, before any trial runs (``mo-asha`` does).
 
     Examples:
         >>> from paretune.search import Decision, Verdict

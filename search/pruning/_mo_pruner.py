@@ -169,6 +169,32 @@ rung_spacing='asha')
         return self._space_epochs[name]
 
     @staticmethod
+    def check_objectives(objectives: Sequence[str]) -> None:
+        """Refuse objectives mo-asha cannot rank by: one metric first, then costs only.
+
+        ``StudySpec`` calls it when a study is declared, before any trial runs.
+
+        Examples:
+            >>> MOAshaPruner.check_objectives(["accuracy", "size_bits"])
+            >>> MOAshaPruner.check_objectives(["size_bits", "accuracy"])
+            Traceback (most recent call last):
+            ...
+            ValueError: The mo-asha pruner ranks trials by one metric and costs; the study's \
+first objective must be 'accuracy' or a task metric val_<name>, the others costs. Got \
+['size_bits', 'accuracy'] instead.
+        """
+        if (
+            not objectives
+            or objectives[0] in COSTS
+            or any(name not in COSTS for name in objectives[1:])
+        ):
+            raise ValueError(
+                "The mo-asha pruner ranks trials by one metric and costs; the study's first "
+                "objective must be 'accuracy' or a task metric val_<name>, the others costs. "
+                f"Got {list(objectives)!r} instead."
+            )
+
+    @staticmethod
     def _metrics(study: optuna.Study) -> tuple[tuple[str, ...], str]:
         """The curve keys of the objectives and the direction of the first one."""
         objectives = study.user_attrs.get("objectives")
@@ -177,12 +203,7 @@ rung_spacing='asha')
                 f"The mo-asha pruner needs the study's objectives: study {study.study_name!r} "
                 "has no 'objectives' attribute (open it with paretune.search.open_study)."
             )
-        if objectives[0] in COSTS or any(name not in COSTS for name in objectives[1:]):
-            raise ValueError(
-                "The mo-asha pruner ranks trials by one metric and costs; the study's first "
-                "objective must be 'accuracy' or a task metric val_<name>, the others costs. "
-                f"Got {list(objectives)!r} instead."
-            )
+        MOAshaPruner.check_objectives(objectives)
         direction = "minimize" if study.directions[0].name == "MINIMIZE" else "maximize"
         return tuple(metric_of(name) for name in objectives), direction
 

@@ -251,6 +251,12 @@ class StudySpec:
             pruner = get_pruner(self.pruner, n_objectives=n_objectives, **self.pruner_options)
         except (ValueError, TypeError) as error:
             raise UnusableError("pruner", str(error)) from None
+        check = getattr(pruner, "check_objectives", None)  # the objectives it can prune by
+        if callable(check):
+            try:
+                check(self.objectives)
+            except ValueError as error:
+                raise UnusableError("pruner", str(error)) from None
         object.__setattr__(self, "_sampler", sampler)
         object.__setattr__(self, "_pruner", pruner)
 

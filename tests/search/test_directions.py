@@ -13,6 +13,7 @@ from paretune.search import (
     OutcomeState,
     StudySpec,
     TrialOutcome,
+    UnusableError,
     build_report_data,
     candidates_from_trials,
     direction_of,
@@ -21,6 +22,7 @@ from paretune.search import (
     select_strategy,
     study_quality,
 )
+from paretune.search.pruning import MOAshaPruner
 from paretune.search.samplers import rung_split
 from paretune.spaces import Fixed, FloatDistribution, StrategySpace
 
@@ -124,13 +126,16 @@ def test_mo_asha_stops_the_worse_trials_on_a_minimized_metric(tmp_path: Path) ->
 
 
 def test_mo_asha_refuses_a_cost_as_the_first_objective(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, ("size_bits", "val_rmse"), pruner="mo-asha",
-                 pruner_options={"min_epochs": 1})  # fmt: skip
-    study = open_study(spec)
-    for rmse in (50.0, 60.0):
-        _finished(study, [rmse] * 4, 1.0)
+    """Refused when the study is declared, before any trial runs; and by the pruner itself
+    on a study whose stored objectives put a cost first."""
+    with pytest.raises(UnusableError, match="first objective must be 'accuracy' or a task metric"):
+        _spec(tmp_path, ("size_bits", "val_rmse"), pruner="mo-asha",
+              pruner_options={"min_epochs": 1})  # fmt: skip
+    study = open_study(_spec(tmp_path, ("val_rmse", "size_bits")))
+    study.set_user_attr("objectives", ["size_bits", "val_rmse"])
+    pruner = MOAshaPruner(min_epochs=1, max_epochs=4)
     with pytest.raises(ValueError, match="first objective must be 'accuracy' or a task metric"):
-        spec.get_pruner().decide(study=study, trial=study.ask(), epoch=1, metrics={})
+        pruner.decide(study=study, trial=study.ask(), epoch=1, metrics={})
 
 
 def test_rung_tpe_split_puts_low_errors_among_the_good(tmp_path: Path) -> None:

@@ -338,6 +338,12 @@ CASES: dict[str, Case] = {
         pattern=r"s\.toml: sampler is not usable .*Unknown option 'populaton_size'.*"
         r"population_size",
     ),
+    "mo-asha-cost-first": _run(
+        HEAD + 'objectives = ["size_bits", "accuracy"]\npruner = "mo-asha"\n' + SPACE,
+        pattern=r"s\.toml: pruner is not usable \(got \"mo-asha\"\): The mo-asha pruner ranks "
+        r"trials by one metric and costs; the study's first objective must be 'accuracy' .*"
+        r"Got \['size_bits', 'accuracy'\] instead\.",
+    ),
     "unknown-sampler-no-name": _run(
         HEAD + "sampler = { population_size = 4 }\n" + SPACE,
         pattern=r"s\.toml: sampler needs 'name'",
