@@ -286,7 +286,7 @@ def _check_export(args: argparse.Namespace, study: Any) -> str | None:
         raise UsageError(f"--export: {error}") from None
     except FileExistsError as error:
         raise UsageError(
-            f"--export {args.export}: {str(error).replace('force=True', '--force')}"
+            f"--export {args.export}: {str(error).replace('force=True (--force)', '--force')}"
         ) from None
     except ValueError as error:
         raise UsageError(f"--export {args.export}: {error}") from None

@@ -122,15 +122,21 @@ def _recommendation_html(data: ReportData, *, study_args: Sequence[str] | None) 
     selection = data.summary.recommended
     if selection.chosen is None:
         return f'<div class="reco"><b>No recommendation.</b> {esc(selection.reason)}</div>'
-    command = select_command(
-        data.summary.study_name, study_args=study_args, number=selection.chosen.number
-    )
+    number = selection.chosen.number
+    if data.summary.task.startswith("__main__:"):  # only the script that ran it knows the task
+        how = (
+            f"in the script that ran the study (its task {data.summary.task} is defined "
+            f"there): <code>result.export({number}, {esc(repr(f'trial-{number}'))})</code>"
+        )
+    else:
+        command = select_command(data.summary.study_name, study_args=study_args, number=number)
+        how = f"<code>{esc(command)}</code>"
     return (
         '<div class="reco"><b>Recommended strategy — trial '
         f"{selection.chosen.number}</b> (the knee of the front)<br>"
         f'<span class="help">{esc(selection.reason)}</span>'
         f"{_strategy_list(selection.chosen.strategy)}"
-        f'<div class="help">Reproduce it: <code>{esc(command)}</code></div></div>'
+        f'<div class="help">Reproduce it: {how}</div></div>'
     )
 
 

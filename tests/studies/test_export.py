@@ -67,7 +67,10 @@ def test_select_export_retrains_like_a_trial_and_writes_an_honest_export(workdir
     assert ran.returncode == 0, ran.stderr
     (workdir / "taken").mkdir()
     (workdir / "taken" / "notes.txt").write_text("mine")
-    _refused(_paretune(workdir, "select", "mini.toml", "--export", "taken"), "--force")
+    _refused(
+        _paretune(workdir, "select", "mini.toml", "--export", "taken"),
+        "already holds files: export into a new folder, or pass --force to write over them",
+    )
     (workdir / "elsewhere").mkdir()
     (workdir / "link").symlink_to(workdir / "elsewhere", target_is_directory=True)
     _refused(
