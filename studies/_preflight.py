@@ -90,7 +90,11 @@ def check_trainable(
     try:
         trainers.check_task(task, strategy=strategy, model=known)
     except Exception as error:  # noqa: BLE001 - whatever would fail every trial
-        detail = str(error) if isinstance(error, ValueError | TypeError) else repr(error)
+        detail = (
+            str(error)
+            if isinstance(error, ValueError | TypeError)
+            else f"{type(error).__name__}: {error}"  # an OSError's str names its file
+        )
         raise where.error(
             f"cannot be trained (got {format_value(value)}): {' '.join(detail.split())}"
         ) from None

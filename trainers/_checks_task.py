@@ -61,7 +61,8 @@ def check_task(task: Task, *, strategy: Strategy | None = None, model: bool = Tr
        the file and each missing, unexpected and mis-shaped key), and it runs forward on the
        first validation batch in eval mode, on the CPU (``ValueError``, see
        :func:`forward_error`; where CUDA is available a model that fails on the CPU is left to
-       the trials, which may run it on the GPU).
+       the trials, which may run it on the GPU); a classifier (the default cross-entropy)
+       must output ``(batch, num_classes)`` scores (``ValueError``).
 
     Args:
         task: The task.
@@ -123,4 +124,12 @@ def _check_model(task: Task, strategy: Strategy, example: Example) -> None:
         if torch.cuda.is_available():
             return  # it may need the GPU the trials will train it on: theirs to find out
         raise forward_error(task, example, error) from error
-    del output
+    if classifies(task) and isinstance(output, torch.Tensor):
+        width = output.shape[1] if output.dim() >= 2 else None
+        if width != task.num_classes:
+            got = f"{width} columns" if width is not None else f"shape {tuple(output.shape)}"
+            raise ValueError(
+                f"Task {task.name!r}: the model's outputs on the first validation batch have "
+                f"{got}; a classifier trained with cross-entropy must output one score per "
+                f"class, (batch, num_classes={task.num_classes})."
+            )

@@ -274,6 +274,17 @@ def wrong_width():
     return _task("wrong-width", build_model=lambda dropout, width=8: nn.Linear(7, 3))
 
 
+def missing_file():
+    def load():
+        with open(Path(__file__).with_name("nowhere.npy"), "rb") as file:
+            return file.read()
+    return _task("missing-file", load_datasets=load)
+
+
+def five_outputs():
+    return _task("five-outputs", build_model=lambda dropout, width=8: nn.Linear(20, 5))
+
+
 def pretrained_missing():
     path = Path(__file__).with_name("partial.pt")
     state = build(0.0).state_dict()
@@ -314,6 +325,19 @@ UNTRAINABLE = [
         "data_tasks:returns_dict",
         "lr = 0.01",
         "Task 'dict-data': load_data() must return a DataSplits. Got dict instead.",
+    ),
+    (
+        "data_tasks:missing_file",
+        "lr = 0.01",
+        'task cannot be trained (got "data_tasks:missing_file"): FileNotFoundError: [Errno 2] '
+        "No such file or directory: '{folder}/nowhere.npy'",
+    ),
+    (
+        "data_tasks:five_outputs",
+        "lr = 0.01",
+        "Task 'five-outputs': the model's outputs on the first validation batch have 5 "
+        "columns; a classifier trained with cross-entropy must output one score per class, "
+        "(batch, num_classes=3).",
     ),
     (
         "data_tasks:wrong_width",
