@@ -318,6 +318,35 @@ def export_model(
     return folder
 
 
+def _inputs_record(raw: object) -> dict[str, Any] | None:
+    """How the model is called and each input tensor's per-sample shape and dtype (for the
+    card's code); None for inputs of another kind.
+
+    Examples:
+        >>> _inputs_record((torch.zeros(4, 6), torch.zeros(4, 2, dtype=torch.long)))
+        {'call': 'tuple', 'tensors': [{'name': None, 'shape': [6], 'dtype': 'float32'}, \
+{'name': None, 'shape': [2], 'dtype': 'int64'}]}
+    """
+
+    def tensor(name: str | None, value: object) -> dict[str, Any] | None:
+        if not isinstance(value, torch.Tensor):
+            return None
+        dtype = str(value.dtype).removeprefix("torch.")
+        return {"name": name, "shape": list(value.shape[1:]), "dtype": dtype}
+
+    if isinstance(raw, torch.Tensor):
+        call, items = "tensor", [tensor(None, raw)]
+    elif isinstance(raw, Mapping):
+        call, items = "dict", [tensor(str(k), v) for k, v in raw.items()]
+    elif isinstance(raw, tuple | list):
+        call, items = "tuple", [tensor(None, v) for v in raw]
+    else:
+        return None
+    if any(item is None for item in items):
+        return None
+    return {"call": call, "tensors": items}
+
+
 def _raw_inputs(task: Task, preprocessing: Preprocessing | None) -> Example:
     """Raw inputs to check and time the export on: test inputs, back through the inverse of
     the preprocessing (a dataset task: its first validation inputs)."""
@@ -407,6 +436,7 @@ def _document(
         "onnx": made.to_dict(),
         "preprocessing": preprocessing.to_dict() if preprocessing else None,
         "input_shape": list(raw.shape[1:]) if isinstance(raw, torch.Tensor) else None,
+        "inputs": _inputs_record(raw),
         "checked_inputs": len(raw) if isinstance(raw, torch.Tensor) else 0,
         "classifier": not task.regression,
         "description": task.description,

@@ -81,13 +81,53 @@ def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) 
         lines += [f"from paretune.trainers import {imports}", ""]
         lines.append(f"task = {build}")
         lines.append(f"model = load_exported({folder!r}, task=task).model")
-    sizes = ", ".join(str(n) for n in (1, *shape))
+    raw, call = _example_code(document.get("inputs"), shape)
     lines += [
-        f"raw = torch.zeros({sizes})  # a batch of raw inputs (see Inputs)",
-        "print(model(raw).argmax(dim=1))" if document.get("classifier") else "print(model(raw))",
+        f"raw = {raw}  # a batch of raw inputs (see Inputs)",
+        f"print({call}.argmax(dim=1))" if document.get("classifier") else f"print({call})",
         "```",
     ]
     return lines
+
+
+def _zeros(shape: Sequence[int], dtype: str = "float32") -> str:
+    sizes = ", ".join(str(n) for n in (1, *shape))
+    return (
+        f"torch.zeros({sizes})"
+        if dtype == "float32"
+        else f"torch.zeros({sizes}, dtype=torch.{dtype})"
+    )
+
+
+def _example_code(inputs: object, shape: Sequence[int]) -> tuple[str, str]:
+    """A batch of one zero input (as the model takes it) and the call, as code.
+
+    Examples:
+        >>> _example_code({"call": "tuple", "tensors": [{"name": None, "shape": [6],
+        ...     "dtype": "float32"}, {"name": None, "shape": [2], "dtype": "int64"}]}, [])
+        ('(torch.zeros(1, 6), torch.zeros(1, 2, dtype=torch.int64))', 'model(*raw)')
+    """
+    if not isinstance(inputs, Mapping) or inputs.get("call") not in ("tuple", "dict"):
+        return _zeros(shape), "model(raw)"
+    tensors = inputs["tensors"]
+    if inputs["call"] == "dict":
+        items = ", ".join(f"{t['name']!r}: {_zeros(t['shape'], t['dtype'])}" for t in tensors)
+        return "{" + items + "}", "model(**raw)"
+    items = ", ".join(_zeros(t["shape"], t["dtype"]) for t in tensors)
+    return f"({items}{',' if len(tensors) == 1 else ''})", "model(*raw)"
+
+
+def _inputs_line(document: Mapping[str, Any], shape: Sequence[int]) -> str:
+    """The card's line on the model's input(s)."""
+    inputs = document.get("inputs")
+    if not isinstance(inputs, Mapping) or inputs.get("call") not in ("tuple", "dict"):
+        return f"Input `input`: float32, shape {_shape(shape)}."
+    described = "; ".join(
+        f"{'`' + t['name'] + '`: ' if t['name'] else ''}{t['dtype']}, shape {_shape(t['shape'])}"
+        for t in inputs["tensors"]
+    )
+    how = "model(**inputs)" if inputs["call"] == "dict" else "model(*inputs)"
+    return f"Inputs: {len(inputs['tensors'])} tensors, called as `{how}`: {described}."
 
 
 def _code_onnx(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -> list[str]:
@@ -215,7 +255,7 @@ def model_card(document: Mapping[str, Any], *, directory: str) -> str:
         "",
         "## Inputs and outputs",
         "",
-        f"Input `input`: float32, shape {_shape(shape)}.",
+        _inputs_line(document, shape),
         "",
         *prep,
         "",
@@ -259,7 +299,11 @@ def model_card(document: Mapping[str, Any], *, directory: str) -> str:
         "(when bits < 32) and a bit mask of where they are, and every other parameter;",
         "- `export.json`: the task and strategy the architecture is rebuilt from, and the "
         "preprocessing;",
-        "- `model.onnx`: the same model for ONNX Runtime (raw inputs);",
+        *(
+            ["- `model.onnx`: the same model for ONNX Runtime (raw inputs);"]
+            if "skipped" not in document["onnx"]
+            else []
+        ),
         "- `strategy.json`, `metrics.json`, this card.",
         "",
         "size_bits = nonzero linear / convolution weights x bits + other parameters x 32.",

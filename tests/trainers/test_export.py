@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -420,3 +421,74 @@ def test_a_user_tasks_export_names_its_factory_and_options_and_the_card_runs(
     )
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert re.search(r"\[\d\]", ran.stdout), ran.stdout
+
+
+class _Pairs(torch.utils.data.Dataset[tuple[Any, torch.Tensor]]):
+    """Items of two inputs, as a tuple or as a dict."""
+
+    def __init__(self, n: int, seed: int, *, named: bool) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.a, self.b = torch.randn(n, 3, generator=g), torch.randn(n, 2, generator=g)
+        self.y = torch.randint(0, 4, (n,), generator=g)
+        self.named = named
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
+        pair = {"a": self.a[i], "b": self.b[i]} if self.named else (self.a[i], self.b[i])
+        return pair, self.y[i]
+
+
+class _TwoInputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fa, self.fb = torch.nn.Linear(3, 4), torch.nn.Linear(2, 4)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.fa(a) + self.fb(b)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("named", "inputs", "line"),
+    [
+        (
+            False,
+            "Inputs: 2 tensors, called as `model(*inputs)`: float32, shape (batch, 3); float32, "
+            "shape (batch, 2).",
+            "raw = (torch.zeros(1, 3), torch.zeros(1, 2))",
+        ),
+        (
+            True,
+            "Inputs: 2 tensors, called as `model(**inputs)`: `a`: float32, shape (batch, 3); "
+            "`b`: float32, shape (batch, 2).",
+            "raw = {'a': torch.zeros(1, 3), 'b': torch.zeros(1, 2)}",
+        ),
+    ],
+)
+def test_the_card_of_a_model_of_several_inputs_calls_it_with_them(
+    tmp_path: Path, named: bool, inputs: str, line: str
+) -> None:
+    from paretune.trainers import DatasetSplits
+
+    task = Task(
+        name="pairs",
+        build_model=lambda dropout: _TwoInputs(),
+        load_datasets=lambda: DatasetSplits(
+            train=_Pairs(32, 0, named=named),
+            val=_Pairs(16, 1, named=named),
+            test=_Pairs(16, 2, named=named),
+        ),
+        num_classes=4,
+    )
+    result = train(task, Strategy(epochs=1, batch_size=8), device="cpu", keep_model=True)
+    folder = export_model(tmp_path / "model", result=result, task=task)
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert inputs in card and line in card
+    onnx_written = (folder / "model.onnx").exists()
+    assert ("`model.onnx`" in card.split("## Files")[1]) == onnx_written
+    # the card's lines after the task's: its batch goes through the exported model
+    block = re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)[0]
+    after = block.split("model = load_exported")[1].split("\n", 1)[1]
+    scope = {"torch": torch, "model": load_exported(folder, task=task).model}
+    exec(after, scope)  # noqa: S102 - the card's own two lines
