@@ -10,7 +10,7 @@ from paretune.studies._space_file import strategy_fields
 from paretune.studies._study_args import UsageError
 from paretune.studies._table import format_table
 
-__all__ = ["add_parser", "print_task_params", "run", "task_param_rows"]
+__all__ = ["add_parser", "run", "task_param_rows", "task_params_table"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,8 +43,12 @@ def task_param_rows(task: Any) -> list[list[Any]]:
     ]
 
 
-def print_task_params(name: str, *, data_dir: str | None) -> None:
-    """Print the ``[space]`` keys a task adds (its own parameters)."""
+def task_params_table(name: str, *, data_dir: str | None) -> str:
+    """The ``[space]`` keys a task adds (its own parameters), as printed text.
+
+    Raises:
+        UsageError: For a task that cannot be built (before anything is printed).
+    """
     from paretune import trainers
 
     try:
@@ -52,17 +56,21 @@ def print_task_params(name: str, *, data_dir: str | None) -> None:
         rows = task_param_rows(task)
     except (ValueError, TypeError, ImportError, OSError) as error:
         raise UsageError(f"--task: {error}") from None
-    print(f"\nParameters of task {name} ([space] keys beside the strategy fields)")
+    title = f"\nParameters of task {name} ([space] keys beside the strategy fields)\n"
     if rows:
-        print(format_table(["parameter", "type", "default", "allowed", "description"], rows))
-    else:
-        print("(none: the task declares no parameters of its own)")
+        return title + format_table(
+            ["parameter", "type", "default", "allowed", "description"], rows
+        )
+    return title + "(none: the task declares no parameters of its own)"
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the registries."""
     from paretune import trainers  # imports torch: only when the command runs
 
+    own = None  # the task's parameters, read first: a task that cannot be built prints nothing
+    if getattr(args, "task", None):
+        own = task_params_table(args.task, data_dir=getattr(args, "data_dir", None))
     conditions = trainers.conditional_parameters()
     fields = []
     for name, (kind, default) in strategy_fields().items():
@@ -73,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         fields.append([name, kind.__name__, default, applies])
     print("Strategy fields ([space] keys; a value fixes, a list chooses, a table is a range)")
     print(format_table(["field", "type", "default", "only when"], fields))
-    if getattr(args, "task", None):
-        print_task_params(args.task, data_dir=getattr(args, "data_dir", None))
+    if own is not None:
+        print(own)
 
     optimizers = []
     for name in trainers.list_optimizers():

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial
 from paretune import search
 from paretune.search import COSTS, direction_of, metric_of, pareto_front_mask
-from paretune.search.report import distinct_digits
+from paretune.search.report import distinct_digits, format_quantity
 from paretune.studies._study_args import EXIT_OK, add_study_arguments, open_named_study
 from paretune.studies._table import format_number, format_table
 
@@ -41,6 +41,9 @@ def _number(value: Any, objective: str, digits: int | None = None) -> Any:
         return value
     if objective in ("accuracy", "val_accuracy", "test_accuracy"):
         return f"{value:.4f}"
+    if objective in COSTS:  # with its unit, one word (a table cut at spaces): 30.8kbit, 1.2ms
+        shown = format_quantity(value, cost=objective, digits=digits or 3, in_bytes=False)
+        return shown.replace(" ", "")
     if isinstance(value, int) or (abs(value) < 2**53 and float(value).is_integer()):
         return int(value)
     if digits is None:
@@ -117,7 +120,7 @@ def front_rows(
         >>> b = optuna.trial.create_trial(values=[0.8, 200.0], user_attrs={"strategy": {}})
         >>> headers, rows = front_rows([a, b], ["accuracy", "size_bits"])
         >>> headers[:3], len(rows), rows[0][1:3]
-        (['trial', 'accuracy', 'size_bits'], 1, ['0.9000', 100])
+        (['trial', 'accuracy', 'size_bits'], 1, ['0.9000', '100bit'])
     """
     feasible = [
         t
@@ -143,12 +146,21 @@ def front_rows(
     headers += [*varying, *own]
     fields = [*_STRATEGY_COLUMNS, *varying]
     digits = {c: _column_digits([s.get(c) for s in strategies]) for c in fields}
+    for index, cost in enumerate(objectives):
+        if cost in COSTS:
+            digits[cost] = distinct_digits(
+                [t.values[index] for t in front],
+                render=lambda v, d, c=cost: format_quantity(v, cost=c, digits=d, in_bytes=False),
+            )
     rows = []
     for trial, strategy in zip(front, strategies, strict=True):
         rows.append(
             [
                 trial.number,
-                *(_number(v, o) for v, o in zip(trial.values, objectives, strict=True)),
+                *(
+                    _number(v, o, digits.get(o))
+                    for v, o in zip(trial.values, objectives, strict=True)
+                ),
                 _number(trial.user_attrs.get(test_key), test_key),
                 *(_number(strategy.get(c), c, digits[c]) for c in fields),
                 *(_number(_task_params(trial).get(c), c) for c in own),

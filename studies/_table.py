@@ -8,6 +8,7 @@ keeps full precision.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 __all__ = ["format_number", "format_table"]
@@ -53,8 +54,8 @@ def format_number(value: float, *, digits: int = 4) -> str:
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Lay out ``rows`` under ``headers`` in aligned columns.
 
-    Numbers (ints, floats) are right-aligned, everything else left-aligned; ``None`` shows
-    as ``-``.
+    Numbers (ints, floats, and quantities with a unit such as ``30.8kbit``) are
+    right-aligned, everything else left-aligned; ``None`` shows as ``-``.
 
     Examples:
         >>> print(format_table(["name", "n"], [["adam", 3], ["sgd", 12]]))
@@ -79,6 +80,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     return "\n".join(out)
 
 
+#: A number with its unit, as a table shows a cost: right-aligned as numbers are.
+_QUANTITY = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?[a-zA-Z]+")
+
+
 def _is_number(value: object) -> bool:
     if value is None:
         return True
@@ -90,7 +95,7 @@ def _is_number(value: object) -> bool:
         try:
             float(value)
         except ValueError:
-            return False
+            return _QUANTITY.fullmatch(value) is not None  # 30.8kbit, 1.2ms
         return True
     return False
 

@@ -444,7 +444,7 @@ class _Group:
 
     def keep(self, rows: list[int]) -> None:
         """Go on with the members at ``rows`` only."""
-        index = torch.tensor(rows, device=self.runs[0].device)
+        index = torch.tensor(rows, dtype=torch.long, device=self.runs[0].device)
         self.runs = [self.runs[r] for r in rows]
         self.flat = self.flat[index]
         self._views()
@@ -589,6 +589,8 @@ def _loop(
             else:
                 group.write_back(row)
                 done(run, status, reason)
+        if not keep:  # every member ended this epoch
+            return
         if len(keep) < len(group.runs):
             group.keep(keep)
     for row, run in enumerate(group.runs):

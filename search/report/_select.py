@@ -48,6 +48,8 @@ _TIME_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec
 _TIME_SECONDS |= {"min": 60.0, "h": 3600.0}
 _COUNT_PREFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-zµ]*)\s*$")
+#: What each kind of unit measures, for messages.
+_UNIT_KIND = {"bit": "size", "ms": "time", "s": "time", "op": "count", "param": "count"}
 _UNIT_HELP = {
     "bit": "bit, kbit, Mbit, Gbit, B, kB, MB, GB, KiB, MiB, GiB",
     "ms": "ns, us, ms, s, min, h",
@@ -135,7 +137,7 @@ def parse_quantity(text: str | float, *, cost: str) -> float:
     factor = _unit_factor(cost, unit)
     if factor is None:
         raise ValueError(
-            f"The {cost!r} limit must use a unit of {kind}s: {_UNIT_HELP[kind]}. "
+            f"The {cost!r} limit must use a unit of {_UNIT_KIND[kind]}: {_UNIT_HELP[kind]}. "
             f"Got {text!r} instead."
         )
     if not math.isfinite(value) or value < 0:
@@ -171,13 +173,14 @@ def parse_limit(text: str) -> tuple[str, float]:
     return cost, parse_quantity(value.strip(), cost=cost)
 
 
-def format_quantity(value: float, *, cost: str, digits: int = 3) -> str:
+def format_quantity(value: float, *, cost: str, digits: int = 3, in_bytes: bool = True) -> str:
     """A cost value in readable units (the inverse of :func:`parse_quantity`, rounded).
 
     Args:
         value: The value in the cost's stored unit.
         cost: The cost name; unknown costs are printed as plain numbers.
         digits: Significant digits (at least 4 for an unknown cost).
+        in_bytes: Add a size in bytes (``"(5.26 kB)"``) after the size in bits.
 
     Returns:
         A short string such as ``"42.1 kbit"``, ``"3.2 ms"``, ``"1.50 G"``.
@@ -189,13 +192,16 @@ def format_quantity(value: float, *, cost: str, digits: int = 3) -> str:
         ('3.25 ms', '1.5 G')
         >>> format_quantity(41324, cost="size_bits", digits=5)
         '41.324 kbit (5.1655 kB)'
+        >>> format_quantity(41324, cost="size_bits", in_bytes=False)
+        '41.3 kbit'
     """
     if not math.isfinite(value):
         return str(value)
     kind = COST_UNITS.get(cost)
     d = digits
     if kind == "bit":
-        return f"{_si(value, d)}bit ({_si(value / 8, d)}B)"
+        bits = f"{_si(value, d)}bit"
+        return f"{bits} ({_si(value / 8, d)}B)" if in_bytes else bits
     if kind == "ms":
         return f"{value:.{d}g} ms" if value >= 1 else f"{value * 1e3:.{d}g} us"
     if kind == "s":
@@ -547,9 +553,10 @@ def _explain(
     )
     name = "validation accuracy" if quality.key == "val_accuracy" else quality.key
     better = "higher is better" if quality.maximize else "lower is better"
-    measured = f"{name} {chosen.accuracy:.4f}"
+    shown = "{:.4f}" if quality.key == "val_accuracy" else "{:.4g}"  # a metric: 4 digits
+    measured = f"{name} {shown.format(chosen.accuracy)}"
     if math.isfinite(chosen.test_accuracy):
-        measured += f" (test {chosen.test_accuracy:.4f})"
+        measured += f" (test {shown.format(chosen.test_accuracy)})"
     if costs:
         measured += f", {costs}"
     others = [c for c in feasible if c.number != chosen.number]
@@ -560,7 +567,7 @@ def _explain(
         text = f"Trial {chosen.number} is the {best} of {pool}: {measured}."
         if others:
             runner = min(others, key=lambda c: (c.minimized, c.number))
-            text += f" Next best: trial {runner.number} at {runner.accuracy:.4f}."
+            text += f" Next best: trial {runner.number} at {shown.format(runner.accuracy)}."
         return text
     if rule is SelectionRule.CHEAPEST:
         text = f"Trial {chosen.number} has the smallest {primary} of {pool}: {measured}."

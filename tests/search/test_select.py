@@ -64,9 +64,11 @@ def test_parse_quantity_units(text: str | float, cost: str, expected: float) -> 
 @pytest.mark.parametrize(
     ("text", "cost", "match"),
     [
-        ("3ms", "size_bits", "unit of bits"),
-        ("2MB", "latency_ms", "unit of ms"),
-        ("5kbit", "bitops", "unit of ops"),
+        ("3ms", "size_bits", "unit of size: bit, kbit"),
+        ("2MB", "latency_ms", "unit of time: ns, us, ms, s, min, h. Got '2MB'"),
+        ("2xyz", "train_seconds", "unit of time: ns, us, ms, s, min, h. Got '2xyz'"),
+        ("5kbit", "bitops", "unit of count: k, M, G, T. Got '5kbit'"),
+        ("5ms", "params", "unit of count: k, M, G, T. Got '5ms'"),
         ("abc", "size_bits", "must be a number"),
         ("-3kbit", "size_bits", ">= 0"),
         ("1e999", "size_bits", "finite"),

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from paretune.search import OutcomeState, Progress, StudySpec, TrialOutcome, run_local
+from paretune.search.report import format_quantity, parse_quantity
 from paretune.spaces import FloatDistribution, StrategySpace
 from paretune.studies import ProgressBar, format_number
 
@@ -443,6 +444,12 @@ def test_status_and_select_show_few_digits_and_json_keeps_all(tiny: tuple[Path, 
         cells = dict(zip(head, line.split(), strict=False))
         lr = trials[int(cells["trial"])].params["lr"]
         assert cells["lr"] == format_number(lr, digits=3)
+        size = trials[int(cells["trial"])].values[1]  # with its unit, right-aligned
+        assert cells["size_bits"] == format_quantity(
+            size, cost="size_bits", in_bytes=False
+        ).replace(" ", "")
+        assert cells["size_bits"].endswith("bit")
+        assert parse_quantity(cells["size_bits"], cost="size_bits") == pytest.approx(size, rel=5e-3)
     chosen = paretune("select", "tiny.toml", cwd=folder)
     assert chosen.returncode == 0, chosen.stderr
     number = int(re.search(r"chosen: trial (\d+)", chosen.stdout).group(1))  # type: ignore[union-attr]

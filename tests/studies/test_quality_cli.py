@@ -78,6 +78,8 @@ def test_select_names_the_metric_its_direction_and_its_test_value(
     assert "chosen: trial 3 (most accurate)" in text.stdout
     assert "best on val_rmse (lower is better)" in text.stdout
     assert "val_rmse 48 (lower is better); test_rmse 47.25" in text.stdout
+    assert "all 4 complete trials: val_rmse 48 (test 47.25), size_bits 9 kbit" in text.stdout
+    assert "Next best: trial 0 at 50." in text.stdout  # 4 significant digits, not 50.0000
     assert "validation accuracy" not in text.stdout
     knee = _paretune("select", "--storage", storage, "--study", "q", "--knee", cwd=folder)
     assert knee.returncode == 0, knee.stderr
@@ -98,4 +100,4 @@ def test_status_shows_test_rmse_and_the_direction(study: tuple[Path, str]) -> No
     title, head, _, first, *_ = done.stdout.split("\nPareto front")[1].splitlines()
     assert title == " (3 trials; val_rmse: lower is better)"
     assert head.split()[:4] == ["trial", "val_rmse", "size_bits", "test_rmse"]
-    assert first.split()[:4] == ["3", "48", "9000", "47.25"]
+    assert first.split()[:4] == ["3", "48", "9kbit", "47.25"]

@@ -157,6 +157,6 @@ def test_bad_input_from_the_installed_command(study_dir: Path) -> None:
     done = _select(study_dir, "mini.toml", "--max", "size_bits=3ms")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "paretune: error: --max size_bits=3ms: The 'size_bits' limit must use a unit of bits: "
+        "paretune: error: --max size_bits=3ms: The 'size_bits' limit must use a unit of size: "
         "bit, kbit, Mbit, Gbit, B, kB, MB, GB, KiB, MiB, GiB. Got '3ms' instead."
     ]

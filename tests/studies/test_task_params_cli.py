@@ -189,3 +189,15 @@ def test_a_range_over_a_categorical_column_is_refused(tmp_path: Path) -> None:
     ran = _paretune(tmp_path, "run", "bad.toml")
     assert ran.returncode == 2
     assert "space.op_0 cannot be a range: the parameter 'op_0' of task" in ran.stderr
+
+
+def test_spaces_with_a_task_that_cannot_be_built_prints_nothing_but_the_error(
+    tmp_path: Path,
+) -> None:
+    listed = _paretune(tmp_path, "spaces", "--task", "nosuch")
+    assert listed.returncode == 2 and listed.stdout == ""
+    assert listed.stderr.strip().splitlines() == [
+        "paretune: error: --task: Unknown task 'nosuch'. Known: digits-mlp, digits-cnn, "
+        "synthetic, mnist-mlp, mnist-lenet5, cifar10-resnet20, diabetes-mlp, replay:PATH, "
+        "package.module:factory."
+    ]

@@ -256,6 +256,21 @@ def test_a_member_stopped_by_its_reporter_leaves_the_group_alone() -> None:
     )
 
 
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_every_member_stopped_in_one_epoch_ends_the_group(epoch: int) -> None:
+    """All members stopped after the same epoch (a pruner's rung): each is STOPPED there,
+    none fails (the group had no member left to go on with)."""
+    members = [Strategy(optimizer="adam", lr=0.003, epochs=3, seed=s) for s in range(3)]
+
+    def stop(at: int, metrics: dict[str, float]) -> bool:
+        return at == epoch
+
+    fused = train_fused(TASK, members, reports=[stop] * 3, device="cpu")
+    assert [r.status for r in fused] == [TrainStatus.STOPPED] * 3
+    assert [r.epochs for r in fused] == [epoch] * 3
+    assert all(len(r.curve) == epoch for r in fused)
+
+
 def test_a_diverging_member_fails_alone() -> None:
     members = [
         Strategy(optimizer="sgd", lr=0.05, epochs=2, seed=1),
