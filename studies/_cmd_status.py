@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,10 @@ def _number(value: Any, objective: str, digits: int | None = None) -> Any:
     if digits is None:
         digits = 3 if objective in _STRATEGY_COLUMNS else 4
     return format_number(value, digits=digits)
+
+
+def _quantity(cost: str, value: float, digits: int) -> str:
+    return format_quantity(value, cost=cost, digits=digits, in_bytes=False)
 
 
 def _varying_fields(strategies: Sequence[dict[str, Any]]) -> list[str]:
@@ -149,8 +154,7 @@ def front_rows(
     for index, cost in enumerate(objectives):
         if cost in COSTS:
             digits[cost] = distinct_digits(
-                [t.values[index] for t in front],
-                render=lambda v, d, c=cost: format_quantity(v, cost=c, digits=d, in_bytes=False),
+                [t.values[index] for t in front], render=functools.partial(_quantity, cost)
             )
     rows = []
     for trial, strategy in zip(front, strategies, strict=True):
