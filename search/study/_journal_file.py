@@ -223,6 +223,7 @@ class JournalFile(JournalFileBackend):
     """
 
     def __init__(self, file_path: str, lock_obj: BaseJournalFileLock | None = None) -> None:
+        check_journal(Path(file_path))
         super().__init__(file_path, lock_obj)
         self.repairs: list[JournalRepair] = []
         self._repair(whole=False, when_unwritable=True)
@@ -300,6 +301,46 @@ def _append(path: Path, data: bytes) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a file that is not an Optuna journal before anything writes to it or repairs
+    it (a repair would cut its lines off as torn records).
+
+    Raises:
+        StorageError: Its first line is not a journal record (nothing is written).
+    """
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 20)
+    except OSError:  # missing (a new journal), or unreadable: the opener names why
+        return
+    if first and not _may_be_journal(first):
+        raise StorageError(
+            f"cannot use storage file {path}: {StorageProblem.NOT_A_JOURNAL.value} (its first "
+            f"line is not a journal record: {first[:40]!r}); name a new file for the study",
+            problem=StorageProblem.NOT_A_JOURNAL,
+            path=str(path),
+        )
+
+
+def _may_be_journal(line: bytes) -> bool:
+    """Whether ``line`` is an Optuna journal record (a JSON object with an ``op_code``), or
+    the start of one cut short (no newline yet: the repair cuts it).
+
+    Examples:
+        >>> _may_be_journal(b'{"op_code": 0, "worker_id": "w"}\\n'), _may_be_journal(b"hello\\n")
+        (True, False)
+        >>> _may_be_journal(b'{"op_code":4,"wor'), _may_be_journal(b"hello")
+        (True, False)
+    """
+    if not line.endswith(b"\n"):
+        return line.startswith(_RECORD_START) or _RECORD_START.startswith(line)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record
 
 
 def make_journal(path: Path) -> optuna.storages.JournalStorage:

@@ -65,12 +65,24 @@ def validate_storage_url(url: str) -> str:
             f"The 'storage' parameter must be a storage URL. Got {url!r} instead. {_HELP}"
         )
     scheme = _scheme(url)
+    written = url.split("://", 1)[0]
+    if written != written.lower():  # SQLAlchemy knows its dialects by lower-case names only
+        raise ValueError(
+            f"The 'storage' parameter must write its scheme in lower case "
+            f"({written.lower()}://...). Got {url!r} instead."
+        )
     if scheme in ("sqlite", "journal"):
         prefix = f"{url.split('://', 1)[0]}:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ValueError(
                 f"The 'storage' parameter must name a file for {scheme}: {scheme}:///PATH "
                 f"(relative) or {scheme}:////PATH (absolute). Got {url!r} instead."
+            )
+        if scheme == "sqlite" and ("?" in url or "%" in url):
+            raise ValueError(
+                "The 'storage' parameter must name a SQLite file by its plain path, without a "
+                "query string or %-escapes (SQLAlchemy would read another file than the one "
+                f"paretune locks beside it). Got {url!r} instead."
             )
         if scheme == "sqlite" and url.endswith(":memory:"):
             raise ValueError(
@@ -237,7 +249,9 @@ def _lost_creation_race(error: BaseException) -> bool:
     import sqlalchemy
 
     seen: BaseException | None = error
-    while seen is not None:
+    visited: set[int] = set()  # a chain may lead back to itself
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if isinstance(seen, sqlalchemy.exc.IntegrityError) and "alembic_version" in str(seen):
             return True
         if isinstance(seen, sqlalchemy.exc.OperationalError) and "already exists" in str(seen):

@@ -32,6 +32,7 @@ class StorageProblem(Enum):
     IS_A_DIRECTORY = "is a directory"
     NAME_TOO_LONG = "file name too long"
     NOT_A_DATABASE = "not a database"
+    NOT_A_JOURNAL = "not an Optuna journal"
     DAMAGED = "damaged"
     IO = "I/O error"
 

@@ -194,6 +194,15 @@ CASES: dict[str, Case] = {
     "storage-scheme-redis": _storage(
         "redis://localhost/0", r"--storage: is not usable \(got \"redis://localhost/0\"\)"
     ),
+    "storage-scheme-upper-case": _storage(
+        "SQLITE:///runs/u.db", r"must write its scheme in lower case \(sqlite://\.\.\.\)"
+    ),
+    "storage-sqlite-query": _storage(
+        "sqlite:///runs/x.db?mode=ro", r"by its plain path, without a query string or %-escapes"
+    ),
+    "storage-sqlite-escapes": _storage(
+        "sqlite:///runs/%2e%2e/y.db", r"by its plain path, without a query string or %-escapes"
+    ),
     "storage-empty": _storage("", r"--storage: must be a non-empty string \(got \"\"\)"),
     "storage-sqlite-no-path": _storage(
         "sqlite:///", r"--storage: is not usable \(got \"sqlite:///\"\)"

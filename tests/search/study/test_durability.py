@@ -129,6 +129,22 @@ def test_sqlite_not_a_database_names_file_and_reason(tmp_path: Path) -> None:
     assert str(path) in str(raised.value) and "not a database" in str(raised.value)
 
 
+@pytest.mark.parametrize("notes", [b"hello\n", b"hello", b"my notes\nmore notes\n", b"[1, 2]\n"])
+def test_a_file_that_is_not_a_journal_is_refused_and_left_as_it_is(
+    tmp_path: Path, notes: bytes
+) -> None:
+    """Never written to, never 'repaired' (a repair would cut the user's lines off)."""
+    path = tmp_path / "notes.log"
+    path.write_bytes(notes)
+    for _ in range(2):  # a second try finds it the same
+        with pytest.raises(StorageError) as raised:
+            make_storage(f"journal:///{path}")
+        assert raised.value.problem is StorageProblem.NOT_A_JOURNAL
+        assert f"cannot use storage file {path}: not an Optuna journal" in str(raised.value)
+    assert path.read_bytes() == notes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.log"]  # no lock, no .torn
+
+
 def test_folder_that_is_a_file_names_it(tmp_path: Path) -> None:
     (tmp_path / "runs").write_text("a file, not a folder")
     for url in (f"sqlite:///{tmp_path}/runs/a.db", f"journal:///{tmp_path}/runs/a.log"):
