@@ -297,6 +297,11 @@ def run(args: argparse.Namespace) -> int:
     """Choose, print, and export."""
     min_accuracy = _min_accuracy(args.min_accuracy)
     study = open_existing_study(args)
+    if "objectives" not in study.user_attrs:
+        raise UsageError(
+            f"study {study.study_name!r} was not made by paretune: it records no objectives, "
+            "strategies or costs to select from"
+        )
     if args.export:  # a device this machine lacks is bad input, refused before retraining
         check_device(Where("--device"), args.device)
     trusted = _check_export(args, study)

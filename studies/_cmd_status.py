@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     named, study = open_named_study(args)
     # the front shows each trial's strategy: curves, parameters and reports stay unread
     trials = search.read_trials(study, omit=("curve",), params=False, intermediate_values=False)
-    objectives = list(study.user_attrs.get("objectives") or named.objectives)
+    objectives = list(study.user_attrs.get("objectives") or [])
     states = [t.state for t in trials]
     failed = [t for t in trials if t.state is optuna.trial.TrialState.FAIL]
     interrupted = sum(1 for t in failed if t.user_attrs.get("fail_reason") == "interrupted")
@@ -200,6 +200,9 @@ def run(args: argparse.Namespace) -> int:
         f"{search.epochs_saved(trials)} (over "
         f"{states.count(optuna.trial.TrialState.PRUNED)} pruned trials)"
     )
+    if not objectives or len(objectives) != len(study.directions):
+        print("\n(no Pareto front: the study was not made by paretune; it records no objectives)")
+        return EXIT_OK
     constraints = study.user_attrs.get("constraints") or {}
     limits = ", ".join(f"{k} <= {format_number(v)}" for k, v in constraints.items())
     directions = [d.name.lower() for d in study.directions]

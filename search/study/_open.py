@@ -131,6 +131,7 @@ def _create_or_load(
     }
     stored = study.user_attrs
     if "objectives" not in stored:
+        _check_not_foreign(spec, study)
         extra = {
             "metadata": dict(spec.metadata),
             "sampler": spec.sampler,
@@ -148,6 +149,21 @@ def _create_or_load(
     if study.metric_names is None:  # a study made before paretune named its metrics
         set_metric_names(study, spec.objectives)
     return study
+
+
+def _check_not_foreign(spec: StudySpec, study: optuna.Study) -> None:
+    """Refuse a study of this name that another program made (no paretune attributes) and
+    that holds trials or other directions: paretune would write its attributes over it."""
+    directions = [d.name.lower() for d in study.directions]
+    n_trials = len(study.get_trials(deepcopy=False))
+    if n_trials == 0 and directions == list(spec.directions):
+        return  # made empty (by Optuna, or by a paretune run stopped before its attributes)
+    raise ValueError(
+        f"Cannot open study {spec.name!r} in {spec.storage}: it exists and was not made by "
+        f"paretune (it has no 'objectives' attribute; {n_trials} trial(s), directions "
+        f"{', '.join(directions)}; this run's: {', '.join(spec.directions)}); nothing was "
+        "written to it. Give the study a new name."
+    )
 
 
 def _check_same(spec: StudySpec, key: str, before: Any, value: Any) -> None:
