@@ -69,10 +69,16 @@ class Where:
             raise self.fail("a non-empty string", value)
         return value
 
-    def integer(self, value: Any, *, minimum: int | None = None) -> int:
-        """An integer (booleans refused), optionally ``>= minimum``."""
+    def integer(self, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        """An integer (booleans refused), optionally ``>= minimum`` and ``<= maximum``."""
         bound = f" >= {minimum}" if minimum is not None else ""
-        if not is_int(value) or (minimum is not None and value < minimum):
+        if maximum is not None:
+            bound = f" in [{minimum}, {maximum}]" if minimum is not None else f" <= {maximum}"
+        if (
+            not is_int(value)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+        ):
             raise self.fail(f"an integer{bound}", value)
         return int(value)
 

@@ -32,7 +32,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 from paretune.search import StorageError
@@ -103,6 +103,14 @@ def _global_flags() -> argparse.ArgumentParser:
     return flags
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other bad input's: ``paretune:
+    error: MESSAGE (paretune run --help)``, exit 2 (argparse prints its usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"paretune: error: {message} (see {self.prog} --help)\n")
+
+
 class _Subparsers:
     """The subparsers action, handing the global flags to every subcommand it adds."""
 
@@ -127,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["--traceback", "status", "digits-quick"]).traceback
         True
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="paretune",
         description=(
             "Search training strategies (optimizer, learning rate, schedule, batch size, "
@@ -140,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_global_flags()],
     )
     parser.add_argument("--version", action="version", version=f"paretune {version()}")
-    action = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    action = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     subparsers = _Subparsers(action)
     for name, module in _MODULES.items():
         module.add_parser(subparsers)

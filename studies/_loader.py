@@ -297,7 +297,8 @@ class _Reader:
         if "description" in data:
             self.at("description").string(data["description"])
         objectives = self.objectives(data.get("objectives", ["accuracy"]))
-        seed = self.at("seed").integer(data.get("seed", 0), minimum=0)
+        # numpy's generators (Optuna's samplers) take seeds below 2**32
+        seed = self.at("seed").integer(data.get("seed", 0), minimum=0, maximum=2**32 - 1)
         n_trials = self.at("n_trials").integer(data.get("n_trials", 20), minimum=1)
         timeout = None
         if "timeout" in data:

@@ -117,7 +117,12 @@ CASES: dict[str, Case] = {
         "--jobs", "many", pattern=r"argument --jobs: invalid int value: 'many'"
     ),
     "flag-seed-negative": _flag(
-        "--seed", "-1", pattern=r"--seed: must be an integer >= 0 \(got -1\)"
+        "--seed", "-1", pattern=r"--seed: must be an integer in \[0, 4294967295\] \(got -1\)"
+    ),
+    "flag-seed-too-large": _flag(
+        "--seed",
+        "4294967296",
+        pattern=r"--seed: must be an integer in \[0, 4294967295\] \(got 4294967296\)",
     ),
     "flag-timeout-zero": _flag(
         "--timeout", "0", pattern=r"argument --timeout: must be a duration > 0"
@@ -316,7 +321,8 @@ CASES: dict[str, Case] = {
         pattern=r"s\.toml: n_trials must be an integer >= 1 \(got true\)",
     ),
     "type-seed-float": _run(
-        HEAD + "seed = 1.5\n" + SPACE, pattern=r"s\.toml: seed must be an integer >= 0 \(got 1\.5\)"
+        HEAD + "seed = 1.5\n" + SPACE,
+        pattern=r"s\.toml: seed must be an integer in \[0, 4294967295\] \(got 1\.5\)",
     ),
     "type-name-number": _run(
         'name = 5\ntask = "synthetic"\n' + SPACE, pattern=r"s\.toml: name must be .*\(got 5\)"

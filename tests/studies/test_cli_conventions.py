@@ -567,3 +567,24 @@ def test_a_failing_progress_callback_fails_the_run_not_the_trial(tmp_path: Path)
 
     trials = optuna.load_study(study_name="broken", storage=spec.storage).trials
     assert [t.state.name for t in trials] == ["COMPLETE"]  # the trial itself went on
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run", "x.toml", "--timeout", "0"], "argument --timeout: must be a duration > 0"),
+        (["run", "x.toml", "--n-trials", "1.5"], "argument --n-trials: invalid int value: '1.5'"),
+        (["run", "x.toml", "--fuse", "abc"], "argument --fuse: invalid int value: 'abc'"),
+        (["trials", "x", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+        (["run"], "the following arguments are required: STUDY"),
+    ],
+)
+def test_a_flag_argparse_refuses_is_one_line_too(
+    tmp_path: Path, argv: list[str], words: str
+) -> None:
+    done = paretune(*argv, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paretune: error: "), done.stderr
+    assert words in lines[0] and lines[0].endswith("--help)")

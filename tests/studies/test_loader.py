@@ -185,7 +185,9 @@ def test_overrides_replace_file_values_and_are_validated(tmp_path: Path) -> None
     path = study(tmp_path, "lr = 0.01\n")
     config = load_config(path, overrides={"n_trials": 9, "timeout": "90s", "ray.address": "a"})
     assert (config.n_trials, config.timeout, config.ray.address) == (9, 90.0, "a")
-    with pytest.raises(StudyFileError, match=r"^overrides\['seed'\]: must be an integer >= 0"):
+    with pytest.raises(
+        StudyFileError, match=r"^overrides\['seed'\]: must be an integer in \[0, 4294967295\]"
+    ):
         load_config(path, overrides={"seed": -1})
 
 
@@ -326,7 +328,8 @@ BAD_TOP: list[tuple[str, str]] = [
     ('n_trials = "many"', r'n_trials must be an integer >= 1 \(got "many"\)'),
     ('timeout = "soon"', r'timeout must be a duration > 0 such as "90s".* \(got "soon"\)'),
     ("timeout = -5", r"timeout must be a duration > 0"),
-    ("seed = -1", r"seed must be an integer >= 0 \(got -1\)"),
+    ("seed = -1", r"seed must be an integer in \[0, 4294967295\] \(got -1\)"),
+    ("seed = 4294967296", r"seed must be an integer in \[0, 4294967295\] \(got 4294967296\)"),
     ('storage = "runs/x.db"', r"storage is not usable \(got \"runs/x\.db\"\).*storage URL"),
     (
         "constraints = { accuracy = 0.9 }",
