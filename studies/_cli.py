@@ -114,7 +114,7 @@ class _Parser(argparse.ArgumentParser):
 class _Subparsers:
     """The subparsers action, handing the global flags to every subcommand it adds."""
 
-    def __init__(self, action: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def __init__(self, action: argparse._SubParsersAction[_Parser]) -> None:
         self._action = action
         self._parents = [_global_flags()]
 
