@@ -10,6 +10,7 @@ from typing import Any
 
 from paretune.search import build_report_data, write_report
 from paretune.search.report import plural
+from paretune.search.study import storage_file_stem
 from paretune.studies._study_args import UsageError, add_study_arguments, open_existing_study
 
 __all__ = ["add_parser", "default_output", "run", "study_args"]
@@ -52,9 +53,11 @@ def default_output(study_name: str) -> Path:
         'reports/digits-quick.html'
         >>> default_output("<script>alert(1)</script>").as_posix()
         'reports/_script_alert_1_script_.html'
+        >>> len(default_output("n" * 300).name)  # within a file system's 255 bytes
+        125
     """
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", study_name).strip(".") or "study"
-    return Path("reports") / f"{safe}.html"
+    return Path("reports") / f"{storage_file_stem(safe)}.html"  # a long name is cut
 
 
 def study_args(args: argparse.Namespace) -> list[str]:

@@ -7,6 +7,7 @@ never join an MLP front while the study still says it trains the MLP.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ def check_same_task(config: StudyConfig) -> None:
 
     spec = config.spec
     path = search.storage_path(spec.storage)
-    if path is not None and not path.exists():
+    if path is not None and not os.path.exists(path):  # False for a name too long, too
         return
     storage = search.make_storage(spec.storage)
     try:

@@ -152,6 +152,22 @@ def test_300_character_study_name_runs(tmp_path: Path) -> None:
         "COMPLETE",
         "COMPLETE",
     ]
+    report = _paretune("report", str(study), cwd=tmp_path)  # its default path is cut too
+    assert report.returncode == 0, report.stderr
+    (written,) = os.listdir(tmp_path / "reports")
+    assert written == f"{storage_file_stem(name)}.html"
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "journal"])
+def test_a_storage_file_name_too_long_is_named_on_every_try(tmp_path: Path, scheme: str) -> None:
+    study = _write(tmp_path, name="long", n_trials=1)
+    url = f"{scheme}:///runs/{'a' * 300}.db"
+    for _ in range(2):  # the second try found the study folder made by the first
+        run = _paretune("run", str(study), "--storage", url, cwd=tmp_path)
+        assert run.returncode == 1
+        (line,) = run.stderr.strip().splitlines()
+        assert line.startswith(f"paretune: error: cannot use storage file runs/{'a' * 300}.db")
+        assert "file name too long" in line
 
 
 def test_not_a_database_names_the_file_and_the_reason(tmp_path: Path) -> None:
