@@ -11,7 +11,12 @@ from typing import Any
 from paretune.search import build_report_data, write_report
 from paretune.search.report import plural
 from paretune.search.study import storage_file_stem
-from paretune.studies._study_args import UsageError, add_study_arguments, open_existing_study
+from paretune.studies._study_args import (
+    UsageError,
+    add_study_arguments,
+    open_existing_study,
+    output_error,
+)
 
 __all__ = ["add_parser", "default_output", "run", "study_args"]
 
@@ -90,9 +95,11 @@ def run(args: argparse.Namespace) -> int:
         )
     start = time.perf_counter()
     data = build_report_data(study, max_importance_trials=args.importance_trials)
-    path = write_report(
-        data, args.output or default_output(study.study_name), study_args=study_args(args)
-    )
+    target = args.output or default_output(study.study_name)
+    try:
+        path = write_report(data, target, study_args=study_args(args))
+    except OSError as error:
+        raise (output_error("-o", target, error) or error) from None
     seconds = time.perf_counter() - start
     s = data.summary
     print(

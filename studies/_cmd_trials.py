@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from paretune.search import read_trials
-from paretune.studies._study_args import EXIT_OK, add_study_arguments, open_named_study
+from paretune.studies._study_args import (
+    EXIT_OK,
+    add_study_arguments,
+    open_named_study,
+    output_error,
+)
 
 __all__ = ["add_parser", "csv_table", "objective_names", "run", "trial_record"]
 
@@ -207,8 +212,11 @@ def run(args: argparse.Namespace) -> int:
         _write(document, args.format, sys.stdout)
         return EXIT_OK
     path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        _write(document, args.format, stream)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            _write(document, args.format, stream)
+    except OSError as error:
+        raise (output_error("-o", path, error) or error) from None
     print(f"{len(trials)} trials of study {study.study_name} written to {path}")
     return EXIT_OK

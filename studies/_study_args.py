@@ -13,6 +13,7 @@ A study that does not exist in its storage is bad input too, in every command.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,35 @@ _STORAGE_LABELS: Mapping[str, str] = {"storage": "--storage"}
 
 class UsageError(ValueError):
     """A command-line value the command cannot use (exit code 2, one line, no traceback)."""
+
+
+#: Why an output file the user named cannot be written: their path, not a failure.
+_PATH_ERRNOS = frozenset(
+    (
+        errno.ENOENT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+    )
+)
+
+
+def output_error(flag: str, path: object, error: OSError) -> UsageError | None:
+    """The one-line usage error of an output file that cannot be written at the path the
+    user named (``-o /proc/r.html``); None for another failure (a full disk).
+
+    Examples:
+        >>> import errno
+        >>> refused = FileNotFoundError(errno.ENOENT, "No such file or directory")
+        >>> print(output_error("-o", "/proc/r.html", refused))
+        -o /proc/r.html: cannot be written (No such file or directory)
+    """
+    if error.errno not in _PATH_ERRNOS:
+        return None
+    return UsageError(f"{flag} {path}: cannot be written ({error.strerror or error})")
 
 
 def report_usage_error(error: Exception, *, stream: TextIO | None = None) -> int:

@@ -125,7 +125,8 @@ def _nearly_full(path: Path) -> bool:
         stat = os.statvfs(_existing_parent(path))
     except OSError:
         return False
-    return stat.f_bavail * stat.f_frsize < 64 * 1024
+    # a file system of no blocks (/proc, /sys) is not full: it holds no files of ours
+    return stat.f_blocks > 0 and stat.f_bavail * stat.f_frsize < 64 * 1024
 
 
 def file_problem(path: Path) -> tuple[StorageProblem, str] | None:
@@ -211,7 +212,8 @@ def storage_error(error: BaseException, *, path: Path | str) -> StorageError | N
                 found = seen  # unknown errno, or the same reason said more precisely
             elif item.filename is not None and Path(os.fsdecode(item.filename)) != path:
                 found = (found[0], f"{found[1]}: {os.fsdecode(item.filename)}")
-            problem, detail = found or (None, "")
+            # any other refusal of the file system (/proc: "No such file or directory")
+            problem, detail = found or (StorageProblem.IO, item.strerror or str(item))
         elif isinstance(item, sqlite3.Error):
             text = str(item)
             for needle, kind in _SQLITE:

@@ -227,6 +227,18 @@ CASES: dict[str, Case] = {
     "storage-status-missing-file": _storage(
         "sqlite:///nowhere.db", r"no study 'kept' yet: nowhere\.db does not exist", command="status"
     ),
+    "flag-report-output-unwritable": Case(
+        "flags",
+        {},
+        ["report", "--storage", KEPT_DB, "--study", "kept", "-o", "/proc/r.html"],
+        r"-o /proc/r\.html: cannot be written \(No such file or directory\)",
+    ),
+    "flag-trials-output-unwritable": Case(
+        "flags",
+        {},
+        ["trials", "--storage", KEPT_DB, "--study", "kept", "-o", "/proc/t.csv"],
+        r"-o /proc/t\.csv: cannot be written \(No such file or directory\)",
+    ),
     "storage-report-missing-study": _storage(
         KEPT_DB.replace("kept.db", "other.db"),
         r"no study 'kept' yet: .*other\.db does not exist",

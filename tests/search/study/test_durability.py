@@ -145,6 +145,18 @@ def test_a_file_that_is_not_a_journal_is_refused_and_left_as_it_is(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.log"]  # no lock, no .torn
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("url", ["sqlite:////proc/x.db", "journal:////proc/x.log"])
+def test_a_file_system_that_holds_no_files_is_not_called_full(url: str) -> None:
+    """/proc has no free blocks, yet it is not full: the error says the file cannot be made."""
+    with pytest.raises(StorageError) as raised:
+        make_storage(url)
+    assert raised.value.problem is StorageProblem.IO
+    message = str(raised.value)
+    assert message.startswith("cannot use storage file /proc/x.") and "I/O error" in message
+    assert "no space" not in message
+
+
 def test_folder_that_is_a_file_names_it(tmp_path: Path) -> None:
     (tmp_path / "runs").write_text("a file, not a folder")
     for url in (f"sqlite:///{tmp_path}/runs/a.db", f"journal:///{tmp_path}/runs/a.log"):
