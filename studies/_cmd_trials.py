@@ -62,13 +62,14 @@ def add_parser(subparsers: Any) -> None:
 
 def objective_names(study: Any) -> list[str]:
     """The study's objective names: Optuna's ``metric_names``, else paretune's ``objectives``
-    attribute, else ``values_0``, ``values_1``, ...
+    attribute, else their indexes ``0``, ``1``, ... (CSV columns ``values_0``, ``values_1``,
+    as Optuna's ``trials_dataframe`` names them).
 
     Examples:
         >>> import optuna
         >>> study = optuna.create_study(directions=["maximize", "minimize"])
         >>> objective_names(study)
-        ['values_0', 'values_1']
+        ['0', '1']
         >>> study.set_user_attr("objectives", ["accuracy", "size_bits"])
         >>> objective_names(study)
         ['accuracy', 'size_bits']
@@ -77,7 +78,7 @@ def objective_names(study: Any) -> list[str]:
     for names in (study.metric_names, study.user_attrs.get("objectives")):
         if names and len(names) == count:
             return [str(n) for n in names]
-    return [f"values_{i}" for i in range(count)]
+    return [str(i) for i in range(count)]
 
 
 def _finite(value: Any) -> Any:

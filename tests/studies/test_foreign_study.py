@@ -95,3 +95,13 @@ def test_status_reads_it_and_select_says_why_it_cannot_choose(folder: Path) -> N
         "paretune: error: study 'two' was not made by paretune: it records no objectives, "
         "strategies or costs to select from"
     ]
+
+
+def test_trials_names_its_value_columns_as_optuna_does(folder: Path) -> None:
+    storage = f"sqlite:///{folder / 'plain.db'}"
+    written = _paretune(folder, "trials", "--storage", storage, "--study", "two")
+    assert written.returncode == 0, written.stderr
+    header = written.stdout.splitlines()[0].split(",")
+    frame = optuna.load_study(study_name="two", storage=storage).trials_dataframe()
+    values = [c for c in frame.columns if c.startswith("values")]
+    assert values == ["values_0", "values_1"] and header[2:4] == values

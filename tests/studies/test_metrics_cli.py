@@ -182,3 +182,11 @@ def test_a_macro_f1_objective_is_maximized(tmp_path: Path) -> None:
     chosen = json.loads(best.stdout)["chosen"]
     sizes = [t.user_attrs["size_bits"] for t in trials]
     assert chosen["costs"]["size_bits"] == min(sizes)  # only a floor: the cheapest meeting it
+    exported = _paretune("select", str(study), "--storage", storage, "--knee", "--export",
+                         "model", "--device", "cpu", cwd=tmp_path, path=tmp_path)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    line = next(x for x in exported.stdout.splitlines() if x.startswith("exported to"))
+    # the study's own metric first, measured on the test split, then the accuracy
+    assert f"test_macro_f1 {metrics['test_metrics']['test_macro_f1']:.4g} (val_macro_f1 " in line
+    assert f"test accuracy {metrics['test_accuracy']:.4f}" in line
