@@ -211,6 +211,8 @@ def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseSto
     from paretune.search.study._lock import StudyLock
     from paretune.search.study._trial_cache import OwnedTrialCache
 
+    if path is None:  # a server: its driver is imported when the storage opens
+        _check_driver(url)
     if existing:
         quick = _existing_rdb(url, path)
         if quick is not None:
@@ -239,6 +241,25 @@ def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseSto
 
 
 _CREATION_TRIES = 4
+
+
+def _check_driver(url: str) -> None:
+    """Refuse a database server URL whose Python driver is not installed, naming it."""
+    import sqlalchemy
+
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_dialect()
+    except (sqlalchemy.exc.ArgumentError, ValueError, AttributeError):
+        return  # a URL SQLAlchemy cannot read: Optuna names what is wrong with it
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:  # SQLAlchemy imports the dialect's driver on first use
+        raise ValueError(
+            f"The 'storage' parameter {url.split('://', 1)[0]}://... needs its database "
+            f"driver, which is not installed ({error}): install it (postgresql: "
+            "pip install psycopg2-binary; mysql: pip install mysqlclient, or PyMySQL with "
+            "mysql+pymysql://)."
+        ) from None
 
 
 def _lost_creation_race(error: BaseException) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,15 @@ def test_bad_storage_urls(url: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         validate_storage_url(url)
     assert message in str(info.value)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("MySQLdb") is not None, reason="the MySQL driver is installed"
+)
+def test_a_server_url_without_its_driver_is_named_when_opened() -> None:
+    with pytest.raises(ValueError, match=r"mysql://\.\.\. needs its database driver, which is not "
+                       r"installed \(No module named 'MySQLdb'\): install it"):  # fmt: skip
+        make_storage("mysql://user@localhost/db")
 
 
 @pytest.mark.parametrize(
