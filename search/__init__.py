@@ -70,6 +70,7 @@ from paretune.search.samplers import (
 )
 from paretune.search.study import (
     MEASUREMENTS,
+    MissingDriverError,
     Objective,
     ObjectiveFactory,
     OutcomeState,
@@ -121,6 +122,7 @@ __all__ = [
     "SelectionRule",
     "SlotCounts",
     "StopReason",
+    "MissingDriverError",
     "StorageError",
     "StorageProblem",
     "StudyMismatchError",

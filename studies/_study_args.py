@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -218,12 +219,14 @@ def load_existing_study(name: str, storage: str) -> optuna.Study:
         LookupError: When the storage file or the study does not exist.
     """
     path = search.storage_path(storage)
-    if path is not None and not path.exists():
+    if path is not None and not os.path.exists(path):  # False for a name too long, too
         raise LookupError(f"no study {name!r} yet: {path} does not exist")
     try:
         return search.load_study_fast(storage=storage, study_name=name)
     except KeyError:
         raise LookupError(f"no study {name!r} in {storage}") from None
+    except search.MissingDriverError as error:
+        raise UsageError(f"--storage: {error}") from None
 
 
 def open_named_study(args: argparse.Namespace) -> tuple[NamedStudy, optuna.Study]:

@@ -34,6 +34,7 @@ from paretune.search.study._read_trials import read_trials
 from paretune.search.study._record import MEASUREMENTS, record_failure, record_result
 from paretune.search.study._spec import StudySpec, UnusableError
 from paretune.search.study._storage import (
+    MissingDriverError,
     default_storage_url,
     is_parallel_safe,
     make_storage,
@@ -56,6 +57,7 @@ __all__ = [
     "OwnedTrialCache",
     "Reporter",
     "SlotCounts",
+    "MissingDriverError",
     "StorageError",
     "StorageProblem",
     "StudyLock",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import optuna
 
 __all__ = [
+    "MissingDriverError",
     "default_storage_url",
     "is_parallel_safe",
     "make_storage",
@@ -243,6 +244,11 @@ def make_storage(url: str, *, existing: bool = False) -> optuna.storages.BaseSto
 _CREATION_TRIES = 4
 
 
+class MissingDriverError(ValueError):
+    """A database server URL whose Python driver is not installed (the message names it and
+    what to install)."""
+
+
 def _check_driver(url: str) -> None:
     """Refuse a database server URL whose Python driver is not installed, naming it."""
     import sqlalchemy
@@ -254,7 +260,7 @@ def _check_driver(url: str) -> None:
     try:
         dialect.import_dbapi()
     except ImportError as error:  # SQLAlchemy imports the dialect's driver on first use
-        raise ValueError(
+        raise MissingDriverError(
             f"The 'storage' parameter {url.split('://', 1)[0]}://... needs its database "
             f"driver, which is not installed ({error}): install it (postgresql: "
             "pip install psycopg2-binary; mysql: pip install mysqlclient, or PyMySQL with "
