@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from paretune.studies._api_result import StudyResult
 from paretune.studies._config import StudyConfig
 from paretune.studies._loader import TOP_LEVEL_KEYS, read_mapping, read_study
-from paretune.studies._runner import execute, optuna_warnings_only
+from paretune.studies._runner import check_existing, execute, optuna_warnings_only
 from paretune.studies._task_ref import check_main_task, task_reference
 
 if TYPE_CHECKING:
@@ -304,6 +304,7 @@ def run_declared(
     the first trial (``paretune run`` prints its description there)."""
     config = study._reader(check_data=True)
     if on_start is not None:
+        check_existing(config, label=study._label)  # refused before the run's first line
         on_start(config)
     summary = execute(config, label=study._label, progress=progress, callbacks=callbacks)
     with optuna_warnings_only():

@@ -136,6 +136,22 @@ def _entry(spec: dict[str, Any] | None) -> str:
     return str(format_value(shown))
 
 
+def check_existing(config: StudyConfig, *, label: str) -> None:
+    """Refuse to run ``config`` into an existing study created with another task, task
+    options or data folder (``check_same_task``), as the study file's one-line error.
+
+    Raises:
+        StudyFileError: Naming the key, the stored and the new value.
+    """
+    from paretune import search
+
+    try:
+        with optuna_warnings_only():
+            check_same_task(config)
+    except search.StudyMismatchError as error:
+        raise _mismatch(error, label=label) from None
+
+
 def _mismatch(error: StudyMismatchError, *, label: str) -> StudyFileError:
     """The study-file error for a stored study created with other objectives, constraints or
     space (``open_study`` refuses to mix trials of two searches): it names the key that
@@ -260,7 +276,7 @@ def execute(
         )
     try:
         with optuna_warnings_only():
-            check_same_task(config)  # an existing study keeps its task, options and data
+            check_existing(config, label=label)
             return _execute(config, bar, callbacks)
     except search.StudyMismatchError as error:
         raise _mismatch(error, label=label) from None

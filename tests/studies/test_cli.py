@@ -203,6 +203,20 @@ def test_a_changed_space_is_refused_naming_the_key(
     assert len(load(tmp_path).trials) == 3
 
 
+def test_changed_task_options_are_refused_before_the_runs_first_line(
+    tiny_run: tuple[Path, Any], tmp_path: Path
+) -> None:
+    folder, _ = tiny_run
+    (tmp_path / "runs").mkdir()
+    shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
+    write_tiny(tmp_path, samples=150)
+    changed = paretune("run", "tiny.toml", "--n-trials", "4", cwd=tmp_path)
+    assert changed.returncode == 2 and changed.stdout == ""  # no 'study tiny: ...' line first
+    (line,) = changed.stderr.strip().splitlines()
+    assert "tiny.toml: task_options = { n_samples = 150 } differs" in line
+    assert len(load(tmp_path).trials) == 3
+
+
 def test_status_of_a_study_never_run(tmp_path: Path) -> None:
     write_tiny(tmp_path)
     shown = paretune("status", "tiny.toml", cwd=tmp_path)
