@@ -84,9 +84,31 @@ def describe(config: StudyConfig) -> str:
         where += f", {config.fuse} trials fused{_fuse_split(config)}"
     return (
         f"study {config.spec.name}: task {config.task}, objectives {objectives}, "
-        f"sampler {config.spec.sampler}, pruner {config.spec.pruner}, {_target(config)} "
-        f"({where}) -> {config.spec.storage}"
+        f"sampler {config.spec.sampler}, pruner {config.spec.pruner}{_idle_pruner(config)}, "
+        f"{_target(config)} ({where}) -> {config.spec.storage}"
     )
+
+
+def _idle_pruner(config: StudyConfig) -> str:
+    """What to add after mo-asha's name when none of its rungs fits in the space's longest
+    trial, so that it can stop no trial (``min_epochs = 5`` with ``epochs = 2``)."""
+    from paretune.spaces import CategoricalDistribution, Fixed, IntDistribution
+
+    core = getattr(config.spec.get_pruner(), "core", None)
+    rungs = getattr(core, "rungs", None)
+    epochs = config.spec.space.params.get("epochs")
+    if isinstance(epochs, Fixed):
+        last = epochs.value
+    elif isinstance(epochs, IntDistribution):
+        last = epochs.high
+    elif isinstance(epochs, CategoricalDistribution):
+        counts = [c for c in epochs.choices if isinstance(c, int)]
+        last = max(counts) if len(counts) == len(epochs.choices) else None
+    else:
+        return ""
+    if rungs is None or not isinstance(last, int) or rungs(last):
+        return ""
+    return f" (stops no trial: none of its rungs fits in {last} epochs)"
 
 
 def _fuse_split(config: StudyConfig) -> str:

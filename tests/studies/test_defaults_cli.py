@@ -180,3 +180,23 @@ def test_status_front_shows_every_field_that_varies(workdir: Path) -> None:
     assert "dropout" not in head  # the same on the whole front
     rows = [line for line in done.stdout.splitlines() if line.lstrip()[:1].isdigit()]
     assert any("0.0001" in row for row in rows) and any("0.001" in row for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "idle"), [(2, True), ("[2, 4]", True), (8, True), (12, False), ("[2, 12]", False)]
+)
+def test_the_first_line_says_when_mo_asha_can_stop_no_trial(
+    workdir: Path, epochs: object, idle: bool
+) -> None:
+    """With min_epochs = 5 (and reduction factor 2) a rung fits only in 10 epochs or more."""
+    (workdir / "idle.toml").write_text(
+        'name = "idle"\ntask = "synthetic"\ntask_options = { n_samples = 60 }\n'
+        'objectives = ["accuracy", "size_bits"]\npruner = { name = "mo-asha", min_epochs = 5 }\n'
+        f"n_trials = 1\n[space]\nlr = 0.01\nepochs = {epochs}\n"
+    )
+    done = subprocess.run(
+        ["paretune", "run", "idle.toml", "--quiet"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert ("pruner mo-asha (stops no trial: none of its rungs fits in" in first) is idle
