@@ -303,8 +303,8 @@ def run_declared(
     """:meth:`Study.run`, calling ``on_start(config)`` once the data is checked and before
     the first trial (``paretune run`` prints its description there)."""
     config = study._reader(check_data=True)
+    check_existing(config, label=study._label)  # refused before the run's first line
     if on_start is not None:
-        check_existing(config, label=study._label)  # refused before the run's first line
         on_start(config)
     summary = execute(config, label=study._label, progress=progress, callbacks=callbacks)
     with optuna_warnings_only():

@@ -43,8 +43,7 @@ def _number(value: Any, objective: str, digits: int | None = None) -> Any:
     if objective in ("accuracy", "val_accuracy", "test_accuracy"):
         return f"{value:.4f}"
     if objective in COSTS:  # with its unit, one word (a table cut at spaces): 30.8kbit, 1.2ms
-        shown = format_quantity(value, cost=objective, digits=digits or 3, in_bytes=False)
-        return shown.replace(" ", "")
+        return _quantity(objective, value, digits or 3).replace(" ", "")
     if isinstance(value, int) or (abs(value) < 2**53 and float(value).is_integer()):
         return int(value)
     if digits is None:

@@ -92,21 +92,10 @@ def describe(config: StudyConfig) -> str:
 def _idle_pruner(config: StudyConfig) -> str:
     """What to add after mo-asha's name when none of its rungs fits in the space's longest
     trial, so that it can stop no trial (``min_epochs = 5`` with ``epochs = 2``)."""
-    from paretune.spaces import CategoricalDistribution, Fixed, IntDistribution
-
     core = getattr(config.spec.get_pruner(), "core", None)
     rungs = getattr(core, "rungs", None)
-    epochs = config.spec.space.params.get("epochs")
-    if isinstance(epochs, Fixed):
-        last = epochs.value
-    elif isinstance(epochs, IntDistribution):
-        last = epochs.high
-    elif isinstance(epochs, CategoricalDistribution):
-        counts = [c for c in epochs.choices if isinstance(c, int)]
-        last = max(counts) if len(counts) == len(epochs.choices) else None
-    else:
-        return ""
-    if rungs is None or not isinstance(last, int) or rungs(last):
+    last = epochs_per_trial(config.spec.space)
+    if rungs is None or last is None or rungs(last):
         return ""
     return f" (stops no trial: none of its rungs fits in {last} epochs)"
 
@@ -267,7 +256,8 @@ def execute(
 ) -> RunSummary:
     """Run (or resume) a validated study; print nothing but the progress display.
 
-    Optuna's log level is WARNING while it runs (restored after).
+    Optuna's log level is WARNING while it runs (restored after). The caller has refused a
+    stored study of another task first (:func:`check_existing`).
 
     Args:
         config: The validated study.
@@ -298,7 +288,6 @@ def execute(
         )
     try:
         with optuna_warnings_only():
-            check_existing(config, label=label)
             return _execute(config, bar, callbacks)
     except search.StudyMismatchError as error:
         raise _mismatch(error, label=label) from None
@@ -426,6 +415,7 @@ def run_study(
     """
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    check_existing(config, label=label)  # refused before the run's first line
     print(describe(config), file=out, flush=True)
     try:
         summary = execute(config, label=label, progress=not quiet, stream=err)

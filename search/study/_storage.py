@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paretune.search.study._space_reserve import free_reserve
-from paretune.search.study._storage_errors import StorageProblem, storage_error
+from paretune.search.study._storage_errors import StorageProblem, exception_chain, storage_error
 
 if TYPE_CHECKING:
     import optuna
@@ -73,7 +73,7 @@ def validate_storage_url(url: str) -> str:
             f"({written.lower()}://...). Got {url!r} instead."
         )
     if scheme in ("sqlite", "journal"):
-        prefix = f"{url.split('://', 1)[0]}:///"
+        prefix = f"{written}:///"
         if not url.startswith(prefix) or len(url) == len(prefix):
             raise ValueError(
                 f"The 'storage' parameter must name a file for {scheme}: {scheme}:///PATH "
@@ -275,15 +275,11 @@ def _lost_creation_race(error: BaseException) -> bool:
     version. Opening it again then finds the tables made."""
     import sqlalchemy
 
-    seen: BaseException | None = error
-    visited: set[int] = set()  # a chain may lead back to itself
-    while seen is not None and id(seen) not in visited:
-        visited.add(id(seen))
+    for seen in exception_chain(error):  # a chain may lead back to itself: each seen once
         if isinstance(seen, sqlalchemy.exc.IntegrityError) and "alembic_version" in str(seen):
             return True
         if isinstance(seen, sqlalchemy.exc.OperationalError) and "already exists" in str(seen):
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
 
 

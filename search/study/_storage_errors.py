@@ -15,7 +15,7 @@ import sqlite3
 from enum import Enum
 from pathlib import Path
 
-__all__ = ["StorageError", "StorageProblem", "file_problem", "storage_error"]
+__all__ = ["StorageError", "StorageProblem", "exception_chain", "file_problem", "storage_error"]
 
 #: The most bytes a file name may have on the usual file systems (ext4, xfs, btrfs, tmpfs).
 NAME_MAX = 255
@@ -93,7 +93,8 @@ _SQLITE = (
 )
 
 
-def _chain(error: BaseException) -> list[BaseException]:
+def exception_chain(error: BaseException) -> list[BaseException]:
+    """``error``, its causes, contexts and wrapped DBAPI errors (``orig``), each once."""
     seen: list[BaseException] = []
     todo: list[BaseException | None] = [error]
     while todo:
@@ -198,7 +199,7 @@ def storage_error(error: BaseException, *, path: Path | str) -> StorageError | N
         True
     """
     path = Path(path)
-    for item in _chain(error):
+    for item in exception_chain(error):
         if isinstance(item, StorageError):
             return item
         problem: StorageProblem | None = None
