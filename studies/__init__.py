@@ -15,6 +15,7 @@ from paretune.studies._cli import main
 from paretune.studies._config import RayOptions, StudyConfig, StudyLocation
 from paretune.studies._duration import parse_duration
 from paretune.studies._errors import StudyFileError
+from paretune.studies._failures import RunFailedError
 from paretune.studies._loader import load_config, locate_study, read_mapping, read_study
 from paretune.studies._objective import (
     TrainingObjective,
@@ -32,6 +33,7 @@ __all__ = [
     "Export",
     "ProgressBar",
     "RayOptions",
+    "RunFailedError",
     "Study",
     "StudyConfig",
     "StudyFileError",

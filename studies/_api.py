@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from paretune.studies._api_result import StudyResult
 from paretune.studies._config import StudyConfig
+from paretune.studies._failures import RunFailedError, failed_run_line
 from paretune.studies._loader import TOP_LEVEL_KEYS, read_mapping, read_study
 from paretune.studies._runner import check_existing, execute, optuna_warnings_only
 from paretune.studies._task_ref import check_main_task, task_reference
@@ -81,7 +82,8 @@ class Study:
         storage: An Optuna storage URL; ``None`` for ``sqlite:///runs/<name>.db``.
         timeout: Stop starting trials after this many seconds (or ``"10m"``, ``"1h30m"``).
         max_total_epochs: The epoch budget of the whole study.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (paretune trains on the
+            CPU and on CUDA GPUs; Apple's ``mps`` is not supported).
         backend: ``"local"`` or ``"ray"``.
         jobs: Worker processes of the local backend (needs a journal or server storage).
         workers_per_trial: Processes training each trial data-parallel (local backend).
@@ -250,6 +252,8 @@ class Study:
         Raises:
             StudyFileError: The task's data is missing or unusable, or the storage holds a
                 study of this name created with another space, objectives or constraints.
+            RunFailedError: The run stopped because its last trials all failed (10 in a
+                row): the message gives their reasons, the error's ``result`` the study.
 
         Examples:
             >>> import tempfile
@@ -265,7 +269,14 @@ class Study:
             'already_done'
             >>> folder.cleanup()
         """
-        return run_declared(self, progress=progress, callbacks=callbacks)
+        from paretune.search import StopReason
+        from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
+
+        result = run_declared(self, progress=progress, callbacks=callbacks)
+        if result.summary is not None and result.summary.stop_reason is StopReason.FAILURES:
+            line = failed_run_line(result.study, MAX_CONSECUTIVE_FAILURES)
+            raise RunFailedError(f"{self._label}: {line}", result=result)
+        return result
 
     def load(self) -> StudyResult:
         """The study as its storage holds it now, without running anything.
@@ -276,7 +287,7 @@ class Study:
         Raises:
             LookupError: The storage holds no study of this name (it is never created).
         """
-        return StudyResult.open(name=self.name, storage=self.storage)
+        return StudyResult.open(name=self.name, storage=self.storage, trusted_task=self.config.task)
 
 
 def study_from_file(

@@ -44,13 +44,31 @@ class StudyResult:
 'params', 'nonzero_params']
     """
 
-    def __init__(self, *, study: optuna.Study, summary: RunSummary | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        study: optuna.Study,
+        summary: RunSummary | None = None,
+        trusted_task: str | None = None,
+    ) -> None:
         self._study = study
         self._summary = summary
+        self._trusted_task = trusted_task
 
     @classmethod
-    def open(cls, *, name: str, storage: str, summary: RunSummary | None = None) -> StudyResult:
+    def open(
+        cls,
+        *,
+        name: str,
+        storage: str,
+        summary: RunSummary | None = None,
+        trusted_task: str | None = None,
+    ) -> StudyResult:
         """The study ``name`` in ``storage`` (which must exist: it is never created).
+
+        ``trusted_task`` is the user task (``package.module:factory``) the caller names
+        itself, as :meth:`Study.load <paretune.studies.Study.load>` does: :meth:`export`
+        imports the study's task without ``trust_task`` when it is that one.
 
         Raises:
             LookupError: The storage (a SQLite or journal file) or the study does not exist.
@@ -64,7 +82,7 @@ class StudyResult:
             study = search.load_study_fast(storage=storage, study_name=name)
         except KeyError:
             raise LookupError(f"No study {name!r} in {storage}. Run it first.") from None
-        return cls(study=study, summary=summary)
+        return cls(study=study, summary=summary, trusted_task=trusted_task)
 
     @property
     def study(self) -> optuna.Study:
@@ -216,7 +234,9 @@ class StudyResult:
             device: Where to retrain (``"auto"``, ``"cpu"``, ``"cuda"``).
             trust_task: Import the study's task even when it is a user task
                 (``package.module:factory``) named only by the storage. A result of
-                :meth:`Study.run <paretune.studies.Study.run>` trusts the task it ran.
+                :meth:`Study.run <paretune.studies.Study.run>` trusts the task it ran, one
+                of :meth:`Study.load <paretune.studies.Study.load>` the task its
+                ``Study`` names.
             progress: Show the retraining's progress on stderr.
 
         Returns:
@@ -235,6 +255,7 @@ class StudyResult:
             directory,
             device=device,
             force=force,
+            trusted=self._trusted_task,
             trust_task=trust_task or self._summary is not None,
             progress=sys.stderr if progress else None,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from typing import Any
 
 import optuna
@@ -13,7 +12,7 @@ from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
 from paretune.studies._api import run_declared, study_from_file
 from paretune.studies._config import StudyConfig
 from paretune.studies._duration import parse_duration
-from paretune.studies._errors import MAX_SHOWN, cut, cut_quoted
+from paretune.studies._failures import failed_run_line
 from paretune.studies._loader import backend_key
 from paretune.studies._runner import INTERRUPTED, describe, next_commands, outcome_lines
 from paretune.studies._study_args import (
@@ -101,7 +100,7 @@ def add_parser(subparsers: Any) -> None:
         help="train K compatible trials at once as one fused model (one process or Ray trial)",
     )
     parser.add_argument("--backend", metavar="local|ray", help="where trials run")
-    parser.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--device", metavar="D", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--data-dir", metavar="DIR", help="where the task's data lies")
     parser.add_argument(
         "--mlflow",
@@ -214,12 +213,4 @@ def failure_message(study: optuna.Study, last: int) -> str:
         paretune: error: the run stopped: the last 3 trials failed. Reasons: ValueError: bad
         (2 trials); OSError: gone (1 trial)
     """
-    failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    recent = sorted(failed, key=lambda t: t.number)[-last:]
-    counts = Counter(str(t.user_attrs.get("fail_reason") or "no reason recorded") for t in recent)
-    reasons = "; ".join(
-        f"{cut_quoted(cut(reason, limit=4 * MAX_SHOWN))} ({n} trial{'s' if n > 1 else ''})"
-        for reason, n in counts.most_common()
-    )
-    stopped = f"the run stopped: the last {len(recent)} trials failed"
-    return f"paretune: error: {stopped}. Reasons: {reasons}"
+    return f"paretune: error: {failed_run_line(study, last)}"

@@ -76,7 +76,7 @@ TRACKING_KEYS = ("mlflow", "experiment")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: The longest study name: Optuna's storages index study names of at most 512 characters.
 MAX_NAME = 512
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def load_config(ref: str, *, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
@@ -575,7 +575,7 @@ class _Reader:
     def device(self, value: Any) -> str:
         where = self.at("device")
         if not isinstance(value, str) or not _DEVICE.fullmatch(value):
-            raise where.fail('"auto", "cpu", "cuda", "cuda:N" or "mps"', value)
+            raise where.fail('"auto", "cpu", "cuda" or "cuda:N"', value)
         return value
 
     def tracking(self, value: Any) -> TrackingOptions:

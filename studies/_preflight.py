@@ -18,11 +18,11 @@ __all__ = ["check_data_parallel", "check_device", "check_fusable", "check_traina
 
 def check_device(where: Where, device: str) -> None:
     """Refuse a ``device`` this machine does not have (``cuda`` without CUDA, ``cuda:3`` with
-    one GPU, ``mps`` where training cannot use it), naming the device.
+    one GPU), naming the device.
 
     Args:
         where: The ``device`` key (or ``--device``), for the message.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (already read).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (already read).
 
     Raises:
         StudyFileError: The device cannot train here.

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import optuna
 from paretune.studies._builtin import resolve_study
 from paretune.studies._errors import StudyFileError, format_value
+from paretune.studies._failures import failed_run_line
 from paretune.studies._objective import objective_factory
 from paretune.studies._progress import ProgressBar, epochs_per_trial, format_elapsed
 from paretune.studies._same_study import check_same_task
-from paretune.studies._study_args import EXIT_INTERRUPTED
-from paretune.studies._tracking import tracking_callbacks
+from paretune.studies._study_args import EXIT_ERROR, EXIT_INTERRUPTED
+from paretune.studies._tracking import open_tracker, tracking_callbacks
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -278,7 +279,17 @@ def execute(
     from paretune import search
 
     stream = stream if stream is not None else sys.stderr
-    callbacks = [*callbacks, *tracking_callbacks(config, label=label)]  # [tracking] / --mlflow
+    given = _checked(callbacks)
+    for callback in given:
+        if isinstance(callback, search.MLflowTracker):  # its store opened before any trial
+            open_tracker(
+                callback, study_name=config.spec.name, label=label, key="callbacks: MLflowTracker"
+            )
+    raised: list[BaseException] = []  # what a callback raised goes out as it was raised
+    callbacks = [
+        _watched(callback, raised)
+        for callback in [*given, *tracking_callbacks(config, label=label)]
+    ]
     bar = None
     if progress:
         per_trial = epochs_per_trial(config.spec.space)
@@ -292,12 +303,41 @@ def execute(
     except search.StudyMismatchError as error:
         raise _mismatch(error, label=label) from None
     except ValueError as error:
+        if any(error is seen for seen in raised):
+            raise  # a callback's own error, with its traceback
         # Trials' own errors are recorded as FAIL inside the executor; a ValueError that gets
         # here is the storage or the study refusing this run: bad input.
         raise StudyFileError(label, "", str(error)) from None
     finally:
         if bar is not None:
             bar.close()
+
+
+def _checked(callbacks: object) -> list[Callback]:
+    """``Study.run``'s callbacks as a list; anything but a sequence of callables raises."""
+    from paretune.spaces import bad_parameter
+
+    what = "a sequence of callables callback(study, frozen_trial)"
+    if (
+        isinstance(callbacks, str | bytes)
+        or not isinstance(callbacks, Sequence)
+        or not all(callable(callback) for callback in callbacks)
+    ):
+        raise bad_parameter("callbacks", "Study.run", what, callbacks)
+    return list(callbacks)
+
+
+def _watched(callback: Callback, raised: list[BaseException]) -> Callback:
+    """``callback``, noting in ``raised`` whatever it raises (then raising it on)."""
+
+    def call(study: optuna.Study, trial: FrozenTrial) -> None:
+        try:
+            callback(study, trial)
+        except BaseException as error:
+            raised.append(error)
+            raise
+
+    return call
 
 
 def outcome_lines(config: StudyConfig, summary: RunSummary) -> list[str]:
@@ -407,13 +447,16 @@ def run_study(
 
     Returns:
         0 when the run ended as asked (n_trials reached, timeout, epoch budget spent, or
-        nothing left to run); 130 when interrupted with Ctrl-C.
+        nothing left to run); 1 when it stopped because its last trials all failed (their
+        reasons printed to ``err``); 130 when interrupted with Ctrl-C.
 
     Raises:
         StudyFileError: When the storage refuses the study (for example a study of the
             same name created with another space or other objectives).
     """
     out = out if out is not None else sys.stdout
+    from paretune.search import StopReason
+
     err = err if err is not None else sys.stderr
     check_existing(config, label=label)  # refused before the run's first line
     print(describe(config), file=out, flush=True)
@@ -426,4 +469,12 @@ def run_study(
         print(line, file=out)
     storage = hint_flags.removeprefix(" --storage ").strip() or None
     print(next_commands(config, label=label, storage_flag=storage), file=out)
+    if summary.stop_reason is StopReason.FAILURES:  # it could not succeed: say why, exit 1
+        from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
+        from paretune.studies._api_result import StudyResult
+
+        with optuna_warnings_only():
+            study = StudyResult.open(name=config.spec.name, storage=config.spec.storage).study
+        print(f"paretune: error: {failed_run_line(study, MAX_CONSECUTIVE_FAILURES)}", file=err)
+        return EXIT_ERROR
     return 0

@@ -9,7 +9,7 @@ from paretune.studies._errors import StudyFileError, format_value
 if TYPE_CHECKING:
     from paretune.studies._config import StudyConfig
 
-__all__ = ["tracking_callbacks"]
+__all__ = ["open_tracker", "tracking_callbacks"]
 
 
 def tracking_callbacks(config: StudyConfig, *, label: str) -> list[Any]:
@@ -35,18 +35,25 @@ def tracking_callbacks(config: StudyConfig, *, label: str) -> list[Any]:
     from paretune.search import MLflowTracker
 
     tracker = MLflowTracker(tracking_uri=tracking.mlflow, experiment=tracking.experiment)
-    got = f"(got {format_value(tracking.mlflow)})"
+    open_tracker(tracker, study_name=config.spec.name, label=label, key="tracking.mlflow")
+    return [tracker]
+
+
+def open_tracker(tracker: Any, *, study_name: str, label: str, key: str) -> None:
+    """Open an ``MLflowTracker``'s store and experiment now, before any trial runs.
+
+    Raises:
+        StudyFileError: MLflow is not installed, or refuses the URI or the experiment
+            (the message names ``key``: ``tracking.mlflow``, or ``callbacks`` for a tracker
+            passed to ``Study.run``).
+    """
+    got = f"(got {format_value(tracker.tracking_uri)})"
     try:
-        tracker.experiment_id(config.spec.name)
+        tracker.experiment_id(study_name)
     except ImportError:
         raise StudyFileError(
-            label,
-            "tracking.mlflow",
-            f"needs MLflow {got}: pip install 'paretune[tracking]' (mlflow-skinny)",
+            label, key, f"needs MLflow {got}: pip install 'paretune[tracking]' (mlflow-skinny)"
         ) from None
     except Exception as error:  # MLflow raises its own exception types (MlflowException ...)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StudyFileError(
-            label, "tracking.mlflow", f"cannot be opened by MLflow {got}: {first}"
-        ) from None
-    return [tracker]
+        raise StudyFileError(label, key, f"cannot be opened by MLflow {got}: {first}") from None

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._data import COST_SAMPLES, check_batch, classifies, first_batch
+from ._data import COST_SAMPLES, check_batch, check_labels, classifies, first_batch
 from ._inputs import Example, describe, forward
 from ._strategy import Strategy
 from ._task import Task
@@ -52,7 +52,8 @@ def check_task(task: Task, *, strategy: Strategy | None = None, model: bool = Tr
        ``load_datasets`` a ``DatasetSplits`` (``TypeError``);
     2. the first batch of the train, val and test splits (``COST_SAMPLES`` items each, read
        without workers): a pair ``(inputs, targets)`` of tensors with as many targets as
-       inputs, integer class labels for a cross-entropy task, and for datasets the sample
+       inputs, integer class labels from 0 to ``num_classes - 1`` for a cross-entropy task (of
+       the whole split for in-memory data; ``ValueError``), and for datasets the sample
        shape of ``Task.input_shape`` when the task gives one (``TypeError``, naming the task
        and the split; ``ValueError`` for an empty split);
     3. a teacher weights file loads onto the task's own model (``ValueError``);
@@ -107,6 +108,8 @@ def _check_data(task: Task) -> Example:
         x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
         batch = (x[:COST_SAMPLES], y[:COST_SAMPLES])
         check_batch(batch, task=task, split=split, classify=classify, check_shape=False)
+        if classify:
+            check_labels(y, task=task, split=split, what="split")
     example: Example = data.x_val[:COST_SAMPLES]
     return example
 

@@ -35,6 +35,7 @@ __all__ = [
     "Batch",
     "CheckedBatches",
     "check_batch",
+    "check_labels",
     "classifies",
     "eval_batches",
     "first_batch",
@@ -137,6 +138,8 @@ of an integer dtype (torch.long); got targets a float32 tensor of shape (4,).
             f"{where} must be (inputs, targets) with class labels of an integer dtype "
             f"(torch.long); got targets {describe(targets)}."
         )
+    if classify:
+        check_labels(targets, task=task, split=split, what="batch")
     shape = tuple(task.input_shape)
     if (
         check_shape
@@ -149,6 +152,30 @@ of an integer dtype (torch.long); got targets a float32 tensor of shape (4,).
             f"got {describe(inputs)}."
         )
     return inputs, targets
+
+
+def check_labels(targets: torch.Tensor, *, task: Task, split: str, what: str) -> None:
+    """Raise ``ValueError`` for a class label outside ``0 .. num_classes - 1``.
+
+    Examples:
+        >>> from paretune.trainers import get_task
+        >>> task = get_task("synthetic", options={"n_samples": 200})
+        >>> check_labels(torch.tensor([0, 1, 1]), task=task, split="val", what="batch")
+        >>> check_labels(torch.tensor([0, 6, 2]), task=task, split="val", what="batch")
+        Traceback (most recent call last):
+        ...
+        ValueError: Task 'synthetic': a val batch holds class label 6; labels must be 0 to 2 \
+(num_classes=3).
+    """
+    if targets.numel() == 0:
+        return
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= task.num_classes:
+        label = low if low < 0 else high
+        raise ValueError(
+            f"Task {task.name!r}: a {split} {what} holds class label {label}; labels must be "
+            f"0 to {task.num_classes - 1} (num_classes={task.num_classes})."
+        )
 
 
 class CheckedBatches:

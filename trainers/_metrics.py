@@ -299,6 +299,13 @@ def compute_metrics(
         Traceback (most recent call last):
         ...
         ValueError: metric 'val_mae' is nan
+        >>> def broken(outputs, targets):
+        ...     return 1 / 0
+        >>> compute_metrics([Metric(name="mine", direction="maximize", compute=broken)],
+        ...                 out, y, prefix="val_")
+        Traceback (most recent call last):
+        ...
+        ValueError: metric 'val_mine' could not be computed: ZeroDivisionError: division by zero
     """
     values: dict[str, float] = {}
     for metric in metrics:
@@ -311,6 +318,9 @@ def compute_metrics(
             raise ValueError(f"metric {key!r} could not be computed: {error}") from None
         except (TypeError, RuntimeError) as error:
             raise ValueError(f"metric {key!r} could not be computed: {error}") from None
+        except Exception as error:  # the user's own compute function: name the metric
+            name = type(error).__name__
+            raise ValueError(f"metric {key!r} could not be computed: {name}: {error}") from error
         if not math.isfinite(value):
             raise ValueError(f"metric {key!r} is {value}")
         values[key] = value

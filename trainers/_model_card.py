@@ -58,12 +58,17 @@ def task_code(
         "get_task('mytasks:make_task', options={}, data_dir='/data/mine')"
         >>> task_code("mine", "__main__:make_task", {})
         "make_task()  # your own code, which builds task 'mine'"
+        >>> task_code("mine", "__main__:make_task", {"hidden": 16}, "/data/mine")
+        "make_task(hidden=16, data_dir='/data/mine')  # your own code, which builds task 'mine'"
     """
+    where = f", data_dir={data_dir!r}" if isinstance(data_dir, str) else ""
     if isinstance(reference, str) and not reference.startswith("__main__:"):
-        where = f", data_dir={data_dir!r}" if isinstance(data_dir, str) else ""
         return f"get_task({reference!r}, options={dict(options)!r}{where})"
     factory = reference.partition(":")[2] if isinstance(reference, str) else "make_task"
-    return f"{factory}()  # your own code, which builds task {name!r}"
+    arguments = [f"{key}={value!r}" for key, value in options.items()]
+    if isinstance(data_dir, str):
+        arguments.append(f"data_dir={data_dir!r}")
+    return f"{factory}({', '.join(arguments)})  # your own code, which builds task {name!r}"
 
 
 def _code_torch(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -> list[str]:

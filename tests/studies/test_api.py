@@ -6,6 +6,7 @@ as a DataFrame, select, export), with real SQLite storages, real training, and t
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import math
 import os
@@ -20,7 +21,15 @@ from typing import Any
 import optuna
 import pytest
 from paretune import search, trainers
-from paretune.studies import Export, Study, StudyFileError, StudyResult, load_config
+from paretune.studies import (
+    Export,
+    RunFailedError,
+    Study,
+    StudyFileError,
+    StudyResult,
+    load_config,
+    run_study,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = shutil.which("paretune")
@@ -82,7 +91,8 @@ BAD = [
     ({"jobs": 2}, "jobs must be 1 with a SQLite storage"),
     ({"backend": "ray", "ray": {"adress": "auto"}}, "ray.adress is not a known key"),
     ({"timeout": "10 parsecs"}, "timeout "),
-    ({"device": "gpu"}, 'device must be "auto", "cpu", "cuda", "cuda:N" or "mps" (got "gpu")'),
+    ({"device": "gpu"}, 'device must be "auto", "cpu", "cuda" or "cuda:N" (got "gpu")'),
+    ({"device": "mps"}, 'device must be "auto", "cpu", "cuda" or "cuda:N" (got "mps")'),
     ({"task": "digits-mpl"}, "task must be one of "),
     ({"task_options": {"n_samples": -1}}, "task_options does not give a usable task"),
     ({"storage": "sqlite:/x.db"}, "storage is not usable"),
@@ -375,6 +385,67 @@ def test_callbacks_see_every_finished_trial(tmp_path: Path) -> None:
     result = _declare(tmp_path, name="cb", n_trials=2).run(callbacks=[callback])
     assert sorted(seen) == [("cb", 0, "COMPLETE"), ("cb", 1, "COMPLETE")]
     assert len(result.study.trials) == 2
+
+
+@needs_callbacks
+def test_a_callbacks_own_error_comes_out_as_it_was_raised(tmp_path: Path) -> None:
+    def my_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        raise ValueError("bug in my callback")
+
+    with pytest.raises(ValueError, match="^bug in my callback$") as raised:
+        _declare(tmp_path, name="cbv", n_trials=2).run(callbacks=[my_callback])
+    assert not isinstance(raised.value, StudyFileError)  # the user's error, not bad input
+    assert raised.traceback[-1].name == "my_callback"  # its own traceback, to the line
+    trials = optuna.load_study(study_name="cbv", storage=f"sqlite:///{tmp_path}/cbv.db").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"]  # the trial was recorded first
+
+
+@pytest.mark.parametrize("callbacks", [print, "print", [print, 3]])
+def test_callbacks_must_be_a_sequence_of_callables(tmp_path: Path, callbacks: Any) -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^The 'callbacks' parameter of Study\.run must be a sequence of callables",
+    ):
+        _declare(tmp_path, name="cbt").run(callbacks=callbacks)
+    assert not (tmp_path / "cbt.db").exists()
+
+
+@needs_callbacks
+def test_a_tracker_whose_store_mlflow_refuses_is_refused_before_any_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # MLflow refuses file stores
+    tracker = search.MLflowTracker(tracking_uri=f"file:{tmp_path}/mlruns")
+    with pytest.raises(
+        StudyFileError, match=r"^Study: callbacks: MLflowTracker cannot be opened by MLflow"
+    ):
+        _declare(tmp_path, name="mlf").run(callbacks=[tracker])
+    assert not (tmp_path / "mlf.db").exists()  # nothing trained
+
+
+def test_a_run_whose_trials_all_fail_raises_with_their_reasons(tmp_path: Path) -> None:
+    study = _declare(tmp_path, name="nan", n_trials=1, space={"lr": 1e30, "epochs": 1})
+    with pytest.raises(RunFailedError) as raised:
+        study.run()
+    assert str(raised.value).startswith(
+        "Study: the run stopped: the last 10 trials failed. Reasons: "
+    )
+    assert "(10 trials)" in str(raised.value)
+    result = raised.value.result
+    assert result is not None and result.summary is not None
+    assert (result.summary.failed, result.summary.complete) == (10, 0)
+    assert len(result.study.trials) == 10
+
+
+def test_run_study_says_why_its_trials_failed_and_returns_one(tmp_path: Path) -> None:
+    config = _declare(tmp_path, name="nan2", n_trials=1, space={"lr": 1e30, "epochs": 1}).config
+    out, err = io.StringIO(), io.StringIO()
+    assert run_study(config, label="nan2.toml", quiet=True, out=out, err=err) == 1
+    assert err.getvalue().startswith(
+        "paretune: error: the run stopped: the last 10 trials failed. Reasons: "
+    )
+    assert "ran 10 trial(s) in " in out.getvalue() and "(failures)" in out.getvalue()
 
 
 def test_the_task_data_is_checked_when_running(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 from paretune import trainers
-from paretune.studies import Study, StudyFileError
+from paretune.studies import Study, StudyFileError, UntrustedTaskError
 
 #: A user's factory: the synthetic task, small.
 FACTORY = """
@@ -90,6 +90,23 @@ def test_a_factory_of_a_module_is_stored_as_its_path_and_trains(
         storage=study.storage,
     ).run()
     assert again.summary.ran == 1 and again.summary.complete == 2
+    # read back by a Study that names the same task, it exports without trust_task
+    loaded = Study(
+        name="mod",
+        task="user_factory_mod:make_task",
+        space={"lr": 0.05, "epochs": 2},
+        storage=study.storage,
+    ).load()
+    assert loaded.summary is None
+    exported = loaded.export(0, tmp_path / "model")
+    assert trainers.load_exported(tmp_path / "model").metrics["test_accuracy"] == (
+        exported.test_accuracy
+    )
+    # a Study that names another task vouches for that one only
+    other = Study(name="mod", task="synthetic", space={"lr": 0.05}, storage=study.storage)
+    with pytest.raises(UntrustedTaskError, match="user_factory_mod:make_task"):
+        other.load().export(0, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
 
 
 @pytest.mark.slow
@@ -137,10 +154,55 @@ def test_a_script_factory_trains_in_two_worker_processes(tmp_path: Path) -> None
         assert not (tmp_path / "out").exists()
 
 
+#: A script whose factory builds its own task, the model's width one of its options.
+OWN_TASK_SCRIPT = """
+import sys
+from torch import nn
+from paretune.trainers import Task, get_task
+from paretune.studies import Study
+
+
+def make_task(hidden=24):
+    base = get_task("synthetic", options={"n_samples": 200})
+    return Task(name="own", num_classes=base.num_classes, input_shape=(20,), default_epochs=1,
+                build_model=lambda dropout: nn.Sequential(
+                    nn.Linear(20, hidden), nn.ReLU(), nn.Linear(hidden, base.num_classes)),
+                load_data=base.load_data)
+
+
+if __name__ == "__main__":
+    study = Study(name="own", task=make_task, task_options={"hidden": 16}, space={"lr": 0.05},
+                  n_trials=1, storage=sys.argv[1])
+    result = study.run()
+    result.export(result.front[0], sys.argv[2])
+"""
+
+
+def test_the_card_of_a_script_factory_builds_the_task_with_its_options(tmp_path: Path) -> None:
+    (tmp_path / "sweep.py").write_text(OWN_TASK_SCRIPT)
+    done = _python("sweep.py", f"sqlite:///{tmp_path}/own.db", "model", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    line = next(line for line in card.splitlines() if line.startswith("task = "))
+    assert line == "task = make_task(hidden=16)  # your own code, which builds task 'own'"
+    # a model owner follows the card in a new process, with the script's factory
+    follow = (
+        "from sweep import make_task\n"
+        "from paretune.trainers import load_exported\n"
+        f"{line}\n"
+        "model = load_exported('model', task=task).model\n"
+        "print(sum(p.numel() for p in model.parameters()), task.num_classes)\n"
+    )
+    loaded = _python("-", cwd=tmp_path, stdin=follow)
+    assert loaded.returncode == 0, loaded.stderr
+    weights, classes = map(int, loaded.stdout.split())
+    assert weights == 20 * 16 + 16 + 16 * classes + classes  # hidden = 16, as the study ran
+
+
 def test_an_interactive_session_is_refused_worker_processes_and_ray(tmp_path: Path) -> None:
     code = FACTORY + textwrap.dedent(
         """
-            from paretune.studies import Study, StudyFileError
+            from paretune.studies import Study, StudyFileError, UntrustedTaskError
 
             for extra in ({"jobs": 2, "storage": "journal:///x.log"}, {"workers_per_trial": 2},
                           {"backend": "ray"}):

@@ -137,8 +137,8 @@ CASES: dict[str, Case] = {
     "flag-device-cuda-absent": _flag(
         "--device", "cuda:7", pattern=r"--device: is not usable on this machine \(got \"cuda:7\"\)"
     ),
-    "flag-device-mps-absent": _flag(
-        "--device", "mps", pattern=r"--device: is not usable on this machine \(got \"mps\"\)"
+    "flag-device-mps": _flag(
+        "--device", "mps", pattern=r"--device: must be \"auto\", .* or \"cuda:N\" \(got \"mps\"\)"
     ),
     "flag-device-upper": _flag(
         "--device", "CPU", pattern=r"--device: must be \"auto\", .*\(got \"CPU\"\)"

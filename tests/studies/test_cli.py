@@ -447,7 +447,7 @@ BAD_INPUTS: list[tuple[dict[str, str], list[str], str]] = [
     (
         {"s.toml": HEAD + GOOD_SPACE},
         ["run", "s.toml", "--device", "gpu"],
-        r"--device: must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or \"mps\" \(got \"gpu\"\)",
+        r"--device: must be \"auto\", \"cpu\", \"cuda\" or \"cuda:N\" \(got \"gpu\"\)",
     ),
     (
         {"s.toml": HEAD + GOOD_SPACE},

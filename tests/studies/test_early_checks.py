@@ -207,6 +207,7 @@ def test_a_trial_of_an_accepted_space_still_fails_alone(folder: Path) -> None:
 # -- what only the data and weights show: refused before training too ----------------------
 
 DATA_TASKS = '''
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -285,6 +286,26 @@ def five_outputs():
     return _task("five-outputs", build_model=lambda dropout, width=8: nn.Linear(20, 5))
 
 
+def labels_out_of_range():
+    def load():
+        splits = _splits()
+        splits.val.y = splits.val.y + 1  # classes 0..2 become 1..3: 3 is no class of three
+        return splits
+    return _task("labels-high", load_datasets=load)
+
+
+def memory_label_out_of_range():
+    base = get_task("synthetic", options={"n_samples": 300})
+
+    def load():
+        data = base.data()
+        y_test = data.y_test.clone()
+        y_test[-1] = 7  # one label, far past the first batch
+        return dataclasses.replace(data, y_test=y_test)
+    return Task(name="memory-labels", build_model=build, num_classes=3, default_epochs=1,
+                load_data=load)
+
+
 def pretrained_missing():
     path = Path(__file__).with_name("partial.pt")
     state = build(0.0).state_dict()
@@ -320,6 +341,18 @@ UNTRAINABLE = [
         "width = [4, 8]",  # a searched task parameter leaves the model out, not the data
         "Task 'float-train': a train batch must be (inputs, targets) with class labels of an "
         "integer dtype (torch.long)",
+    ),
+    (
+        "data_tasks:labels_out_of_range",
+        "lr = 0.01",
+        "task cannot be trained (got \"data_tasks:labels_out_of_range\"): Task 'labels-high': "
+        "a val batch holds class label 3; labels must be 0 to 2 (num_classes=3).",
+    ),
+    (
+        "data_tasks:memory_label_out_of_range",
+        "lr = 0.01",
+        "Task 'memory-labels': a test split holds class label 7; labels must be 0 to 2 "
+        "(num_classes=3).",
     ),
     (
         "data_tasks:returns_dict",

@@ -340,7 +340,7 @@ BAD_TOP: list[tuple[str, str]] = [
         r"constraints\.size_bits must be a number > 0\.0 \(got -1\)",
     ),
     ("max_total_epochs = 0", r"max_total_epochs must be an integer >= 1 \(got 0\)"),
-    ('device = "gpu"', r'device must be "auto", "cpu", "cuda", "cuda:N" or "mps" \(got "gpu"\)'),
+    ('device = "gpu"', r'device must be "auto", "cpu", "cuda" or "cuda:N" \(got "gpu"\)'),
     ('backend = "slurm"', r'backend must be one of "local", "ray" \(got "slurm"\)'),
     ("jobs = 2", r"jobs must be 1 with a SQLite storage"),
     ('name = "my study"', r'name must be a name of letters, digits.*\(got "my study"\)'),
