@@ -54,6 +54,7 @@ class StudyResult:
         self._study = study
         self._summary = summary
         self._trusted_task = trusted_task
+        self._storage: str | None = None  # the URL it was opened from (the report names it)
 
     @classmethod
     def open(
@@ -82,7 +83,9 @@ class StudyResult:
             study = search.load_study_fast(storage=storage, study_name=name)
         except KeyError:
             raise LookupError(f"No study {name!r} in {storage}. Run it first.") from None
-        return cls(study=study, summary=summary, trusted_task=trusted_task)
+        result = cls(study=study, summary=summary, trusted_task=trusted_task)
+        result._storage = storage
+        return result
 
     @property
     def study(self) -> optuna.Study:
@@ -258,6 +261,53 @@ class StudyResult:
             trusted=self._trusted_task,
             trust_task=trust_task or self._summary is not None,
             progress=sys.stderr if progress else None,
+        )
+
+    def report(self, path: str | Path | None = None, *, importance_trials: int = 1000) -> Path:
+        """Write the study's offline HTML report, as ``paretune report`` does.
+
+        The report names the study by its storage in the commands it shows (``paretune
+        select --storage URL --study NAME ...``, a password replaced by ``***``).
+
+        Args:
+            path: The HTML file to write; default ``reports/<study name>.html``.
+            importance_trials: At most this many complete trials (a seeded subsample) go into
+                the parameter importances (at least 3).
+
+        Returns:
+            The file written.
+
+        Raises:
+            ValueError: ``importance_trials`` is not an integer >= 3.
+
+        Examples:
+            >>> import tempfile
+            >>> folder = tempfile.TemporaryDirectory()
+            >>> study = optuna.create_study(directions=["maximize", "minimize"])
+            >>> study.set_user_attr("objectives", ["accuracy", "size_bits"])
+            >>> for values in ([0.9, 800.0], [0.8, 400.0], [0.7, 900.0]):
+            ...     study.add_trial(optuna.trial.create_trial(values=values))
+            >>> StudyResult(study=study).report(f"{folder.name}/r.html").name
+            'r.html'
+            >>> folder.cleanup()
+        """
+        from paretune.search import build_report_data, write_report
+        from paretune.spaces import bad_parameter
+        from paretune.studies._cmd_report import default_output
+
+        if (
+            not isinstance(importance_trials, int)
+            or isinstance(importance_trials, bool)
+            or importance_trials < 3
+        ):
+            raise bad_parameter(
+                "importance_trials", "StudyResult.report", "an int >= 3", importance_trials
+            )
+        name = self._study.study_name
+        named = None if self._storage is None else ["--storage", self._storage, "--study", name]
+        data = build_report_data(self._study, max_importance_trials=importance_trials)
+        return write_report(
+            data, path if path is not None else default_output(name), study_args=named
         )
 
     def __repr__(self) -> str:

@@ -53,7 +53,12 @@ def importances(
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(len(complete), size=max_trials, replace=False))
         complete = [complete[i] for i in keep]
-    study = optuna.create_study(directions=["minimize"] * len(objectives))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
+    try:
+        study = optuna.create_study(directions=["minimize"] * len(objectives))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     study.add_trials(  # params and values only: the curves and strategies are not needed
         [
             optuna.trial.create_trial(

@@ -51,7 +51,7 @@ def summary_html(data: ReportData, *, study_args: Sequence[str] | None = None) -
     """
     s = data.summary
     quality = s.quality
-    finished = s.n_complete + s.n_pruned + s.n_failed
+    finished = s.n_complete + s.n_pruned  # as Optuna and paretune count: not the failed
 
     def maximized(objective: str) -> bool:
         return quality.maximize if objective == quality.objective else objective == "accuracy"
@@ -101,10 +101,14 @@ def _best_title(quality: Quality) -> str:
     return f"best {esc(quality_title(quality))} ({better(quality)})"
 
 
-def select_command(study_name: str, *, study_args: Sequence[str] | None, number: int) -> str:
+def select_command(
+    study_name: str, *, study_args: Sequence[str] | None, number: int, task: str = ""
+) -> str:
     """The shell command that exports the knee: ``paretune select ... --knee --export DIR``.
 
-    Arguments are shell-quoted; a password in a storage URL is replaced by ``***``.
+    Arguments are shell-quoted; a password in a storage URL is replaced by ``***``. A user
+    task (``package.module:factory``) named by the storage alone, not by a study file, is
+    imported only with ``--trust-task``, which the command then carries.
 
     Examples:
         >>> select_command("digits-quick", study_args=None, number=39)
@@ -112,10 +116,20 @@ def select_command(study_name: str, *, study_args: Sequence[str] | None, number:
         >>> select_command("x", study_args=["--storage", "postgresql://u:pw@h/db",
         ...                                 "--study", "my study"], number=2).split(" --knee")[0]
         "paretune select --storage 'postgresql://u:***@h/db' --study 'my study'"
+        >>> select_command("x", study_args=["--storage", "sqlite:///x.db", "--study", "x"],
+        ...                number=2, task="mytasks:make_task")
+        'paretune select --storage sqlite:///x.db --study x --knee --export trial-2 --trust-task'
+        >>> select_command("x", study_args=["x.toml"], number=2, task="mytasks:make_task")
+        'paretune select x.toml --knee --export trial-2'
     """
     named = list(study_args) if study_args is not None else [study_name]
     named = [re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", arg) for arg in named]
-    return shlex.join(["paretune", "select", *named, "--knee", "--export", f"trial-{number}"])
+    user_task = ":" in task and not task.startswith("replay:")
+    from_file = bool(named) and not named[0].startswith("--")  # a study file names the task
+    trust = ["--trust-task"] if user_task and not from_file else []
+    return shlex.join(
+        ["paretune", "select", *named, "--knee", "--export", f"trial-{number}", *trust]
+    )
 
 
 def _recommendation_html(data: ReportData, *, study_args: Sequence[str] | None) -> str:
@@ -129,7 +143,9 @@ def _recommendation_html(data: ReportData, *, study_args: Sequence[str] | None) 
             f"there): <code>result.export({number}, {esc(repr(f'trial-{number}'))})</code>"
         )
     else:
-        command = select_command(data.summary.study_name, study_args=study_args, number=number)
+        command = select_command(
+            data.summary.study_name, study_args=study_args, number=number, task=data.summary.task
+        )
         how = f"<code>{esc(command)}</code>"
     return (
         '<div class="reco"><b>Recommended strategy — trial '

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -205,3 +206,21 @@ def test_importances_subsample_is_seeded_and_bounded() -> None:
     assert first == again and set(first) == {"accuracy", "size_bits"}
     assert sum(first["accuracy"].values()) == pytest.approx(1.0)
     assert importances(study.trials[:2], ["accuracy", "size_bits"]) == {}
+
+
+def test_importances_log_nothing_at_optunas_default_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    study = create_synthetic_study(storage=None, study_name="quiet")
+    add_synthetic_trials(study, n_trials=20, seed=3)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO, logger="optuna"):
+            assert importances(study.trials, ["accuracy", "size_bits"])
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(before)
+    assert not [r for r in caplog.records if "A new study created" in r.getMessage()]
+    assert optuna.logging.get_verbosity() == before

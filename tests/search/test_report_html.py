@@ -155,26 +155,47 @@ def test_empty_and_failed_only_studies_still_render() -> None:
     )
     data = build_report_data(study)
     assert data.summary.n_failed == 1 and data.front == ()
-    assert "1 failed" in render_report_html(data)
+    assert "1 failed · 0 finished" in render_report_html(data)  # a failed trial never finished
+
+
+STORED = ["--storage", "sqlite:///x.db", "--study", "demo"]
 
 
 @pytest.mark.parametrize(
-    ("task", "how"),
+    ("task", "study_args", "how"),
     [
-        ("digits-mlp", "<code>paretune select demo --knee --export trial-"),
-        ("mytasks:make_task", "<code>paretune select demo --knee --export trial-"),
-        ("__main__:make_task", "in the script that ran the study (its task __main__:make_task"),
+        ("digits-mlp", None, "<code>paretune select demo --knee --export trial-"),
+        ("mytasks:make_task", None, "<code>paretune select demo --knee --export trial-"),
+        (
+            "digits-mlp",
+            STORED,
+            "<code>paretune select --storage sqlite:///x.db --study demo --knee --export "
+            "trial-{number}</code>",
+        ),
+        (  # named by the storage alone, a user task is imported only when trusted
+            "mytasks:make_task",
+            STORED,
+            "<code>paretune select --storage sqlite:///x.db --study demo --knee --export "
+            "trial-{number} --trust-task</code>",
+        ),
+        (
+            "__main__:make_task",
+            None,
+            "in the script that ran the study (its task __main__:make_task",
+        ),
     ],
 )
-def test_the_recommendation_says_how_to_export_it(task: str, how: str) -> None:
+def test_the_recommendation_says_how_to_export_it(
+    task: str, study_args: list[str] | None, how: str
+) -> None:
     """``select --export`` refuses a task defined in the running script: the report then
     points to ``result.export`` in that script instead."""
     study = create_synthetic_study(storage=None, study_name="demo", task=task)
     add_synthetic_trials(study, n_trials=20, seed=0)
     data = build_report_data(study)
     number = data.summary.recommended.chosen.number  # type: ignore[union-attr]
-    text = render_report_html(data)
-    assert f"Reproduce it: {how}" in text
+    text = render_report_html(data, study_args=study_args)
+    assert f"Reproduce it: {how.format(number=number)}" in text
     if task.startswith("__main__:"):
         assert f"result.export({number}, &#x27;trial-{number}&#x27;)" in text
         assert "paretune select" not in text

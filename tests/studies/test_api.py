@@ -222,6 +222,21 @@ def test_run_returns_the_study_and_its_summary(ran: tuple[Path, StudyResult]) ->
     assert [t.values for t in loaded.trials] == [t.values for t in result.study.trials]
 
 
+def test_the_report_names_the_study_by_its_storage(
+    ran: tuple[Path, StudyResult], tmp_path: Path
+) -> None:
+    folder, result = ran
+    path = result.report(tmp_path / "api.html", importance_trials=3)
+    assert path == tmp_path / "api.html"
+    text = path.read_text()
+    chosen = re.search(r"Reproduce it: <code>([^<]*)</code>", text)
+    assert chosen is not None
+    assert chosen[1].startswith(f"paretune select --storage sqlite:///{folder}/api.db --study api ")
+    with pytest.raises(ValueError, match="'importance_trials' parameter of StudyResult.report"):
+        result.report(tmp_path / "x.html", importance_trials=2)
+    assert not (tmp_path / "x.html").exists()
+
+
 def test_front_is_the_non_dominated_trials_best_first(ran: tuple[Path, StudyResult]) -> None:
     _, result = ran
     front = result.front
