@@ -45,6 +45,24 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _flat(values: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
+    """``values`` with each nested mapping spread into dotted keys (a task's own knobs,
+    ``task_params``, become one MLflow param each: ``task_params.width``).
+
+    Examples:
+        >>> _flat({"lr": 0.1, "task_params": {"width": 32, "depth": 2}})
+        {'lr': 0.1, 'task_params.width': 32, 'task_params.depth': 2}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flat(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
 class MLflowTracker:
     """Logs every trial that ends as one MLflow run (an Optuna-style callback).
 
@@ -52,7 +70,8 @@ class MLflowTracker:
     ``experiment`` (default: the study's name, created when missing), and holds:
 
     - params: the trial's strategy (every field, searched or fixed; the sampled parameters
-      when the trial has no strategy);
+      when the trial has no strategy), the task's own parameters each as its own param
+      (``task_params.width``);
     - metrics per epoch: every number of the learning curve (``val_accuracy``,
       ``train_loss``, ...) at ``step = epoch``;
     - ``final/<name>``: the final measurements and costs (``final/val_accuracy``,
@@ -163,7 +182,7 @@ None. Got '' instead.
         run_id: str = run.info.run_id
         strategy = attrs.get("strategy")
         values = dict(strategy) if isinstance(strategy, Mapping) else dict(trial.params)
-        params = [Param(str(key), str(value)) for key, value in sorted(values.items())]
+        params = [Param(key, str(value)) for key, value in sorted(_flat(values).items())]
         stamp = _ms(trial.datetime_complete) or _ms(trial.datetime_start) or 0
         metrics = [
             Metric(key, number, stamp, step)

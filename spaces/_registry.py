@@ -95,6 +95,12 @@ def check_options(
         Traceback (most recent call last):
         ...
         ValueError: Unknown option 'pop' for sampler 'nsga2'. Known: population_size.
+        >>> def cut(percentile, *, n_startup_trials=5): ...
+        >>> check_options("pruner", "percentile", cut, {})
+        Traceback (most recent call last):
+        ...
+        ValueError: The pruner 'percentile' needs the option 'percentile' (its options: \
+n_startup_trials, percentile).
     """
     parameters = inspect.signature(factory).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
@@ -115,3 +121,11 @@ def check_options(
                 f"Unknown option {option!r} for {kind} {name!r}. "
                 f"Known: {', '.join(known) if known else '(none)'}."
             )
+    required = [
+        n for n in known if parameters[n].default is inspect.Parameter.empty and n not in options
+    ]
+    if required:
+        raise ValueError(
+            f"The {kind} {name!r} needs the option{'s' if len(required) > 1 else ''} "
+            f"{', '.join(repr(n) for n in required)} (its options: {', '.join(known)})."
+        )

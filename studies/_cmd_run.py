@@ -14,7 +14,7 @@ from paretune.studies._config import StudyConfig
 from paretune.studies._duration import parse_duration
 from paretune.studies._failures import failed_run_line
 from paretune.studies._loader import backend_key
-from paretune.studies._runner import INTERRUPTED, describe, next_commands, outcome_lines
+from paretune.studies._runner import describe, interrupted_line, next_commands, outcome_lines
 from paretune.studies._study_args import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -181,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
     with terminate_as_interrupt() as terminated:
         try:
             result = run_declared(study, progress=not args.quiet, on_start=announce)
-        except KeyboardInterrupt:
-            print(INTERRUPTED, file=sys.stderr)
+        except KeyboardInterrupt as error:
+            print(interrupted_line(error), file=sys.stderr)
             return EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED
     if result.summary is not None:
         for line in outcome_lines(study.config, result.summary):

@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n(no Pareto front: the study was not made by paretune; it records no objectives)")
         return EXIT_OK
     constraints = study.user_attrs.get("constraints") or {}
-    limits = ", ".join(f"{k} <= {format_number(v)}" for k, v in constraints.items())
+    limits = ", ".join(f"{k} <= {_quantity(k, float(v), 4)}" for k, v in constraints.items())
     directions = [d.name.lower() for d in study.directions]
     headers, front = front_rows(trials, objectives, directions)
     title = f"Pareto front ({len(front)} trials" + (f"; feasible: {limits}" if limits else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import math
 import re
@@ -119,6 +120,9 @@ def format_value(value: Any) -> str:
         'inf'
         >>> format_value(None)
         '(not set)'
+        >>> from pathlib import PurePosixPath
+        >>> format_value(PurePosixPath("runs/x.db"))
+        "PurePosixPath('runs/x.db')"
     """
     return cut(_toml_text(value))
 
@@ -144,7 +148,9 @@ def _toml_text(value: Any) -> str:
     if isinstance(value, int) and value.bit_length() > 4000:  # str() refuses 4300+ digits
         digits = int(value.bit_length() * math.log10(2)) + 1
         return f"(an integer of {digits} digits)"
-    return str(value)
+    if isinstance(value, int | datetime.date | datetime.time):  # TOML's own values
+        return str(value)
+    return repr(value)  # a Python object (a Path, a set): its type shows
 
 
 def unknown_key_message(key: str, known: Iterable[str]) -> str:

@@ -287,6 +287,10 @@ class _Reader:
         root.keys(data, TOP_LEVEL_KEYS)
         if "task" not in data:
             raise root.error('has no task: add e.g. task = "digits-mlp"')
+        if "space" not in data and path is None:  # declared in Python
+            raise root.error(
+                'has no space: say which strategy fields to search (space={"lr": 0.1})'
+            )
         if "space" not in data:
             raise root.error("has no [space] table: say which strategy fields to search")
         # Keys that need no trainer come first: a mistake there is reported without
@@ -435,7 +439,7 @@ class _Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
-            raise where.fail(f"a non-empty list of {_names(OBJECTIVES)}", value)
+            raise where.fail(f'a non-empty list of {_names(OBJECTIVES)} or "val_<metric>"', value)
         seen: list[str] = []
         for index, item in enumerate(value):
             item_where = Where(where.source, f"{where.key}[{index}]") if where.key else where

@@ -91,7 +91,7 @@ class ProgressBar:
         epochs_per_trial: The most epochs a trial trains (:func:`epochs_per_trial`), for the
             share of a running trial; estimated from this run's finished trials when None.
         budget: The study's epoch budget when it runs until the budget is spent (no
-            ``n_trials``): the bar then counts epochs, not trials.
+            ``n_trials``): the bar then counts the study's epochs against it, not trials.
 
     Examples:
         >>> import io
@@ -160,9 +160,12 @@ class ProgressBar:
         epochs = state.epochs_spent + state.running_epochs - first.epochs_spent
         done = f"done={state.done}/{state.n_trials}"
         if self.budget is not None:  # no n_trials: the run ends when the budget is spent
-            to_run = max(0, self.budget - first.epochs_spent)
+            # the study's epochs against its budget, as the closing line counts them (the
+            # trials running when it is reached finish, so they may pass it)
+            epochs = state.epochs_spent + state.running_epochs
+            to_run = self.budget
             n = float(min(epochs, to_run))
-            desc = f"{int(n)}/{to_run} epochs"
+            desc = f"{epochs}/{to_run} epochs"
             done = f"done={state.done}"
         postfix = (
             f"{done}, pruned={state.pruned}, "

@@ -35,6 +35,7 @@ __all__ = [
     "INTERRUPTED",
     "describe",
     "execute",
+    "interrupted_line",
     "next_commands",
     "optuna_warnings_only",
     "outcome_lines",
@@ -46,6 +47,21 @@ INTERRUPTED = (
     "paretune: interrupted. The running trial was recorded as failed (interrupted) "
     "and will be tried again; run the same command to resume."
 )
+
+
+def interrupted_line(error: KeyboardInterrupt) -> str:
+    """What ``paretune run`` says on Ctrl-C: the Ray backend's own account when it gave one
+    (its trials stay RUNNING in a saved experiment, resumed by the same command), else
+    :data:`INTERRUPTED`.
+
+    Examples:
+        >>> interrupted_line(KeyboardInterrupt()) == INTERRUPTED
+        True
+        >>> interrupted_line(KeyboardInterrupt("the Ray run of study 'x' was interrupted"))
+        "paretune: interrupted: the Ray run of study 'x' was interrupted."
+    """
+    said = str(error).strip()
+    return f"paretune: interrupted: {said.rstrip('.')}." if said else INTERRUPTED
 
 
 @contextmanager
@@ -132,7 +148,34 @@ def _target(config: StudyConfig) -> str:
     """What the run aims for: ``"60 trials"``, or the epoch budget it runs until spent."""
     if config.until_budget:
         return f"trials until max_total_epochs = {config.spec.max_total_epochs:,} is spent"
+    if config.n_trials > 1 and _one_strategy(config):
+        return f"{config.n_trials} trials (the space holds one strategy: each trains the same)"
     return f"{config.n_trials} trials"
+
+
+def _one_strategy(config: StudyConfig) -> bool:
+    """Whether every dimension of the space has one value (nothing is searched).
+
+    Examples:
+        >>> from paretune.studies import Study
+        >>> _one_strategy(Study(name="s", task="synthetic", space={"lr": 0.1, "bits": [8]}).config)
+        True
+        >>> _one_strategy(Study(name="s", task="synthetic", space={"bits": [4, 8]}).config)
+        False
+    """
+    from paretune.spaces import CategoricalDistribution, Fixed
+
+    for distribution in config.spec.space.params.values():
+        if isinstance(distribution, Fixed):
+            continue
+        if isinstance(distribution, CategoricalDistribution) and len(distribution.choices) == 1:
+            continue
+        if getattr(distribution, "low", None) is not None and getattr(
+            distribution, "low", None
+        ) == getattr(distribution, "high", None):
+            continue
+        return False
+    return True
 
 
 def _entry(spec: dict[str, Any] | None) -> str:
@@ -462,8 +505,8 @@ def run_study(
     print(describe(config), file=out, flush=True)
     try:
         summary = execute(config, label=label, progress=not quiet, stream=err)
-    except KeyboardInterrupt:
-        print(INTERRUPTED, file=err)
+    except KeyboardInterrupt as error:
+        print(interrupted_line(error), file=err)
         return EXIT_INTERRUPTED
     for line in outcome_lines(config, summary):
         print(line, file=out)

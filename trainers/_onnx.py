@@ -331,7 +331,12 @@ def export_onnx(
         The file and its checks, or an :class:`OnnxResult` saying why it was skipped.
     """
     reason = _missing()
-    if not reason and not isinstance(inputs, torch.Tensor):
+    if not reason and isinstance(inputs, Mapping):
+        reason = (
+            "the model takes keyword inputs, model(**inputs) (ONNX export handles one "
+            "positional input tensor)"
+        )
+    elif not reason and not isinstance(inputs, torch.Tensor):
         reason = "the model takes several inputs (ONNX export handles one input tensor)"
     if reason:
         return OnnxResult(skipped=reason)

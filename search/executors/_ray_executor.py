@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paretune.search.executors._callbacks import TrialCallback, TrialCallbacks, check_callbacks
+from paretune.search.executors._counters import MAX_CONSECUTIVE_FAILURES
+from paretune.search.executors._ray_address import check_reachable
 from paretune.search.executors._run_state import Front, RunState, TrialCounts, check_run_args
 from paretune.search.executors._summary import StopReason
 from paretune.spaces import bad_parameter, check_int, check_number
@@ -386,6 +388,7 @@ def run_ray(
     callbacks = check_callbacks(callbacks, owner="run_ray")
 
     import ray
+    from optuna.trial import TrialState
     from paretune.search.executors._ray_channel import open_channel
     from paretune.search.executors._ray_searcher import StudySearcher
     from paretune.search.pruning._ray_scheduler import make_scheduler
@@ -400,6 +403,8 @@ def run_ray(
     run = RunState(spec=spec, n_trials=n_trials)
     channel_name = f"paretune-channel:{spec.name}"
     make_scheduler(spec, channel_name=channel_name)  # bad pruner settings fail before Ray starts
+    if not ray.is_initialized():  # ray.init retries an address nobody answers for minutes
+        check_reachable(address)
     study = open_study(spec)
     root = _experiment_root(storage_path)
     folder = storage_file_stem(spec.name)  # a long study name still fits the file system
@@ -407,7 +412,11 @@ def run_ray(
     if _counts(study).done >= n_trials:
         recovered = tuple(recover_interrupted(study))
         return _summary(run, study, recovered=recovered)
-    restorable = tune.Tuner.can_restore(path)
+    # A saved experiment resumes the trials it left RUNNING. When none is left (another run,
+    # of either backend, recovered them as interrupted and went on), it is stale: a new one
+    # starts in its folder (restoring it resumed trials Optuna had finished, and hung).
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    restorable = bool(running) and tune.Tuner.can_restore(path)
 
     own_ray = not ray.is_initialized()
     if own_ray:
@@ -430,7 +439,7 @@ def run_ray(
             max_failures=max_failures,
             fuse=fuse,
         )
-        interrupted = False
+        interrupted = failing = False
         if restorable:
             logger.info("resuming the Ray Tune experiment in %s", path)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True)
@@ -453,7 +462,7 @@ def run_ray(
                 n_trials=n_trials,
                 timeout=remaining,
                 channel_name=channel_name,
-                max_failed_trials=n_trials,
+                max_failed_trials=MAX_CONSECUTIVE_FAILURES,
                 fuse=fuse,
                 callbacks=callbacks,
             )
@@ -482,7 +491,8 @@ def run_ray(
                 raise searcher.callback_error
             # The searcher stops starting trials only at a stop condition, so a run that ended
             # before any held was interrupted too (where the watch cannot see the signal).
-            reason = _stop_reason(run, study, recovered=recovered, timeout=timeout)
+            failing = searcher.failing
+            reason = _stop_reason(run, study, recovered=recovered, timeout=timeout, failing=failing)
             interrupted = watch.fired or reason is None
     finally:
         del channel
@@ -490,10 +500,11 @@ def run_ray(
             ray.shutdown()
     if interrupted:
         raise KeyboardInterrupt(
-            f"the Ray run of study {spec.name!r} was interrupted; its experiment is saved in "
-            f"{path} and running the same command again resumes it"
+            f"the Ray run of study {spec.name!r} was interrupted; its running trials stay "
+            f"RUNNING in the experiment saved in {path}, and running the same command again "
+            "resumes them"
         )
-    return _summary(run, study, recovered=recovered, timeout=timeout)
+    return _summary(run, study, recovered=recovered, timeout=timeout, failing=failing)
 
 
 def _trials_plan(
@@ -579,19 +590,26 @@ def _ran(trials: list[FrozenTrial], run: RunState, recovered: tuple[int, ...]) -
 
 
 def _stop_reason(
-    run: RunState, study: optuna.Study, *, recovered: tuple[int, ...], timeout: float | None
+    run: RunState,
+    study: optuna.Study,
+    *,
+    recovered: tuple[int, ...],
+    timeout: float | None,
+    failing: bool,
 ) -> StopReason | None:
-    """Which stop condition of the run holds now (None: none, the run was cut short)."""
+    """Which stop condition of the run holds now (None: none, the run was cut short).
+
+    ``failing``: the searcher stopped after ``MAX_CONSECUTIVE_FAILURES`` failed trials in a
+    row, as ``run_local`` does.
+    """
     from optuna.trial import TrialState
     from paretune.search.study._budget import epochs_spent
 
     trials = study.get_trials(deepcopy=False)
-    failed_now = sum(t.state == TrialState.FAIL for t in _ran(trials, run, recovered))
     return run.stop_reason(
         done=TrialCounts.of(trials).done,
         epochs_spent=epochs_spent(trials),
-        # the searcher gives up after n_trials failures in a run
-        failing=failed_now >= run.n_trials,
+        failing=failing,
         timed_out=timeout is not None and run.elapsed_s() >= timeout,
         # trials of other processes holding the slots left (the run waits for its own)
         running=sum(t.state == TrialState.RUNNING for t in trials),
@@ -604,6 +622,7 @@ def _summary(
     *,
     recovered: tuple[int, ...],
     timeout: float | None = None,
+    failing: bool = False,
 ) -> RunSummary:
     from optuna.trial import TrialState
     from paretune.search.study._budget import epochs_spent
@@ -615,7 +634,8 @@ def _summary(
         reason = StopReason.ALREADY_DONE
     else:
         reason = (
-            _stop_reason(run, study, recovered=recovered, timeout=timeout) or StopReason.N_TRIALS
+            _stop_reason(run, study, recovered=recovered, timeout=timeout, failing=failing)
+            or StopReason.N_TRIALS
         )
     front = Front(run.spec.directions)
     front.add_trials(trials)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 from paretune.search._objectives import metric_of
-from paretune.search._optuna_compat import frozen_trial
+from paretune.search._optuna_compat import frozen_trial, storage_of, trial_id_of
 from paretune.search.executors._ray_channel import open_channel
 from paretune.search.executors._ray_trainable import (
     EPOCH_KEY,
@@ -76,6 +76,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _finished(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether the storage holds ``trial`` finished (another run recovered it meanwhile)."""
+    stored = storage_of(study).get_trial(trial_id_of(trial))
+    return bool(stored.state.is_finished())
+
+
 def _define_by_run(space: StrategySpace, trial: Any) -> dict[str, Any]:
     params: dict[str, Any] = suggest_strategy(space, trial)
     return params
@@ -89,7 +95,8 @@ class StudySearcher(OptunaSearch):
         n_trials: Finished (COMPLETE + PRUNED) trials the study should hold at the end.
         timeout: Seconds after which no new trial starts (running ones finish).
         channel_name: Name of the trial channel actor (failure reasons of workers).
-        max_failed_trials: Stop starting trials once this many failed in this run.
+        max_failed_trials: Stop starting trials once this many failed in a row in this run
+            (a trial that completes or is pruned starts the count again).
         fuse: Trials asked at once for each Tune trial (a fused group); 1: one.
         callbacks: ``callback(study, frozen_trial)`` callables called once for each trial
             this searcher records.
@@ -198,6 +205,11 @@ class StudySearcher(OptunaSearch):
         members = self._members[trial_id]
         return {GROUP_KEY: [{"number": t.number, "params": p} for t, p in members]}
 
+    @property
+    def failing(self) -> bool:
+        """Whether it stopped starting trials because ``max_failed_trials`` failed in a row."""
+        return self._failed >= self._max_failed_trials
+
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         """New parameters for Tune trial ``trial_id``, None to wait, or ``FINISHED``."""
         if trial_id in self._members:
@@ -282,6 +294,7 @@ class StudySearcher(OptunaSearch):
             return
         channel = open_channel(self._channel_name)
         if result is not None and RESULT_KEY in result:
+            self._failed = 0  # failures in a row: this one ends the streak
             record_result(
                 self.study,
                 ot_trial,
@@ -317,6 +330,7 @@ class StudySearcher(OptunaSearch):
                 continue
             outcome = outcomes[index] if outcomes is not None else None
             if outcome is not None and not isinstance(outcome, str):
+                self._failed = 0  # failures in a row: this one ends the streak
                 record_result(
                     self.study,
                     ot_trial,
@@ -375,7 +389,7 @@ class StudySearcher(OptunaSearch):
         self._deadline = None
         self._failed = 0
         for trial_id, ot_trial in self._ot_trials.items():
-            if trial_id not in self._completed_trials:
+            if trial_id not in self._completed_trials and not _finished(self.study, ot_trial):
                 mark_worker(self.study, ot_trial)  # this driver runs them now
         for members in getattr(self, "_members", {}).values():
             for member, _ in members[1:]:

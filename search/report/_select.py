@@ -578,6 +578,11 @@ def _explain(
                 f" Next cheapest: trial {runner.number} at {format_quantity(value, cost=primary)}."
             )
         return text
+    if not front_costs:  # one objective: no trade-off, its knee is its best trial
+        return (
+            f"Trial {chosen.number} is the knee of {pool}: the study has one objective "
+            f"({quality.label}), so its knee is its best trial. {measured}."
+        )
     objectives = " vs ".join([quality.label, *front_costs])
     gain = "buying more accuracy"
     if quality.key != "val_accuracy":

@@ -115,6 +115,10 @@ def test_errors_list_known_names_and_options() -> None:
         get_pruner("median", patience=2)
     with pytest.raises(ValueError, match="Invalid options .* for pruner 'percentile'"):
         get_pruner("percentile", percentile=150.0)
+    with pytest.raises(
+        ValueError, match=r"^The pruner 'percentile' needs the option 'percentile' \(its options: "
+    ):
+        get_pruner("percentile")
     with pytest.raises(ValueError, match="A pruner named 'asha' is already registered"):
         register_pruner("asha", lambda: None, multi_objective=False, description="")  # type: ignore[arg-type,return-value]
 

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import pytest
 from paretune.search import StopReason, StudySpec, run_local, run_ray
-from paretune.search.executors import gpu_share
+from paretune.search.executors import MAX_CONSECUTIVE_FAILURES, gpu_share
 from paretune.search.tune import CtrlCWatch
 from paretune.spaces import (
     CategoricalDistribution,
@@ -311,8 +311,12 @@ def test_failing_objective_is_recorded_fail_with_its_reason(
         storage_path=tmp_path / "ray",
     )
     trials = _trials(spec)
-    assert summary.done == 0 and summary.failed == 1 == len(trials)
-    assert trials[0].user_attrs["fail_reason"] == "RuntimeError: CUDA out of memory (simulated)"
+    # it stops after MAX_CONSECUTIVE_FAILURES failed trials in a row, as run_local does
+    assert summary.stop_reason is StopReason.FAILURES
+    assert summary.done == 0 and summary.failed == MAX_CONSECUTIVE_FAILURES == len(trials)
+    assert {t.user_attrs["fail_reason"] for t in trials} == {
+        "RuntimeError: CUDA out of memory (simulated)"
+    }
 
 
 def _raise(params: Mapping[str, Any], report: Any, checkpoint_dir: str | None = None) -> None:
@@ -321,6 +325,83 @@ def _raise(params: Mapping[str, Any], report: Any, checkpoint_dir: str | None = 
 
 def _broken_objective() -> Callable[..., Any]:
     return _raise
+
+
+def _fails_at_low_lr(
+    params: Mapping[str, Any], report: Any, checkpoint_dir: str | None = None
+) -> dict[str, Any]:
+    if float(params["lr"]) <= 0.4:  # four of the six choices
+        raise RuntimeError("low lr (simulated)")
+    return sleepy(0.0)(params, report, checkpoint_dir)
+
+
+def _mostly_failing() -> Callable[..., Any]:
+    return _fails_at_low_lr
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_failures_not_in_a_row_do_not_stop_a_ray_run(local_ray: None, tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "sometimes", seed=3)
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(_mostly_failing),
+        n_trials=4,
+        max_failures=0,
+        max_concurrent=1,
+        storage_path=tmp_path / "ray",
+    )
+    trials = _trials(spec)
+    states = [t.state for t in sorted(trials, key=lambda t: t.number)]
+    assert summary.stop_reason is StopReason.N_TRIALS and summary.complete == 4
+    assert states.count(optuna.trial.TrialState.FAIL) == summary.failed >= 4  # n_trials of them
+
+
+def _interrupt_once(
+    params: Mapping[str, Any],
+    report: Any,
+    checkpoint_dir: str | None = None,
+    *,
+    driver: int,
+    marker: str,
+) -> dict[str, Any]:
+    if not os.path.exists(marker):  # the first trial presses Ctrl-C on the driver
+        Path(marker).touch()
+        os.kill(driver, signal.SIGINT)
+        time.sleep(30)  # the driver ends the run meanwhile
+    return sleepy(0.0)(params, report, checkpoint_dir)
+
+
+def _interrupting(driver: int, marker: str) -> Callable[..., Any]:
+    return functools.partial(_interrupt_once, driver=driver, marker=marker)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_experiment_whose_trials_another_run_recovered_is_not_restored(
+    local_ray: None, tmp_path: Path
+) -> None:
+    """A Ray run interrupted, its RUNNING trials then recovered by another run (recorded
+    FAIL, interrupted, as ``run_local`` records them): the next Ray run starts a new
+    experiment instead of restoring the stale one (which resumed finished trials and hung)."""
+    spec = _spec(tmp_path, "stale")
+    interrupting = functools.partial(_interrupting, os.getpid(), str(tmp_path / "pressed"))
+    with pytest.raises(KeyboardInterrupt):
+        run_ray(spec, objective_factory=interrupting, n_trials=2, storage_path=tmp_path / "ray")
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage)
+    running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    assert running  # left RUNNING for the experiment to resume
+    for trial in running:  # another run recovers them
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    summary = run_ray(
+        spec,
+        objective_factory=functools.partial(sleepy, 0.0),
+        n_trials=2,
+        storage_path=tmp_path / "ray",
+    )
+    assert summary.complete == 2 and summary.stop_reason is StopReason.N_TRIALS
 
 
 def _ctrl_c_the_driver(config: Mapping[str, Any]) -> None:

@@ -152,6 +152,14 @@ def test_knee() -> None:
     assert s.chosen is not None and s.chosen.number in (0, 1)
 
 
+def test_the_knee_of_one_objective_is_the_best_trial_and_says_so() -> None:
+    s = select_strategy(POOL, objectives=["accuracy"], knee=True)
+    best = max(POOL, key=lambda c: c.accuracy)
+    assert s.chosen is not None and s.chosen.number == best.number
+    assert "the study has one objective (accuracy), so its knee is its best trial" in (s.reason)
+    assert "cost much more" not in s.reason
+
+
 def test_nothing_feasible_returns_the_closest() -> None:
     s = select_strategy(POOL, objectives=OBJECTIVES, min_accuracy=0.95, limits={"size_bits": 3_000})
     assert s.chosen is None

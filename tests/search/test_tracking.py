@@ -170,6 +170,18 @@ def test_each_trial_becomes_an_mlflow_run(fake: ModuleType, store: str) -> None:
     assert trials[0].state is TrialState.FAIL
 
 
+def test_the_task_parameters_are_one_param_each(store: str) -> None:
+    study = optuna.create_study(study_name="knobs", directions=["maximize"])
+    strategy = {"lr": 0.1, "task_params": {"width": 32, "depth": 2}}
+    study.add_trial(
+        optuna.trial.create_trial(values=[0.9], user_attrs={"strategy": strategy, "curve": []})
+    )
+    tracker = MLflowTracker(tracking_uri=store)
+    run_id = tracker.log_trial(study, study.trials[0])
+    params = mlflow.MlflowClient(tracking_uri=store).get_run(run_id).data.params
+    assert params == {"lr": "0.1", "task_params.width": "32", "task_params.depth": "2"}
+
+
 def test_log_export_adds_the_model_to_the_trial_run(fake: ModuleType, store: str) -> None:
     spec = _spec("exported")
     tracker = MLflowTracker(tracking_uri=store, experiment="exports")

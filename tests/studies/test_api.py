@@ -100,6 +100,27 @@ BAD = [
 ]
 
 
+#: Values only Python can pass: the message shows their type, and speaks of Python.
+BAD_IN_PYTHON = [
+    ({"storage": Path("runs/x.db")}, "storage must be a non-empty string (got PosixPath("),
+    (
+        {"objectives": {"accuracy"}},
+        'objectives must be a non-empty list of "accuracy", "size_bits", "bitops", '
+        '"latency_ms", "train_seconds", "params", "nonzero_params" or "val_<metric>" '
+        "(got {'accuracy'})",
+    ),
+    ({"space": None}, 'has no space: say which strategy fields to search (space={"lr": 0.1})'),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD_IN_PYTHON, ids=["path", "set", "no-space"])
+def test_a_python_value_is_named_as_python_writes_it(changes: dict[str, Any], message: str) -> None:
+    data = {key: value for key, value in {**BASE, **changes}.items() if value is not None}
+    with pytest.raises(StudyFileError) as raised:
+        Study(**data)
+    assert str(raised.value).startswith(f"Study: {message}"), str(raised.value)
+
+
 @pytest.mark.parametrize(("changes", "message"), BAD, ids=[str(c) for c, _ in BAD])
 def test_a_bad_value_raises_the_study_file_message(
     changes: dict[str, Any], message: str, workdir: Path
@@ -132,7 +153,7 @@ def test_the_issue_example_raises_at_construction() -> None:
         )
     with pytest.raises(StudyFileError, match=r"^Study: has no name"):
         Study(task="synthetic", space={"lr": 0.1})
-    with pytest.raises(StudyFileError, match=r"^Study: has no \[space\] table"):
+    with pytest.raises(StudyFileError, match=r"^Study: has no space: say which strategy fields"):
         Study(name="t", task="synthetic")
 
 
@@ -491,6 +512,15 @@ def test_status_report_and_select_read_a_python_declared_study(
     assert "Pareto front" in status.stdout
     picked = _paretune("select", *named, "--json", cwd=folder)
     assert picked.returncode == 0, picked.stderr
+
+
+@needs_cli
+def test_status_shows_a_constraint_with_its_unit(tmp_path: Path) -> None:
+    _declare(tmp_path, name="con", n_trials=1, constraints={"size_bits": 312300}).run()
+    named = ("--storage", f"sqlite:///{tmp_path}/con.db", "--study", "con")
+    status = _paretune("status", *named, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "feasible: size_bits <= 312.3 kbit" in status.stdout, status.stdout
 
 
 @needs_cli

@@ -379,6 +379,11 @@ CASES: dict[str, Case] = {
         HEAD + 'backend = "ray"\n[ray]\ngpus = 1\n' + SPACE,
         pattern=r"s\.toml: ray\.gpus is not a known key",
     ),
+    "ray-address-unreachable": _run(
+        HEAD + 'backend = "ray"\n[ray]\naddress = "127.0.0.1:1"\n' + SPACE,
+        pattern=r"s\.toml: Cannot reach the Ray cluster at '127\.0\.0\.1:1': nothing answers "
+        r"there \(Connection refused\)\. Start it \(ray start --head\)",
+    ),
     "unknown-tracking-key": _run(
         HEAD + "[tracking]\nwandb = 1\n" + SPACE,
         pattern=r"s\.toml: tracking\.wandb is not a known key",

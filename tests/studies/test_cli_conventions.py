@@ -338,6 +338,36 @@ def test_progress_bar_draws_one_line_per_change() -> None:
     ]
 
 
+def test_a_budget_bar_counts_the_studys_epochs_as_the_closing_line_does() -> None:
+    """A resumed study that had spent 6 of 18 epochs, then trials of 4 epochs; the last
+    one started before the budget was reached and passes it."""
+    out = io.StringIO()
+    bar = ProgressBar(total=100, stream=out, epochs_per_trial=4, budget=18)
+    for complete, running in ((1, 0), (2, 2), (4, 0), (5, 0)):
+        bar.show(
+            Progress(
+                n_trials=100,
+                complete=complete,
+                pruned=0,
+                failed=0,
+                running=1 if running else 0,
+                front_size=1,
+                epochs_spent=2 + 4 * complete,
+                elapsed_s=0.0,
+                running_epochs=running,
+            )
+        )
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split("|")[0] for line in lines] == [
+        "6/18 epochs:  33%",
+        "12/18 epochs:  67%",
+        "18/18 epochs: 100%",
+        "22/18 epochs: 100%",
+    ]
+    assert lines[-1].endswith("done=5, pruned=0, failed=0, front=1, epochs=22")
+
+
 def test_a_study_with_nothing_to_run_draws_no_bar() -> None:
     out = io.StringIO()
     ProgressBar(total=3, stream=out).close()

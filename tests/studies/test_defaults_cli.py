@@ -200,3 +200,20 @@ def test_the_first_line_says_when_mo_asha_can_stop_no_trial(
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     assert ("pruner mo-asha (stops no trial: none of its rungs fits in" in first) is idle
+
+
+@pytest.mark.parametrize(("space", "one"), [("bits = [8]", True), ("bits = [4, 8]", False)])
+def test_the_first_line_says_when_the_space_holds_one_strategy(
+    workdir: Path, space: str, one: bool
+) -> None:
+    (workdir / "one.toml").write_text(
+        'name = "one"\ntask = "synthetic"\ntask_options = { n_samples = 60 }\n'
+        f'n_trials = 2\nsampler = "random"\n[space]\nlr = 0.01\nepochs = 1\n{space}\n'
+    )
+    done = subprocess.run(
+        ["paretune", "run", "one.toml", "--quiet"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    note = "2 trials (the space holds one strategy: each trains the same)"
+    assert (note in first) is one, first
