@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-import optuna
 from paretune.search import StopReason
 from paretune.search.executors import MAX_CONSECUTIVE_FAILURES
 from paretune.studies._api import run_declared, study_from_file
@@ -29,7 +28,6 @@ EXIT_TERMINATED = 143
 __all__ = [
     "EXIT_TERMINATED",
     "add_parser",
-    "failure_message",
     "overrides_from_args",
     "run",
 ]
@@ -190,27 +188,9 @@ def run(args: argparse.Namespace) -> int:
     print(next_commands(study.config, label=args.study, storage_flag=args.storage))
     if result.summary is not None and result.summary.stop_reason is StopReason.FAILURES:
         # it stopped on consecutive failures: the run could not succeed; say why
-        print(failure_message(result.study, MAX_CONSECUTIVE_FAILURES), file=sys.stderr)
+        line = failed_run_line(result.study, MAX_CONSECUTIVE_FAILURES)
+        print(f"paretune: error: {line}", file=sys.stderr)
         return EXIT_ERROR
     # SIGTERM came as the run ended (its interrupt not delivered yet): the run is done, and
     # the exit status still says it was terminated
     return EXIT_TERMINATED if terminated() else EXIT_OK
-
-
-def failure_message(study: optuna.Study, last: int) -> str:
-    """The line ``paretune run`` prints when it stopped on failed trials: the distinct
-    reasons of the ``last`` failed trials, the commonest first, each with its count.
-
-    Examples:
-        >>> import optuna
-        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-        >>> study = optuna.create_study()
-        >>> for reason in ["ValueError: bad", "ValueError: bad", "OSError: gone"]:
-        ...     trial = study.ask()
-        ...     trial.set_user_attr("fail_reason", reason)
-        ...     _ = study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        >>> print(failure_message(study, 10))
-        paretune: error: the run stopped: the last 3 trials failed. Reasons: ValueError: bad
-        (2 trials); OSError: gone (1 trial)
-    """
-    return f"paretune: error: {failed_run_line(study, last)}"

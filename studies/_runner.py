@@ -170,9 +170,8 @@ def _one_strategy(config: StudyConfig) -> bool:
             continue
         if isinstance(distribution, CategoricalDistribution) and len(distribution.choices) == 1:
             continue
-        if getattr(distribution, "low", None) is not None and getattr(
-            distribution, "low", None
-        ) == getattr(distribution, "high", None):
+        low = getattr(distribution, "low", None)
+        if low is not None and low == getattr(distribution, "high", None):
             continue
         return False
     return True
@@ -322,7 +321,9 @@ def execute(
     from paretune import search
 
     stream = stream if stream is not None else sys.stderr
-    given = _checked(callbacks)
+    from paretune.search.executors import check_callbacks
+
+    given = check_callbacks(callbacks, owner="Study.run")
     for callback in given:
         if isinstance(callback, search.MLflowTracker):  # its store opened before any trial
             open_tracker(
@@ -354,20 +355,6 @@ def execute(
     finally:
         if bar is not None:
             bar.close()
-
-
-def _checked(callbacks: object) -> list[Callback]:
-    """``Study.run``'s callbacks as a list; anything but a sequence of callables raises."""
-    from paretune.spaces import bad_parameter
-
-    what = "a sequence of callables callback(study, frozen_trial)"
-    if (
-        isinstance(callbacks, str | bytes)
-        or not isinstance(callbacks, Sequence)
-        or not all(callable(callback) for callback in callbacks)
-    ):
-        raise bad_parameter("callbacks", "Study.run", what, callbacks)
-    return list(callbacks)
 
 
 def _watched(callback: Callback, raised: list[BaseException]) -> Callback:

@@ -11,6 +11,7 @@ trial counts, front size, stop reason) to report the same :class:`Progress` and
 
 from __future__ import annotations
 
+from paretune.search.executors._callbacks import check_callbacks
 from paretune.search.executors._counters import MAX_CONSECUTIVE_FAILURES, RunCounters
 from paretune.search.executors._data_parallel import DataParallelObjective
 from paretune.search.executors._interrupts import redeliver_dropped_interrupts
@@ -30,6 +31,7 @@ __all__ = [
     "RunSummary",
     "StopReason",
     "TrialCounts",
+    "check_callbacks",
     "gpu_share",
     "redeliver_dropped_interrupts",
     "run_local",

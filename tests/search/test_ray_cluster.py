@@ -210,7 +210,7 @@ def test_an_interrupted_driver_is_resumed_without_duplicates(cluster: str, tmp_p
     driver.send_signal(signal.SIGINT)  # Ctrl-C
     output, _ = driver.communicate(timeout=120)
     assert driver.returncode != 0, output.decode()[-3000:]
-    assert b"running the same command again resumes it" in output
+    assert b"running the same command again resumes them" in output
 
     # The trials left running, by lr, with the epochs the interrupted driver had recorded.
     interrupted = {
