@@ -29,6 +29,7 @@ from paretune.studies._preflight import (
     check_data_parallel,
     check_device,
     check_fusable,
+    check_precision,
     check_trainable,
 )
 from paretune.studies._space_file import fixed_task_params, read_space
@@ -357,6 +358,7 @@ class _Reader:
         )
         if self.check_data and backend == "local":  # Ray workers may have other devices
             check_device(self.at("device"), device)
+            check_precision(self.at("space").child("precision"), space, device)
         if self.check_data and self.built_task is not None:
             built = self.built_task
             # the task parameters the space fixes (None: it searches one, the model is unknown)

@@ -13,7 +13,13 @@ if TYPE_CHECKING:
     from paretune import trainers
     from paretune.spaces import StrategySpace
 
-__all__ = ["check_data_parallel", "check_device", "check_fusable", "check_trainable"]
+__all__ = [
+    "check_data_parallel",
+    "check_device",
+    "check_fusable",
+    "check_precision",
+    "check_trainable",
+]
 
 
 def check_device(where: Where, device: str) -> None:
@@ -53,6 +59,42 @@ def check_device(where: Where, device: str) -> None:
     raise where.error(
         f"is not usable on this machine (got {format_value(device)}): {reason} "
         f"Available here: auto, {available}."
+    )
+
+
+def check_precision(where: Where, space: StrategySpace, device: str) -> None:
+    """Refuse ``precision = "fp16"`` in the space when the run trains on the CPU (fp16 needs
+    CUDA), naming the device: every such trial would fail.
+
+    Examples:
+        >>> from paretune.spaces import CategoricalDistribution, StrategySpace
+        >>> space = StrategySpace(params={"precision": CategoricalDistribution(
+        ...     choices=("fp32", "fp16"))})
+        >>> check_precision(Where("x.toml", "space.precision"), space, "cpu")
+        Traceback (most recent call last):
+        ...
+        paretune.studies._errors.StudyFileError: x.toml: space.precision cannot use "fp16" on
+        the CPU this run trains on (device = "cpu"): fp16 needs a CUDA device; use "bf16" or
+        "fp32"
+    """
+    from paretune.spaces import CategoricalDistribution, Fixed
+
+    distribution = space.params.get("precision")
+    if isinstance(distribution, Fixed):
+        values: tuple[Any, ...] = (distribution.value,)
+    elif isinstance(distribution, CategoricalDistribution):
+        values = tuple(distribution.choices)
+    else:
+        return
+    if "fp16" not in values or device.startswith("cuda"):
+        return
+    import torch
+
+    if device == "auto" and torch.cuda.is_available():
+        return
+    raise where.error(
+        f'cannot use "fp16" on the CPU this run trains on (device = {format_value(device)}): '
+        'fp16 needs a CUDA device; use "bf16" or "fp32"'
     )
 
 

@@ -20,7 +20,7 @@ from ._inputs import Example, describe, forward
 from ._strategy import Strategy
 from ._task import Task
 from ._task_params import build_task_model
-from ._transfer import load_pretrained
+from ._transfer import load_pretrained, split_parameters
 
 __all__ = ["SPLITS", "check_task", "forward_error"]
 
@@ -58,7 +58,8 @@ def check_task(task: Task, *, strategy: Strategy | None = None, model: bool = Tr
        and the split; ``ValueError`` for an empty split);
     3. a teacher weights file loads onto the task's own model (``ValueError``);
     4. with ``model``: the model of ``strategy`` (its ``task_params`` and ``dropout``) is built,
-       the pretrained file loads onto it (every key and shape; ``ValueError`` naming the task,
+       each ``Task.head`` prefix names parameters of it (``ValueError``), the pretrained file
+       loads onto it (every key and shape; ``ValueError`` naming the task,
        the file and each missing, unexpected and mis-shaped key), and it runs forward on the
        first validation batch in eval mode, on the CPU (``ValueError``, see
        :func:`forward_error`; where CUDA is available a model that fails on the CPU is left to
@@ -117,6 +118,8 @@ def _check_data(task: Task) -> Example:
 def _check_model(task: Task, strategy: Strategy, example: Example) -> None:
     """Build the model, load the pretrained file, run the first validation batch."""
     built: nn.Module = build_task_model(task, strategy)
+    if task.head:  # each head prefix names parameters of the model
+        split_parameters(built, task.head, task=task.name)
     if task.pretrained is not None:
         load_pretrained(built, task.pretrained, task=task.name, head=task.head)
     built.eval()

@@ -47,7 +47,18 @@ def distillation_loss(
         >>> hard = torch.tensor(0.7)
         >>> round(float(distillation_loss(logits, logits, hard, alpha=0.5, temperature=2.0)), 6)
         0.35
+        >>> distillation_loss(logits, logits[:, :2], hard, alpha=0.5, temperature=2.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: The teacher's outputs have shape (1, 2) and the student's (1, 3): a teacher \
+must output one score per class, as the student does.
     """
+    if student.shape != teacher.shape:
+        raise ValueError(
+            f"The teacher's outputs have shape {tuple(teacher.shape)} and the student's "
+            f"{tuple(student.shape)}: a teacher must output one score per class, as the "
+            "student does."
+        )
     t = float(temperature)
     soft = F.kl_div(
         F.log_softmax(student.float() / t, dim=-1),

@@ -104,6 +104,19 @@ def _zeros(shape: Sequence[int], dtype: str = "float32") -> str:
     )
 
 
+def _one_dtype(inputs: object) -> str:
+    """The dtype of a model's one input tensor (``int64`` for token ids; float32 else).
+
+    Examples:
+        >>> _one_dtype({"call": "tensor", "tensors": [{"name": None, "shape": [6],
+        ...     "dtype": "int64"}]}), _one_dtype(None)
+        ('int64', 'float32')
+    """
+    if isinstance(inputs, Mapping) and inputs.get("call") == "tensor" and inputs.get("tensors"):
+        return str(inputs["tensors"][0].get("dtype") or "float32")
+    return "float32"
+
+
 def _example_code(inputs: object, shape: Sequence[int]) -> tuple[str, str]:
     """A batch of one zero input (as the model takes it) and the call, as code.
 
@@ -113,7 +126,7 @@ def _example_code(inputs: object, shape: Sequence[int]) -> tuple[str, str]:
         ('(torch.zeros(1, 6), torch.zeros(1, 2, dtype=torch.int64))', 'model(*raw)')
     """
     if not isinstance(inputs, Mapping) or inputs.get("call") not in ("tuple", "dict"):
-        return _zeros(shape), "model(raw)"
+        return _zeros(shape, _one_dtype(inputs)), "model(raw)"
     tensors = inputs["tensors"]
     if inputs["call"] == "dict":
         items = ", ".join(f"{t['name']!r}: {_zeros(t['shape'], t['dtype'])}" for t in tensors)
@@ -126,7 +139,7 @@ def _inputs_line(document: Mapping[str, Any], shape: Sequence[int]) -> str:
     """The card's line on the model's input(s)."""
     inputs = document.get("inputs")
     if not isinstance(inputs, Mapping) or inputs.get("call") not in ("tuple", "dict"):
-        return f"Input `input`: float32, shape {_shape(shape)}."
+        return f"Input `input`: {_one_dtype(inputs)}, shape {_shape(shape)}."
     described = "; ".join(
         f"{'`' + t['name'] + '`: ' if t['name'] else ''}{t['dtype']}, shape {_shape(t['shape'])}"
         for t in inputs["tensors"]
@@ -145,7 +158,8 @@ def _code_onnx(document: Mapping[str, Any], folder: str, shape: Sequence[int]) -
         "import onnxruntime as ort",
         "",
         f"session = ort.InferenceSession({str(Path(folder) / onnx['file'])!r})",
-        f"raw = np.zeros(({sizes}{',' if len(shape) == 0 else ''}), dtype=np.float32)"
+        f"raw = np.zeros(({sizes}{',' if len(shape) == 0 else ''}), "
+        f"dtype=np.{_one_dtype(document.get('inputs'))})"
         "  # a batch of raw inputs (see Inputs)",
         f"print({out}.argmax(axis=1))" if document.get("classifier") else f"print({out})",
         "```",

@@ -23,6 +23,7 @@ import copy
 import io
 import logging
 import math
+import re
 import statistics
 import tempfile
 import time
@@ -342,13 +343,16 @@ def export_onnx(
         return OnnxResult(skipped=reason)
     if not isinstance(inputs, torch.Tensor):  # pragma: no cover - checked above
         raise TypeError("inputs must be a tensor")
-    inputs = inputs.detach().float().cpu()
+    inputs = inputs.detach().cpu()
+    if inputs.is_floating_point():  # token ids and other integer inputs keep their dtype
+        inputs = inputs.float()
     if len(inputs) < 2:
         inputs = torch.cat([inputs, inputs])
     try:
         proto, exporter = _torch_export(_exportable(model), inputs[:2])
     except RuntimeError as error:
-        return OnnxResult(skipped=f"torch's ONNX exporters failed ({error})")
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # torch colours its messages
+        return OnnxResult(skipped=f"torch's ONNX exporters failed ({plain})")
     import onnx
 
     float_bytes = proto.ByteSize()

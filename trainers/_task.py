@@ -35,6 +35,9 @@ __all__ = [
     "task_metrics",
 ]
 
+#: Built-in metrics computed from class scores: a regression task cannot use them.
+_CLASS_METRICS = ("accuracy", "top5_accuracy", "macro_f1")
+
 
 @dataclass(frozen=True, kw_only=True)
 class DataSplits:
@@ -305,6 +308,15 @@ class Task:
                 f"loss (got num_classes={self.num_classes!r})."
             )
         object.__setattr__(self, "metrics", check_metrics("Task", self.metrics))
+        if self.regression:
+            by_class = [m for m in self.metrics if m in _CLASS_METRICS]
+            if by_class:
+                raise ValueError(
+                    f"Task {self.name!r} is a regression task (num_classes=0), whose outputs "
+                    f"are no class scores: give it metrics for real values, such as "
+                    f"metrics=('rmse', 'mae') (got {', '.join(map(repr, by_class))}, which "
+                    "need classes)."
+                )
         self._check_transfer_fields()
         if self.prunable is not None and not callable(self.prunable):
             raise ValueError(

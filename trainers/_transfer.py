@@ -8,6 +8,8 @@ backbone: ``Strategy.freeze_epochs`` keeps it frozen for the first epochs and
 
 from __future__ import annotations
 
+import pickle
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,29 @@ def in_head(name: str, head: Sequence[str]) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in head)
 
 
+def _load_error(error: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in one plain line.
+
+    Examples:
+        >>> _load_error(KeyError(101))
+        'it is not a file torch.save wrote (KeyError: 101)'
+        >>> _load_error(pickle.UnpicklingError("... Unsupported global: GLOBAL x.Net ..."))
+        'it holds pickled objects other than tensors (a whole model?); save \
+model.state_dict() instead'
+    """
+    if isinstance(error, pickle.UnpicklingError) and "Unsupported global" in str(error):
+        return (
+            "it holds pickled objects other than tensors (a whole model?); save "
+            "model.state_dict() instead"
+        )
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, pickle.UnpicklingError):  # torch's text is pages long
+        return "it is not a file torch.save wrote (not a pickle of tensors)"
+    if isinstance(error, KeyError | EOFError) or len(first) < 8:
+        return f"it is not a file torch.save wrote ({type(error).__name__}: {first})"
+    return re.sub(r"\x1b\[[0-9;]*m", "", first)
+
+
 def read_state_dict(path: str | Path, *, task: str, what: str) -> dict[str, torch.Tensor]:
     """The ``state_dict`` saved with ``torch.save`` in ``path`` (``weights_only`` loading).
 
@@ -86,7 +111,8 @@ def read_state_dict(path: str | Path, *, task: str, what: str) -> dict[str, torc
         loaded: Any = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for unreadable files
         raise ValueError(
-            f"Task {task!r}: the {what} {str(file)!r} cannot be read as a state_dict: {error}"
+            f"Task {task!r}: the {what} {str(file)!r} cannot be read as a state_dict: "
+            f"{_load_error(error)}"
         ) from None
     if isinstance(loaded, Mapping) and "model" in loaded and "strategy" in loaded:
         loaded = loaded["model"]

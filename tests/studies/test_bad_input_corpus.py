@@ -379,6 +379,11 @@ CASES: dict[str, Case] = {
         HEAD + 'backend = "ray"\n[ray]\ngpus = 1\n' + SPACE,
         pattern=r"s\.toml: ray\.gpus is not a known key",
     ),
+    "space-fp16-on-cpu": _run(
+        HEAD + 'device = "cpu"\n[space]\nlr = 0.01\nepochs = 1\nprecision = "fp16"\n',
+        pattern=r"s\.toml: space\.precision cannot use \"fp16\" on the CPU this run trains on "
+        r"\(device = \"cpu\"\): fp16 needs a CUDA device",
+    ),
     "ray-address-unreachable": _run(
         HEAD + 'backend = "ray"\n[ray]\naddress = "127.0.0.1:1"\n' + SPACE,
         pattern=r"s\.toml: Cannot reach the Ray cluster at '127\.0\.0\.1:1': nothing answers "

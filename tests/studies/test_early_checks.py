@@ -306,6 +306,10 @@ def memory_label_out_of_range():
                 load_data=load)
 
 
+def head_names_nothing():
+    return _task("bad-head", head=("classifier",))
+
+
 def pretrained_missing():
     path = Path(__file__).with_name("partial.pt")
     state = build(0.0).state_dict()
@@ -353,6 +357,12 @@ UNTRAINABLE = [
         "lr = 0.01",
         "Task 'memory-labels': a test split holds class label 7; labels must be 0 to 2 "
         "(num_classes=3).",
+    ),
+    (
+        "data_tasks:head_names_nothing",
+        "lr = 0.01",
+        "Task 'bad-head': the head prefix 'classifier' names no parameter of the model (its "
+        "modules: 0, 1, 2, 3).",
     ),
     (
         "data_tasks:returns_dict",

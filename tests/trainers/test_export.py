@@ -496,3 +496,43 @@ def test_the_card_of_a_model_of_several_inputs_calls_it_with_them(
     after = block.split("model = load_exported")[1].split("\n", 1)[1]
     scope = {"torch": torch, "model": load_exported(folder, task=task).model}
     exec(after, scope)  # noqa: S102 - the card's own two lines
+
+
+class _Bag(torch.nn.Module):
+    """Token ids in, class scores out (an ``nn.Embedding`` model)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.head = torch.nn.Embedding(20, 8), torch.nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.emb(x).mean(1))  # type: ignore[no-any-return]
+
+
+def test_a_model_of_token_ids_is_exported_to_onnx_with_integer_inputs(tmp_path: Path) -> None:
+    """The ids were cast to float before tracing, and every exporter failed."""
+    pytest.importorskip("onnxruntime")
+    from paretune.trainers import DataSplits
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 20, (120, 6), generator=g)
+    y = x[:, 0] % 2
+    data = DataSplits(
+        x_train=x[:80], y_train=y[:80], x_val=x[80:100], y_val=y[80:100], x_test=x[100:],
+        y_test=y[100:],
+    )  # fmt: skip
+    task = Task(name="tokens", build_model=lambda dropout: _Bag(), load_data=lambda: data,
+                num_classes=2)  # fmt: skip
+    result = train(task, Strategy(epochs=1, batch_size=16), device="cpu", keep_model=True)
+    folder = export_model(tmp_path / "model", result=result, task=task)
+    assert (folder / "model.onnx").exists()
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "Input `input`: int64, shape (batch, 6)." in card
+    assert "raw = np.zeros((1, 6), dtype=np.int64)" in card
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(folder / "model.onnx"))
+    scores = session.run(None, {"input": x[100:].numpy()})[0]
+    with torch.no_grad():
+        expected = load_exported(folder, task=task).model(x[100:]).numpy()
+    assert np.allclose(scores, expected, atol=1e-5)

@@ -98,6 +98,28 @@ def test_task_metric_field_is_checked() -> None:
         Task(name="t", build_model=model, load_data=data, num_classes=0)
 
 
+@pytest.mark.parametrize("metrics", [("accuracy",), ("rmse", "top5_accuracy", "macro_f1")])
+def test_a_regression_task_is_refused_metrics_of_classes(metrics: tuple[str, ...]) -> None:
+    """Left at its default ``("accuracy",)``, every trial failed with an IndexError."""
+    data = get_task("synthetic", options={"n_samples": 100}).load_data
+    model = get_task("synthetic", options={"n_samples": 100}).build_model
+    by_class = ", ".join(repr(m) for m in metrics if m != "rmse")
+    with pytest.raises(
+        ValueError,
+        match=r"^Task 't' is a regression task \(num_classes=0\), whose outputs are no class "
+        r"scores: give it metrics for real values, such as metrics=\('rmse', 'mae'\) "
+        rf"\(got {by_class}, which need classes\)\.$",
+    ):
+        Task(
+            name="t",
+            build_model=model,
+            load_data=data,
+            num_classes=0,
+            loss=mse_loss,
+            metrics=metrics,
+        )
+
+
 def test_loss_metric_is_the_tasks_own_loss() -> None:
     task = get_task("diabetes-mlp")
     loss = {m.name: m for m in task_metrics(task)}["loss"]

@@ -170,7 +170,16 @@ def test_a_file_that_does_not_match_gets_one_message_with_every_key(tmp_path: Pa
     with pytest.raises(ValueError, match="must hold a state_dict"):
         train(task, Strategy(epochs=1), device="cpu")
     file.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="cannot be read as a state_dict"):
+    with pytest.raises(
+        ValueError, match=r"cannot be read as a state_dict: it is not a file torch\.save wrote"
+    ):
+        train(task, Strategy(epochs=1), device="cpu")
+    torch.save(nn.Linear(2, 2), file)  # a whole model, pickled: never unpickled
+    with pytest.raises(
+        ValueError,
+        match=r"cannot be read as a state_dict: it holds pickled objects other than tensors "
+        r"\(a whole model\?\); save model\.state_dict\(\) instead$",
+    ):
         train(task, Strategy(epochs=1), device="cpu")
 
 
@@ -301,6 +310,20 @@ def test_alpha_one_learns_the_teacher_and_alpha_zero_is_plain_training() -> None
     assert _agreement(one.model, teacher, x_val) > 0.6  # vs 0.1 by chance
     assert _agreement(one.model, teacher, x_val) > _agreement(plain.model, teacher, x_val) + 0.4
     assert one.val_accuracy < plain.val_accuracy - 0.3  # the teacher is not the labels
+
+
+def _five_class_teacher() -> nn.Module:
+    return MLP(in_features=64, hidden=(16,), num_classes=5)
+
+
+def test_a_teacher_of_another_output_width_is_named() -> None:
+    task = _digits(build_model=_Recorder(), teacher=_five_class_teacher)
+    with pytest.raises(
+        ValueError,
+        match=r"^The teacher's outputs have shape \(\d+, 5\) and the student's \(\d+, 10\): "
+        "a teacher must output one score per class",
+    ):
+        train(task, Strategy(epochs=1, distill_alpha=0.5), device="cpu")
 
 
 def test_a_teacher_file_of_the_tasks_own_model_is_loaded(tmp_path: Path) -> None:
