@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 from paretune.search._objectives import metric_of
-from paretune.search._optuna_compat import frozen_trial, storage_of, trial_id_of
+from paretune.search._optuna_compat import frozen_trial
 from paretune.search.executors._ray_channel import open_channel
 from paretune.search.executors._ray_trainable import (
     EPOCH_KEY,
@@ -74,12 +74,6 @@ if TYPE_CHECKING:
     from paretune.spaces import StrategySpace
 
 logger = logging.getLogger(__name__)
-
-
-def _finished(study: optuna.Study, trial: optuna.Trial) -> bool:
-    """Whether the storage holds ``trial`` finished (another run recovered it meanwhile)."""
-    stored = storage_of(study).get_trial(trial_id_of(trial))
-    return bool(stored.state.is_finished())
 
 
 def _define_by_run(space: StrategySpace, trial: Any) -> dict[str, Any]:
@@ -389,7 +383,9 @@ class StudySearcher(OptunaSearch):
         self._deadline = None
         self._failed = 0
         for trial_id, ot_trial in self._ot_trials.items():
-            if trial_id not in self._completed_trials and not _finished(self.study, ot_trial):
+            if trial_id in self._completed_trials:
+                continue
+            if not frozen_trial(self.study, ot_trial).state.is_finished():  # not recovered
                 mark_worker(self.study, ot_trial)  # this driver runs them now
         for members in getattr(self, "_members", {}).values():
             for member, _ in members[1:]:

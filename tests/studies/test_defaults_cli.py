@@ -182,6 +182,16 @@ def test_status_front_shows_every_field_that_varies(workdir: Path) -> None:
     assert any("0.0001" in row for row in rows) and any("0.001" in row for row in rows)
 
 
+def _first_line(workdir: Path, study: str) -> str:
+    """The first line ``paretune run --quiet`` prints for the study file ``study``."""
+    (workdir / "s.toml").write_text(study)
+    done = subprocess.run(
+        ["paretune", "run", "s.toml", "--quiet"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     ("epochs", "idle"), [(2, True), ("[2, 4]", True), (8, True), (12, False), ("[2, 12]", False)]
 )
@@ -189,16 +199,12 @@ def test_the_first_line_says_when_mo_asha_can_stop_no_trial(
     workdir: Path, epochs: object, idle: bool
 ) -> None:
     """With min_epochs = 5 (and reduction factor 2) a rung fits only in 10 epochs or more."""
-    (workdir / "idle.toml").write_text(
+    first = _first_line(
+        workdir,
         'name = "idle"\ntask = "synthetic"\ntask_options = { n_samples = 60 }\n'
         'objectives = ["accuracy", "size_bits"]\npruner = { name = "mo-asha", min_epochs = 5 }\n'
-        f"n_trials = 1\n[space]\nlr = 0.01\nepochs = {epochs}\n"
+        f"n_trials = 1\n[space]\nlr = 0.01\nepochs = {epochs}\n",
     )
-    done = subprocess.run(
-        ["paretune", "run", "idle.toml", "--quiet"], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    first = done.stdout.splitlines()[0]
     assert ("pruner mo-asha (stops no trial: none of its rungs fits in" in first) is idle
 
 
@@ -206,14 +212,10 @@ def test_the_first_line_says_when_mo_asha_can_stop_no_trial(
 def test_the_first_line_says_when_the_space_holds_one_strategy(
     workdir: Path, space: str, one: bool
 ) -> None:
-    (workdir / "one.toml").write_text(
+    first = _first_line(
+        workdir,
         'name = "one"\ntask = "synthetic"\ntask_options = { n_samples = 60 }\n'
-        f'n_trials = 2\nsampler = "random"\n[space]\nlr = 0.01\nepochs = 1\n{space}\n'
+        f'n_trials = 2\nsampler = "random"\n[space]\nlr = 0.01\nepochs = 1\n{space}\n',
     )
-    done = subprocess.run(
-        ["paretune", "run", "one.toml", "--quiet"], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    first = done.stdout.splitlines()[0]
     note = "2 trials (the space holds one strategy: each trains the same)"
     assert (note in first) is one, first
