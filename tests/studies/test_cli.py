@@ -149,12 +149,16 @@ def test_rerunning_a_finished_study_runs_nothing(tiny_run: tuple[Path, Any]) -> 
     assert len(load(folder).trials) == 3
 
 
+def _copy_tiny(tiny_run: tuple[Path, Any], folder: Path) -> None:
+    """The finished tiny study's storage, copied into ``folder/runs`` (left as it is)."""
+    (folder / "runs").mkdir()
+    shutil.copy(tiny_run[0] / "runs" / "tiny.db", folder / "runs" / "tiny.db")
+
+
 def test_larger_n_trials_resumes_and_loses_nothing(
     tiny_run: tuple[Path, Any], tmp_path: Path
 ) -> None:
-    folder, _ = tiny_run
-    (tmp_path / "runs").mkdir()
-    shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
+    _copy_tiny(tiny_run, tmp_path)
     write_tiny(tmp_path)
     before = finished(load(tmp_path))
     # another sampler seed for the new trials is allowed: the study stays the same
@@ -188,9 +192,7 @@ def test_a_user_task_factory_in_the_working_directory(tmp_path: Path) -> None:
 def test_a_changed_space_is_refused_naming_the_key(
     tiny_run: tuple[Path, Any], tmp_path: Path
 ) -> None:
-    folder, _ = tiny_run
-    (tmp_path / "runs").mkdir()
-    shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
+    _copy_tiny(tiny_run, tmp_path)
     path = write_tiny(tmp_path)
     path.write_text(path.read_text().replace("bits = [4, 8, 32]", "bits = [2, 8]"))
     changed = paretune("run", "tiny.toml", "--n-trials", "4", cwd=tmp_path)
@@ -206,9 +208,7 @@ def test_a_changed_space_is_refused_naming_the_key(
 def test_changed_task_options_are_refused_before_the_runs_first_line(
     tiny_run: tuple[Path, Any], tmp_path: Path
 ) -> None:
-    folder, _ = tiny_run
-    (tmp_path / "runs").mkdir()
-    shutil.copy(folder / "runs" / "tiny.db", tmp_path / "runs" / "tiny.db")
+    _copy_tiny(tiny_run, tmp_path)
     write_tiny(tmp_path, samples=150)
     changed = paretune("run", "tiny.toml", "--n-trials", "4", cwd=tmp_path)
     assert changed.returncode == 2 and changed.stdout == ""  # no 'study tiny: ...' line first
